@@ -1,0 +1,43 @@
+"""regbench backends: the tutorial's gradient descent, one Trainer per framework and style.
+
+Rules: ``import backends`` imports no framework (torch, jax, numba); a trainer
+imports its framework when first probed or used. Every trainer runs the same
+algorithm on the same ``Problem`` and ``TrainConfig``: full-batch gradient
+descent on ``0.5·Σ(w·x²+b−y)²``.
+"""
+
+from backends._core import (
+    DTYPES,
+    Availability,
+    FitResult,
+    PreparedFit,
+    Problem,
+    TrainConfig,
+    Trainer,
+    make_problem,
+    seed_problem,
+)
+from backends._registry import (
+    REFERENCE_ID,
+    TrainerUnavailable,
+    available,
+    get_trainer,
+    trainer_ids,
+)
+
+__all__ = [
+    "DTYPES",
+    "REFERENCE_ID",
+    "Availability",
+    "FitResult",
+    "PreparedFit",
+    "Problem",
+    "TrainConfig",
+    "Trainer",
+    "TrainerUnavailable",
+    "available",
+    "get_trainer",
+    "make_problem",
+    "seed_problem",
+    "trainer_ids",
+]

@@ -1,0 +1,198 @@
+"""Problem, configuration and result types shared by every backend.
+
+Rules: nothing here imports a framework; every value is validated when it is
+constructed (a bad field raises ``ValueError`` naming it); configs and results
+are frozen and their arrays read-only, so a comparison cannot mutate its inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+DTYPES = ("float32", "float64")
+
+#: The tutorial's recipe: ``x = linspace(-1, 1, 100)``, ``np.random.seed(100)``.
+SEED_N = 100
+SEED = 100
+
+
+def _as_column(name: str, values: Any) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must have shape (n,) or (n, 1), got {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    arr = arr.reshape(-1, 1)
+    arr.flags.writeable = False
+    return arr
+
+
+def _finite_float(name: str, value: Any) -> float:
+    try:
+        out = float(np.asarray(value, dtype=np.float64).reshape(()))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a finite number: {exc}") from None
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {out}")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """Data and initial parameters of one fit of ``y = w·x² + b``.
+
+    ``x`` and ``y`` are stored as read-only float64 arrays of shape (n, 1), as in
+    the tutorial; trainers cast them to their working dtype.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    w0: float
+    b0: float
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        x = _as_column("x", self.x)
+        y = _as_column("y", self.y)
+        if x.shape != y.shape:
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "w0", _finite_float("w0", self.w0))
+        object.__setattr__(self, "b0", _finite_float("b0", self.b0))
+
+    @property
+    def n(self) -> int:
+        return len(self.x)
+
+
+def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
+    """The tutorial's recipe at another size or seed, draw for draw.
+
+    ``RandomState(seed)`` yields the same stream as ``np.random.seed(seed)``
+    followed by ``np.random.rand``, without touching NumPy's global state.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    noise = _finite_float("noise", noise)
+    rng = np.random.RandomState(seed)
+    x = np.linspace(-1, 1, n).reshape(n, 1)
+    # The same expression, in the same order, as the tutorial: bit-identical y.
+    y = 3 * np.power(x, 2) + 2 + noise * rng.rand(x.size).reshape(n, 1)
+    w = rng.rand(1, 1)
+    b = rng.rand(1, 1)
+    return Problem(x, y, w.item(), b.item(), name=f"n={n},seed={seed}")
+
+
+def seed_problem() -> Problem:
+    """The tutorial's 100 points and initial ``w, b``."""
+    return replace(make_problem(SEED_N, SEED), name="tutorial")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one fit; the defaults are the tutorial's."""
+
+    epochs: int = 800
+    lr: float = 1e-3
+    dtype: str = "float64"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)):
+            raise ValueError(f"epochs must be an integer, got {self.epochs!r}")
+        if self.epochs <= 0:
+            raise ValueError(f"epochs must be positive, got {self.epochs}")
+        object.__setattr__(self, "epochs", int(self.epochs))
+        lr = _finite_float("lr", self.lr)
+        if lr <= 0:
+            raise ValueError(f"lr must be positive, got {lr}")
+        object.__setattr__(self, "lr", lr)
+        try:
+            name = np.dtype(self.dtype).name
+        except TypeError:
+            name = str(self.dtype)
+        if name not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        object.__setattr__(self, "dtype", name)
+
+
+#: A fit whose final loss exceeds its first by more than this factor diverged
+#: (slack for rounding when the start is already at the optimum).
+DIVERGENCE_SLACK = 1e-3
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Outcome of one fit.
+
+    ``losses[i]`` is ``0.5·Σ(ŷ−y)²`` before update ``i``, as the tutorial
+    computes it; ``final_loss`` is the loss at the returned ``w, b``. Values are
+    float64 copies of what the trainer computed in its own dtype.
+    """
+
+    w: float
+    b: float
+    losses: np.ndarray
+    final_loss: float
+    diverged: bool
+
+    @classmethod
+    def from_arrays(cls, w: Any, b: Any, losses: Any, final_loss: Any) -> FitResult:
+        """Build a result from a trainer's host values, judging divergence."""
+        hist = np.array(losses, dtype=np.float64).reshape(-1)
+        hist.flags.writeable = False
+        w, b, final = (float(np.asarray(v, dtype=np.float64).reshape(())) for v in (w, b, final_loss))
+        with np.errstate(invalid="ignore"):
+            finite = bool(np.isfinite(hist).all()) and all(math.isfinite(v) for v in (w, b, final))
+            grew = finite and final > hist[0] * (1 + DIVERGENCE_SLACK)
+        return cls(w=w, b=b, losses=hist, final_loss=final, diverged=not finite or grew)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a trainer can run here; ``reason`` says why not ("" when ok)."""
+
+    ok: bool
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return "Availability(ok=True)" if self.ok else f"Availability(ok=False, reason={self.reason!r})"
+
+
+@runtime_checkable
+class PreparedFit(Protocol):
+    """A fit whose data is already converted and on the device.
+
+    ``run()`` trains once from the initial parameters and returns only when the
+    device has finished (it is what a benchmark times); its first call also pays
+    any compilation. ``result()`` turns what ``run()`` returned into a FitResult.
+    """
+
+    def run(self) -> Any: ...
+
+    def result(self, raw: Any) -> FitResult: ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """One way of running the tutorial's gradient descent."""
+
+    id: str
+    backend: str
+    device: str
+    variant: str
+
+    def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit: ...
+
+    def fit(self, problem: Problem, config: TrainConfig) -> FitResult: ...

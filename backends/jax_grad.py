@@ -1,0 +1,111 @@
+"""JAX trainers: gradients by ``jax.value_and_grad``, on the CPU or a GPU.
+
+Rules: ``eager`` calls the un-jitted step op by op; ``jit`` compiles one step
+and loops in Python; ``scan`` compiles the whole loop into one program with
+``lax.scan``. float64 runs inside ``jax.enable_x64(True)``, a context manager,
+so JAX's global setting is never changed for other code in the process. Losses
+stay on the device until the run ends; ``run()`` blocks until they are ready.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from backends._core import FitResult, Problem, TrainConfig
+
+FRAMEWORK = "jax"
+VARIANTS = ("eager", "jit", "scan")
+
+
+def unavailable(variant: str, device: str) -> str:
+    if variant not in VARIANTS or device not in ("cpu", "gpu"):
+        return f"no JAX variant {variant!r} on {device!r}"
+    try:
+        jax.devices(device)
+    except RuntimeError:
+        return f"JAX has no {device.upper()} device (jaxlib {jax.__version__}, default backend {jax.default_backend()})"
+    return ""
+
+
+def _loss(w, b, x2, y):
+    return (0.5 * (x2 * w + b - y) ** 2).sum()
+
+
+_loss_and_grad = jax.value_and_grad(_loss, argnums=(0, 1))
+
+
+def _step(w, b, x2, y, lr):
+    loss, (grad_w, grad_b) = _loss_and_grad(w, b, x2, y)
+    return w - lr * grad_w, b - lr * grad_b, loss
+
+
+_jit_step = jax.jit(_step)
+
+
+@partial(jax.jit, static_argnames="epochs")
+def _scan_fit(w, b, x2, y, lr, epochs):
+    def body(carry, _):
+        w, b, loss = _step(*carry, x2, y, lr)
+        return (w, b), loss
+
+    (w, b), losses = jax.lax.scan(body, (w, b), length=epochs)
+    return w, b, losses, _loss(w, b, x2, y)
+
+
+def _precision(dtype: str):
+    return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
+
+
+@dataclass
+class _Fit:
+    variant: str
+    dtype: str
+    x2: jax.Array  # (n,), working dtype, on the device
+    y: jax.Array
+    w0: jax.Array  # ()
+    b0: jax.Array
+    lr: jax.Array
+    epochs: int
+
+    def run(self):
+        with _precision(self.dtype):
+            if self.variant == "scan":
+                out = _scan_fit(self.w0, self.b0, self.x2, self.y, self.lr, self.epochs)
+            else:
+                step = _jit_step if self.variant == "jit" else _step
+                w, b, losses = self.w0, self.b0, []
+                for _ in range(self.epochs):
+                    w, b, loss = step(w, b, self.x2, self.y, self.lr)
+                    losses.append(loss)
+                out = (w, b, jnp.stack(losses), _loss(w, b, self.x2, self.y))
+            return jax.block_until_ready(out)
+
+    def result(self, raw) -> FitResult:
+        return FitResult.from_arrays(*(np.asarray(v) for v in raw))
+
+
+def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
+    reason = unavailable(variant, device)
+    if reason:
+        raise ValueError(reason)
+    dev = jax.devices(device)[0]
+    dtype = np.dtype(config.dtype)
+    x = problem.x.astype(dtype).ravel()
+    with _precision(config.dtype):
+        put = partial(jax.device_put, device=dev)
+        return _Fit(
+            variant=variant,
+            dtype=config.dtype,
+            x2=put(x * x),
+            y=put(problem.y.astype(dtype).ravel()),
+            w0=put(dtype.type(problem.w0)),
+            b0=put(dtype.type(problem.b0)),
+            lr=put(dtype.type(config.lr)),
+            epochs=config.epochs,
+        )

@@ -1,0 +1,32 @@
+"""Pytest helpers shared by ``tests/`` and ``bench/``: every trainer × dtype as a parameter.
+
+Rules: building the parameters imports no framework (ids come from the
+registry); a trainer that cannot run here is skipped when its test runs, with
+the registry's reason, never reported as an error.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from backends import DTYPES, TrainerUnavailable, get_trainer, trainer_ids
+from backends._registry import RegisteredTrainer
+
+GPU_DEVICES = ("cuda", "gpu")
+
+
+def trainer_params(ids: tuple[str, ...] | None = None, dtypes: tuple[str, ...] = DTYPES) -> list:
+    """``pytest.param(trainer_id, dtype)`` for each pair, with ids like ``torch-autograd-eager-cuda-float32``."""
+    params = []
+    for trainer_id in ids or trainer_ids():
+        marks = [pytest.mark.gpu] if trainer_id.rsplit("-", 1)[1] in GPU_DEVICES else []
+        params.extend(pytest.param(trainer_id, dtype, id=f"{trainer_id}-{dtype}", marks=marks) for dtype in dtypes)
+    return params
+
+
+def require_trainer(trainer_id: str) -> RegisteredTrainer:
+    """The trainer, or skip the calling test with the reason it cannot run here."""
+    try:
+        return get_trainer(trainer_id)
+    except TrainerUnavailable as exc:
+        pytest.skip(exc.reason)

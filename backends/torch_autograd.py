@@ -1,0 +1,164 @@
+"""PyTorch trainers: gradients by autograd, on the CPU or a CUDA device.
+
+Rules: ``eager`` is the tutorial's loop (``loss.backward()``, in-place updates
+under ``no_grad``, gradients zeroed); ``compiled`` is the same step, forward and
+backward, compiled by ``torch.compile`` from ``torch.func.grad_and_value``;
+``cudagraph`` captures the tutorial's whole eager loop, backward passes
+included, in one CUDA graph and replays it. Losses stay on the device until the
+run ends, so no epoch waits for the host. ``run()`` synchronises the device
+before it returns.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from backends._core import FitResult, Problem, TrainConfig
+
+FRAMEWORK = "torch"
+VARIANTS = {"cpu": ("eager", "compiled"), "cuda": ("eager", "compiled", "cudagraph")}
+
+
+def unavailable(variant: str, device: str) -> str:
+    if variant not in VARIANTS.get(device, ()):
+        return f"no torch variant {variant!r} on {device!r}"
+    if device == "cuda" and not torch.cuda.is_available():
+        built = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+        return f"no CUDA device (torch {torch.__version__}, {built})"
+    if variant == "compiled" and device == "cpu" and shutil.which("g++") is None and shutil.which("c++") is None:
+        return "torch.compile on the CPU needs a C++ compiler (g++), none on PATH"
+    return ""
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _loss(w: torch.Tensor, b: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (0.5 * (x2 * w + b - y) ** 2).sum()
+
+
+_grad_and_loss = torch.func.grad_and_value(_loss, argnums=(0, 1))
+
+
+def _step(w, b, x2, y, lr):
+    (grad_w, grad_b), loss = _grad_and_loss(w, b, x2, y)
+    return w - lr * grad_w, b - lr * grad_b, loss
+
+
+# One compiled step serves every fit: dynamo caches by code object and guards on
+# dtype, device and (after a second size is seen) treats n as dynamic.
+_compiled_step = torch.compile(_step, fullgraph=True)
+
+
+@dataclass
+class _Fit:
+    variant: str
+    x: torch.Tensor  # (n, 1), working dtype, on the device
+    y: torch.Tensor
+    w0: torch.Tensor  # (1, 1)
+    b0: torch.Tensor
+    lr: float
+    epochs: int
+    _graph: Any = field(default=None, repr=False)
+    _static: tuple = field(default=(), repr=False)
+
+    def run(self):
+        return getattr(self, f"_run_{self.variant}")()
+
+    def result(self, raw) -> FitResult:
+        w, b, losses, final = (t.detach().cpu().numpy() for t in raw)
+        return FitResult.from_arrays(w, b, losses, final)
+
+    def _eager_loop(self, w, b, losses):
+        x, y, lr = self.x, self.y, self.lr
+        for i in range(self.epochs):
+            y_pred = x.pow(2).mm(w) + b
+            loss = 0.5 * (y_pred - y) ** 2
+            loss = loss.sum()
+            loss.backward()
+            with torch.no_grad():
+                w -= lr * w.grad
+                b -= lr * b.grad
+                w.grad.zero_()
+                b.grad.zero_()
+                losses[i] = loss
+        with torch.no_grad():
+            final = (0.5 * (x.pow(2).mm(w) + b - y) ** 2).sum()
+        return final
+
+    def _run_eager(self):
+        w = self.w0.clone().requires_grad_(True)
+        b = self.b0.clone().requires_grad_(True)
+        losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
+        final = self._eager_loop(w, b, losses)
+        _sync(self.x.device)
+        return w, b, losses, final
+
+    def _run_compiled(self):
+        x2, y = self.x.pow(2).reshape(-1), self.y.reshape(-1)
+        w, b = self.w0.reshape(()), self.b0.reshape(())
+        losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
+        for i in range(self.epochs):
+            w, b, losses[i] = _compiled_step(w, b, x2, y, self.lr)
+        final = _loss(w, b, x2, y)
+        _sync(x2.device)
+        return w, b, losses, final
+
+    def _run_cudagraph(self):
+        if self._graph is None:
+            self._capture()
+        w, b, losses, final = self._static
+        with torch.no_grad():
+            w.copy_(self.w0)
+            b.copy_(self.b0)
+        self._graph.replay()
+        _sync(self.x.device)
+        return w, b, losses, final
+
+    def _capture(self) -> None:
+        w = self.w0.clone().requires_grad_(True)
+        b = self.b0.clone().requires_grad_(True)
+        losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
+        # Warm up on a side stream so autograd and the allocator have set up
+        # their state before capture, as torch.cuda.graph's documentation asks.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self._eager_loop_once(w, b)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            final = self._eager_loop(w, b, losses)
+        self._graph, self._static = graph, (w, b, losses, final)
+
+    def _eager_loop_once(self, w, b) -> None:
+        loss = (0.5 * (self.x.pow(2).mm(w) + b - self.y) ** 2).sum()
+        loss.backward()
+        with torch.no_grad():
+            w.grad.zero_()
+            b.grad.zero_()
+
+
+def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
+    reason = unavailable(variant, device)
+    if reason:
+        raise ValueError(reason)
+    dev = torch.device(device)
+    dtype = getattr(torch, config.dtype)
+    return _Fit(
+        variant=variant,
+        # astype() copies into writable memory, which torch.from_numpy requires.
+        x=torch.from_numpy(problem.x.astype(config.dtype)).to(dev),
+        y=torch.from_numpy(problem.y.astype(config.dtype)).to(dev),
+        w0=torch.full((1, 1), problem.w0, dtype=dtype, device=dev),
+        b0=torch.full((1, 1), problem.b0, dtype=dtype, device=dev),
+        lr=config.lr,
+        epochs=config.epochs,
+    )
