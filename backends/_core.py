@@ -156,7 +156,7 @@ class FitResult:
         with np.errstate(invalid="ignore"):
             finite = bool(np.isfinite(hist).all()) and all(math.isfinite(v) for v in (w, b, final))
             grew = finite and final > hist[0] * (1 + DIVERGENCE_SLACK)
-        return cls(w=w, b=b, losses=hist, final_loss=final, diverged=not finite or grew)
+        return cls(w=w, b=b, losses=hist, final_loss=final, diverged=bool(not finite or grew))
 
 
 @dataclass(frozen=True)

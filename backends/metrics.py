@@ -1,0 +1,46 @@
+"""Accuracy metrics of a fit: distance to the least-squares optimum and agreement with a reference.
+
+Rules: pure NumPy on host values; non-finite inputs (a diverged fit) give
+non-finite metrics rather than exceptions, so a report can show them as such.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends._core import FitResult, Problem
+
+
+def least_squares(problem: Problem) -> tuple[float, float, float]:
+    """Closed-form optimum ``(w*, b*, loss*)`` of ``0.5·Σ(w·x²+b−y)²``, in float64."""
+    z = problem.x[:, 0] ** 2
+    design = np.column_stack([z, np.ones_like(z)])
+    (w, b), *_ = np.linalg.lstsq(design, problem.y[:, 0], rcond=None)
+    loss = 0.5 * float(np.sum((w * z + b - problem.y[:, 0]) ** 2))
+    return float(w), float(b), loss
+
+
+def optimum_gap(result: FitResult, problem: Problem) -> dict[str, float]:
+    """How far a fit stopped from the optimum: in parameters (Euclidean) and in loss."""
+    w_opt, b_opt, loss_opt = least_squares(problem)
+    return {
+        "w_opt": w_opt,
+        "b_opt": b_opt,
+        "loss_opt": loss_opt,
+        "opt_distance": float(np.hypot(result.w - w_opt, result.b - b_opt)),
+        "loss_gap": result.final_loss - loss_opt,
+    }
+
+
+def agreement(result: FitResult, reference: FitResult) -> dict[str, float]:
+    """|Δw|, |Δb| and the largest relative difference over the loss history, against ``reference``."""
+    if result.losses.shape != reference.losses.shape:
+        raise ValueError(f"loss histories differ in length: {result.losses.shape} vs {reference.losses.shape}")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        diff = np.abs(result.losses - reference.losses)
+        rel = np.where(diff == 0, 0.0, diff / np.abs(reference.losses))
+    return {
+        "ref_dw": abs(result.w - reference.w),
+        "ref_db": abs(result.b - reference.b),
+        "ref_loss_rel": float(np.max(rel)) if not np.isnan(rel).any() else float("nan"),
+    }

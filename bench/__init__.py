@@ -1,0 +1,1 @@
+"""regbench's benchmarks: ``pytest bench --benchmark-save=NAME``."""

@@ -1,0 +1,102 @@
+"""pytest configuration of the benchmarks: options, markers, and the machine record.
+
+Rules: the default run times the tutorial's problem only; the size sweep runs
+with ``--sweep``. The environment (library versions, CPU, GPU, threads, JAX's
+platform) is written once per saved file through pytest-benchmark's
+machine-info hook.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+
+import pytest
+
+import backends
+from backends.testing import require_trainer
+
+DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("regbench")
+    group.addoption("--sweep", action="store_true", help="also run the size sweep (marker 'sweep')")
+    group.addoption(
+        "--sweep-sizes", default=DEFAULT_SWEEP_SIZES, help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]"
+    )
+    group.addoption(
+        "--regbench-rounds", type=int, default=None, help="timed rounds per benchmark (default: a time budget)"
+    )
+
+
+def pytest_configure(config):
+    # Registered here as well as in pyproject.toml, so that the benchmarks also run from an installed copy.
+    config.addinivalue_line("markers", "sweep: the size sweep, selected by --sweep")
+    config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--sweep"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("sweep")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+
+
+def pytest_generate_tests(metafunc):
+    if "sweep_n" in metafunc.fixturenames:
+        sizes = [int(s) for s in metafunc.config.getoption("--sweep-sizes").split(",") if s.strip()]
+        metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
+
+
+@pytest.fixture
+def trainer(trainer_id):
+    return require_trainer(trainer_id)
+
+
+@pytest.fixture
+def rounds(request):
+    return request.config.getoption("--regbench-rounds")
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    info = {
+        "versions": {
+            dist: _version(dist)
+            for dist in ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "pytest-benchmark")
+        },
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "thread_env": {
+            k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
+        },
+        # Trainers that could not run here, and why: the report lists them as skipped.
+        "unavailable": {tid: a.reason for tid, a in backends.available().items() if not a.ok},
+    }
+    if info["versions"]["torch"]:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_cuda"] = torch.version.cuda
+        if torch.cuda.is_available():
+            info["gpu"] = torch.cuda.get_device_name(0)
+    if info["versions"]["jax"]:
+        import jax
+
+        info["jax_platform"] = jax.default_backend()
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+    if info["versions"]["numba"]:
+        import numba
+
+        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    machine_info["regbench"] = info

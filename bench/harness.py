@@ -1,0 +1,72 @@
+"""Timing of one trainer on one problem, as pytest-benchmark records it.
+
+Rules: data conversion and transfer happen in ``prepare()``, outside the timed
+region; the first ``run()`` (compilation + one training) is timed on its own and
+stored as ``first_call_s``, never mixed into the statistics; every timed round is
+one complete training that returns only when the device is done (``run()``
+synchronises). Rounds follow a time budget, so slow variants get fewer.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+
+import backends
+from backends import metrics
+
+#: Time budget per benchmark (seconds of timed rounds), and the bounds on rounds.
+ROUND_BUDGET_S = 1.5
+MIN_ROUNDS = 5
+MAX_ROUNDS = 1000
+
+
+def choose_rounds(warm_call_s: float) -> int:
+    """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
+
+
+@functools.cache
+def _reference(problem: backends.Problem, config: backends.TrainConfig) -> backends.FitResult:
+    ref_config = backends.TrainConfig(epochs=config.epochs, lr=config.lr, dtype="float64")
+    return backends.get_trainer(backends.REFERENCE_ID).fit(problem, ref_config)
+
+
+def run_benchmark(
+    benchmark,
+    trainer: backends.Trainer,
+    problem: backends.Problem,
+    config: backends.TrainConfig,
+    rounds: int | None = None,
+) -> backends.FitResult:
+    """Time ``trainer`` on ``problem``; store what it computed and how accurate it is in ``extra_info``."""
+    prepared = trainer.prepare(problem, config)
+    start = time.perf_counter()
+    prepared.run()
+    first_call_s = time.perf_counter() - start
+    if rounds is None:
+        start = time.perf_counter()
+        prepared.run()
+        rounds = choose_rounds(time.perf_counter() - start)
+    raw = benchmark.pedantic(prepared.run, rounds=rounds, iterations=1, warmup_rounds=0)
+    result = prepared.result(raw)
+    benchmark.extra_info.update(
+        trainer=trainer.id,
+        backend=trainer.backend,
+        device=trainer.device,
+        variant=trainer.variant,
+        dtype=config.dtype,
+        problem=problem.name,
+        n=problem.n,
+        epochs=config.epochs,
+        lr=config.lr,
+        w=result.w,
+        b=result.b,
+        final_loss=result.final_loss,
+        diverged=result.diverged,
+        first_call_s=first_call_s,
+        **metrics.optimum_gap(result, problem),
+        **metrics.agreement(result, _reference(problem, config)),
+        losses=result.losses.tolist(),
+    )
+    return result

@@ -1,0 +1,18 @@
+"""The main benchmark: every trainer × dtype on the tutorial's problem (100 points, 800 epochs, lr 1e-3)."""
+
+from __future__ import annotations
+
+import pytest
+
+import backends
+from backends.testing import trainer_params
+from bench.harness import run_benchmark
+
+SEED = backends.seed_problem()
+
+
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+def test_fit(benchmark, trainer, dtype, rounds):
+    config = backends.TrainConfig(dtype=dtype)
+    benchmark.group = f"tutorial: n={SEED.n}, {config.epochs} epochs"
+    run_benchmark(benchmark, trainer, SEED, config, rounds)

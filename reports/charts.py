@@ -1,0 +1,145 @@
+"""matplotlib charts of a loaded run, written as PNG files.
+
+Rules: the Agg backend, set before pyplot is imported, so charts render with
+no display; each function takes the tidy table and returns a Figure; a diverged
+fit is drawn hatched and labelled, a skipped trainer as a labelled empty row,
+never as a fast bar; the native loop is marked as the limit.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER  # noqa: E402
+
+COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
+
+
+def _label(row: pd.Series, multi_machine: bool) -> str:
+    label = f"{row['trainer']} {row['dtype']}"
+    return f"{row['machine']}: {label}" if multi_machine else label
+
+
+def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.DataFrame | None = None,
+          err: tuple[str, str] | None = None, line: float | None = None) -> Figure:  # fmt: skip
+    multi = df["machine"].nunique() > 1
+    df = df.sort_values(value, ascending=value != "speedup")
+    labels = [_label(r, multi) for _, r in df.iterrows()]
+    extra = [] if skipped is None else [f"{t} (skipped)" for t in skipped["trainer"]]
+    fig, ax = plt.subplots(figsize=(10, 0.32 * (len(labels) + len(extra)) + 1.6), layout="constrained")
+    y = np.arange(len(labels))
+    values = df[value].to_numpy(dtype=float)
+    diverged = df["diverged"].astype(bool).to_numpy()
+    colors = [COLORS.get(b, "#999999") for b in df["backend"]]
+    xerr = None
+    if err is not None:
+        lo, hi = df[err[0]].to_numpy(dtype=float), df[err[1]].to_numpy(dtype=float)
+        xerr = np.vstack([np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)])
+    plotted = np.where(diverged, np.nan, values)
+    bars = ax.barh(y, plotted, xerr=xerr, color=colors, capsize=2, ecolor="#333333")
+    for yi, (is_div, trainer) in enumerate(zip(diverged, df["trainer"], strict=True)):
+        if is_div:
+            ax.text(0.01, yi, "diverged (no time shown)", transform=ax.get_yaxis_transform(), va="center",
+                    color="#c44e52", fontsize=8)  # fmt: skip
+        elif trainer == LIMIT_TRAINER:
+            bars[yi].set_hatch("//")
+            ax.text(plotted[yi], yi, "  native limit", va="center", fontsize=8)
+    for i, reason in enumerate([] if skipped is None else skipped["reason"]):
+        ax.text(0.01, len(labels) + i, reason, transform=ax.get_yaxis_transform(), va="center", color="#777777",
+                fontsize=8)  # fmt: skip
+    ax.set_yticks(np.arange(len(labels) + len(extra)), labels + extra, fontsize=8)
+    ax.set_ylim(len(labels) + len(extra) - 0.5, -0.5)  # top to bottom, every row inside the axes
+    if np.isfinite(plotted).any():  # all diverged: nothing to scale
+        ax.set_xscale("log")
+    if line is not None:
+        ax.axvline(line, color="#333333", lw=0.8, ls="--")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    return fig
+
+
+def time_chart(fit: pd.DataFrame, skipped: pd.DataFrame) -> Figure:
+    """Median time of one 800-epoch fit per trainer, with IQR whiskers, log scale."""
+    return _bars(fit, "median_s", "Time of one training run (median, IQR whiskers)", "seconds (log scale)",
+                 skipped=skipped, err=("q1_s", "q3_s"))  # fmt: skip
+
+
+def speedup_chart(fit: pd.DataFrame) -> Figure:
+    """Speed-up over the NumPy tutorial loop of the same dtype."""
+    return _bars(fit, "speedup", f"Speed-up over {REFERENCE_TRAINER} (same dtype)", "× faster (log scale)", line=1.0)
+
+
+def loss_chart(fit: pd.DataFrame) -> Figure:
+    """Loss history per trainer, and its relative difference from the float64 NumPy reference."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
+    multi = fit["machine"].nunique() > 1
+    refs = fit[(fit["trainer"] == REFERENCE_TRAINER) & (fit["dtype"] == "float64")].set_index(["machine", "run"])
+    for _, row in fit.sort_values(["trainer", "dtype"]).iterrows():
+        losses = row["losses"]
+        if len(losses) == 0:
+            continue
+        style = {"color": COLORS.get(row["backend"], "#999999"), "ls": "-" if row["dtype"] == "float64" else ":",
+                 "lw": 1, "label": _label(row, multi)}  # fmt: skip
+        top.plot(np.arange(len(losses)), losses, **style)
+        key = (row["machine"], row["run"])
+        if key in refs.index and not (row["trainer"] == REFERENCE_TRAINER and row["dtype"] == "float64"):
+            ref = refs.loc[key, "losses"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                rel = np.abs(losses - ref) / np.abs(ref)
+            bottom.plot(np.arange(len(rel)), np.where(rel > 0, rel, np.nan), **style)
+    top.set_yscale("log")
+    top.set_ylabel("loss 0.5·Σ(ŷ−y)²")
+    top.set_title("Loss before each update (solid float64, dotted float32)")
+    bottom.set_yscale("log")
+    bottom.set_xlabel("epoch")
+    bottom.set_ylabel("|Δloss| / loss vs float64 NumPy")
+    bottom.set_title("Agreement with the reference (exact agreement is not drawn)")
+    top.legend(fontsize=7, ncol=2, loc="upper right")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    return fig
+
+
+def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
+    """The data and each trainer's fitted curve, drawn as the tutorial draws it."""
+    fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
+    ax.scatter(x, y, color="blue", marker="o", s=12, label="true")
+    grid = np.linspace(-1, 1, 200)
+    multi = fit["machine"].nunique() > 1
+    for _, row in fit[~fit["diverged"].astype(bool)].sort_values(["trainer", "dtype"]).iterrows():
+        ax.plot(grid, row["w"] * grid**2 + row["b"], lw=1, alpha=0.7, color=COLORS.get(row["backend"], "red"),
+                ls="-" if row["dtype"] == "float64" else ":", label=f"predict: {_label(row, multi)}")  # fmt: skip
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(2, 6)
+    ax.set_title("y = w·x² + b fitted by every trainer (they coincide when they agree)")
+    ax.legend(fontsize=6, ncol=2, loc="upper center")
+    return fig
+
+
+def scaling_chart(sweep: pd.DataFrame) -> Figure:
+    """Median time per epoch against n, log-log, one line per trainer and dtype."""
+    fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
+    multi = sweep["machine"].nunique() > 1
+    ok = sweep[~sweep["diverged"].astype(bool)]
+    for (machine, trainer, dtype), group in ok.groupby(["machine", "trainer", "dtype"]):
+        group = group.sort_values("n")
+        backend = group["backend"].iloc[0]
+        label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
+        ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=COLORS.get(backend),
+                ls="-" if dtype == "float64" else ":", lw=2.5 if trainer == LIMIT_TRAINER else 1.2)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("n (points)")
+    ax.set_ylabel("seconds per epoch (median)")
+    ax.set_title("Scaling: time per epoch against problem size (thick: native limit)")
+    ax.grid(which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    return fig

@@ -1,0 +1,124 @@
+"""Loading saved ``pytest bench`` runs into one tidy pandas table.
+
+Rules: storage is read, never written. A path is a storage folder (machine
+folders below it, as pytest-benchmark lays them out), one machine's folder, or
+a saved JSON file. From a folder the latest run of each machine is taken unless
+``latest=False``. A file that cannot be read becomes a ``LoadError`` naming it;
+the good files are still loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: Columns of the tidy table, in order (``losses`` is kept in memory, not written to CSV).
+COLUMNS = [
+    "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
+    "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "first_call_s",
+    "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
+]  # fmt: skip
+REFERENCE_TRAINER = "numpy-manual-tutorial-cpu"
+LIMIT_TRAINER = "numba-native-loop-cpu"
+
+
+class LoadError(Exception):
+    """A path that is not a readable saved benchmark run; the message names it."""
+
+
+@dataclass
+class Runs:
+    """Every benchmark of the loaded runs, the environment of each, and what could not be read."""
+
+    table: pd.DataFrame
+    machines: dict[tuple[str, str], dict] = field(default_factory=dict)  # (machine, run) -> machine_info
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> pd.DataFrame:
+        """Trainers known to the suite that did not run, with the reason recorded at run time."""
+        rows = [
+            {"machine": m, "run": r, "trainer": tid, "reason": reason}
+            for (m, r), info in self.machines.items()
+            for tid, reason in info.get("regbench", {}).get("unavailable", {}).items()
+        ]
+        return pd.DataFrame(rows, columns=["machine", "run", "trainer", "reason"])
+
+
+def run_files(path: Path, latest: bool = True) -> list[Path]:
+    """The saved JSON files a path stands for."""
+    if not path.exists():
+        raise LoadError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [path]
+    folders = [path] if any(path.glob("*.json")) else sorted(p for p in path.iterdir() if p.is_dir())
+    files = []
+    for folder in folders:
+        saved = sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json"))
+        files.extend(saved[-1:] if latest else saved)
+    if not files:
+        raise LoadError(f"{path}: no saved benchmark runs (NNNN_name.json) in it")
+    return files
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise LoadError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
+        raise LoadError(f"{path}: not a pytest-benchmark file (no 'benchmarks' and 'machine_info')")
+    return data
+
+
+def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
+    info, stats = bench["extra_info"], bench["stats"]
+    row = {k: info.get(k) for k in COLUMNS if k in info}
+    row.update(
+        machine=machine,
+        run=run,
+        kind=bench["name"].split("[", 1)[0].removeprefix("test_"),
+        group=bench.get("group"),
+        median_s=stats["median"],
+        iqr_s=stats["iqr"],
+        q1_s=stats["q1"],
+        q3_s=stats["q3"],
+        min_s=stats["min"],
+        rounds=stats["rounds"],
+        per_epoch_s=stats["median"] / info["epochs"],
+        file=str(path),
+        losses=np.asarray(info.get("losses", []), dtype=float),
+    )
+    return row
+
+
+def load(paths: list[Path], latest: bool = True) -> Runs:
+    """Load saved runs; raises LoadError only when none of them could be read."""
+    rows, machines, errors = [], {}, []
+    for path in paths:
+        try:
+            files = run_files(Path(path), latest)
+        except LoadError as exc:
+            errors.append(str(exc))
+            continue
+        for file in files:
+            try:
+                data = _read(file)
+                machine, run = file.parent.name, file.stem
+                new = [_row(b, machine, run, file) for b in data["benchmarks"]]
+            except LoadError as exc:
+                errors.append(str(exc))
+                continue
+            except (KeyError, TypeError, ZeroDivisionError) as exc:
+                errors.append(f"{file}: not a regbench run (benchmark without {exc} in its record)")
+                continue
+            rows.extend(new)
+            machines[(machine, run)] = data["machine_info"]
+    if not rows and not machines:
+        raise LoadError("; ".join(errors) or "nothing to load")
+    table = pd.DataFrame(rows, columns=[*COLUMNS, "losses"])
+    return Runs(table=table, machines=machines, errors=errors)

@@ -1,0 +1,150 @@
+"""Writing a report: results.csv, charts as PNG, report.md and a self-contained report.html.
+
+Rules: every file is written whole or not at all (written beside its target,
+then renamed over it); storage is never touched; the HTML embeds its charts,
+so the one file can be mailed or opened anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from backends import seed_problem
+from reports import charts, tables
+from reports.load import Runs
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is an ordinary file
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _environment(runs: Runs) -> pd.DataFrame:
+    rows = []
+    for (machine, run), info in runs.machines.items():
+        env = info.get("regbench", {})
+        versions = ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items() if v)
+        cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or ""
+        rows.append({"machine": machine, "run": run, "python": env.get("python", info.get("python_version")),
+                     "cpu": cpu, "cores": env.get("cpu_count"), "torch threads": env.get("torch_threads"),
+                     "gpu": env.get("gpu", "none"), "jax platform": env.get("jax_platform"),
+                     "versions": versions})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """The report's tables (numbers) and charts (PNG bytes)."""
+    fit = tables.speed(runs).merge(runs.table[runs.table["kind"] == "fit"][
+        ["machine", "run", "n", "trainer", "dtype", "backend", "q1_s", "q3_s", "diverged", "w", "b", "losses"]],
+        on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    out_tables = {"environment": _environment(runs), "speed": tables.speed(runs), "accuracy": tables.accuracy(runs)}
+    pngs = {}
+    if not fit.empty:
+        pngs["time.png"] = _png(charts.time_chart(fit, runs.skipped))
+        pngs["speedup.png"] = _png(charts.speedup_chart(fit))
+        pngs["losses.png"] = _png(charts.loss_chart(fit))
+        tutorial = fit[fit["n"] == seed_problem().n]
+        if not tutorial.empty:
+            problem = seed_problem()
+            pngs["fit.png"] = _png(charts.fit_chart(tutorial, problem.x, problem.y))
+    sweep = runs.table[runs.table["kind"] == "sweep"]
+    if not sweep.empty:
+        out_tables["scaling"] = tables.scaling(runs).reset_index()
+        pngs["scaling.png"] = _png(charts.scaling_chart(sweep))
+    return out_tables, pngs
+
+
+SECTIONS = [
+    ("environment", "Environment", None),
+    ("speed", "Speed: one 800-epoch training run on the tutorial's problem", "time.png"),
+    (None, "Speed-up over the NumPy tutorial loop", "speedup.png"),
+    ("accuracy", "Accuracy and agreement with the float64 NumPy reference", "losses.png"),
+    (None, "The fitted curves", "fit.png"),
+    ("scaling", "Scaling: time per epoch against n (the size sweep)", "scaling.png"),
+]
+NOTES = (
+    "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
+    "as *first_call*). *speedup* is relative to `numpy-manual-tutorial-cpu` in the same dtype. *opt_distance* "
+    "is the distance of (w, b) to the closed-form least-squares optimum, *loss_gap* the final loss above the "
+    "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
+    "relative difference over the history)."
+)
+
+
+def _markdown(out_tables, pngs, errors) -> str:
+    parts = ["# regbench report", "", NOTES, ""]
+    parts += [f"> could not read: {e}" for e in errors]
+    for key, title, png in SECTIONS:
+        if (key is None or key not in out_tables) and png not in pngs:
+            continue
+        parts += [f"## {title}", ""]
+        if key in out_tables:
+            # disable_numparse: tabulate would otherwise re-round the strings present() formatted.
+            parts += [tables.present(out_tables[key]).to_markdown(index=False, disable_numparse=True), ""]
+        if png in pngs:
+            parts += [f"![{title}]({png})", ""]
+    return "\n".join(parts)
+
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
+.note{color:#555;font-size:14px}.error{color:#a00}"""
+
+
+def _html(out_tables, pngs, errors) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regbench report</title><style>{CSS}</style>"
+             "</head><body><h1>regbench report</h1>", f"<p class='note'>{html.escape(NOTES)}</p>"]  # fmt: skip
+    parts += [f"<p class='error'>could not read: {html.escape(e)}</p>" for e in errors]
+    for key, title, png in SECTIONS:
+        if (key is None or key not in out_tables) and png not in pngs:
+            continue
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        if key in out_tables:
+            parts.append(tables.present(out_tables[key]).to_html(index=False, border=0))
+        if png in pngs:
+            data = base64.b64encode(pngs[png]).decode()
+            parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(runs: Runs, out: Path) -> list[Path]:
+    """Write every file of the report into ``out``; returns their paths."""
+    out_tables, pngs = build(runs)
+    csv = runs.table.drop(columns="losses").to_csv(index=False)
+    files = {"results.csv": csv.encode(), **pngs,
+             "report.md": _markdown(out_tables, pngs, runs.errors).encode(),
+             "report.html": _html(out_tables, pngs, runs.errors).encode()}  # fmt: skip
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    return [out / name for name in files]

@@ -1,0 +1,125 @@
+"""pandas tables of a loaded run: speed, accuracy, scaling and the comparison of two runs.
+
+Rules: numbers stay numbers here (seconds, ratios); formatting for people
+happens only in ``present()``. A diverged fit gets no speed-up and a skipped
+trainer no time: the ``status`` column says which.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER, Runs
+
+KEYS = ["machine", "run", "kind", "n", "dtype"]
+
+
+def _status(df: pd.DataFrame) -> pd.Series:
+    status = np.where(df["diverged"].astype(bool), "diverged", "ok")
+    return pd.Series(status, index=df.index).where(df["trainer"] != LIMIT_TRAINER, "ok (native limit)")
+
+
+def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
+    """Time per trainer and dtype, and speed-up over the NumPy tutorial loop of the same dtype and run."""
+    df = runs.table[runs.table["kind"] == kind].copy()
+    ref = df[df["trainer"] == REFERENCE_TRAINER].set_index(KEYS)["median_s"].rename("ref_median_s")
+    df = df.join(ref, on=KEYS)
+    df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
+    df["status"] = _status(df)
+    cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
+            "speedup", "status"]  # fmt: skip
+    out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
+    skipped = runs.skipped
+    if kind == "fit" and not skipped.empty:
+        skipped = skipped.assign(status="skipped: " + skipped["reason"], dtype="").drop(columns="reason")
+        out = pd.concat([out, skipped], ignore_index=True)
+    return out.reset_index(drop=True)
+
+
+def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
+    """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference."""
+    df = runs.table[runs.table["kind"] == kind].copy()
+    df["status"] = _status(df)
+    cols = ["machine", "run", "n", "trainer", "dtype", "w", "b", "final_loss", "opt_distance", "loss_gap",
+            "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
+    return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
+
+
+def scaling(runs: Runs) -> pd.DataFrame:
+    """Median time per epoch of the size sweep: one row per trainer and dtype, one column per n."""
+    df = runs.table[runs.table["kind"] == "sweep"]
+    if df.empty:
+        return pd.DataFrame()
+    per_epoch = df["per_epoch_s"].where(~df["diverged"].astype(bool))
+    return df.assign(per_epoch_s=per_epoch).pivot_table(
+        index=["machine", "trainer", "dtype"], columns="n", values="per_epoch_s", aggfunc="first"
+    )
+
+
+def compare(base: Runs, new: Runs, max_slowdown: float, max_drift: float) -> tuple[pd.DataFrame, list[str], list[str]]:
+    """Per benchmark present in both runs: time ratio new/base and accuracy changes, with a verdict.
+
+    Returns the table and the benchmarks only in NEW and only in BASE. A row fails when NEW is slower than
+    ``1 + max_slowdown`` times BASE, or its final loss, w or b moved by more than ``max_drift`` (relative),
+    or its divergence changed.
+    """
+    key = ["kind", "n", "trainer", "dtype"]
+    b = base.table.set_index(key)
+    n = new.table.set_index(key)
+    both = b.index.intersection(n.index, sort=False)
+    rows = []
+    for k in both:
+        rb, rn = b.loc[k], n.loc[k]
+        ratio = rn["median_s"] / rb["median_s"]
+        drift = max(_rel(rn[c], rb[c]) for c in ("final_loss", "w", "b"))
+        verdicts = []
+        if ratio > 1 + max_slowdown:
+            verdicts.append("slower")
+        if bool(rn["diverged"]) != bool(rb["diverged"]) or drift > max_drift:
+            verdicts.append("drift")
+        rows.append(dict(zip(key, k, strict=True), base_median_s=rb["median_s"], new_median_s=rn["median_s"],
+                         ratio=ratio, final_loss_change=_rel(rn["final_loss"], rb["final_loss"]), drift=drift,
+                         verdict=", ".join(verdicts) or "ok"))  # fmt: skip
+    table = pd.DataFrame(rows, columns=[*key, "base_median_s", "new_median_s", "ratio", "final_loss_change",
+                                        "drift", "verdict"])  # fmt: skip
+    label = ["-".join(map(str, (kind, nn, t, d))) for kind, nn, t, d in n.index.difference(b.index)]
+    gone = ["-".join(map(str, (kind, nn, t, d))) for kind, nn, t, d in b.index.difference(n.index)]
+    return table, label, gone
+
+
+def _rel(new: float, base: float) -> float:
+    if new == base:
+        return 0.0
+    if not (np.isfinite(new) and np.isfinite(base)):
+        return float("inf")
+    return abs(new - base) / max(abs(base), np.finfo(float).tiny)
+
+
+def _fmt_time(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return ""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
+    """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
+    out = df.copy()
+    for col in [c for c in drop_single if c in out and out[c].nunique(dropna=False) <= 1]:
+        out = out.drop(columns=col)
+    for col in out.columns:
+        name = str(col)
+        if name.endswith("_s") or isinstance(col, (int, np.integer)):
+            out[col] = out[col].map(lambda v: _fmt_time(v) if pd.notna(v) else "")
+        elif name == "rounds":
+            out[col] = out[col].map(lambda v: f"{int(v)}" if pd.notna(v) else "")
+        elif name in ("speedup", "ratio"):
+            out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
+        elif name in ("w", "b"):
+            out[col] = out[col].map(lambda v: f"{v:.7f}" if pd.notna(v) else "")
+        elif out[col].dtype.kind == "f":
+            out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")
+    return out.rename(columns=lambda c: str(c).removesuffix("_s") if str(c).endswith("_s") else c)

@@ -1,0 +1,116 @@
+"""The benchmark code itself: metrics on hand-computed cases, and one real run of ``pytest bench``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backends
+from backends import metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+FIELDS = {
+    "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr", "w", "b", "final_loss", "diverged",
+    "first_call_s", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel",
+    "losses",
+}  # fmt: skip
+
+
+def fit_result(w, b, losses, final_loss):
+    return backends.FitResult.from_arrays(w, b, losses, final_loss)
+
+
+def test_least_squares_recovers_a_noiseless_curve():
+    problem = backends.make_problem(50, 1, noise=0.0)  # y = 3x² + 2 exactly
+    w, b, loss = metrics.least_squares(problem)
+    assert w == pytest.approx(3.0, abs=1e-12)
+    assert b == pytest.approx(2.0, abs=1e-12)
+    assert loss == pytest.approx(0.0, abs=1e-20)
+
+
+def test_optimum_gap_by_hand():
+    # Points x = ±1, 0 with y = 1, 0, 1: the optimum is w* = 1, b* = 0, loss* = 0.
+    problem = backends.Problem([-1.0, 0.0, 1.0], [1.0, 0.0, 1.0], w0=0.0, b0=0.0)
+    gap = metrics.optimum_gap(fit_result(1.3, -0.4, [2.0, 1.0], 0.25), problem)
+    assert gap["w_opt"] == pytest.approx(1.0)
+    assert gap["b_opt"] == pytest.approx(0.0, abs=1e-15)
+    assert gap["opt_distance"] == pytest.approx(0.5)  # hypot(0.3, 0.4)
+    assert gap["loss_gap"] == pytest.approx(0.25)
+
+
+def test_agreement_by_hand():
+    got = fit_result(3.5, 1.0, [4.0, 2.0, 1.0], 0.9)
+    ref = fit_result(3.0, 1.25, [4.0, 2.5, 0.5], 0.4)
+    assert metrics.agreement(got, ref) == {"ref_dw": 0.5, "ref_db": 0.25, "ref_loss_rel": 1.0}
+    assert metrics.agreement(ref, ref) == {"ref_dw": 0.0, "ref_db": 0.0, "ref_loss_rel": 0.0}
+    with pytest.raises(ValueError, match="differ in length"):
+        metrics.agreement(got, fit_result(3.0, 1.0, [4.0], 0.5))
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """One real ``pytest bench`` with one timed round each, the sweep at n=1000 included, saved to a temp storage."""
+    storage = tmp_path_factory.mktemp("storage")
+    cmd = [
+        sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1",
+        "--sweep", "--sweep-sizes=1000", f"--benchmark-storage=file://{storage}", "--benchmark-save=smoke",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (path,) = storage.glob("*/0001_smoke.json")
+    return path, proc.stdout
+
+
+def expected_trainers():
+    return [tid for tid, a in backends.available().items() if a.ok]
+
+
+def test_saved_run_covers_every_available_trainer(saved_run):
+    path, stdout = saved_run
+    data = json.loads(path.read_text())
+    names = {b["name"] for b in data["benchmarks"]}
+    for tid in expected_trainers():
+        for dtype in backends.DTYPES:
+            assert f"test_fit[{tid}-{dtype}]" in names
+            assert f"test_sweep[n1000-{tid}-{dtype}]" in names
+    for tid, a in backends.available().items():
+        if not a.ok:
+            assert a.reason in stdout  # skipped, with its reason in pytest's summary
+    env = data["machine_info"]["regbench"]
+    assert env["versions"]["numpy"] == np.__version__
+    assert env["cpu_count"] >= 1
+
+
+def test_saved_extra_info_matches_the_trainers(saved_run):
+    data = json.loads(saved_run[0].read_text())
+    seed = backends.seed_problem()
+    for bench in data["benchmarks"]:
+        info = bench["extra_info"]
+        assert FIELDS <= set(info), FIELDS - set(info)
+        assert bench["stats"]["rounds"] == 1
+        assert info["first_call_s"] > 0
+        if not bench["name"].startswith("test_fit["):
+            assert (info["n"], info["epochs"], info["lr"]) == (1000, 800, 1e-4)  # the sweep's lr = 0.1/n
+            continue
+        config = backends.TrainConfig(dtype=info["dtype"])
+        own = backends.get_trainer(info["trainer"]).fit(seed, config)
+        assert (info["n"], info["epochs"], info["lr"]) == (100, 800, 1e-3)
+        assert (info["w"], info["b"], info["final_loss"], info["diverged"]) == (
+            own.w, own.b, own.final_loss, own.diverged)  # fmt: skip
+        assert np.array_equal(info["losses"], own.losses)
+        ref = backends.get_trainer(backends.REFERENCE_ID).fit(seed, backends.TrainConfig())
+        assert info | metrics.agreement(own, ref) == info
+        assert info | metrics.optimum_gap(own, seed) == info
+
+
+def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
+    path = saved_run[0]
+    cmd = [sys.executable, "-m", "pytest_benchmark", f"--storage=file://{path.parent.parent}", "compare", "0001"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "test_fit[numpy-manual-tutorial-cpu-float64]" in proc.stdout
