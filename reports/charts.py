@@ -12,12 +12,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - after choosing the backend
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER  # noqa: E402
+from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
 

@@ -78,7 +78,7 @@ def test_saved_run_covers_every_available_trainer(saved_run):
         for dtype in backends.DTYPES:
             assert f"test_fit[{tid}-{dtype}]" in names
             assert f"test_sweep[n1000-{tid}-{dtype}]" in names
-    for tid, a in backends.available().items():
+    for a in backends.available().values():
         if not a.ok:
             assert a.reason in stdout  # skipped, with its reason in pytest's summary
     env = data["machine_info"]["regbench"]
@@ -91,7 +91,7 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
     seed = backends.seed_problem()
     for bench in data["benchmarks"]:
         info = bench["extra_info"]
-        assert FIELDS <= set(info), FIELDS - set(info)
+        assert set(info) >= FIELDS, FIELDS - set(info)
         assert bench["stats"]["rounds"] == 1
         assert info["first_call_s"] > 0
         if not bench["name"].startswith("test_fit["):
@@ -104,8 +104,8 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
             own.w, own.b, own.final_loss, own.diverged)  # fmt: skip
         assert np.array_equal(info["losses"], own.losses)
         ref = backends.get_trainer(backends.REFERENCE_ID).fit(seed, backends.TrainConfig())
-        assert info | metrics.agreement(own, ref) == info
-        assert info | metrics.optimum_gap(own, seed) == info
+        assert metrics.agreement(own, ref).items() <= info.items()
+        assert metrics.optimum_gap(own, seed).items() <= info.items()
 
 
 def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):

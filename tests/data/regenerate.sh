@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates the saved-run fixtures of tests/test_reports.py: two real `pytest bench` runs
+# (a subset of trainers, 5 rounds each, the tutorial problem and a two-size sweep).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rm -rf tests/data/storage
+for name in base new; do
+  python -m pytest bench -q -p no:cacheprovider -k "numpy or numba or scan or torch-autograd-eager-cpu" \
+    --regbench-rounds=5 --sweep --sweep-sizes=1000,10000 \
+    --benchmark-storage=file://tests/data/storage --benchmark-save=$name
+done

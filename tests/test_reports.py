@@ -1,0 +1,215 @@
+"""Reports from saved runs: loader, tables, charts, HTML/Markdown, compare's verdicts and bad input.
+
+The fixtures under tests/data/storage are real `pytest bench` output; tests/data/regenerate.sh remakes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from reports import tables
+from reports.cli import main
+from reports.load import LoadError, load
+from reports.render import write_atomic
+
+STORAGE = Path(__file__).parent / "data" / "storage"
+MACHINE = next(STORAGE.iterdir())
+BASE, NEW = sorted(MACHINE.glob("*.json"))
+CHARTS = ("time.png", "speedup.png", "losses.png", "fit.png", "scaling.png")
+
+
+def benchmarks(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["benchmarks"]
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def save_variant(tmp_path: Path, name: str, change) -> Path:
+    """A copy of the NEW run with ``change(data)`` applied, as a regression would look."""
+    data = json.loads(NEW.read_text())
+    change(data)
+    path = tmp_path / MACHINE.name / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_loader_takes_the_latest_run_and_matches_the_json():
+    runs = load([STORAGE])
+    assert set(runs.table["run"]) == {NEW.stem}
+    by_name = {b["name"]: b for b in benchmarks(NEW)}
+    assert len(runs.table) == len(by_name)
+    for _, row in runs.table.iterrows():
+        bench = by_name[f"test_{row['kind']}[{row['trainer']}-{row['dtype']}]"] if row["kind"] == "fit" else \
+            by_name[f"test_sweep[n{row['n']}-{row['trainer']}-{row['dtype']}]"]  # fmt: skip
+        assert row["median_s"] == bench["stats"]["median"]
+        assert row["w"] == bench["extra_info"]["w"]
+        assert row["per_epoch_s"] == bench["stats"]["median"] / bench["extra_info"]["epochs"]
+        np.testing.assert_array_equal(row["losses"], bench["extra_info"]["losses"])
+    assert len(load([STORAGE], latest=False).table) == len(benchmarks(BASE)) + len(benchmarks(NEW))
+
+
+def test_speed_table_is_relative_to_the_numpy_tutorial_loop():
+    runs = load([NEW])
+    speed = tables.speed(runs)
+    fit = {(b["extra_info"]["trainer"], b["extra_info"]["dtype"]): b["stats"]["median"]
+           for b in benchmarks(NEW) if b["name"].startswith("test_fit[")}  # fmt: skip
+    for _, row in speed.dropna(subset=["median_s"]).iterrows():
+        ref = fit[("numpy-manual-tutorial-cpu", row["dtype"])]
+        assert row["speedup"] == pytest.approx(ref / fit[(row["trainer"], row["dtype"])])
+    skipped = speed[speed["status"].str.startswith("skipped")]
+    assert "jax-grad-scan-gpu" in set(skipped["trainer"])
+    assert skipped["median_s"].isna().all()  # a skipped trainer never shows a time
+
+
+def test_diverged_fit_gets_no_speed_up(tmp_path):
+    def diverge(data):
+        data["benchmarks"][0]["extra_info"]["diverged"] = True
+
+    path = save_variant(tmp_path, "0003_diverged.json", diverge)
+    speed = tables.speed(load([path]))
+    trainer = benchmarks(NEW)[0]["extra_info"]["trainer"]
+    row = speed[(speed["trainer"] == trainer) & (speed["status"] == "diverged")]
+    assert len(row) == 1
+    assert row["speedup"].isna().all()
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert "diverged" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_report_writes_every_file(tmp_path, capsys):
+    before = fingerprint(STORAGE)
+    assert main(["report", str(STORAGE), "--out", str(tmp_path / "r")]) == 0
+    out = tmp_path / "r"
+    assert str(out / "report.html") in capsys.readouterr().out
+    for name in CHARTS:
+        data = (out / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        assert matplotlib.image.imread(out / name).shape[0] > 200
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == len(benchmarks(NEW))
+    assert sorted(csv["median_s"]) == sorted(b["stats"]["median"] for b in benchmarks(NEW))
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(CHARTS)
+    assert "src='http" not in html
+    assert html.count("<table") == 4  # environment, speed, accuracy, scaling
+    md = (out / "report.md").read_text()
+    for name in CHARTS:
+        assert f"]({name})" in md
+    assert "| numpy-manual-tutorial-cpu" in md
+    assert fingerprint(STORAGE) == before  # storage is never modified
+
+
+def test_scaling_table_has_one_column_per_size():
+    scaling = tables.scaling(load([NEW]))
+    assert list(scaling.columns) == [1000, 10000]
+    assert (scaling.to_numpy() > 0).all()
+
+
+def test_compare_same_run_passes(capsys):
+    assert main(["compare", str(NEW), str(NEW)]) == 0
+    assert "ok:" in capsys.readouterr().out
+
+
+def test_compare_finds_by_number_and_name(capsys):
+    assert main(["compare", "1", "new", "--storage", str(STORAGE), "--max-slowdown", "100"]) == 0
+
+
+def test_compare_flags_a_slowdown(tmp_path, capsys):
+    def slow(data):
+        for key in ("median", "min", "max", "mean", "q1", "q3"):
+            data["benchmarks"][0]["stats"][key] *= 1.5
+
+    assert main(["compare", str(NEW), str(save_variant(tmp_path, "0003_slow.json", slow))]) == 1
+    assert "slower" in capsys.readouterr().out
+
+
+def test_compare_flags_drift(tmp_path, capsys):
+    def drift(data):
+        data["benchmarks"][1]["extra_info"]["w"] += 1e-3
+
+    path = save_variant(tmp_path, "0003_drift.json", drift)
+    assert main(["compare", str(NEW), str(path), "--max-slowdown", "100"]) == 1
+    assert "drift" in capsys.readouterr().out
+    assert main(["compare", str(NEW), str(path), "--max-slowdown", "100", "--max-drift", "1"]) == 0
+
+
+def test_compare_lists_new_and_missing_trainers(tmp_path, capsys):
+    def drop_first(data):
+        data["benchmarks"] = data["benchmarks"][1:]
+
+    path = save_variant(tmp_path, "0003_fewer.json", drop_first)
+    assert main(["compare", str(NEW), str(path), "--max-slowdown", "100"]) == 0
+    assert "missing from NEW: fit-100-" in capsys.readouterr().out
+    assert main(["compare", str(path), str(NEW), "--max-slowdown", "100"]) == 0
+    assert "new in NEW: fit-100-" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "no such file"), ("{not json", "not readable as JSON"), ('{"a": 1}', "not a pytest-benchmark file")],
+)
+def test_bad_input_is_one_line_naming_the_file(tmp_path, capsys, content, message):
+    path = tmp_path / "0001_bad.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert str(path) in err
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_storage(tmp_path, capsys):
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    assert "no saved benchmark runs" in capsys.readouterr().err
+
+
+def test_good_files_are_reported_beside_a_bad_one(tmp_path, capsys):
+    bad = tmp_path / "0009_bad.json"
+    bad.write_text("[]")
+    assert main(["report", str(NEW), str(bad), "--out", str(tmp_path / "out")]) == 0
+    assert str(bad) in capsys.readouterr().err
+    assert str(bad) in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_compare_unknown_run(capsys):
+    assert main(["compare", "0042", "new", "--storage", str(STORAGE)]) == 2
+    assert "0042" in capsys.readouterr().err
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    with pytest.raises(TypeError):
+        write_atomic(tmp_path / "x.md", "not bytes")  # the write itself fails
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_loader_raises_when_nothing_is_readable(tmp_path):
+    with pytest.raises(LoadError, match="no such file"):
+        load([tmp_path / "missing"])
+
+
+@pytest.mark.parametrize("command", [[], ["report"], ["compare"], ["run"], ["list"]])
+def test_help(command):
+    out = subprocess.run([sys.executable, "-m", "reports", *command, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "usage: regbench" in out.stdout
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy-manual-tutorial-cpu" in out
+    assert "torch-autograd-eager-cuda" in out
+
