@@ -212,4 +212,3 @@ def test_list(capsys):
     out = capsys.readouterr().out
     assert "numpy-manual-tutorial-cpu" in out
     assert "torch-autograd-eager-cuda" in out
-
