@@ -50,6 +50,7 @@ _SPECS = (
     TrainerSpec("jax", "grad", "jit", "gpu", "backends.jax_grad"),
     TrainerSpec("jax", "grad", "scan", "gpu", "backends.jax_grad"),
     TrainerSpec("numba", "native", "loop", "cpu", "backends.numba_native"),
+    TrainerSpec("numba", "native", "simd", "cpu", "backends.numba_native"),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 

@@ -48,13 +48,21 @@ def _step(w, b, x2, y, lr):
 _jit_step = jax.jit(_step)
 
 
+#: Steps per iteration of the compiled loop below UNROLL_MAX_N points. XLA's CPU
+#: loop costs ~0.3 µs per iteration, more than a small epoch; unrolling 4 steps
+#: halves it (n=100, float32: 0.58 → 0.35 µs per epoch), while at 10⁶ points
+#: unrolling is slower (618 → 739 µs), so large problems keep one step.
+UNROLL, UNROLL_MAX_N = 4, 10_000
+
+
 @partial(jax.jit, static_argnames="epochs")
 def _scan_fit(w, b, x2, y, lr, epochs):
     def body(carry, _):
         w, b, loss = _step(*carry, x2, y, lr)
         return (w, b), loss
 
-    (w, b), losses = jax.lax.scan(body, (w, b), length=epochs)
+    unroll = UNROLL if x2.shape[0] <= UNROLL_MAX_N else 1
+    (w, b), losses = jax.lax.scan(body, (w, b), length=epochs, unroll=unroll)
     return w, b, losses, _loss(w, b, x2, y)
 
 

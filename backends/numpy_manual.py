@@ -57,7 +57,7 @@ class _TutorialFit:
                 b -= lr * grad_b
                 losses[i] = loss
             final = loss_and_gradient(x, y, w, b)[0]
-        return w, b, losses, final
+        return w[0, 0], b[0, 0], losses, final
 
     def result(self, raw) -> FitResult:
         return FitResult.from_arrays(*raw)
