@@ -178,7 +178,8 @@ class PreparedFit(Protocol):
 
     ``run()`` trains once from the initial parameters and returns only when the
     device has finished (it is what a benchmark times); its first call also pays
-    any compilation. What it returns is fresh: no buffer is reused by a later run. ``result()`` turns what ``run()`` returned into a FitResult.
+    any compilation. What it returns is fresh: no buffer is reused by a later
+    run. ``result()`` turns what ``run()`` returned into a FitResult.
     """
 
     def run(self) -> Any: ...

@@ -63,7 +63,12 @@ def _scan_fit(w, b, x2, y, lr, epochs):
 
     unroll = UNROLL if x2.shape[0] <= UNROLL_MAX_N else 1
     (w, b), losses = jax.lax.scan(body, (w, b), length=epochs, unroll=unroll)
-    return w, b, losses, _loss(w, b, x2, y)
+    return _pack(w, b, losses, _loss(w, b, x2, y))
+
+
+def _pack(w, b, losses, final):
+    """One array ``[w, b, final_loss, losses...]``: a single transfer to the host instead of four."""
+    return jnp.concatenate([jnp.stack([w, b, final]), losses])
 
 
 def _precision(dtype: str):
@@ -91,11 +96,12 @@ class _Fit:
                 for _ in range(self.epochs):
                     w, b, loss = step(w, b, self.x2, self.y, self.lr)
                     losses.append(loss)
-                out = (w, b, jnp.stack(losses), _loss(w, b, self.x2, self.y))
+                out = _pack(w, b, jnp.stack(losses), _loss(w, b, self.x2, self.y))
             return jax.block_until_ready(out)
 
     def result(self, raw) -> FitResult:
-        return FitResult.from_arrays(*(np.asarray(v) for v in raw))
+        packed = np.asarray(raw)
+        return FitResult.from_arrays(packed[0], packed[1], packed[3:], packed[2])
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):

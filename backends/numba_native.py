@@ -79,7 +79,7 @@ class _Fit:
     epochs: int
 
     def run(self):
-        losses = np.empty(self.epochs, dtype=self.x.dtype)
+        losses = np.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
         w, b, final = self.train(self.x, self.y, self.w0, self.b0, self.lr, self.x.dtype.type(0.5), losses)
         return w, b, losses, final
 

@@ -48,7 +48,7 @@ class _TutorialFit:
     def run(self):
         x, y, lr = self.x, self.y, self.lr
         w, b = self.w0.copy(), self.b0.copy()
-        losses = np.empty(self.epochs, dtype=x.dtype)
+        losses = np.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
         # Overflow is how divergence shows; it is reported in FitResult.diverged.
         with np.errstate(over="ignore", invalid="ignore"):
             for i in range(self.epochs):
@@ -77,7 +77,7 @@ class _FusedFit:
         w, b = self.w0, self.b0
         half = x2.dtype.type(0.5)
         r = np.empty_like(x2)
-        losses = np.empty(self.epochs, dtype=x2.dtype)
+        losses = np.empty(self.epochs)  # float64: exact for float32 losses too
         with np.errstate(over="ignore", invalid="ignore"):
             for i in range(self.epochs):
                 np.multiply(x2, w, out=r)

@@ -12,6 +12,7 @@ mark after resetting it. Exit status 1 when a required target is not met.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -37,24 +38,28 @@ class Timing:
     first_call_s: float  # compilation + one run
 
 
-def time_side_by_side(calls: dict[str, dict[str, Callable]], budget_s: float, min_rounds: int) -> dict[str, dict]:
-    """Median seconds of each named callable; rounds interleaved, fewer for slow ones (at least min_rounds)."""
-    estimates = {}
-    for key, fns in calls.items():
-        start = time.perf_counter()
-        fns["run"]()
-        estimates[key] = time.perf_counter() - start
+def phased_fit(trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig) -> dict:
+    """``trainer.fit(problem, config)`` step by step, as fit() does it, timing each step."""
+    t0 = time.perf_counter()
+    prepared = trainer.prepare(problem, config)
+    t1 = time.perf_counter()
+    raw = prepared.run()
+    t2 = time.perf_counter()
+    prepared.result(raw)
+    t3 = time.perf_counter()
+    return {"prepare": t1 - t0, "run": t2 - t1, "result": t3 - t2}
+
+
+def time_side_by_side(calls: dict[str, Callable[[], dict]], budget_s: float, min_rounds: int) -> dict[str, dict]:
+    """Median of each phase of each call; rounds interleaved across calls, fewer for slow ones (≥ min_rounds)."""
+    estimates = {key: sum(call().values()) for key, call in calls.items()}
     rounds = {k: max(min_rounds, min(500, int(budget_s / max(t, 1e-9)))) for k, t in estimates.items()}
-    samples = {k: {name: [] for name in fns} for k, fns in calls.items()}
+    samples: dict[str, list[dict]] = {k: [] for k in calls}
     for r in range(max(rounds.values())):
-        for key, fns in calls.items():
-            if r >= rounds[key]:
-                continue
-            for name, fn in fns.items():
-                start = time.perf_counter()
-                fn()
-                samples[key][name].append(time.perf_counter() - start)
-    return {k: {name: float(np.median(v)) for name, v in s.items()} for k, s in samples.items()}
+        for key, call in calls.items():
+            if r < rounds[key]:
+                samples[key].append(call())
+    return {k: pd.DataFrame(v).median().to_dict() for k, v in samples.items()}
 
 
 def measure(trainer_ids: list[str], problem: backends.Problem, config: backends.TrainConfig, budget_s: float,
@@ -66,57 +71,58 @@ def measure(trainer_ids: list[str], problem: backends.Problem, config: backends.
         start = time.perf_counter()
         prepared.run()  # compilation, measured apart
         first[tid] = time.perf_counter() - start
-        raw = prepared.run()
-        # fit() is prepare() + run() + result(): timing the parts is exact where a difference of
-        # medians of fit() and run() would drown a microsecond in the noise of the loop.
-        calls[tid] = {
-            "run": prepared.run,
-            "prepare": lambda t=trainer: t.prepare(problem, config),
-            "result": lambda p=prepared, r=raw: p.result(r),
-        }
+        calls[tid] = lambda t=trainer: phased_fit(t, problem, config)
     medians = time_side_by_side(calls, budget_s, min_rounds)
     return {tid: Timing(m["prepare"], m["run"], m["result"], first[tid]) for tid, m in medians.items()}
 
 
-def usable(prefix: str) -> list[str]:
-    return [tid for tid, a in backends.available().items() if a.ok and tid.startswith(prefix) and tid.endswith("-cpu")]
+def usable() -> list[str]:
+    """Every trainer that can run here on the CPU."""
+    return [tid for tid, a in backends.available().items() if a.ok and tid.endswith("-cpu")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The fastest of ``candidates`` (an id prefix) against ``baseline``: a speed-up (≥ bound) or a ratio (≤ bound)."""
+
+    large: bool  # at the large size (per epoch) rather than the tutorial's 100 points
+    what: str
+    candidates: str
+    baseline: str
+    speedup: bool
+    bound: float | None  # None: shown, not judged
+
+
+TARGETS = (
+    Target(False, "NumPy: speed-up over the tutorial loop", "numpy-", "numpy-manual-tutorial-cpu", True, 3),
+    Target(False, "torch CPU: speed-up over the eager autograd loop", "torch-", "torch-autograd-eager-cpu", True, 5),
+    Target(False, "JAX: time / native loop", "jax-", NATIVE, False, 6),
+    Target(False, "JAX: time / SIMD native limit", "jax-", LIMIT, False, None),
+    *(Target(True, f"{b}: time per epoch / native loop", f"{b}-", NATIVE, False, 3) for b in ("numpy", "torch", "jax")),
+    *(Target(True, f"{b}: time per epoch / SIMD native limit", f"{b}-", LIMIT, False, None)
+      for b in ("numpy", "torch", "jax")),
+)  # fmt: skip
+
+
+def judge(target: Target, timings: dict[str, Timing]) -> dict:
+    candidates = {k: t.run_s for k, t in timings.items() if k.startswith(target.candidates) and k != target.baseline}
+    fastest = min(candidates, key=candidates.get)
+    base = timings[target.baseline].run_s
+    ratio = base / candidates[fastest] if target.speedup else candidates[fastest] / base
+    met = None
+    if target.bound is not None:
+        met = bool(ratio >= target.bound) if target.speedup else bool(ratio <= target.bound)
+    op = "≥" if target.speedup else "≤"
+    return {"target": target.what, "fastest": fastest, "measured": ratio,
+            "required": "" if target.bound is None else f"{op} {target.bound:g}×", "met": met}  # fmt: skip
 
 
 def speed_rows(dtype: str, budget_s: float, min_rounds: int, large_n: int) -> tuple[list[dict], dict]:
-    rows = []
-    timings = {}
-    for n, epochs in ((SMALL_N, 800), (large_n, LARGE_EPOCHS)):
-        problem = backends.make_problem(n, 0)
+    rows, timings = [], {}
+    for large, n, epochs in ((False, SMALL_N, 800), (True, large_n, LARGE_EPOCHS)):
         config = backends.TrainConfig(epochs=epochs, lr=0.1 / n, dtype=dtype)
-        ids = usable("")
-        t = measure(ids, problem, config, budget_s, min_rounds)
-        timings[n] = t
-
-        def best(prefix, exclude=(), t=t):
-            candidates = {k: v.run_s for k, v in t.items() if k.startswith(prefix) and k not in exclude}
-            return min(candidates.items(), key=lambda kv: kv[1]) if candidates else (None, np.nan)
-
-        def row(what, fastest, ratio, op, bound):
-            met = None if bound is None else bool(ratio >= bound if op == "≥" else ratio <= bound)
-            rows.append({"dtype": dtype, "n": n, "target": what, "fastest": fastest, "measured": ratio,
-                         "required": "" if bound is None else f"{op} {bound:g}×", "met": met})  # fmt: skip
-
-        native, limit = t[NATIVE].run_s, t[LIMIT].run_s
-        if n == SMALL_N:
-            tid, s = best("numpy-", exclude=("numpy-manual-tutorial-cpu",))
-            row("NumPy: speed-up over the tutorial loop", tid, t["numpy-manual-tutorial-cpu"].run_s / s, "≥", 3)
-            tid, s = best("torch-")
-            row(
-                "torch CPU: speed-up over the eager autograd loop", tid, t["torch-autograd-eager-cpu"].run_s / s, "≥", 5
-            )
-            tid, s = best("jax-")
-            row("JAX: time / native loop", tid, s / native, "≤", 6)
-            row("JAX: time / SIMD native limit", tid, s / limit, "", None)
-        else:
-            for backend in ("numpy-", "torch-", "jax-"):
-                tid, s = best(backend)
-                row(f"{backend[:-1]}: time per epoch / native loop", tid, s / native, "≤", 3)
-                row(f"{backend[:-1]}: time per epoch / SIMD native limit", tid, s / limit, "", None)
+        timings[n] = measure(usable(), backends.make_problem(n, 0), config, budget_s, min_rounds)
+        rows += [{"dtype": dtype, "n": n, **judge(t, timings[n])} for t in TARGETS if t.large == large]
     return rows, timings
 
 
@@ -170,7 +176,7 @@ def memory_rows(n: int, judged: set[str]) -> list[dict]:
     if not os.path.exists("/proc/self/clear_refs"):
         return [{"trainer": "all", "met": None, "note": "needs Linux /proc to read peak memory"}]
     rows = []
-    for tid in usable(""):
+    for tid in usable():
         cmd = [sys.executable, "-m", "bench.targets", "--memory-probe", tid, "--memory-n", str(n)]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         probe = json.loads(out.strip().splitlines()[-1])
@@ -187,10 +193,8 @@ def environment() -> str:
 
     versions = []
     for dist in ("numpy", "torch", "jax", "jaxlib", "numba"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             versions.append(f"{dist} {md.version(dist)}")
-        except md.PackageNotFoundError:
-            pass
     return f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
            f"Python {platform.python_version()}, {', '.join(versions)}"  # fmt: skip
 

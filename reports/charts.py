@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER
+from reports.load import NATIVE_TRAINERS, REFERENCE_TRAINER
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
 
@@ -48,9 +48,9 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
         if is_div:
             ax.text(0.01, yi, "diverged (no time shown)", transform=ax.get_yaxis_transform(), va="center",
                     color="#c44e52", fontsize=8)  # fmt: skip
-        elif trainer == LIMIT_TRAINER:
+        elif trainer in NATIVE_TRAINERS:
             bars[yi].set_hatch("//")
-            ax.text(plotted[yi], yi, "  native limit", va="center", fontsize=8)
+            ax.text(plotted[yi], yi, "  " + NATIVE_TRAINERS[trainer], va="center", fontsize=8)
     for i, reason in enumerate([] if skipped is None else skipped["reason"]):
         ax.text(0.01, len(labels) + i, reason, transform=ax.get_yaxis_transform(), va="center", color="#777777",
                 fontsize=8)  # fmt: skip
@@ -134,12 +134,12 @@ def scaling_chart(sweep: pd.DataFrame) -> Figure:
         backend = group["backend"].iloc[0]
         label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
         ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=COLORS.get(backend),
-                ls="-" if dtype == "float64" else ":", lw=2.5 if trainer == LIMIT_TRAINER else 1.2)  # fmt: skip
+                ls="-" if dtype == "float64" else ":", lw=2.5 if trainer in NATIVE_TRAINERS else 1.2)  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n (points)")
     ax.set_ylabel("seconds per epoch (median)")
-    ax.set_title("Scaling: time per epoch against problem size (thick: native limit)")
+    ax.set_title("Scaling: time per epoch against problem size (thick: native loops)")
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig

@@ -23,7 +23,8 @@ COLUMNS = [
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
 REFERENCE_TRAINER = "numpy-manual-tutorial-cpu"
-LIMIT_TRAINER = "numba-native-loop-cpu"
+#: The native loops, drawn apart from the frameworks: the plain one and the SIMD limit.
+NATIVE_TRAINERS = {"numba-native-loop-cpu": "native loop", "numba-native-simd-cpu": "native limit (SIMD)"}
 
 
 class LoadError(Exception):

@@ -10,14 +10,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.load import LIMIT_TRAINER, REFERENCE_TRAINER, Runs
+from reports.load import NATIVE_TRAINERS, REFERENCE_TRAINER, Runs
 
 KEYS = ["machine", "run", "kind", "n", "dtype"]
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
-    status = np.where(df["diverged"].astype(bool), "diverged", "ok")
-    return pd.Series(status, index=df.index).where(df["trainer"] != LIMIT_TRAINER, "ok (native limit)")
+    native = df["trainer"].map(NATIVE_TRAINERS).fillna("")
+    return pd.Series(
+        np.where(df["diverged"].astype(bool), "diverged", np.where(native != "", "ok (" + native + ")", "ok")),
+        index=df.index,
+    )
 
 
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
