@@ -157,7 +157,7 @@ class FitResult:
         hist.flags.writeable = False
         w, b, final = float(w), float(b), float(final_loss)
         finite = math.isfinite(w) and math.isfinite(b) and math.isfinite(final) and bool(np.isfinite(hist).all())
-        grew = finite and final > hist[0] * (1 + DIVERGENCE_SLACK)
+        grew = finite and bool(final > hist[0] * (1 + DIVERGENCE_SLACK))
         return cls(w=w, b=b, losses=hist, final_loss=final, diverged=not finite or grew)
 
 

@@ -150,8 +150,9 @@ class _Fit:
         w = self.w0.clone().requires_grad_(True)
         b = self.b0.clone().requires_grad_(True)
         losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
-        # Warm up on a side stream so autograd and the allocator have set up
-        # their state before capture, as torch.cuda.graph's documentation asks.
+        # Warm up on a side stream so autograd, cuBLAS and the allocator have set up
+        # their state before capture, as torch.cuda.graph's documentation asks; capture
+        # on that same stream, since cuBLAS keeps its handles per stream.
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
@@ -159,7 +160,7 @@ class _Fit:
                 self._eager_loop_once(w, b)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, stream=side):
             final = self._eager_loop(w, b, losses)
         self._graph, self._static = graph, (w, b, losses, final)
 

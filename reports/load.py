@@ -24,7 +24,7 @@ COLUMNS = [
 ]  # fmt: skip
 REFERENCE_TRAINER = "numpy-manual-tutorial-cpu"
 #: The native loops, drawn apart from the frameworks: the plain one and the SIMD limit.
-NATIVE_TRAINERS = {"numba-native-loop-cpu": "native loop", "numba-native-simd-cpu": "native limit (SIMD)"}
+NATIVE_TRAINERS = {"numba-native-loop-cpu": "native loop", "numba-native-simd-cpu": "native SIMD limit"}
 
 
 class LoadError(Exception):

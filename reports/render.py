@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -116,14 +117,20 @@ def _markdown(out_tables, pngs, errors) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
+white-space:nowrap}td:last-child{white-space:normal}th{background:#f0f0f0}img{max-width:100%;display:block;margin:1em 0}
 .note{color:#555;font-size:14px}.error{color:#a00}"""
+
+
+def _inline_markdown(text: str) -> str:
+    """The notes' *emphasis* and `code`, as HTML."""
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
 
 
 def _html(out_tables, pngs, errors) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regbench report</title><style>{CSS}</style>"
-             "</head><body><h1>regbench report</h1>", f"<p class='note'>{html.escape(NOTES)}</p>"]  # fmt: skip
+             "</head><body><h1>regbench report</h1>", f"<p class='note'>{_inline_markdown(NOTES)}</p>"]  # fmt: skip
     parts += [f"<p class='error'>could not read: {html.escape(e)}</p>" for e in errors]
     for key, title, png in SECTIONS:
         if (key is None or key not in out_tables) and png not in pngs:

@@ -27,7 +27,8 @@ PARAM_TOL_EPS = 50  # times max(1, |parameter|)
 
 def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: str) -> None:
     eps = float(np.finfo(dtype).eps)
-    assert not result.diverged
+    assert result.diverged is False  # a Python bool: results serialise as JSON
+    assert all(type(v) is float for v in (result.w, result.b, result.final_loss))
     assert result.losses.shape == ref.losses.shape
     np.testing.assert_allclose(
         result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=LOSS_ATOL_EPS * eps * ref.losses[0]
