@@ -6,9 +6,18 @@ non-finite metrics rather than exceptions, so a report can show them as such.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from backends._core import FitResult, Problem
+from backends._core import FitResult, Problem, TrainConfig
+from backends._registry import REFERENCE_ID, get_trainer
+
+
+@functools.lru_cache(maxsize=16)
+def reference_fit(problem: Problem, config: TrainConfig) -> FitResult:
+    """The tutorial's NumPy loop in float64 on the same problem, epochs and lr: what every fit is compared with."""
+    return get_trainer(REFERENCE_ID).fit(problem, TrainConfig(epochs=config.epochs, lr=config.lr, dtype="float64"))
 
 
 def least_squares(problem: Problem) -> tuple[float, float, float]:

@@ -9,7 +9,6 @@ synchronises). Rounds follow a time budget, so slow variants get fewer.
 
 from __future__ import annotations
 
-import functools
 import time
 
 import backends
@@ -24,12 +23,6 @@ MAX_ROUNDS = 1000
 def choose_rounds(warm_call_s: float) -> int:
     """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
     return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
-
-
-@functools.cache
-def _reference(problem: backends.Problem, config: backends.TrainConfig) -> backends.FitResult:
-    ref_config = backends.TrainConfig(epochs=config.epochs, lr=config.lr, dtype="float64")
-    return backends.get_trainer(backends.REFERENCE_ID).fit(problem, ref_config)
 
 
 def run_benchmark(
@@ -66,7 +59,7 @@ def run_benchmark(
         diverged=result.diverged,
         first_call_s=first_call_s,
         **metrics.optimum_gap(result, problem),
-        **metrics.agreement(result, _reference(problem, config)),
+        **metrics.agreement(result, metrics.reference_fit(problem, config)),
         losses=result.losses.tolist(),
     )
     return result

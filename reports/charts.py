@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 from reports.load import NATIVE_TRAINERS, REFERENCE_TRAINER
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
+#: The two native loops share a backend, so lines tell them apart by colour.
+LINE_COLORS = {"numba-native-loop-cpu": "#8c8c8c", "numba-native-simd-cpu": "#222222"}
 
 
 def _label(row: pd.Series, multi_machine: bool) -> str:
@@ -133,7 +135,8 @@ def scaling_chart(sweep: pd.DataFrame) -> Figure:
         group = group.sort_values("n")
         backend = group["backend"].iloc[0]
         label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
-        ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=COLORS.get(backend),
+        color = LINE_COLORS.get(trainer, COLORS.get(backend))
+        ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=color,
                 ls="-" if dtype == "float64" else ":", lw=2.5 if trainer in NATIVE_TRAINERS else 1.2)  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")

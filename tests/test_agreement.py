@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import backends
+from backends.metrics import reference_fit
 from backends.testing import trainer_params
-from tests.conftest import reference_fit
 
 LOSS_RTOL_EPS = 1000
 LOSS_ATOL_EPS = 200  # times the initial loss

@@ -103,8 +103,7 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
         assert (info["w"], info["b"], info["final_loss"], info["diverged"]) == (
             own.w, own.b, own.final_loss, own.diverged)  # fmt: skip
         assert np.array_equal(info["losses"], own.losses)
-        ref = backends.get_trainer(backends.REFERENCE_ID).fit(seed, backends.TrainConfig())
-        assert metrics.agreement(own, ref).items() <= info.items()
+        assert metrics.agreement(own, metrics.reference_fit(seed, config)).items() <= info.items()
         assert metrics.optimum_gap(own, seed).items() <= info.items()
 
 
