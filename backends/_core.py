@@ -187,6 +187,13 @@ class PreparedFit(Protocol):
     def result(self, raw: Any) -> FitResult: ...
 
 
+class HostResult:
+    """For fits whose ``run()`` already returns host values ``(w, b, losses, final_loss)``."""
+
+    def result(self, raw: Any) -> FitResult:
+        return FitResult.from_arrays(*raw)
+
+
 @runtime_checkable
 class Trainer(Protocol):
     """One way of running the tutorial's gradient descent."""

@@ -2,9 +2,10 @@
 
 Rules: listing trainer ids imports no framework. A backend module, and with it
 its framework, is imported the first time one of its trainers is probed or
-used. Every backend module has the same shape: ``FRAMEWORK`` (the import name
-it needs), ``unavailable(variant, device) -> str`` (why it cannot run here, ""
-when it can) and ``prepare(variant, device, problem, config) -> PreparedFit``.
+used. A spec's ``backend`` is the import name of its framework. Every backend
+module has the same shape: ``unavailable(variant, device) -> str`` (why it
+cannot run here, "" when it can) and ``prepare(variant, device, problem,
+config) -> PreparedFit``.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from dataclasses import dataclass
 from types import ModuleType
 
 from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig
-
-#: pip extra that installs each framework.
-_EXTRAS = {"torch": "torch", "jax": "jax", "numba": "numba"}
 
 
 @dataclass(frozen=True)
@@ -106,8 +104,7 @@ def trainer_ids() -> tuple[str, ...]:
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:
     framework = spec.backend
     if importlib.util.find_spec(framework) is None:
-        extra = _EXTRAS.get(framework, framework)
-        return None, f"{framework} is not installed (pip install 'regbench[{extra}]')"
+        return None, f"{framework} is not installed (pip install 'regbench[{framework}]')"  # each has its extra
     try:
         return importlib.import_module(spec.module), ""
     except Exception as exc:  # a broken install must read as a reason, not a crash

@@ -19,7 +19,6 @@ import numpy as np
 
 from backends._core import FitResult, Problem, TrainConfig
 
-FRAMEWORK = "jax"
 VARIANTS = ("eager", "jit", "scan")
 
 

@@ -19,9 +19,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from backends._core import FitResult, Problem, TrainConfig
+from backends._core import HostResult, Problem, TrainConfig
 
-FRAMEWORK = "numba"
 VARIANTS = ("loop", "simd")
 #: Below this size a parallel region costs more than it saves (measured: ~1.7 µs per epoch at n=100).
 PARALLEL_MIN_N = 1 << 17
@@ -69,7 +68,7 @@ _TRAINERS = {
 
 
 @dataclass
-class _Fit:
+class _Fit(HostResult):
     train: Any
     x: np.ndarray  # (n,), working dtype
     y: np.ndarray
@@ -82,9 +81,6 @@ class _Fit:
         losses = np.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
         w, b, final = self.train(self.x, self.y, self.w0, self.b0, self.lr, self.x.dtype.type(0.5), losses)
         return w, b, losses, final
-
-    def result(self, raw) -> FitResult:
-        return FitResult.from_arrays(*raw)
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from backends._core import FitResult, Problem, TrainConfig
+from backends._core import HostResult, Problem, TrainConfig
 
-FRAMEWORK = "numpy"
 VARIANTS = ("tutorial", "fused")
 
 
@@ -37,7 +36,7 @@ def loss_and_gradient(x: np.ndarray, y: np.ndarray, w, b):
 
 
 @dataclass
-class _TutorialFit:
+class _TutorialFit(HostResult):
     x: np.ndarray  # (n, 1), working dtype
     y: np.ndarray
     w0: np.ndarray  # (1, 1)
@@ -59,12 +58,9 @@ class _TutorialFit:
             final = loss_and_gradient(x, y, w, b)[0]
         return w[0, 0], b[0, 0], losses, final
 
-    def result(self, raw) -> FitResult:
-        return FitResult.from_arrays(*raw)
-
 
 @dataclass
-class _FusedFit:
+class _FusedFit(HostResult):
     x2: np.ndarray  # (n,), working dtype, x² computed once
     y: np.ndarray
     w0: np.generic
@@ -90,9 +86,6 @@ class _FusedFit:
             r -= y
             final = half * np.dot(r, r)
         return w, b, losses, final
-
-    def result(self, raw) -> FitResult:
-        return FitResult.from_arrays(*raw)
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):

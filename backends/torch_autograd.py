@@ -3,9 +3,8 @@
 Rules: ``eager`` is the tutorial's loop (``loss.backward()``, in-place updates
 under ``no_grad``, gradients zeroed); ``compiled`` is the same step, forward and
 backward, from ``torch.func.grad_and_value``, compiled by ``torch.compile``
-``CHUNK`` epochs to a call;
-``cudagraph`` captures the tutorial's whole eager loop, backward passes
-included, in one CUDA graph and replays it. Losses stay on the device until the
+``CHUNK`` epochs to a call; ``cudagraph`` captures the tutorial's whole eager
+loop, backward passes included, in one CUDA graph and replays it. Losses stay on the device until the
 run ends, so no epoch waits for the host. ``run()`` synchronises the device
 before it returns.
 """
@@ -20,7 +19,6 @@ import torch
 
 from backends._core import FitResult, Problem, TrainConfig
 
-FRAMEWORK = "torch"
 VARIANTS = {"cpu": ("eager", "compiled"), "cuda": ("eager", "compiled", "cudagraph")}
 
 
