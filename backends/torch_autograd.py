@@ -4,9 +4,9 @@ Rules: ``eager`` is the tutorial's loop (``loss.backward()``, in-place updates
 under ``no_grad``, gradients zeroed); ``compiled`` is the same step, forward and
 backward, from ``torch.func.grad_and_value``, compiled by ``torch.compile``
 ``CHUNK`` epochs to a call; ``cudagraph`` captures the tutorial's whole eager
-loop, backward passes included, in one CUDA graph and replays it. Losses stay on the device until the
-run ends, so no epoch waits for the host. ``run()`` synchronises the device
-before it returns.
+loop, backward passes included, in one CUDA graph and replays it. Losses stay
+on the device until the run ends, so no epoch waits for the host. ``run()``
+synchronises the device before it returns.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ machine-info hook.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 
@@ -16,6 +15,7 @@ import pytest
 
 import backends
 from backends.testing import require_trainer
+from bench.harness import library_versions
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -62,19 +62,9 @@ def rounds(request):
     return request.config.getoption("--regbench-rounds")
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def pytest_benchmark_update_machine_info(config, machine_info):
     info = {
-        "versions": {
-            dist: _version(dist)
-            for dist in ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "pytest-benchmark")
-        },
+        "versions": library_versions(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
         "thread_env": {

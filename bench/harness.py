@@ -9,10 +9,25 @@ synchronises). Rounds follow a time budget, so slow variants get fewer.
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 
 import backends
 from backends import metrics
+
+LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "pytest-benchmark")
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed version of each library the results depend on (None where absent)."""
+    versions = {}
+    for dist in LIBRARIES:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
 
 #: Time budget per benchmark (seconds of timed rounds), and the bounds on rounds.
 ROUND_BUDGET_S = 1.5

@@ -12,7 +12,6 @@ mark after resetting it. Exit status 1 when a required target is not met.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 import backends
+from bench.harness import library_versions
 
 SMALL_N, LARGE_N, LARGE_EPOCHS, MEMORY_N = 100, 10**6, 20, 10**7
 NATIVE, LIMIT = "numba-native-loop-cpu", "numba-native-simd-cpu"
@@ -188,13 +188,9 @@ def memory_rows(n: int, judged: set[str]) -> list[dict]:
 
 
 def environment() -> str:
-    import importlib.metadata as md
     import platform
 
-    versions = []
-    for dist in ("numpy", "torch", "jax", "jaxlib", "numba"):
-        with contextlib.suppress(md.PackageNotFoundError):
-            versions.append(f"{dist} {md.version(dist)}")
+    versions = [f"{dist} {v}" for dist, v in library_versions().items() if v]
     return f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
            f"Python {platform.python_version()}, {', '.join(versions)}"  # fmt: skip
 
