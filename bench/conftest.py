@@ -15,7 +15,7 @@ import pytest
 
 import backends
 from backends.testing import require_trainer
-from bench.harness import library_versions
+from bench.harness import jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -29,12 +29,18 @@ def pytest_addoption(parser):
     group.addoption(
         "--regbench-rounds", type=int, default=None, help="timed rounds per benchmark (default: a time budget)"
     )
+    group.addoption(
+        "--jax-async-dispatch",
+        action="store_true",
+        help="keep JAX's default asynchronous CPU dispatch (default here: inline, see bench.harness)",
+    )
 
 
 def pytest_configure(config):
     # Registered here as well as in pyproject.toml, so that the benchmarks also run from an installed copy.
     config.addinivalue_line("markers", "sweep: the size sweep, selected by --sweep")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
+    set_jax_cpu_dispatch(asynchronous=config.getoption("--jax-async-dispatch"))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -85,6 +91,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
         info["jax_platform"] = jax.default_backend()
         info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["jax_cpu_dispatch"] = jax_cpu_dispatch()
     if info["versions"]["numba"]:
         import numba
 

@@ -58,7 +58,7 @@ def _environment(runs: Runs) -> pd.DataFrame:
         rows.append({"machine": machine, "run": run, "python": env.get("python", info.get("python_version")),
                      "cpu": cpu, "cores": env.get("cpu_count"), "torch threads": env.get("torch_threads"),
                      "gpu": env.get("gpu", "none"), "jax platform": env.get("jax_platform"),
-                     "versions": versions})  # fmt: skip
+                     "jax CPU dispatch": env.get("jax_cpu_dispatch"), "versions": versions})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -84,6 +84,8 @@ def test_saved_run_covers_every_available_trainer(saved_run):
     env = data["machine_info"]["regbench"]
     assert env["versions"]["numpy"] == np.__version__
     assert env["cpu_count"] >= 1
+    if env["versions"]["jax"]:
+        assert env["jax_cpu_dispatch"] == "inline"  # the benchmark process's default (bench.harness)
 
 
 def test_saved_extra_info_matches_the_trainers(saved_run):

@@ -40,7 +40,7 @@ def test_ratio_target_takes_the_fastest_candidate():
 @pytest.mark.skipif(not all(backends.available()[t].ok for t in (NATIVE, LIMIT)), reason="needs numba")
 def test_quick_run_prints_every_target():
     cmd = [sys.executable, "-m", "bench.targets", "--budget", "0.01", "--min-rounds", "1", "--large-n", "5000",
-           "--memory-n", "20000"]  # fmt: skip
+           "--memory-n", "20000", "--jax-async-dispatch"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1 means a target was not met: not this test's call
     out = proc.stdout
@@ -51,3 +51,5 @@ def test_quick_run_prints_every_target():
         if a.ok and tid.endswith("-cpu"):
             assert f"| {tid} " in memory
     assert re.search(r"^\d+ of \d+ targets met", out, re.MULTILINE)
+    if backends.available()["jax-grad-scan-cpu"].ok:
+        assert "JAX CPU dispatch async" in out.splitlines()[0]  # the opt-out reached JAX, and the header says so
