@@ -201,8 +201,9 @@ def environment() -> str:
     import platform
 
     versions = [f"{dist} {v}" for dist, v in library_versions().items() if v]
-    if jax_cpu_dispatch():
-        versions.append(f"JAX CPU dispatch {jax_cpu_dispatch()}")
+    dispatch = jax_cpu_dispatch()
+    if dispatch:
+        versions.append(f"JAX CPU dispatch {dispatch}")
     return f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, " \
            f"Python {platform.python_version()}, {', '.join(versions)}"  # fmt: skip
 
