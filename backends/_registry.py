@@ -5,7 +5,10 @@ its framework, is imported the first time one of its trainers is probed or
 used. A spec's ``backend`` is the import name of its framework. Every backend
 module has the same shape: ``unavailable(variant, device) -> str`` (why it
 cannot run here, "" when it can) and ``prepare(variant, device, problem,
-config) -> PreparedFit``.
+config) -> PreparedFit``, and ``VARIANTS``, a mapping of each device it serves
+to its variants, which a test holds against the specs here. The roles a trainer
+plays in comparisons (the reference, each backend's baseline, the limits) are
+declared here and nowhere else: ``bench/`` and ``reports/`` ask for them.
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ from types import ModuleType
 
 from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig
 
+#: Roles a trainer plays in comparisons.
+REFERENCE = "reference"  # the float64 oracle of every agreement check, and the report's speed-up base
+BASELINE = "baseline"  # the tutorial-faithful loop of its backend on its device: that backend's speed-ups are over it
+NATIVE_LOOP = "native loop"  # a plain compiled loop in strict IEEE order: framework time ratios are set against it
+CPU_LIMIT = "CPU limit"  # the fastest implementation of the algorithm on a CPU
+GPU_LIMIT = "GPU limit"  # the fastest implementation of the algorithm on a GPU
+ROLES = (REFERENCE, BASELINE, NATIVE_LOOP, CPU_LIMIT, GPU_LIMIT)
+#: Roles of native code rather than a framework: drawn apart (hatched, thick lines) in the reports.
+NATIVE_ROLES = (NATIVE_LOOP, CPU_LIMIT, GPU_LIMIT)
+
 
 @dataclass(frozen=True)
 class TrainerSpec:
@@ -27,33 +40,35 @@ class TrainerSpec:
     variant: str  # execution style: "tutorial", "eager", "jit", "scan", ...
     device: str  # "cpu", "cuda", "gpu"
     module: str  # backend module, imported on first use
+    roles: tuple[str, ...] = ()  # from ROLES
 
     @property
     def id(self) -> str:
         return f"{self.backend}-{self.method}-{self.variant}-{self.device}"
 
 
+_NUMPY, _TORCH, _JAX, _NUMBA = (f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native"))
 _SPECS = (
-    TrainerSpec("numpy", "manual", "tutorial", "cpu", "backends.numpy_manual"),
-    TrainerSpec("numpy", "manual", "fused", "cpu", "backends.numpy_manual"),
-    TrainerSpec("torch", "autograd", "eager", "cpu", "backends.torch_autograd"),
-    TrainerSpec("torch", "autograd", "compiled", "cpu", "backends.torch_autograd"),
-    TrainerSpec("torch", "autograd", "eager", "cuda", "backends.torch_autograd"),
-    TrainerSpec("torch", "autograd", "compiled", "cuda", "backends.torch_autograd"),
-    TrainerSpec("torch", "autograd", "cudagraph", "cuda", "backends.torch_autograd"),
-    TrainerSpec("jax", "grad", "eager", "cpu", "backends.jax_grad"),
-    TrainerSpec("jax", "grad", "jit", "cpu", "backends.jax_grad"),
-    TrainerSpec("jax", "grad", "scan", "cpu", "backends.jax_grad"),
-    TrainerSpec("jax", "grad", "eager", "gpu", "backends.jax_grad"),
-    TrainerSpec("jax", "grad", "jit", "gpu", "backends.jax_grad"),
-    TrainerSpec("jax", "grad", "scan", "gpu", "backends.jax_grad"),
-    TrainerSpec("numba", "native", "loop", "cpu", "backends.numba_native"),
-    TrainerSpec("numba", "native", "simd", "cpu", "backends.numba_native"),
+    TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
+    TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
+    TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,)),
+    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH),
+    TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,)),
+    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH),
+    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH),
+    TrainerSpec("jax", "grad", "eager", "cpu", _JAX, (BASELINE,)),
+    TrainerSpec("jax", "grad", "jit", "cpu", _JAX),
+    TrainerSpec("jax", "grad", "scan", "cpu", _JAX),
+    TrainerSpec("jax", "grad", "eager", "gpu", _JAX, (BASELINE,)),
+    TrainerSpec("jax", "grad", "jit", "gpu", _JAX),
+    TrainerSpec("jax", "grad", "scan", "gpu", _JAX),
+    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,)),
+    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,)),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
 #: The tutorial's NumPy loop: the reference every comparison is made against.
-REFERENCE_ID = "numpy-manual-tutorial-cpu"
+(REFERENCE_ID,) = (spec.id for spec in _SPECS if REFERENCE in spec.roles)
 
 
 class TrainerUnavailable(RuntimeError):
@@ -99,6 +114,37 @@ class RegisteredTrainer:
 def trainer_ids() -> tuple[str, ...]:
     """Every trainer id regbench knows, in a stable order; imports nothing."""
     return tuple(_BY_ID)
+
+
+def specs() -> tuple[TrainerSpec, ...]:
+    """Every registered spec, in the order of ``trainer_ids()``; imports nothing."""
+    return _SPECS
+
+
+def spec_of(trainer_id: str) -> TrainerSpec | None:
+    """The spec of a known id, None for an id the registry does not know (an old saved run's, say)."""
+    return _BY_ID.get(trainer_id)
+
+
+def roles_of(trainer_id: str) -> tuple[str, ...]:
+    spec = _BY_ID.get(trainer_id)
+    return spec.roles if spec else ()
+
+
+def with_role(role: str, device: str | None = None) -> tuple[str, ...]:
+    """Ids of the trainers playing ``role`` (on ``device``, if given)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+    return tuple(s.id for s in _SPECS if role in s.roles and device in (None, s.device))
+
+
+def baseline_of(trainer_id: str) -> str | None:
+    """The baseline of a trainer's backend on its device (itself, for a baseline); None where there is none."""
+    spec = _BY_ID.get(trainer_id)
+    if spec is None:
+        return None
+    found = [s.id for s in _SPECS if BASELINE in s.roles and (s.backend, s.device) == (spec.backend, spec.device)]
+    return found[0] if found else None
 
 
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:

@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from reports.load import NATIVE_TRAINERS, REFERENCE_TRAINER
+from backends._registry import CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP
+from reports.load import REFERENCE_TRAINER, native_role
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
-#: The two native loops share a backend, so lines tell them apart by colour.
-LINE_COLORS = {"numba-native-loop-cpu": "#8c8c8c", "numba-native-simd-cpu": "#222222"}
+#: Native trainers share a backend, so lines tell them apart by their role's colour.
+ROLE_COLORS = {NATIVE_LOOP: "#8c8c8c", CPU_LIMIT: "#222222", GPU_LIMIT: "#76b900"}
 
 
 def _label(row: pd.Series, multi_machine: bool) -> str:
@@ -50,9 +51,9 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
         if is_div:
             ax.text(0.01, yi, "diverged (no time shown)", transform=ax.get_yaxis_transform(), va="center",
                     color="#c44e52", fontsize=8)  # fmt: skip
-        elif trainer in NATIVE_TRAINERS:
+        elif native_role(trainer):
             bars[yi].set_hatch("//")
-            ax.text(plotted[yi], yi, "  " + NATIVE_TRAINERS[trainer], va="center", fontsize=8)
+            ax.text(plotted[yi], yi, "  " + native_role(trainer), va="center", fontsize=8)
     for i, reason in enumerate([] if skipped is None else skipped["reason"]):
         ax.text(0.01, len(labels) + i, reason, transform=ax.get_yaxis_transform(), va="center", color="#777777",
                 fontsize=8)  # fmt: skip
@@ -135,9 +136,9 @@ def scaling_chart(sweep: pd.DataFrame) -> Figure:
         group = group.sort_values("n")
         backend = group["backend"].iloc[0]
         label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
-        color = LINE_COLORS.get(trainer, COLORS.get(backend))
+        color = ROLE_COLORS.get(native_role(trainer), COLORS.get(backend))
         ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=color,
-                ls="-" if dtype == "float64" else ":", lw=2.5 if trainer in NATIVE_TRAINERS else 1.2)  # fmt: skip
+                ls="-" if dtype == "float64" else ":", lw=2.5 if native_role(trainer) else 1.2)  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n (points)")

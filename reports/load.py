@@ -16,15 +16,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from backends import REFERENCE_ID
+from backends._registry import NATIVE_ROLES, roles_of
+
 #: Columns of the tidy table, in order (``losses`` is kept in memory, not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "first_call_s",
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
-REFERENCE_TRAINER = "numpy-manual-tutorial-cpu"
-#: The native loops, drawn apart from the frameworks: the plain one and the SIMD limit.
-NATIVE_TRAINERS = {"numba-native-loop-cpu": "native loop", "numba-native-simd-cpu": "native SIMD limit"}
+REFERENCE_TRAINER = REFERENCE_ID
+
+
+def native_role(trainer_id: str) -> str:
+    """The registry's native role of a trainer ("native loop", "CPU limit", ...), "" for a framework's trainer."""
+    return next((role for role in roles_of(trainer_id) if role in NATIVE_ROLES), "")
 
 
 class LoadError(Exception):

@@ -94,7 +94,7 @@ SECTIONS = [
 ]
 NOTES = (
     "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
-    "as *first_call*). *speedup* is relative to `numpy-manual-tutorial-cpu` in the same dtype. *opt_distance* "
+    "as *first_call*). *speedup* is relative to the reference trainer in the same dtype. *opt_distance* "
     "is the distance of (w, b) to the closed-form least-squares optimum, *loss_gap* the final loss above the "
     "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
     "relative difference over the history)."

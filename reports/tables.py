@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.load import NATIVE_TRAINERS, REFERENCE_TRAINER, Runs
+from reports.load import REFERENCE_TRAINER, Runs, native_role
 
 KEYS = ["machine", "run", "kind", "n", "dtype"]
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
-    native = df["trainer"].map(NATIVE_TRAINERS).fillna("")
+    native = df["trainer"].map(native_role)
     return pd.Series(
         np.where(df["diverged"].astype(bool), "diverged", np.where(native != "", "ok (" + native + ")", "ok")),
         index=df.index,

@@ -138,3 +138,38 @@ def test_make_problem_is_the_seed_recipe():
     assert backends.make_problem(1000, 1).y.tobytes() != backends.make_problem(1000, 2).y.tobytes()
     noiseless = backends.make_problem(50, 3, noise=0.0)
     np.testing.assert_array_equal(noiseless.y, 3 * noiseless.x**2 + 2)
+
+
+def test_every_spec_matches_its_module():
+    """The registry and the backend modules declare the same (device, variant) pairs, and ids are well formed."""
+    from backends._registry import ROLES, specs
+
+    modules = {}
+    for spec in specs():
+        assert spec.id == f"{spec.backend}-{spec.method}-{spec.variant}-{spec.device}"
+        assert set(spec.roles) <= set(ROLES), spec.id
+        modules.setdefault(spec.module, set()).add((spec.device, spec.variant))
+    for name, pairs in modules.items():
+        module = pytest.importorskip(name)
+        declared = {(device, variant) for device, variants in module.VARIANTS.items() for variant in variants}
+        assert declared == pairs, name
+        for device, variant in pairs:
+            reason = module.unavailable(variant, device)
+            assert reason == "" or "no " in reason or "needs" in reason, (name, device, variant, reason)
+        assert module.unavailable("no-such-variant", "cpu")
+
+
+def test_roles_are_declared_once():
+    from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, REFERENCE, baseline_of, roles_of, with_role
+
+    assert with_role(REFERENCE) == (backends.REFERENCE_ID,)
+    assert len(with_role(CPU_LIMIT)) == 1
+    assert len(with_role(NATIVE_LOOP)) == 1
+    for tid in backends.trainer_ids():
+        base = baseline_of(tid)
+        if base is not None:
+            assert BASELINE in roles_of(base)
+            assert base.split("-")[0] == tid.split("-")[0]
+            assert base.rsplit("-", 1)[1] == tid.rsplit("-", 1)[1]
+    with pytest.raises(ValueError, match="unknown role"):
+        with_role("fastest")
