@@ -41,6 +41,7 @@ class TrainerSpec:
     device: str  # "cpu", "cuda", "gpu"
     module: str  # backend module, imported on first use
     roles: tuple[str, ...] = ()  # from ROLES
+    compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
 
     @property
     def id(self) -> str:
@@ -52,18 +53,18 @@ _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
     TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
     TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,)),
-    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH),
+    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH, compiles=True),
     TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,)),
-    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH),
-    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH),
+    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH, compiles=True),
+    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH, compiles=True),
     TrainerSpec("jax", "grad", "eager", "cpu", _JAX, (BASELINE,)),
-    TrainerSpec("jax", "grad", "jit", "cpu", _JAX),
-    TrainerSpec("jax", "grad", "scan", "cpu", _JAX),
+    TrainerSpec("jax", "grad", "jit", "cpu", _JAX, compiles=True),
+    TrainerSpec("jax", "grad", "scan", "cpu", _JAX, compiles=True),
     TrainerSpec("jax", "grad", "eager", "gpu", _JAX, (BASELINE,)),
-    TrainerSpec("jax", "grad", "jit", "gpu", _JAX),
-    TrainerSpec("jax", "grad", "scan", "gpu", _JAX),
-    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,)),
-    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,)),
+    TrainerSpec("jax", "grad", "jit", "gpu", _JAX, compiles=True),
+    TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True),
+    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
+    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 

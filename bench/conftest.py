@@ -1,9 +1,9 @@
 """pytest configuration of the benchmarks: options, markers, and the machine record.
 
-Rules: the default run times the tutorial's problem only; the size sweep runs
-with ``--sweep``. The environment (library versions, CPU, GPU, threads, JAX's
-platform) is written once per saved file through pytest-benchmark's
-machine-info hook.
+Rules: the default run times the tutorial's problem and the large problem
+(n = 10⁶); ``--sweep`` times every size of ``--sweep-sizes``. The
+environment (library versions, CPU, GPU, threads, JAX's platform) is written
+once per saved file through pytest-benchmark's machine-info hook.
 """
 
 from __future__ import annotations
@@ -15,19 +15,26 @@ import pytest
 
 import backends
 from backends.testing import require_trainer
-from bench.harness import jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
+from bench.harness import LARGE_N, jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
 
 def pytest_addoption(parser):
     group = parser.getgroup("regbench")
-    group.addoption("--sweep", action="store_true", help="also run the size sweep (marker 'sweep')")
+    group.addoption(
+        "--sweep", action="store_true", help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}"
+    )
     group.addoption(
         "--sweep-sizes", default=DEFAULT_SWEEP_SIZES, help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]"
     )
     group.addoption(
         "--regbench-rounds", type=int, default=None, help="timed rounds per benchmark (default: a time budget)"
+    )
+    group.addoption(
+        "--no-cold-start",
+        action="store_true",
+        help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
     )
     group.addoption(
         "--jax-async-dispatch",
@@ -38,23 +45,21 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     # Registered here as well as in pyproject.toml, so that the benchmarks also run from an installed copy.
-    config.addinivalue_line("markers", "sweep: the size sweep, selected by --sweep")
+    config.addinivalue_line("markers", "sweep: the larger problems and the bandwidth floor (n = 10⁶, or --sweep)")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
     set_jax_cpu_dispatch(asynchronous=config.getoption("--jax-async-dispatch"))
 
 
-def pytest_collection_modifyitems(config, items):
-    if config.getoption("--sweep"):
-        return
-    deselected = [item for item in items if item.get_closest_marker("sweep")]
-    if deselected:
-        config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("sweep")]
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.originalname in ("test_sweep", "test_floor"):
+            item.add_marker(pytest.mark.sweep)
 
 
 def pytest_generate_tests(metafunc):
     if "sweep_n" in metafunc.fixturenames:
-        sizes = [int(s) for s in metafunc.config.getoption("--sweep-sizes").split(",") if s.strip()]
+        option = metafunc.config.getoption
+        sizes = [int(s) for s in option("--sweep-sizes").split(",") if s.strip()] if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
 
 
@@ -66,6 +71,11 @@ def trainer(trainer_id):
 @pytest.fixture
 def rounds(request):
     return request.config.getoption("--regbench-rounds")
+
+
+@pytest.fixture
+def cold_start(request):
+    return not request.config.getoption("--no-cold-start")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -1,20 +1,38 @@
-"""Timing of one trainer on one problem, as pytest-benchmark records it.
+"""The one timing engine of regbench: what pytest-benchmark records for one trainer on one problem.
 
-Rules: data conversion and transfer happen in ``prepare()``, outside the timed
-region; the first ``run()`` (compilation + one training) is timed on its own and
-stored as ``first_call_s``, never mixed into the statistics; every timed round is
-one complete training that returns only when the device is done (``run()``
-synchronises). Rounds follow a time budget, so slow variants get fewer.
+Rules: this module is the only place that times a fit. Data conversion and
+transfer happen in ``prepare()``, timed apart as ``prepare_s``; the first
+``run()`` (compilation + one training) is timed on its own as
+``first_call_s``, never mixed into the statistics; every timed round is one
+complete training that returns only when the device is done (``run()``
+synchronises). Rounds follow a time budget, so slow variants get fewer. After
+the rounds come, untimed by pytest-benchmark: what ``result()`` adds
+(``result_s``), the peak memory of one whole ``fit()`` above what the process
+held before it, and, for trainers that compile, the first call in a fresh
+process with empty compile caches (``cold_start_s``, see bench.cold_start).
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import importlib.metadata
 import importlib.util
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable
+
+import numpy as np
 
 import backends
 from backends import metrics
+from backends._registry import spec_of
 
 LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "pytest-benchmark")
 
@@ -63,11 +81,119 @@ def jax_cpu_dispatch() -> str | None:
 ROUND_BUDGET_S = 1.5
 MIN_ROUNDS = 5
 MAX_ROUNDS = 1000
+#: Calls of ``result()`` whose median is ``result_s``.
+RESULT_CALLS = 21
 
 
 def choose_rounds(warm_call_s: float) -> int:
     """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
     return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
+
+
+def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def median_time(fn: Callable[[], object], calls: int) -> float:
+    return statistics.median(_timed(fn)[1] for _ in range(calls))
+
+
+# --- the problems -------------------------------------------------------------------------------------------------
+
+#: The large problem of every run, and the sizes from which fits run LARGE_EPOCHS instead of 800.
+LARGE_N, LARGE_EPOCHS = 10**6, 20
+#: lr = 0.1/n, the tutorial's lr·n, keeps lr·λmax(Hessian) ≈ 0.11 at every size: every size converges alike.
+LR_TIMES_N = 0.1
+
+
+@functools.cache
+def sweep_problem(n: int) -> backends.Problem:
+    return backends.make_problem(n, seed=0)
+
+
+def sweep_config(n: int, dtype: str) -> backends.TrainConfig:
+    return backends.TrainConfig(epochs=LARGE_EPOCHS if n >= LARGE_N else 800, lr=LR_TIMES_N / n, dtype=dtype)
+
+
+# --- memory -------------------------------------------------------------------------------------------------------
+
+CPU_MEMORY_METHOD = "VmHWM after malloc_trim and a reset through /proc/self/clear_refs, in the benchmark process"
+_LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _host_peak(fn: Callable[[], object]) -> tuple[int | None, str]:
+    """Peak resident memory that ``fn()`` adds to the process, in bytes.
+
+    Memory an earlier benchmark freed may still be resident in the allocator's
+    free lists, where a new allocation would reuse it unseen: ``malloc_trim``
+    hands it back to the kernel first, then the high-water mark is reset to the
+    current resident size, so the peak is this call's own.
+    """
+    try:
+        if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
+            _LIBC.malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_kb("VmRSS")
+    except OSError as exc:
+        fn()
+        return None, f"not measured: resetting the peak resident size failed ({exc})"
+    fn()
+    return max(0, _status_kb("VmHWM") - before) * 1024, CPU_MEMORY_METHOD
+
+
+def _torch_cuda_peak(fn: Callable[[], object]) -> tuple[int | None, str]:
+    import torch
+
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    return max(0, torch.cuda.max_memory_allocated() - before), "torch.cuda.max_memory_allocated (caching allocator)"
+
+
+def peak_memory(trainer: backends.Trainer, fn: Callable[[], object]) -> tuple[int | None, str]:
+    """Peak memory one call of ``fn`` adds, on the trainer's device, and how it was measured."""
+    if trainer.device == "cpu":
+        return _host_peak(fn)
+    if trainer.backend == "torch":
+        return _torch_cuda_peak(fn)
+    fn()
+    return None, f"not measured: no allocator statistics read for {trainer.backend} on {trainer.device}"
+
+
+# --- cold start ---------------------------------------------------------------------------------------------------
+
+#: Environment variables that point each framework's on-disk compile cache at an empty folder.
+CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR", "NUMBA_CACHE_DIR")
+COLD_START_TIMEOUT_S = 300
+
+
+def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig) -> float:
+    """Seconds of the first ``run()`` in a fresh process whose compile caches are empty (see bench.cold_start)."""
+    if problem.name != "tutorial":
+        raise ValueError("cold starts are measured on the tutorial's problem only")
+    with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
+        env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
+        cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
+               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch"]  # fmt: skip
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold start of {trainer.id} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["first_call_s"]
+
+
+# --- the benchmark ------------------------------------------------------------------------------------------------
 
 
 def run_benchmark(
@@ -76,18 +202,20 @@ def run_benchmark(
     problem: backends.Problem,
     config: backends.TrainConfig,
     rounds: int | None = None,
+    measure_cold_start: bool = False,
 ) -> backends.FitResult:
-    """Time ``trainer`` on ``problem``; store what it computed and how accurate it is in ``extra_info``."""
-    prepared = trainer.prepare(problem, config)
-    start = time.perf_counter()
-    prepared.run()
-    first_call_s = time.perf_counter() - start
+    """Time ``trainer`` on ``problem``; store what it computed, how accurate it was, what it cost in ``extra_info``."""
+    prepared, prepare_s = _timed(lambda: trainer.prepare(problem, config))
+    _, first_call_s = _timed(prepared.run)
     if rounds is None:
-        start = time.perf_counter()
-        prepared.run()
-        rounds = choose_rounds(time.perf_counter() - start)
+        rounds = choose_rounds(_timed(prepared.run)[1])
     raw = benchmark.pedantic(prepared.run, rounds=rounds, iterations=1, warmup_rounds=0)
     result = prepared.result(raw)
+    result_s = median_time(lambda: prepared.result(raw), RESULT_CALLS)
+    peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
+    spec = spec_of(trainer.id)
+    cold_start_s = cold_start(trainer, problem, config) if measure_cold_start and spec and spec.compiles else None
+    data_bytes = 2 * problem.n * np.dtype(config.dtype).itemsize
     benchmark.extra_info.update(
         trainer=trainer.id,
         backend=trainer.backend,
@@ -102,9 +230,66 @@ def run_benchmark(
         b=result.b,
         final_loss=result.final_loss,
         diverged=result.diverged,
+        prepare_s=prepare_s,
         first_call_s=first_call_s,
+        result_s=result_s,
+        cold_start_s=cold_start_s,
+        peak_bytes=peak_bytes,
+        data_bytes=data_bytes,
+        memory_method=memory_method,
         **metrics.optimum_gap(result, problem),
         **metrics.agreement(result, metrics.reference_fit(problem, config)),
         losses=result.losses.tolist(),
     )
     return result
+
+
+# --- the bandwidth floor ------------------------------------------------------------------------------------------
+
+
+def streaming_read(n: int, dtype: str) -> tuple[Callable[[], object], str]:
+    """A call that reads x and y (n values each) once, as fast as this machine can, and its method.
+
+    Numba's reassociated, vectorised sum, split across the CPU's threads from
+    the size on which the native SIMD trainer splits its epochs: the same
+    machinery as that limit, with no arithmetic beyond the read. NumPy's sum
+    where Numba is absent.
+    """
+    x = np.linspace(-1, 1, n, dtype=dtype)
+    y = np.ones(n, dtype=dtype)
+    if importlib.util.find_spec("numba") is None:
+        return (lambda: x.sum() + y.sum()), "numpy sum of x and y"
+    from backends import numba_native
+
+    parallel = n >= numba_native.PARALLEL_MIN_N
+    read = _numba_reader(parallel)
+    return (lambda: read(x, y)), f"numba fastmath sum of x and y{', parallel' if parallel else ''}"
+
+
+def _numba_reader(parallel: bool):
+    import numba
+
+    prange = numba.prange if parallel else range
+
+    @numba.njit(fastmath=True, parallel=parallel, nogil=True)
+    def read(x, y):  # pragma: no cover - compiled
+        total = x[0] - x[0]
+        for i in prange(x.shape[0]):
+            total += x[i] + y[i]
+        return total
+
+    return read
+
+
+def run_floor(benchmark, n: int, dtype: str, rounds: int | None = None) -> None:
+    """Time one streaming read of x and y at size n: the floor under any epoch's time."""
+    read, method = streaming_read(n, dtype)
+    _, first_call_s = _timed(read)
+    if rounds is None:
+        rounds = choose_rounds(_timed(read)[1])
+    benchmark.pedantic(read, rounds=rounds, iterations=1, warmup_rounds=0)
+    data_bytes = 2 * n * np.dtype(dtype).itemsize
+    benchmark.extra_info.update(
+        n=n, dtype=dtype, data_bytes=data_bytes, method=method, first_call_s=first_call_s,
+        bandwidth_Bps=data_bytes / benchmark.stats.stats.median,
+    )  # fmt: skip

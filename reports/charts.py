@@ -127,9 +127,15 @@ def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
     return fig
 
 
-def scaling_chart(sweep: pd.DataFrame) -> Figure:
-    """Median time per epoch against n, log-log, one line per trainer and dtype."""
+def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
+    """Median time per epoch against n, log-log, one line per trainer and dtype, over the bandwidth floor."""
     fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
+    for (machine, dtype), group in floor.groupby(["machine", "dtype"]):
+        group = group.sort_values("n")
+        label = f"bandwidth floor {dtype}" + (f" ({machine})" if floor["machine"].nunique() > 1 else "")
+        ax.plot(group["n"], group["floor_s"], color="#c44e52", lw=1, ls="-" if dtype == "float64" else ":",
+                label=label)  # fmt: skip
+        ax.fill_between(group["n"], group["floor_s"], group["floor_s"].min() / 10, color="#c44e52", alpha=0.06)
     multi = sweep["machine"].nunique() > 1
     ok = sweep[~sweep["diverged"].astype(bool)]
     for (machine, trainer, dtype), group in ok.groupby(["machine", "trainer", "dtype"]):
@@ -143,7 +149,7 @@ def scaling_chart(sweep: pd.DataFrame) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("n (points)")
     ax.set_ylabel("seconds per epoch (median)")
-    ax.set_title("Scaling: time per epoch against problem size (thick: native loops)")
+    ax.set_title("Scaling: time per epoch against problem size (thick: native loops; red: reading x and y once)")
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig

@@ -1,9 +1,9 @@
-"""The ``regbench`` command line: run, report, compare, list.
+"""The ``regbench`` command line: run, report, compare, targets, list.
 
 Rules: bad input (a missing path, an empty storage, a corrupt file) is one line
 on stderr naming the file and exit status 2, unless some files were good, in
 which case the report covers those and the bad ones are listed; ``compare``
-exits 1 on a regression, 0 otherwise.
+exits 1 on a regression and ``targets`` on an unmet target, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -77,6 +77,20 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_targets(args) -> int:
+    from reports import tables, targets
+
+    runs = _load([resolve_run(args.run, args.storage) if args.run else args.storage])
+    judged = targets.judge(runs)
+    for title, table in judged.items():
+        print(f"## {title}\n")
+        print(tables.present(table).to_markdown(index=False, disable_numparse=True) if not table.empty else "(none)")
+        print()
+    count, failed = targets.unmet(judged)
+    print(f"{count - failed} of {count} targets met" + (f"; {failed} not met" if failed else ""))
+    return 1 if failed else 0
+
+
 def cmd_run(args) -> int:
     import bench
 
@@ -126,6 +140,11 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder [{DEFAULT_OUT}]")
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
+
+    t = sub.add_parser("targets", help="the speed, overhead and memory targets of a saved run; exit 1 if one is unmet")
+    t.add_argument("run", nargs="?", help="saved run: a file path, a run number or a name [the latest in --storage]")
+    t.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
+    t.set_defaults(func=cmd_targets)
 
     ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not")
     ls.set_defaults(func=cmd_list)

@@ -22,9 +22,12 @@ from backends._registry import NATIVE_ROLES, roles_of
 #: Columns of the tidy table, in order (``losses`` is kept in memory, not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
-    "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "first_call_s",
+    "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
+    "cold_start_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s", "floor_fraction",
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
+#: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
+FLOOR_COLUMNS = ["machine", "run", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
 REFERENCE_TRAINER = REFERENCE_ID
 
 
@@ -42,6 +45,7 @@ class Runs:
     """Every benchmark of the loaded runs, the environment of each, and what could not be read."""
 
     table: pd.DataFrame
+    floor: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLOOR_COLUMNS))
     machines: dict[tuple[str, str], dict] = field(default_factory=dict)  # (machine, run) -> machine_info
     errors: list[str] = field(default_factory=list)
 
@@ -82,9 +86,17 @@ def _read(path: Path) -> dict:
     return data
 
 
+def _floor_row(bench: dict, machine: str, run: str) -> dict:
+    info = bench["extra_info"]
+    return {"machine": machine, "run": run, "n": info["n"], "dtype": info["dtype"], "floor_s": bench["stats"]["median"],
+            "bandwidth_Bps": info["bandwidth_Bps"], "method": info["method"]}  # fmt: skip
+
+
 def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
     info, stats = bench["extra_info"], bench["stats"]
     row = {k: info.get(k) for k in COLUMNS if k in info}
+    if info.get("peak_bytes") is not None:
+        row["memory_ratio"] = info["peak_bytes"] / info["data_bytes"]
     row.update(
         machine=machine,
         run=run,
@@ -105,7 +117,7 @@ def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
 
 def load(paths: list[Path], latest: bool = True) -> Runs:
     """Load saved runs; raises LoadError only when none of them could be read."""
-    rows, machines, errors = [], {}, []
+    rows, floors, machines, errors = [], [], {}, []
     for path in paths:
         try:
             files = run_files(Path(path), latest)
@@ -116,7 +128,9 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
             try:
                 data = _read(file)
                 machine, run = file.parent.name, file.stem
-                new = [_row(b, machine, run, file) for b in data["benchmarks"]]
+                floor = [b for b in data["benchmarks"] if b["name"].startswith("test_floor[")]
+                new = [_row(b, machine, run, file) for b in data["benchmarks"] if b not in floor]
+                floor = [_floor_row(b, machine, run) for b in floor]
             except LoadError as exc:
                 errors.append(str(exc))
                 continue
@@ -124,8 +138,15 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
                 errors.append(f"{file}: not a regbench run (benchmark without {exc} in its record)")
                 continue
             rows.extend(new)
+            floors.extend(floor)
             machines[(machine, run)] = data["machine_info"]
     if not rows and not machines:
         raise LoadError("; ".join(errors) or "nothing to load")
     table = pd.DataFrame(rows, columns=[*COLUMNS, "losses"])
-    return Runs(table=table, machines=machines, errors=errors)
+    floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
+    if not floor.empty:
+        # Each trainer row's share of the floor: the time to read its x and y once, over its time per epoch.
+        keys = ["machine", "run", "n", "dtype"]
+        table = table.drop(columns="floor_s").merge(floor[[*keys, "floor_s"]], on=keys, how="left")[table.columns]
+        table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
+    return Runs(table=table, floor=floor, machines=machines, errors=errors)

@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from backends import seed_problem
-from reports import charts, tables
+from reports import charts, tables, targets
 from reports.load import Runs
 
 
@@ -80,7 +80,14 @@ def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     sweep = runs.table[runs.table["kind"] == "sweep"]
     if not sweep.empty:
         out_tables["scaling"] = tables.scaling(runs).reset_index()
-        pngs["scaling.png"] = _png(charts.scaling_chart(sweep))
+        fraction = tables.scaling(runs, "floor_fraction")
+        if not fraction.dropna(how="all").empty:
+            out_tables["floor fraction"] = fraction.rename(columns=lambda n: f"n={n}").reset_index()
+        if sweep["n"].nunique() > 1:
+            pngs["scaling.png"] = _png(charts.scaling_chart(sweep, runs.floor))
+    if not runs.floor.empty:
+        out_tables["bandwidth"] = runs.floor.drop(columns="floor_s")
+    out_tables.update(targets.judge(runs))
     return out_tables, pngs
 
 
@@ -90,14 +97,21 @@ SECTIONS = [
     (None, "Speed-up over the NumPy tutorial loop", "speedup.png"),
     ("accuracy", "Accuracy and agreement with the float64 NumPy reference", "losses.png"),
     (None, "The fitted curves", "fit.png"),
-    ("scaling", "Scaling: time per epoch against n (the size sweep)", "scaling.png"),
+    ("scaling", "Scaling: time per epoch against n (larger problems; the bandwidth floor first)", "scaling.png"),
+    ("floor fraction", "Share of the bandwidth floor: time to read x and y once / time per epoch", None),
+    ("bandwidth", "The bandwidth floor: one streaming read of x and y", None),
+    ("speed targets", "Targets: speed (ratios of medians in one run)", None),
+    ("overhead", "Targets: what fit() adds over the bare training loop", None),
+    ("memory", "Targets: peak memory a fit adds at the large size", None),
 ]
 NOTES = (
     "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
     "as *first_call*). *speedup* is relative to the reference trainer in the same dtype. *opt_distance* "
     "is the distance of (w, b) to the closed-form least-squares optimum, *loss_gap* the final loss above the "
     "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
-    "relative difference over the history)."
+    "relative difference over the history). *cold_start* is the first call in a fresh process with empty "
+    "compile caches, measured for trainers that compile; *peak_memory* is what one whole fit adds to the "
+    "process at its peak (on a GPU: the framework allocator's peak), *× data* the same over the size of x and y."
 )
 
 

@@ -31,7 +31,7 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
-            "speedup", "status"]  # fmt: skip
+            "cold_start_s", "peak_bytes", "memory_ratio", "speedup", "status"]  # fmt: skip
     out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
     skipped = runs.skipped
     if kind == "fit" and not skipped.empty:
@@ -49,15 +49,23 @@ def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
 
-def scaling(runs: Runs) -> pd.DataFrame:
-    """Median time per epoch of the size sweep: one row per trainer and dtype, one column per n."""
+#: The label of the bandwidth floor's row in the scaling tables.
+FLOOR_LABEL = "bandwidth floor: read x and y once"
+
+
+def scaling(runs: Runs, value: str = "per_epoch_s") -> pd.DataFrame:
+    """One row per trainer and dtype, one column per n: median time per epoch (or ``floor_fraction``).
+
+    With ``per_epoch_s``, the bandwidth floor of each size comes first.
+    """
     df = runs.table[runs.table["kind"] == "sweep"]
     if df.empty:
         return pd.DataFrame()
-    per_epoch = df["per_epoch_s"].where(~df["diverged"].astype(bool))
-    return df.assign(per_epoch_s=per_epoch).pivot_table(
-        index=["machine", "trainer", "dtype"], columns="n", values="per_epoch_s", aggfunc="first"
-    )
+    df = df.assign(**{value: df[value].where(~df["diverged"].astype(bool))})
+    if value == "per_epoch_s" and not runs.floor.empty:
+        floor = runs.floor.assign(trainer=FLOOR_LABEL, per_epoch_s=runs.floor["floor_s"])
+        df = pd.concat([floor, df], ignore_index=True)
+    return df.pivot_table(index=["machine", "trainer", "dtype"], columns="n", values=value, aggfunc="first", sort=False)
 
 
 def compare(base: Runs, new: Runs, max_slowdown: float, max_drift: float) -> tuple[pd.DataFrame, list[str], list[str]]:
@@ -108,6 +116,13 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds / 1e-9:.3g} ns"
 
 
+def _fmt_bytes(n: float) -> str:
+    for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
     """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
     out = df.copy()
@@ -115,7 +130,17 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
         out = out.drop(columns=col)
     for col in out.columns:
         name = str(col)
-        if name.endswith("_s") or isinstance(col, (int, np.integer)):
+        if name in ("peak_bytes", "data_bytes"):
+            out[col] = out[col].map(lambda v: _fmt_bytes(v) if pd.notna(v) else "")
+        elif name in ("memory_ratio", "measured"):
+            out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
+        elif name in ("overhead", "floor_fraction"):
+            out[col] = out[col].map(lambda v: f"{v:.1%}" if pd.notna(v) else "")
+        elif name == "bandwidth_Bps":
+            out[col] = out[col].map(lambda v: f"{v / 1e9:.3g} GB/s" if pd.notna(v) else "")
+        elif name == "met":
+            out[col] = out[col].map(lambda v: "" if v is None or pd.isna(v) else ("yes" if v else "NO"))
+        elif name.endswith("_s") or isinstance(col, (int, np.integer)):
             out[col] = out[col].map(lambda v: _fmt_time(v) if pd.notna(v) else "")
         elif name == "rounds":
             out[col] = out[col].map(lambda v: f"{int(v)}" if pd.notna(v) else "")
@@ -125,4 +150,6 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
             out[col] = out[col].map(lambda v: f"{v:.7f}" if pd.notna(v) else "")
         elif out[col].dtype.kind == "f":
             out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")
-    return out.rename(columns=lambda c: str(c).removesuffix("_s") if str(c).endswith("_s") else c)
+    return out.rename(columns=lambda c: str(c).removesuffix("_s") if str(c).endswith("_s") else c).rename(
+        columns={"peak_bytes": "peak_memory", "memory_ratio": "× data", "bandwidth_Bps": "bandwidth"}
+    )

@@ -1,55 +1,102 @@
-"""``python -m bench.targets``: its verdict logic on hand-made timings, and one quick real run.
-
-Speed itself is judged by that command on a quiet machine, never by these tests.
-"""
+"""``regbench targets``: verdicts computed from saved runs, on hand-made tables and on a real saved run."""
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
+import numpy as np
+import pandas as pd
 import pytest
 
-import backends
-from bench.targets import LIMIT, NATIVE, TARGETS, Target, Timing, judge
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def timings(**run_s: float) -> dict[str, Timing]:
-    return {tid.replace("_", "-"): Timing(0.0, s, 0.0, 0.0) for tid, s in run_s.items()}
+from bench.harness import LARGE_N
+from reports import targets
+from reports.load import COLUMNS, Runs
 
 
-def test_speedup_target_excludes_its_baseline():
-    t = timings(numpy_manual_tutorial_cpu=9.0, numpy_manual_fused_cpu=3.0)
-    target = Target(False, "x", "numpy-", "numpy-manual-tutorial-cpu", True, 3)
-    assert judge(target, t) == {"target": "x", "fastest": "numpy-manual-fused-cpu", "measured": 3.0,
-                                "required": "≥ 3×", "met": True}  # fmt: skip
-    assert judge(Target(False, "x", "numpy-", "numpy-manual-tutorial-cpu", True, 3.5), t)["met"] is False
+def runs_of(rows: list[dict]) -> Runs:
+    """A loaded run with the given rows; unspecified columns get neutral values."""
+    base = {"machine": "m", "run": "0001_x", "dtype": "float32", "device": "cpu", "diverged": False,
+            "rounds": 10, "result_s": np.nan, "memory_ratio": np.nan}  # fmt: skip
+    table = pd.DataFrame([{**base, **row} for row in rows]).reindex(columns=[*COLUMNS, "losses"])
+    table["backend"] = table["trainer"].str.split("-").str[0]
+    table["per_epoch_s"] = table["median_s"] / table["epochs"]
+    return Runs(table=table)
 
 
-def test_ratio_target_takes_the_fastest_candidate():
-    t = timings(jax_grad_jit_cpu=12.0, jax_grad_scan_cpu=6.0, numba_native_loop_cpu=1.0, numba_native_simd_cpu=0.25)
-    assert judge(Target(False, "x", "jax-", NATIVE, False, 6), t)["met"] is True
-    shown = judge(Target(False, "x", "jax-", LIMIT, False, None), t)
-    assert (shown["fastest"], shown["measured"], shown["met"]) == ("jax-grad-scan-cpu", 24.0, None)
+def fit(trainer: str, median_s: float, **extra) -> dict:
+    return {"kind": "fit", "n": 100, "epochs": 800, "trainer": trainer, "median_s": median_s, **extra}
 
 
-@pytest.mark.skipif(not all(backends.available()[t].ok for t in (NATIVE, LIMIT)), reason="needs numba")
-def test_quick_run_prints_every_target():
-    cmd = [sys.executable, "-m", "bench.targets", "--budget", "0.01", "--min-rounds", "1", "--large-n", "5000",
-           "--memory-n", "20000", "--jax-async-dispatch"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode in (0, 1), proc.stderr[-3000:]  # 1 means a target was not met: not this test's call
-    out = proc.stdout
-    for target in TARGETS:
-        assert out.count(f"| {target.what} ") == len(backends.DTYPES), target.what
-    memory = out.split("## Peak resident memory", 1)[1]
-    for tid, a in backends.available().items():
-        if a.ok and tid.endswith("-cpu"):
-            assert f"| {tid} " in memory
-    assert re.search(r"^\d+ of \d+ targets met", out, re.MULTILINE)
-    if backends.available()["jax-grad-scan-cpu"].ok:
-        assert "JAX CPU dispatch async" in out.splitlines()[0]  # the opt-out reached JAX, and the header says so
+def large(trainer: str, median_s: float, **extra) -> dict:
+    return {"kind": "sweep", "n": LARGE_N, "epochs": 20, "trainer": trainer, "median_s": median_s, **extra}
+
+
+def verdict(table: pd.DataFrame, what: str) -> pd.Series:
+    (row,) = table[table["target"] == what].to_dict("records")
+    return row
+
+
+def test_speedup_target_takes_the_fastest_variant_against_its_baseline():
+    runs = runs_of([fit("numpy-manual-tutorial-cpu", 9.0), fit("numpy-manual-fused-cpu", 3.0)])
+    row = verdict(targets.speed(runs), "NumPy: speed-up over its tutorial loop")
+    assert (row["trainer"], row["against"], row["measured"], row["met"]) == (
+        "numpy-manual-fused-cpu", "numpy-manual-tutorial-cpu", 3.0, True)  # fmt: skip
+    slower = runs_of([fit("numpy-manual-tutorial-cpu", 9.0), fit("numpy-manual-fused-cpu", 3.1)])
+    assert verdict(targets.speed(slower), "NumPy: speed-up over its tutorial loop")["met"] is False
+
+
+def test_ratio_targets_per_epoch_at_the_large_size():
+    runs = runs_of([
+        large("jax-grad-jit-cpu", 12.0), large("jax-grad-scan-cpu", 6.0),
+        large("numba-native-loop-cpu", 2.0), large("numba-native-simd-cpu", 0.5),
+    ])  # fmt: skip
+    speed = targets.speed(runs)
+    row = verdict(speed, "jax: time per epoch / native loop")
+    assert (row["trainer"], row["met"]) == ("jax-grad-scan-cpu", True)
+    assert row["measured"] == pytest.approx(3.0)
+    shown = verdict(speed, "jax: time per epoch / CPU limit")
+    assert shown["measured"] == pytest.approx(12.0)
+    assert shown["met"] is None  # shown, not judged
+
+
+def test_missing_trainers_are_not_measured_and_count_as_unmet():
+    runs = runs_of([fit("numpy-manual-fused-cpu", 3.0)])
+    speed = targets.speed(runs)
+    row = verdict(speed, "NumPy: speed-up over its tutorial loop")
+    assert row["met"] is False
+    assert np.isnan(row["measured"])
+    assert targets.unmet({"speed": speed})[1] >= 1
+
+
+def test_diverged_and_gpu_rows_are_never_candidates():
+    runs = runs_of([
+        fit("numpy-manual-tutorial-cpu", 9.0), fit("numpy-manual-fused-cpu", 0.1, diverged=True),
+        fit("torch-autograd-eager-cpu", 50.0), fit("torch-autograd-compiled-cuda", 0.1, device="cuda"),
+    ])  # fmt: skip
+    speed = targets.speed(runs)
+    assert np.isnan(verdict(speed, "NumPy: speed-up over its tutorial loop")["measured"])
+    assert verdict(speed, "torch CPU: speed-up over its eager loop")["trainer"] == ""
+
+
+def test_overhead_and_memory_verdicts():
+    runs = runs_of([
+        large("numpy-manual-fused-cpu", 1.0, result_s=0.01, memory_ratio=1.5),
+        large("numpy-manual-tutorial-cpu", 3.0, result_s=0.2, memory_ratio=5.0),
+        large("numba-native-loop-cpu", 1.0, result_s=0.001, memory_ratio=1.0),
+        large("numba-native-simd-cpu", 0.1, result_s=0.01, memory_ratio=4.5),
+    ])  # fmt: skip
+    over = targets.overhead(runs).set_index("trainer")
+    assert over.loc["numpy-manual-fused-cpu", "met"] is True
+    assert over.loc["numpy-manual-tutorial-cpu", "met"] is False  # 6.7% of its loop
+    assert over.loc["numba-native-simd-cpu", "met"] is None  # the CPU limit is shown, not judged
+    memory = targets.memory(runs).set_index("trainer")
+    assert memory.loc["numpy-manual-fused-cpu", "met"] is True  # numpy's fastest variant
+    assert memory.loc["numba-native-loop-cpu", "met"] is True
+    assert memory.loc["numpy-manual-tutorial-cpu", "met"] is None  # shown: not a fast path
+    assert memory.loc["numba-native-simd-cpu", "met"] is None
+    assert targets.unmet({"o": targets.overhead(runs), "m": targets.memory(runs)}) == (5, 1)
+
+
+@pytest.mark.parametrize("what", [t.what for t in targets.TARGETS])
+def test_every_target_names_trainers_by_role(what):
+    (target,) = [t for t in targets.TARGETS if t.what == what]
+    assert target.backend in targets.FRAMEWORKS
+    assert target.n in (targets.TUTORIAL_N, LARGE_N)

@@ -1,0 +1,150 @@
+"""The speed, overhead and memory targets, judged from saved runs: ``regbench targets [RUN]``.
+
+Rules: every verdict is computed from one saved run, as ratios of medians
+measured in that run (side by side, on one machine); trainers are chosen by
+their registry roles and backends, never by id. A target whose trainers are
+missing from the run is "not measured", which counts as not met. A target
+with no bound is shown, not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, spec_of, with_role
+from bench.harness import LARGE_N
+from reports.load import Runs
+
+TUTORIAL_N = 100
+#: What fit() may add over the bare training loop (building the result), as a fraction of the loop.
+OVERHEAD_BOUND = 0.05
+#: Peak memory a fit may add, as a multiple of its data (x and y in the working dtype).
+MEMORY_BOUND = 4.0
+FRAMEWORKS = ("numpy", "torch", "jax")
+
+
+@dataclass(frozen=True)
+class Target:
+    """The fastest CPU trainer of ``backend`` (its baseline excluded) against a trainer of role ``against``.
+
+    ``speedup``: the value is against/fastest and must be ≥ bound; otherwise fastest/against, ≤ bound.
+    At the tutorial's size whole fits are compared; at the large size, time per epoch.
+    """
+
+    what: str
+    n: int
+    backend: str
+    against: str
+    speedup: bool
+    bound: float | None
+
+
+TARGETS = (
+    Target("NumPy: speed-up over its tutorial loop", TUTORIAL_N, "numpy", BASELINE, True, 3),
+    Target("torch CPU: speed-up over its eager loop", TUTORIAL_N, "torch", BASELINE, True, 5),
+    Target("JAX: time / native loop", TUTORIAL_N, "jax", NATIVE_LOOP, False, 6),
+    Target("JAX: time / CPU limit", TUTORIAL_N, "jax", CPU_LIMIT, False, None),
+    *(Target(f"{b}: time per epoch / native loop", LARGE_N, b, NATIVE_LOOP, False, 3) for b in FRAMEWORKS),
+    *(Target(f"{b}: time per epoch / CPU limit", LARGE_N, b, CPU_LIMIT, False, None) for b in FRAMEWORKS),
+)
+
+COLUMNS = ["machine", "run", "dtype", "n", "target", "trainer", "against", "measured", "required", "met"]
+
+
+def _cpu_rows(runs: Runs) -> pd.DataFrame:
+    df = runs.table
+    tutorial = (df["kind"] == "fit") & (df["n"] == TUTORIAL_N)
+    large = (df["kind"] == "sweep") & (df["n"] == LARGE_N)
+    ok = (df["device"] == "cpu") & ~df["diverged"].astype(bool)
+    return df[(tutorial | large) & ok]
+
+
+def _fastest(rows: pd.DataFrame, backend: str) -> pd.Series | None:
+    candidates = rows[(rows["backend"] == backend) & ~rows["trainer"].isin(with_role(BASELINE))]
+    return None if candidates.empty else candidates.loc[candidates["median_s"].idxmin()]
+
+
+def _against(rows: pd.DataFrame, target: Target) -> pd.Series | None:
+    if target.against == BASELINE:
+        ids = [t for t in with_role(BASELINE, "cpu") if spec_of(t).backend == target.backend]
+    else:
+        ids = list(with_role(target.against, "cpu"))
+    found = rows[rows["trainer"].isin(ids)]
+    return None if found.empty else found.iloc[0]
+
+
+def _required(target: Target) -> str:
+    return "" if target.bound is None else f"{'≥' if target.speedup else '≤'} {target.bound:g}×"
+
+
+def speed(runs: Runs) -> pd.DataFrame:
+    """Every speed target of every run and dtype, with the trainers compared and the verdict."""
+    out = []
+    for (machine, run, dtype), group in _cpu_rows(runs).groupby(["machine", "run", "dtype"]):
+        for target in TARGETS:
+            rows = group[group["n"] == target.n]
+            fastest, against = _fastest(rows, target.backend), _against(rows, target)
+            row = {"machine": machine, "run": run, "dtype": dtype, "n": target.n, "target": target.what,
+                   "required": _required(target)}  # fmt: skip
+            if fastest is None or against is None:
+                out.append({**row, "trainer": "", "against": "", "measured": np.nan,
+                            "met": False if target.bound is not None else None})  # fmt: skip
+                continue
+            fast, slow = fastest["per_epoch_s"], against["per_epoch_s"]
+            value = slow / fast if target.speedup else fast / slow
+            met = None
+            if target.bound is not None:
+                met = bool(value >= target.bound) if target.speedup else bool(value <= target.bound)
+            out.append({**row, "trainer": fastest["trainer"], "against": against["trainer"], "measured": value,
+                        "met": met})  # fmt: skip
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
+def overhead(runs: Runs) -> pd.DataFrame:
+    """What ``result()`` adds to the bare loop, per CPU trainer and size (the CPU limit shown, not judged).
+
+    The limit's whole 100-point fit takes ~18 µs, so the ~1 µs any Python call
+    needs to build a result is several percent of it, whatever the code.
+    """
+    df = _cpu_rows(runs).dropna(subset=["result_s"])
+    share = df["result_s"] / df["median_s"]
+    judged = ~df["trainer"].isin(with_role(CPU_LIMIT))
+    out = df[["machine", "run", "dtype", "n", "trainer", "median_s", "result_s"]].rename(columns={"median_s": "run_s"})
+    met = np.where(judged, share < OVERHEAD_BOUND, None)
+    out = out.assign(overhead=share, required=f"< {OVERHEAD_BOUND:.0%}", met=met)
+    return out.sort_values(["machine", "run", "dtype", "n", "overhead"]).reset_index(drop=True)
+
+
+def memory(runs: Runs) -> pd.DataFrame:
+    """Peak memory a fit adds at the large size, as a multiple of its data.
+
+    Judged on each framework's fastest CPU variant and on the native loop, the
+    subjects of the speed targets; every other trainer is shown.
+    """
+    df = _cpu_rows(runs)
+    df = df[(df["n"] == LARGE_N) & df["memory_ratio"].notna()]
+    out = []
+    for (machine, run, dtype), group in df.groupby(["machine", "run", "dtype"]):
+        judged = set(group[group["trainer"].isin(with_role(NATIVE_LOOP, "cpu"))]["trainer"])
+        judged |= {f["trainer"] for f in (_fastest(group, b) for b in FRAMEWORKS) if f is not None}
+        for _, row in group.sort_values("memory_ratio").iterrows():
+            met = bool(row["memory_ratio"] < MEMORY_BOUND) if row["trainer"] in judged else None
+            out.append({"machine": machine, "run": run, "dtype": dtype, "n": LARGE_N, "trainer": row["trainer"],
+                        "peak_bytes": row["peak_bytes"], "data_bytes": row["data_bytes"],
+                        "memory_ratio": row["memory_ratio"], "required": f"< {MEMORY_BOUND:g}×",
+                        "met": met})  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def judge(runs: Runs) -> dict[str, pd.DataFrame]:
+    """The three target tables of the loaded runs."""
+    return {"speed targets": speed(runs), "overhead": overhead(runs), "memory": memory(runs)}
+
+
+def unmet(tables: dict[str, pd.DataFrame]) -> tuple[int, int]:
+    """(judged, not met) over the tables' verdicts."""
+    verdicts = pd.concat([t["met"] for t in tables.values() if "met" in t]).dropna().astype(bool)
+    return len(verdicts), int((~verdicts).sum())
