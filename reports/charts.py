@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from backends import REFERENCE_ID
 from backends._registry import CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP
-from reports.load import REFERENCE_TRAINER, native_role
+from reports.load import native_role
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
 #: Native trainers share a backend, so lines tell them apart by their role's colour.
@@ -77,14 +78,14 @@ def time_chart(fit: pd.DataFrame, skipped: pd.DataFrame) -> Figure:
 
 def speedup_chart(fit: pd.DataFrame) -> Figure:
     """Speed-up over the NumPy tutorial loop of the same dtype."""
-    return _bars(fit, "speedup", f"Speed-up over {REFERENCE_TRAINER} (same dtype)", "× faster (log scale)", line=1.0)
+    return _bars(fit, "speedup", f"Speed-up over {REFERENCE_ID} (same dtype)", "× faster (log scale)", line=1.0)
 
 
 def loss_chart(fit: pd.DataFrame) -> Figure:
     """Loss history per trainer, and its relative difference from the float64 NumPy reference."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
     multi = fit["machine"].nunique() > 1
-    refs = fit[(fit["trainer"] == REFERENCE_TRAINER) & (fit["dtype"] == "float64")].set_index(["machine", "run"])
+    refs = fit[(fit["trainer"] == REFERENCE_ID) & (fit["dtype"] == "float64")].set_index(["machine", "run"])
     for _, row in fit.sort_values(["trainer", "dtype"]).iterrows():
         losses = row["losses"]
         if len(losses) == 0:
@@ -93,7 +94,7 @@ def loss_chart(fit: pd.DataFrame) -> Figure:
                  "lw": 1, "label": _label(row, multi)}  # fmt: skip
         top.plot(np.arange(len(losses)), losses, **style)
         key = (row["machine"], row["run"])
-        if key in refs.index and not (row["trainer"] == REFERENCE_TRAINER and row["dtype"] == "float64"):
+        if key in refs.index and not (row["trainer"] == REFERENCE_ID and row["dtype"] == "float64"):
             ref = refs.loc[key, "losses"]
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.abs(losses - ref) / np.abs(ref)

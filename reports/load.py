@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backends import REFERENCE_ID
 from backends._registry import NATIVE_ROLES, roles_of
 
 #: Columns of the tidy table, in order (``losses`` is kept in memory, not written to CSV).
@@ -28,7 +27,6 @@ COLUMNS = [
 ]  # fmt: skip
 #: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
 FLOOR_COLUMNS = ["machine", "run", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
-REFERENCE_TRAINER = REFERENCE_ID
 
 
 def native_role(trainer_id: str) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.load import REFERENCE_TRAINER, Runs, native_role
+from backends import REFERENCE_ID
+from reports.load import Runs, native_role
 
 KEYS = ["machine", "run", "kind", "n", "dtype"]
 
@@ -26,7 +27,7 @@ def _status(df: pd.DataFrame) -> pd.Series:
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Time per trainer and dtype, and speed-up over the NumPy tutorial loop of the same dtype and run."""
     df = runs.table[runs.table["kind"] == kind].copy()
-    ref = df[df["trainer"] == REFERENCE_TRAINER].set_index(KEYS)["median_s"].rename("ref_median_s")
+    ref = df[df["trainer"] == REFERENCE_ID].set_index(KEYS)["median_s"].rename("ref_median_s")
     df = df.join(ref, on=KEYS)
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
