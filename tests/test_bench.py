@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,20 @@ def test_cold_start_runs_in_a_fresh_process_with_empty_caches():
     if backends.available()["numba-native-loop-cpu"].ok:
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
         assert json.loads(out.splitlines()[-1])["first_call_s"] > 0
+
+
+def test_planted_slowdown_slows_the_run_and_keeps_the_result():
+    from bench.plant import _Slowed
+
+    class Sleeper:
+        def run(self):
+            time.sleep(0.01)
+            return "raw"
+
+        def result(self, raw):
+            return raw.upper()
+
+    slowed = _Slowed(Sleeper(), factor=3.0)
+    start = time.perf_counter()
+    assert slowed.result(slowed.run()) == "RAW"
+    assert time.perf_counter() - start >= 0.03  # its 10 ms run, then twice that spent spinning
