@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from backends import seed_problem
-from reports import charts, tables
-from reports.load import Runs
+from reports import charts, history, tables
+from reports.history import History
+from reports.load import IN_MEMORY, Runs
 
 
 def _umask() -> int:
@@ -62,8 +63,8 @@ def _environment(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
-    """The report's tables (numbers) and charts (PNG bytes)."""
+def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     fit = tables.speed(runs).merge(runs.table[runs.table["kind"] == "fit"][
         ["machine", "run", "n", "trainer", "dtype", "backend", "q1_s", "q3_s", "diverged", "w", "b", "losses"]],
         on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
@@ -81,6 +82,9 @@ def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     if not sweep.empty:
         out_tables["scaling"] = tables.scaling(runs).reset_index()
         pngs["scaling.png"] = _png(charts.scaling_chart(sweep))
+    if past is not None and past.has_steps:
+        out_tables["history"] = history.summary(past)
+        pngs["history.png"] = _png(history.chart(past))
     return out_tables, pngs
 
 
@@ -91,6 +95,11 @@ SECTIONS = [
     ("accuracy", "Accuracy and agreement with the float64 NumPy reference", "losses.png"),
     (None, "The fitted curves", "fit.png"),
     ("scaling", "Scaling: time per epoch against n (the size sweep)", "scaling.png"),
+    (
+        "history",
+        "History: every saved run, median ±half the IQR (▲ slower, ▼ faster than the run before)",
+        "history.png",
+    ),
 ]
 NOTES = (
     "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
@@ -145,10 +154,10 @@ def _html(out_tables, pngs, errors) -> str:
     return "\n".join(parts)
 
 
-def write_report(runs: Runs, out: Path) -> list[Path]:
+def write_report(runs: Runs, out: Path, past: History | None = None) -> list[Path]:
     """Write every file of the report into ``out``; returns their paths."""
-    out_tables, pngs = build(runs)
-    csv = runs.table.drop(columns="losses").to_csv(index=False)
+    out_tables, pngs = build(runs, past)
+    csv = runs.table.drop(columns=IN_MEMORY).to_csv(index=False)
     files = {"results.csv": csv.encode(), **pngs,
              "report.md": _markdown(out_tables, pngs, runs.errors).encode(),
              "report.html": _html(out_tables, pngs, runs.errors).encode()}  # fmt: skip
