@@ -115,3 +115,12 @@ def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "test_fit[numpy-manual-tutorial-cpu-float64]" in proc.stdout
+
+
+def test_saved_run_keeps_every_rounds_time(saved_run):
+    # bench/conftest.py turns on --benchmark-save-data: reports.stats tests on these samples.
+    data = json.loads(saved_run[0].read_text())
+    for bench in data["benchmarks"]:
+        stats = bench["stats"]
+        assert len(stats["data"]) == stats["rounds"]
+        assert min(stats["data"]) == stats["min"]
