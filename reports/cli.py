@@ -1,9 +1,11 @@
-"""The ``regbench`` command line: run, report, compare, list.
+"""The ``regbench`` command line: run, report, compare, history, list.
 
 Rules: bad input (a missing path, an empty storage, a corrupt file) is one line
 on stderr naming the file and exit status 2, unless some files were good, in
 which case the report covers those and the bad ones are listed; ``compare``
-exits 1 on a regression, 0 otherwise.
+exits 1 on a significant slow-down, an accuracy change or a missing benchmark
+(reports.compare), 0 otherwise; ``run`` adds a run to the storage only when
+pytest succeeded (reports.store).
 """
 
 from __future__ import annotations
