@@ -205,7 +205,7 @@ def test_loader_raises_when_nothing_is_readable(tmp_path):
         load([tmp_path / "missing"])
 
 
-@pytest.mark.parametrize("command", [[], ["report"], ["compare"], ["run"], ["list"]])
+@pytest.mark.parametrize("command", [[], ["report"], ["compare"], ["history"], ["run"], ["list"]])
 def test_help(command):
     out = subprocess.run([sys.executable, "-m", "reports", *command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0
