@@ -107,3 +107,12 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
     machine_info["regbench"] = info
+
+
+# --- Raw samples: every round's time is saved (stats["data"]); `regbench compare` tests on them. ---------------
+@pytest.hookimpl(specname="pytest_configure", tryfirst=True)
+def pytest_configure_raw_samples(config):
+    # As if --benchmark-save-data were given: pytest-benchmark reads the option in its own pytest_configure,
+    # which is trylast, so this runs first. A function of its own name (pytest wants the prefix)
+    # keeps the pytest_configure above intact.
+    config.option.benchmark_save_data = True

@@ -1,14 +1,17 @@
-"""The ``regbench`` command line: run, report, compare, targets, list.
+"""The ``regbench`` command line: run, report, compare, history, targets, list.
 
 Rules: bad input (a missing path, an empty storage, a corrupt file) is one line
 on stderr naming the file and exit status 2, unless some files were good, in
 which case the report covers those and the bad ones are listed; ``compare``
-exits 1 on a regression and ``targets`` on an unmet target, 0 otherwise.
+exits 1 on a significant slow-down, an accuracy change or a missing benchmark
+(reports.compare), ``targets`` on an unmet target, 0 otherwise; ``run`` adds a run to the storage only when
+pytest succeeded (reports.store).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +36,26 @@ def _load(paths, latest=True):
     return runs
 
 
+def _history(paths, printed=()):
+    from reports.history import collect
+    from reports.load import LoadError
+
+    try:
+        past = collect([Path(p) for p in paths])
+    except LoadError as exc:
+        raise UsageError(str(exc)) from None
+    for error in past.errors:
+        if error not in printed:
+            print(f"regbench: skipped {error}", file=sys.stderr)
+    return past
+
+
 def cmd_report(args) -> int:
     from reports.render import write_report
 
-    runs = _load(args.paths or [DEFAULT_STORAGE], latest=not args.all)
-    files = write_report(runs, args.out)
+    paths = args.paths or [DEFAULT_STORAGE]
+    runs = _load(paths, latest=not args.all)
+    files = write_report(runs, args.out, _history(paths, printed=runs.errors))
     print(f"report: {args.out / 'report.html'} ({len(files)} files in {args.out}/)")
     return 0
 
@@ -60,20 +78,30 @@ def resolve_run(spec: str, storage: Path) -> Path:
 
 def cmd_compare(args) -> int:
     from reports import tables
+    from reports.compare import compare_runs
+    from reports.stats import Method
 
-    base = _load([resolve_run(args.base, args.storage)])
-    new = _load([resolve_run(args.new, args.storage)])
-    table, added, missing = tables.compare(base, new, args.max_slowdown, args.max_drift)
+    paths = [resolve_run(spec, args.storage) for spec in (args.base, args.new)]
+    base, new = (_load([path]) for path in paths)
+    method = Method(threshold=args.threshold, alpha=args.alpha)
+    result = compare_runs(base, new, method, args.max_drift)
+    print(f"compare: BASE {paths[0]} → NEW {paths[1]}")
+    print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
+    print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))
+    table = result.table
     print(tables.present(table, drop_single=()).to_string(index=False) if not table.empty else "no common benchmarks")
-    for label, names in (("new in NEW", added), ("missing from NEW", missing)):
-        if names:
-            print(f"{label}: {', '.join(names)}")
-    failed = table[table["verdict"] != "ok"]
-    if not failed.empty:
-        print(f"FAIL: {len(failed)} benchmark(s) slower than {1 + args.max_slowdown:.2f}× or drifted more than "
-              f"{args.max_drift:g}")  # fmt: skip
+    for title, items in (("new in NEW", result.added), ("missing from NEW", result.missing)):
+        if items:
+            print(f"{title}:", *items, sep="\n  ")
+    counts = table["verdict"].str.split(":").str[0].value_counts()
+    print("verdicts: " + (", ".join(f"{n} {v}" for v, n in counts.items()) or "none"))
+    if result.failed(args.allow_missing):
+        reasons = [f"{len(result.slower)} slower beyond {args.threshold:.0%}"] if len(result.slower) else []
+        reasons += [f"{len(result.drifted)} accuracy change(s)"] if len(result.drifted) else []
+        reasons += [f"{len(result.missing)} missing from NEW"] if result.missing and not args.allow_missing else []
+        print("FAIL: " + ", ".join(reasons))
         return 1
-    print(f"ok: {len(table)} benchmark(s) within {1 + args.max_slowdown:.2f}× and drift {args.max_drift:g}")
+    print(f"ok: no significant slow-down beyond {args.threshold:.0%}, no accuracy change beyond {args.max_drift:g}")
     return 0
 
 
@@ -93,17 +121,52 @@ def cmd_targets(args) -> int:
 
 def cmd_run(args) -> int:
     import bench
+    from reports import store
 
     bench_dir = Path(bench.__file__).parent
+    staging = store.staging_folder(args.storage)
     cmd = [sys.executable, "-m", "pytest", str(bench_dir), "-rs", f"--benchmark-save={args.name}",
-           f"--benchmark-storage=file://{args.storage.resolve()}", *args.pytest_args]  # fmt: skip
+           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
-    status = subprocess.run(cmd, check=False).returncode
-    if status != 0:
-        print(f"regbench: the benchmark run failed (pytest exit status {status}); no report written", file=sys.stderr)
-        return status
+    try:
+        child = subprocess.Popen(cmd)
+        try:
+            status = child.wait()
+        except KeyboardInterrupt:
+            # Ctrl-C reached pytest too; it still saves what ran (into staging). Wait for it rather than kill it.
+            child.wait()
+            print("regbench: interrupted; nothing saved", file=sys.stderr)
+            return 130
+        if status != 0:
+            print(f"regbench: the benchmark run failed (pytest exit status {status}); nothing saved, no report "
+                  "written", file=sys.stderr)  # fmt: skip
+            return status
+        for path in store.commit(staging, args.storage):
+            print(f"saved: {path}")
+    finally:
+        store.discard(staging)
     args.paths, args.all = [args.storage], False
     return cmd_report(args)
+
+
+def cmd_history(args) -> int:
+    from reports import history
+    from reports.render import _png, write_atomic
+    from reports.stats import Method
+
+    past = _history([args.storage])
+    print(f"history of {args.storage}; steps judged by {Method().describe()}")
+    for (machine, run), changes in (
+        past.table.groupby(["machine", "run"], sort=False)["versions_changed"].first().items()
+    ):
+        if changes:
+            print(f"{machine} {run}: {changes}")
+    print(history.summary(past).to_string(index=False))
+    if args.out is not None:
+        write_atomic(args.out / "history.csv", history.csv(past).encode())
+        write_atomic(args.out / "history.png", _png(history.chart(past)))
+        print(f"history: {args.out / 'history.png'}, {args.out / 'history.csv'}")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -124,15 +187,25 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--all", action="store_true", help="every saved run in each folder, not only the latest")
     r.set_defaults(func=cmd_report)
 
-    c = sub.add_parser("compare", help="time ratios and accuracy changes between two saved runs; exit 1 on regression")
+    c = sub.add_parser("compare", help="statistical speed verdicts and accuracy changes between two saved runs; "
+                       "exit 1 on a significant slow-down or an accuracy change")  # fmt: skip
     c.add_argument("base", help="saved run: a file path, a run number (0001) or a run name")
     c.add_argument("new", help="saved run: a file path, a run number or a run name")
     c.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"where numbers and names are looked up "
                    f"[{DEFAULT_STORAGE}]")  # fmt: skip
-    c.add_argument("--max-slowdown", type=float, default=0.10, help="tolerated slow-down, as a fraction [0.10]")
+    c.add_argument("--threshold", "--max-slowdown", type=float, default=0.10, dest="threshold",
+                   help="smallest change that counts, as a fraction of BASE's median [0.10]")  # fmt: skip
+    c.add_argument("--alpha", type=float, default=0.01, help="level of the Mann–Whitney U test [0.01]")
+    c.add_argument("--allow-missing", action="store_true", help="benchmarks of BASE missing from NEW do not fail")
     c.add_argument("--max-drift", type=float, default=1e-4,
                    help="tolerated relative change of final loss, w or b [1e-4]")  # fmt: skip
     c.set_defaults(func=cmd_compare)
+
+    h = sub.add_parser("history", help="every saved run of each machine in order, with flagged steps")
+    h.add_argument("storage", nargs="?", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage "
+                   f"[{DEFAULT_STORAGE}]")  # fmt: skip
+    h.add_argument("--out", type=Path, default=None, help="also write history.png and history.csv there")
+    h.set_defaults(func=cmd_history)
 
     u = sub.add_parser("run", help="the main job: run the benchmarks, save them, write the report")
     u.add_argument("--name", default="run", help="name of the saved run [run]")
@@ -158,3 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"regbench: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

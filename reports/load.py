@@ -2,13 +2,16 @@
 
 Rules: storage is read, never written. A path is a storage folder (machine
 folders below it, as pytest-benchmark lays them out), one machine's folder, or
-a saved JSON file. From a folder the latest run of each machine is taken unless
-``latest=False``. A file that cannot be read becomes a ``LoadError`` naming it;
-the good files are still loaded.
+a saved JSON file. From a folder the latest readable run of each machine is
+taken unless ``latest=False``. A file that cannot be read (not JSON, truncated,
+empty, not pytest-benchmark's, or a major format version newer than the
+installed pytest-benchmark's) becomes a ``LoadError`` naming it and why; the
+good files are still loaded.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,13 +21,15 @@ import pandas as pd
 
 from backends._registry import NATIVE_ROLES, roles_of
 
-#: Columns of the tidy table, in order (``losses`` is kept in memory, not written to CSV).
+#: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
     "cold_start_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s", "floor_fraction",
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
+#: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
+IN_MEMORY = ["losses", "samples"]
 #: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
 FLOOR_COLUMNS = ["machine", "run", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
 
@@ -64,7 +69,12 @@ def run_files(path: Path, latest: bool = True) -> list[Path]:
         raise LoadError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    folders = [path] if any(path.glob("*.json")) else sorted(p for p in path.iterdir() if p.is_dir())
+    # Hidden folders are not machines (``regbench run`` stages its runs in one).
+    folders = (
+        [path]
+        if any(path.glob("*.json"))
+        else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    )
     files = []
     for folder in folders:
         saved = sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json"))
@@ -81,13 +91,49 @@ def _read(path: Path) -> dict:
         raise LoadError(f"{path}: not readable as JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
         raise LoadError(f"{path}: not a pytest-benchmark file (no 'benchmarks' and 'machine_info')")
+    written, installed = str(data.get("version", "0")), _installed_pytest_benchmark()
+    if _major(written) > _major(installed):
+        raise LoadError(f"{path}: written by pytest-benchmark {written}, a newer format than the installed {installed}")
     return data
 
 
-def _floor_row(bench: dict, machine: str, run: str) -> dict:
-    info = bench["extra_info"]
-    return {"machine": machine, "run": run, "n": info["n"], "dtype": info["dtype"], "floor_s": bench["stats"]["median"],
-            "bandwidth_Bps": info["bandwidth_Bps"], "method": info["method"]}  # fmt: skip
+def _installed_pytest_benchmark() -> str:
+    try:
+        return importlib.metadata.version("pytest-benchmark")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _is_floor(bench: dict) -> bool:
+    return str(bench.get("name", "")).startswith("test_floor[")
+
+
+def read_run(path: Path) -> tuple[dict, list[dict]]:
+    """One saved file: its JSON and its trainers' rows of the tidy table; LoadError (naming the file) if unreadable."""
+    data = _read(path)
+    try:
+        return data, [_row(b, path.parent.name, path.stem, path) for b in data["benchmarks"] if not _is_floor(b)]
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise LoadError(f"{path}: not a regbench run (benchmark without {exc} in its record)") from None
+
+
+def _floor_rows(data: dict, path: Path) -> list[dict]:
+    """The bandwidth floor's rows of a readable file (a malformed floor record is left out, not fatal)."""
+    rows = []
+    for bench in filter(_is_floor, data["benchmarks"]):
+        try:
+            info = bench["extra_info"]
+            rows.append({"machine": path.parent.name, "run": path.stem, "n": info["n"], "dtype": info["dtype"],
+                         "floor_s": bench["stats"]["median"], "bandwidth_Bps": info["bandwidth_Bps"],
+                         "method": info["method"]})  # fmt: skip
+        except (KeyError, TypeError):
+            continue
+    return rows
 
 
 def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
@@ -109,38 +155,42 @@ def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
         per_epoch_s=stats["median"] / info["epochs"],
         file=str(path),
         losses=np.asarray(info.get("losses", []), dtype=float),
+        samples=np.asarray(stats.get("data") or [], dtype=float),
     )
     return row
 
 
 def load(paths: list[Path], latest: bool = True) -> Runs:
-    """Load saved runs; raises LoadError only when none of them could be read."""
+    """Load saved runs; raises LoadError only when none of them could be read.
+
+    With ``latest``, each machine's newest *readable* run is taken: newer files that cannot be read are
+    skipped, each named with its reason in ``errors``.
+    """
     rows, floors, machines, errors = [], [], {}, []
     for path in paths:
         try:
-            files = run_files(Path(path), latest)
+            files = run_files(Path(path), latest=False)
         except LoadError as exc:
             errors.append(str(exc))
             continue
+        by_folder: dict[Path, list[Path]] = {}
         for file in files:
-            try:
-                data = _read(file)
-                machine, run = file.parent.name, file.stem
-                floor = [b for b in data["benchmarks"] if b["name"].startswith("test_floor[")]
-                new = [_row(b, machine, run, file) for b in data["benchmarks"] if b not in floor]
-                floor = [_floor_row(b, machine, run) for b in floor]
-            except LoadError as exc:
-                errors.append(str(exc))
-                continue
-            except (KeyError, TypeError, ZeroDivisionError) as exc:
-                errors.append(f"{file}: not a regbench run (benchmark without {exc} in its record)")
-                continue
-            rows.extend(new)
-            floors.extend(floor)
-            machines[(machine, run)] = data["machine_info"]
+            by_folder.setdefault(file.parent, []).append(file)
+        for folder_files in by_folder.values():
+            for file in reversed(folder_files) if latest else folder_files:
+                try:
+                    data, new = read_run(file)
+                except LoadError as exc:
+                    errors.append(str(exc))
+                    continue
+                rows.extend(new)
+                floors.extend(_floor_rows(data, file))
+                machines[(file.parent.name, file.stem)] = data["machine_info"]
+                if latest:
+                    break
     if not rows and not machines:
         raise LoadError("; ".join(errors) or "nothing to load")
-    table = pd.DataFrame(rows, columns=[*COLUMNS, "losses"])
+    table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:
         # Each trainer row's share of the floor: the time to read its x and y once, over its time per epoch.

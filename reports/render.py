@@ -19,8 +19,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from backends import seed_problem
-from reports import charts, tables, targets
-from reports.load import Runs
+from reports import charts, history, tables, targets
+from reports.history import History
+from reports.load import IN_MEMORY, Runs
 
 
 def _umask() -> int:
@@ -62,8 +63,8 @@ def _environment(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
-    """The report's tables (numbers) and charts (PNG bytes)."""
+def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
+    """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     fit = tables.speed(runs).merge(runs.table[runs.table["kind"] == "fit"][
         ["machine", "run", "n", "trainer", "dtype", "backend", "q1_s", "q3_s", "diverged", "w", "b", "losses"]],
         on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
@@ -87,6 +88,9 @@ def build(runs: Runs) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
             pngs["scaling.png"] = _png(charts.scaling_chart(sweep, runs.floor))
     if not runs.floor.empty:
         out_tables["bandwidth"] = runs.floor.drop(columns="floor_s")
+    if past is not None and past.has_steps:
+        out_tables["history"] = history.summary(past)
+        pngs["history.png"] = _png(history.chart(past))
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
 
@@ -103,6 +107,11 @@ SECTIONS = [
     ("speed targets", "Targets: speed (ratios of medians in one run)", None),
     ("overhead", "Targets: what fit() adds over the bare training loop", None),
     ("memory", "Targets: peak memory a fit adds at the large size", None),
+    (
+        "history",
+        "History: every saved run, median ±half the IQR (▲ slower, ▼ faster than the run before)",
+        "history.png",
+    ),
 ]
 NOTES = (
     "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
@@ -159,10 +168,10 @@ def _html(out_tables, pngs, errors) -> str:
     return "\n".join(parts)
 
 
-def write_report(runs: Runs, out: Path) -> list[Path]:
+def write_report(runs: Runs, out: Path, past: History | None = None) -> list[Path]:
     """Write every file of the report into ``out``; returns their paths."""
-    out_tables, pngs = build(runs)
-    csv = runs.table.drop(columns="losses").to_csv(index=False)
+    out_tables, pngs = build(runs, past)
+    csv = runs.table.drop(columns=IN_MEMORY).to_csv(index=False)
     files = {"results.csv": csv.encode(), **pngs,
              "report.md": _markdown(out_tables, pngs, runs.errors).encode(),
              "report.html": _html(out_tables, pngs, runs.errors).encode()}  # fmt: skip

@@ -1,4 +1,4 @@
-"""pandas tables of a loaded run: speed, accuracy, scaling and the comparison of two runs.
+"""pandas tables of a loaded run: speed, accuracy, scaling (comparing two runs: reports.compare).
 
 Rules: numbers stay numbers here (seconds, ratios); formatting for people
 happens only in ``present()``. A diverged fit gets no speed-up and a skipped
@@ -67,45 +67,6 @@ def scaling(runs: Runs, value: str = "per_epoch_s") -> pd.DataFrame:
         floor = runs.floor.assign(trainer=FLOOR_LABEL, per_epoch_s=runs.floor["floor_s"])
         df = pd.concat([floor, df], ignore_index=True)
     return df.pivot_table(index=["machine", "trainer", "dtype"], columns="n", values=value, aggfunc="first", sort=False)
-
-
-def compare(base: Runs, new: Runs, max_slowdown: float, max_drift: float) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Per benchmark present in both runs: time ratio new/base and accuracy changes, with a verdict.
-
-    Returns the table and the benchmarks only in NEW and only in BASE. A row fails when NEW is slower than
-    ``1 + max_slowdown`` times BASE, or its final loss, w or b moved by more than ``max_drift`` (relative),
-    or its divergence changed.
-    """
-    key = ["kind", "n", "trainer", "dtype"]
-    b = base.table.set_index(key)
-    n = new.table.set_index(key)
-    both = b.index.intersection(n.index, sort=False)
-    rows = []
-    for k in both:
-        rb, rn = b.loc[k], n.loc[k]
-        ratio = rn["median_s"] / rb["median_s"]
-        drift = max(_rel(rn[c], rb[c]) for c in ("final_loss", "w", "b"))
-        verdicts = []
-        if ratio > 1 + max_slowdown:
-            verdicts.append("slower")
-        if bool(rn["diverged"]) != bool(rb["diverged"]) or drift > max_drift:
-            verdicts.append("drift")
-        rows.append(dict(zip(key, k, strict=True), base_median_s=rb["median_s"], new_median_s=rn["median_s"],
-                         ratio=ratio, final_loss_change=_rel(rn["final_loss"], rb["final_loss"]), drift=drift,
-                         verdict=", ".join(verdicts) or "ok"))  # fmt: skip
-    table = pd.DataFrame(rows, columns=[*key, "base_median_s", "new_median_s", "ratio", "final_loss_change",
-                                        "drift", "verdict"])  # fmt: skip
-    label = ["-".join(map(str, (kind, nn, t, d))) for kind, nn, t, d in n.index.difference(b.index)]
-    gone = ["-".join(map(str, (kind, nn, t, d))) for kind, nn, t, d in b.index.difference(n.index)]
-    return table, label, gone
-
-
-def _rel(new: float, base: float) -> float:
-    if new == base:
-        return 0.0
-    if not (np.isfinite(new) and np.isfinite(base)):
-        return float("inf")
-    return abs(new - base) / max(abs(base), np.finfo(float).tiny)
 
 
 def _fmt_time(seconds: float) -> str:

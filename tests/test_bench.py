@@ -175,3 +175,12 @@ def test_planted_slowdown_slows_the_run_and_keeps_the_result():
     start = time.perf_counter()
     assert slowed.result(slowed.run()) == "RAW"
     assert time.perf_counter() - start >= 0.03  # its 10 ms run, then twice that spent spinning
+
+
+def test_saved_run_keeps_every_rounds_time(saved_run):
+    # bench/conftest.py turns on --benchmark-save-data: reports.stats tests on these samples.
+    data = json.loads(saved_run[0].read_text())
+    for bench in data["benchmarks"]:
+        stats = bench["stats"]
+        assert len(stats["data"]) == stats["rounds"]
+        assert min(stats["data"]) == stats["min"]

@@ -1,0 +1,156 @@
+"""Two saved runs, benchmark by benchmark: speed verdicts (reports.stats), accuracy drift, what is missing.
+
+Rules: only like is compared with like — a benchmark's identity is (kind,
+trainer, dtype, n, epochs, lr), and two benchmarks differing in any of them are
+never paired. A benchmark of BASE that NEW lacks (or skipped) is listed with
+why, and fails the comparison unless missing ones are allowed; new ones are
+listed. Accuracy drifts when the final loss, w or b moved by more than
+``max_drift`` (relative), or divergence changed. Differences between the two
+runs' environments are listed, not judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reports.load import Runs
+from reports.stats import SLOWER, Method, Verdict, compare_samples
+
+IDENTITY = ["kind", "trainer", "dtype", "n", "epochs", "lr"]
+COLUMNS = [
+    "kind", "n", "trainer", "dtype", "base_rounds", "new_rounds", "base_median_s", "new_median_s", "ratio",
+    "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The table (one row per benchmark in both runs), and the benchmarks only one run has."""
+
+    table: pd.DataFrame
+    added: list[str] = field(default_factory=list)  # in NEW only
+    missing: list[str] = field(default_factory=list)  # in BASE only, each with why
+    environment: list[str] = field(default_factory=list)  # "what: base → new" for each difference
+
+    @property
+    def slower(self) -> pd.DataFrame:
+        return self.table[self.table["verdict"] == SLOWER]
+
+    @property
+    def drifted(self) -> pd.DataFrame:
+        return self.table[self.table["accuracy"] != "ok"]
+
+    def failed(self, allow_missing: bool = False) -> bool:
+        return not self.slower.empty or not self.drifted.empty or (bool(self.missing) and not allow_missing)
+
+
+def label(identity: tuple) -> str:
+    kind, trainer, dtype, n, epochs, lr = identity
+    return f"{kind} {trainer} {dtype} (n={n}, {epochs} epochs, lr={lr:g})"
+
+
+def relative_change(new: float, base: float) -> float:
+    if new == base:
+        return 0.0
+    if not (np.isfinite(new) and np.isfinite(base)):
+        return float("inf")
+    return abs(new - base) / max(abs(base), np.finfo(float).tiny)
+
+
+def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, str]:
+    drift = max(relative_change(rn[c], rb[c]) for c in ("final_loss", "w", "b"))
+    if bool(rn["diverged"]) != bool(rb["diverged"]):
+        return drift, "diverged" if rn["diverged"] else "no longer diverges"
+    return drift, f"drift > {max_drift:g}" if drift > max_drift else "ok"
+
+
+def _indexed(runs: Runs) -> pd.DataFrame:
+    # One file per side: an identity occurs once (a duplicate would be a bug upstream; the first one counts).
+    table = runs.table.drop_duplicates(subset=IDENTITY)
+    return table.set_index(IDENTITY)
+
+
+def _unavailable(runs: Runs) -> dict[str, str]:
+    out = {}
+    for info in runs.machines.values():
+        out.update(info.get("regbench", {}).get("unavailable", {}))
+    return out
+
+
+def _why_missing(identity: tuple, new: pd.DataFrame, skipped: dict[str, str]) -> str:
+    kind, trainer, dtype, n = identity[:4]
+    if trainer in skipped:
+        return f"{label(identity)}: skipped in NEW ({skipped[trainer]})"
+    other = new.reset_index()
+    other = other[(other["kind"] == kind) & (other["trainer"] == trainer) & (other["dtype"] == dtype)
+                  & (other["n"] == n)]  # fmt: skip
+    if not other.empty:
+        row = other.iloc[0]
+        return f"{label(identity)}: NEW ran it with {row['epochs']} epochs, lr={row['lr']:g} (not comparable)"
+    return f"{label(identity)}: not in NEW"
+
+
+def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift: float = 1e-4) -> Comparison:
+    """Pair the benchmarks of two runs by identity and judge each pair."""
+    method = method or Method()
+    b, n = _indexed(base), _indexed(new)
+    rows = []
+    for identity in b.index.intersection(n.index, sort=False):
+        rb, rn = b.loc[identity], n.loc[identity]
+        verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
+        drift, accuracy = _accuracy(rb, rn, max_drift)
+        kind, trainer, dtype, size, _, _ = identity
+        rows.append({
+            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype,
+            # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
+            "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
+            "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],
+            "ratio": rn["median_s"] / rb["median_s"] if np.isnan(verdict.ratio) else verdict.ratio,
+            "ci_low": verdict.ci_low, "ci_high": verdict.ci_high, "p_value": verdict.p_value,
+            "drift": drift, "verdict": verdict.text, "accuracy": accuracy,
+        })  # fmt: skip
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    skipped = _unavailable(new)
+    return Comparison(
+        table=table,
+        added=[label(i) for i in n.index.difference(b.index, sort=False)],
+        missing=[_why_missing(i, n, skipped) for i in b.index.difference(n.index, sort=False)],
+        environment=environment_changes(base, new),
+    )
+
+
+def _environment(info: dict) -> dict[str, object]:
+    env = info.get("regbench", {})
+    out: dict[str, object] = {f"{lib}": v for lib, v in env.get("versions", {}).items()}
+    out.update({
+        "python": env.get("python", info.get("python_version")),
+        "CPU": info.get("cpu", {}).get("brand_raw"),
+        "GPU": env.get("gpu"),
+        "cores": env.get("cpu_count"),
+        "torch threads": env.get("torch_threads"),
+        "numba threads": env.get("numba_threads"),
+        "thread variables": ", ".join(f"{k}={v}" for k, v in sorted(env.get("thread_env", {}).items())) or None,
+    })  # fmt: skip
+    return out
+
+
+def environment_changes(base: Runs, new: Runs) -> list[str]:
+    """Each difference between the two runs' environments, as "what: BASE's → NEW's"."""
+    eb = _environment(next(iter(base.machines.values()), {}))
+    en = _environment(next(iter(new.machines.values()), {}))
+    return [
+        f"{key}: {eb.get(key) or 'none'} → {en.get(key) or 'none'}"
+        for key in dict.fromkeys([*eb, *en])
+        if eb.get(key) != en.get(key)
+    ]
+
+
+def version_changes(before: dict, after: dict) -> list[str]:
+    """Library versions that differ between two machine_info records, as "lib a → b"."""
+    vb = before.get("regbench", {}).get("versions", {})
+    va = after.get("regbench", {}).get("versions", {})
+    return [f"{lib} {vb.get(lib) or 'none'} → {va.get(lib) or 'none'}" for lib in dict.fromkeys([*vb, *va])
+            if vb.get(lib) != va.get(lib)]  # fmt: skip

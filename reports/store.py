@@ -1,0 +1,79 @@
+"""Adding a finished ``regbench run`` to a benchmark storage, whole and under a number of its own.
+
+Rules: pytest-benchmark saves into a private staging folder inside the storage
+(hidden, so loaders skip it); only a run whose pytest exited 0 is added, each
+file hard-linked under the next free ``NNNN_`` number of its machine folder.
+Numbering is locked between regbench runs, a link never replaces an existing
+name, and a number another writer took meanwhile is given up: two runs
+finishing at once both keep their files, under numbers of their own, and a
+reader never sees a half-written file. pytest-benchmark
+itself writes in place (open, then serialise) and numbers by listing the folder,
+which is why runs are not saved straight into the storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+NUMBERED = re.compile(r"^(\d{4})_(.+)\.json$")
+
+
+def staging_folder(storage: Path) -> Path:
+    """A fresh hidden folder inside ``storage`` (same file system, so files can be linked into place)."""
+    storage.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".staging-", dir=storage))
+
+
+def _next_number(folder: Path) -> int:
+    numbers = [int(m.group(1)) for p in folder.iterdir() if (m := NUMBERED.match(p.name))]
+    return max(numbers, default=0) + 1
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive lock on a machine folder's numbering, between regbench runs (POSIX; elsewhere none)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the link and the re-check below still keep both runs
+        yield
+        return
+    with open(folder / ".regbench.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def commit(staging: Path, storage: Path) -> list[Path]:
+    """Link every staged run into ``storage/<machine>/`` under the next free number; returns the new paths."""
+    added = []
+    for staged in sorted(staging.glob("*/*.json")):
+        match = NUMBERED.match(staged.name)
+        name = match.group(2) if match else staged.stem
+        folder = storage / staged.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        with _locked(folder):
+            while True:
+                number = _next_number(folder)
+                target = folder / f"{number:04d}_{name}.json"
+                try:
+                    os.link(staged, target)  # fails, rather than overwrites, when the name is taken
+                except FileExistsError:
+                    continue
+                if any(p != target and p.name.startswith(f"{number:04d}_") for p in folder.iterdir()):
+                    # A writer that takes no lock (pytest-benchmark itself) took the number meanwhile: move on.
+                    os.unlink(target)
+                    continue
+                added.append(target)
+                break
+    return added
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
