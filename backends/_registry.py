@@ -47,10 +47,14 @@ class TrainerSpec:
         return f"{self.backend}-{self.method}-{self.variant}-{self.device}"
 
 
-_NUMPY, _TORCH, _JAX, _NUMBA = (f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native"))
+_NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
+    f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native", "numba_cuda")
+)
 _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
     TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
+    TrainerSpec("numpy", "manual", "tutorial", "cuda", _NUMPY, (BASELINE,)),  # on CuPy arrays
+    TrainerSpec("numpy", "manual", "fused", "cuda", _NUMPY),
     TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,)),
     TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH),
     TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,)),
@@ -64,6 +68,7 @@ _SPECS = (
     TrainerSpec("jax", "grad", "scan", "gpu", _JAX),
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,)),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,)),
+    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,)),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
