@@ -57,12 +57,26 @@ def unavailable(variant: str, device: str) -> str:
     if cuda is None:
         return NUMBA_CUDA_MISSING
     try:
-        if cuda.is_available():
-            return ""
-        why = " ".join(str(cuda.cuda_error()).split())
+        if not cuda.is_available():
+            why = " ".join(str(cuda.cuda_error()).split())
+            return f"no CUDA device for numba-cuda ({why})" if why else "no CUDA device for numba-cuda"
+        if not _simulated() and not _nvvm_found():
+            return "numba-cuda needs NVVM to compile kernels, none found (pip install 'numba-cuda[cu13]')"
     except Exception as exc:  # a broken driver or toolkit must read as a reason
-        why = f"{type(exc).__name__}: {exc}"
-    return f"no CUDA device for numba-cuda ({why})" if why else "no CUDA device for numba-cuda"
+        return f"no usable CUDA device for numba-cuda ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def _simulated() -> bool:
+    from numba.cuda.core import config
+
+    return bool(config.ENABLE_CUDASIM)
+
+
+def _nvvm_found() -> bool:
+    from numba.cuda.cudadrv import nvvm
+
+    return nvvm.is_available()
 
 
 def _pow2_at_least(n: int, low: int, high: int) -> int:

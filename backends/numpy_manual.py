@@ -46,7 +46,13 @@ def _cupy_unavailable() -> str:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as exc:  # CUDARuntimeError without a driver, ImportError when CUDA libraries are missing
         return f"no CUDA device for cupy ({type(exc).__name__}: {exc})"
-    return "" if count > 0 else f"no CUDA device (cupy {cupy.__version__} sees none)"
+    if count == 0:
+        return f"no CUDA device (cupy {cupy.__version__} sees none)"
+    try:  # cupy compiles its kernels on first use: without NVRTC a device is no use to it
+        int((cupy.arange(3) * 2).sum())
+    except Exception as exc:
+        return f"cupy cannot compute on the device, no NVRTC? ({type(exc).__name__}: {exc})"
+    return ""
 
 
 def array_module(device: str) -> ModuleType:

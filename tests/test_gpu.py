@@ -257,13 +257,16 @@ def test_regbench_list_shows_cuda_trainers_with_their_reason(capsys):
         assert cupy_reason.startswith("no CUDA device")
 
 
+def _pretend_cupy(monkeypatch, spec) -> None:
+    """Make ``importlib.util.find_spec("cupy")`` answer ``spec`` (None: not installed)."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: spec if name == "cupy" else real(name, *args))
+
+
 def test_reasons_when_the_packages_are_missing(monkeypatch):
     from backends import numpy_manual
 
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "cupy" else real_find_spec(name, *a)
-    )
+    _pretend_cupy(monkeypatch, None)
     assert (
         numpy_manual.unavailable("fused", "cuda") == "cupy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
     )
@@ -272,6 +275,27 @@ def test_reasons_when_the_packages_are_missing(monkeypatch):
     assert numba_cuda.unavailable("kernel", "cuda").startswith("numba-cuda is not installed (pip install")
     with pytest.raises(ValueError, match="numba-cuda is not installed"):
         numba_cuda.prepare("kernel", "cuda", backends.seed_problem(), backends.TrainConfig())
+
+
+def test_reasons_when_a_device_cannot_compute(monkeypatch):
+    """A device is there but the compilers are not: NVVM for Numba-CUDA, NVRTC for CuPy."""
+    from backends import numpy_manual
+
+    def no_nvrtc(*_):
+        raise RuntimeError("nvrtc missing")
+
+    cupy = types.ModuleType("cupy")
+    cupy.__version__ = "0"
+    cupy.arange = no_nvrtc
+    cupy.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    _pretend_cupy(monkeypatch, cupy)
+    assert numpy_manual.unavailable("tutorial", "cuda").startswith("cupy cannot compute on the device, no NVRTC?")
+    numba_cuda = pytest.importorskip("backends.numba_cuda")
+    monkeypatch.setattr(numba_cuda, "cuda", types.SimpleNamespace(is_available=lambda: True))
+    monkeypatch.setattr(numba_cuda, "_simulated", lambda: False)
+    monkeypatch.setattr(numba_cuda, "_nvvm_found", lambda: False)
+    assert numba_cuda.unavailable("kernel", "cuda").startswith("numba-cuda needs NVVM to compile kernels")
 
 
 def test_gpu_helpers_import_no_framework():
