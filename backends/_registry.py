@@ -48,10 +48,14 @@ class TrainerSpec:
         return f"{self.backend}-{self.method}-{self.variant}-{self.device}"
 
 
-_NUMPY, _TORCH, _JAX, _NUMBA = (f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native"))
+_NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
+    f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native", "numba_cuda")
+)
 _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
     TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
+    TrainerSpec("numpy", "manual", "tutorial", "cuda", _NUMPY, (BASELINE,)),  # on CuPy arrays
+    TrainerSpec("numpy", "manual", "fused", "cuda", _NUMPY),
     TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,)),
     TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH, compiles=True),
     TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,)),
@@ -65,6 +69,7 @@ _SPECS = (
     TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True),
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
+    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 

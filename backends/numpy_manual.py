@@ -1,112 +1,195 @@
-"""NumPy trainers with the tutorial's hand-derived gradients.
+"""NumPy trainers with the tutorial's hand-derived gradients, on the CPU (NumPy) or a CUDA device (CuPy).
 
-Rules: ``tutorial`` is the tutorial's loop statement for statement, so in
-float64 it reproduces the tutorial bit for bit; ``fused`` computes the same
-per-sample forward pass and gradients, but hoists the loop-invariant ``x²``,
-works on flat arrays in preallocated buffers and reduces with BLAS dot products
-(a different summation order, so agreement is to rounding, not to the bit).
+Rules: each loop is written once over an array module ``xp`` (``numpy`` or
+``cupy``), so the CUDA trainers run the CPU ones' code. ``tutorial`` is the
+tutorial's loop statement for statement, so in float64 on the CPU it
+reproduces the tutorial bit for bit; ``fused`` computes the same per-sample
+forward pass and gradients, but hoists the loop-invariant ``x²``, works on flat
+arrays in preallocated buffers and reduces with BLAS dot products (a different
+summation order, so agreement is to rounding, not to the bit). Nothing is
+decided per epoch by device: the CPU loop pays nothing for the GPU one. On
+CUDA, losses stay on the device until the run ends and ``run()`` synchronises
+the device before returning. cupy is imported only when a CUDA trainer is
+probed or prepared.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
+import importlib.util
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
-from backends._core import HostResult, Problem, TrainConfig
+from backends._core import FitResult, Problem, TrainConfig
 
-VARIANTS = {"cpu": ("tutorial", "fused")}
+VARIANTS = {"cpu": ("tutorial", "fused"), "cuda": ("tutorial", "fused")}
+CUPY_MISSING = "cupy is not installed (pip install cupy-cuda12x or cupy-cuda13x)"
 
 
 def unavailable(variant: str, device: str) -> str:
-    return "" if variant in VARIANTS.get(device, ()) else f"no NumPy variant {variant!r} on {device!r}"
+    if variant not in VARIANTS.get(device, ()):
+        return f"no NumPy variant {variant!r} on {device!r}"
+    return _cupy_unavailable() if device == "cuda" else ""
 
 
-def loss_and_gradient(x: np.ndarray, y: np.ndarray, w, b):
-    """The tutorial's loss and hand-derived gradients, operation for operation.
+def _cupy_unavailable() -> str:
+    if importlib.util.find_spec("cupy") is None:
+        return CUPY_MISSING
+    try:
+        import cupy
 
-    ``∂L/∂w = Σ(w·x²+b−y)·x²`` and ``∂L/∂b = Σ(w·x²+b−y)`` for ``L = 0.5·Σ(w·x²+b−y)²``.
-    """
-    y_pred = np.power(x, 2) * w + b
-    loss = 0.5 * (y_pred - y) ** 2
-    loss = loss.sum()
-    grad_w = np.sum((y_pred - y) * np.power(x, 2))
-    grad_b = np.sum((y_pred - y))  # noqa: UP034 - the tutorial's statement, as written
-    return loss, grad_w, grad_b
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError without a driver, ImportError when CUDA libraries are missing
+        return f"no CUDA device for cupy ({type(exc).__name__}: {exc})"
+    if count == 0:
+        return f"no CUDA device (cupy {cupy.__version__} sees none)"
+    try:  # cupy compiles its kernels on first use: without NVRTC a device is no use to it
+        int((cupy.arange(3) * 2).sum())
+    except Exception as exc:
+        return f"cupy cannot compute on the device, no NVRTC? ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def array_module(device: str) -> ModuleType:
+    """``numpy`` for the CPU, ``cupy`` for CUDA (imported here, on first use)."""
+    return np if device == "cpu" else importlib.import_module("cupy")
+
+
+@functools.cache
+def loss_and_gradient_on(xp: ModuleType):
+    """``loss_and_gradient`` over array module ``xp``; ``xp`` is bound once, so an epoch pays no lookup for it."""
+
+    def loss_and_gradient(x, y, w, b):
+        """The tutorial's loss and hand-derived gradients, operation for operation.
+
+        ``∂L/∂w = Σ(w·x²+b−y)·x²`` and ``∂L/∂b = Σ(w·x²+b−y)`` for ``L = 0.5·Σ(w·x²+b−y)²``.
+        """
+        y_pred = xp.power(x, 2) * w + b
+        loss = 0.5 * (y_pred - y) ** 2
+        loss = loss.sum()
+        grad_w = xp.sum((y_pred - y) * xp.power(x, 2))
+        grad_b = xp.sum((y_pred - y))  # noqa: UP034 - the tutorial's statement, as written
+        return loss, grad_w, grad_b
+
+    return loss_and_gradient
+
+
+loss_and_gradient = loss_and_gradient_on(np)
 
 
 @dataclass
-class _TutorialFit(HostResult):
-    x: np.ndarray  # (n, 1), working dtype
-    y: np.ndarray
-    w0: np.ndarray  # (1, 1)
-    b0: np.ndarray
-    lr: float
+class _Fit:
+    """What both variants share: the array module, and the hand-over to the host."""
+
+    xp: ModuleType
     epochs: int
+
+    def _quiet(self):
+        # Overflow is how divergence shows; it is reported in FitResult.diverged.
+        # CuPy never warns on floating-point errors, and has no errstate.
+        return np.errstate(over="ignore", invalid="ignore") if self.xp is np else contextlib.nullcontext()
+
+    def _done(self, raw: tuple) -> tuple:
+        if self.xp is not np:
+            self.xp.cuda.Device().synchronize()
+        return raw
+
+    def result(self, raw) -> FitResult:
+        w, b, losses, final = raw
+        if self.xp is not np:  # one copy to the host for the whole history
+            w, b, losses, final = float(w), float(b), self.xp.asnumpy(losses), float(final)
+        return FitResult.from_arrays(w, b, losses, final)
+
+
+@dataclass
+class _TutorialFit(_Fit):
+    x: Any  # (n, 1), working dtype, on the device
+    y: Any
+    w0: Any  # (1, 1)
+    b0: Any
+    lr: float
 
     def run(self):
         x, y, lr = self.x, self.y, self.lr
+        loss_and_gradient = loss_and_gradient_on(self.xp)
         w, b = self.w0.copy(), self.b0.copy()
-        losses = np.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
-        # Overflow is how divergence shows; it is reported in FitResult.diverged.
-        with np.errstate(over="ignore", invalid="ignore"):
+        losses = self.xp.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
+        with self._quiet():
             for i in range(self.epochs):
                 loss, grad_w, grad_b = loss_and_gradient(x, y, w, b)
                 w -= lr * grad_w
                 b -= lr * grad_b
                 losses[i] = loss
             final = loss_and_gradient(x, y, w, b)[0]
-        return w[0, 0], b[0, 0], losses, final
+        return self._done((w[0, 0], b[0, 0], losses, final))
 
 
 @dataclass
-class _FusedFit(HostResult):
-    x2: np.ndarray  # (n,), working dtype, x² computed once
-    y: np.ndarray
-    w0: np.generic
-    b0: np.generic
-    lr: np.generic
-    epochs: int
+class _FusedFit(_Fit):
+    x2: Any  # (n,), working dtype, x² computed once, on the device
+    y: Any
+    w0: Any  # scalars in the working dtype: NumPy scalars, or 0-d CuPy arrays
+    b0: Any
+    lr: Any
+    half: Any
 
     def run(self):
-        x2, y, lr = self.x2, self.y, self.lr
+        x2, y, lr, half = self.x2, self.y, self.lr, self.half
+        multiply, dot = self.xp.multiply, self.xp.dot
         w, b = self.w0, self.b0
-        half = x2.dtype.type(0.5)
-        r = np.empty_like(x2)
-        losses = np.empty(self.epochs)  # float64: exact for float32 losses too
-        with np.errstate(over="ignore", invalid="ignore"):
+        r = self.xp.empty_like(x2)
+        losses = self.xp.empty(self.epochs)  # float64: exact for float32 losses too
+        with self._quiet():
             for i in range(self.epochs):
-                np.multiply(x2, w, out=r)
+                multiply(x2, w, out=r)
                 r += b
                 r -= y  # r = ŷ − y
-                losses[i] = half * np.dot(r, r)
-                w, b = w - lr * np.dot(r, x2), b - lr * r.sum()
-            np.multiply(x2, w, out=r)
+                losses[i] = half * dot(r, r)
+                w, b = w - lr * dot(r, x2), b - lr * r.sum()
+            multiply(x2, w, out=r)
             r += b
             r -= y
-            final = half * np.dot(r, r)
-        return w, b, losses, final
+            final = half * dot(r, r)
+        return self._done((w, b, losses, final))
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
+    if variant not in VARIANTS.get(device, ()):
+        raise ValueError(unavailable(variant, device))
+    return prepare_on(array_module(device), variant, problem, config)
+
+
+def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig):
+    """The fit of ``variant`` on the device of array module ``xp``: the data is converted and moved here."""
     dtype = np.dtype(config.dtype)
     if variant == "tutorial":
         return _TutorialFit(
-            x=problem.x.astype(dtype),
-            y=problem.y.astype(dtype),
-            w0=np.full((1, 1), problem.w0, dtype),
-            b0=np.full((1, 1), problem.b0, dtype),
-            lr=config.lr,  # a Python float, as in the tutorial: NumPy keeps the array's dtype
+            xp=xp,
             epochs=config.epochs,
+            x=xp.asarray(problem.x.astype(dtype)),
+            y=xp.asarray(problem.y.astype(dtype)),
+            w0=xp.full((1, 1), problem.w0, dtype),
+            b0=xp.full((1, 1), problem.b0, dtype),
+            lr=config.lr,  # a Python float, as in the tutorial: the arrays keep their dtype
         )
     if variant == "fused":
+        # NumPy scalars are the cheapest on the CPU; on CUDA 0-d device arrays keep
+        # every update on the device without mixing host scalars into device operations.
+        scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
         x = problem.x.astype(dtype).ravel()
         return _FusedFit(
-            x2=x * x,
-            y=problem.y.astype(dtype).ravel(),
-            w0=dtype.type(problem.w0),
-            b0=dtype.type(problem.b0),
-            lr=dtype.type(config.lr),
+            xp=xp,
             epochs=config.epochs,
+            x2=xp.asarray(x * x),
+            y=xp.asarray(problem.y.astype(dtype).ravel()),
+            w0=scalar(problem.w0),
+            b0=scalar(problem.b0),
+            lr=scalar(config.lr),
+            half=scalar(0.5),
         )
-    raise ValueError(unavailable(variant, device))
+    raise ValueError(f"no NumPy variant {variant!r}")

@@ -1,0 +1,215 @@
+"""GPU facts and device-side timing for the benchmark harness.
+
+Rules: importing this module imports no framework; each function imports the
+framework it reads when called, and only if it is installed. The facts
+(``gpu_info``, ``precision_settings``) never raise: a missing framework or
+device reads as an absent key. ``event_timer`` gives a timer that measures GPU
+time between two events recorded on the framework's current stream.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.util
+import shutil
+import subprocess
+import warnings
+from typing import Any, Protocol, runtime_checkable
+
+
+def _installed(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _cuda_version(encoded: int) -> str:
+    """CUDA's integer versions, 13020 → "13.2"."""
+    return f"{encoded // 1000}.{encoded % 1000 // 10}"
+
+
+def _driver_facts() -> dict[str, str]:
+    """The driver's own version (nvidia-smi) and the CUDA version it supports (libcuda), where found."""
+    facts: dict[str, str] = {}
+    try:
+        version = ctypes.c_int()
+        if ctypes.CDLL("libcuda.so.1").cuDriverGetVersion(ctypes.byref(version)) == 0:
+            facts["driver_cuda_version"] = _cuda_version(version.value)
+    except OSError:
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run(
+                [smi, "--query-gpu=driver_version", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            facts["driver_version"] = out.stdout.splitlines()[0].strip()
+        except (OSError, subprocess.SubprocessError, IndexError):
+            pass
+    return facts
+
+
+def _torch_info() -> dict[str, Any]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    props = torch.cuda.get_device_properties(0)
+    return {
+        "name": props.name,
+        "compute_capability": f"{props.major}.{props.minor}",
+        "total_memory_bytes": int(props.total_memory),
+        "cuda_runtime_version": torch.version.cuda,
+        "read_through": f"torch {torch.__version__}",
+    }
+
+
+def _cupy_info() -> dict[str, Any]:
+    import cupy
+
+    if cupy.cuda.runtime.getDeviceCount() == 0:
+        return {}
+    props = cupy.cuda.runtime.getDeviceProperties(0)
+    name = props["name"]
+    return {
+        "name": name.decode() if isinstance(name, bytes) else str(name),
+        "compute_capability": f"{props['major']}.{props['minor']}",
+        "total_memory_bytes": int(props["totalGlobalMem"]),
+        "cuda_runtime_version": _cuda_version(cupy.cuda.runtime.runtimeGetVersion()),
+        "read_through": f"cupy {cupy.__version__}",
+    }
+
+
+def gpu_info() -> dict[str, Any]:
+    """The first CUDA device as torch or cupy (whichever is installed and sees it) reports it; {} without one.
+
+    Keys: ``name``, ``compute_capability``, ``total_memory_bytes``, ``cuda_runtime_version`` (the
+    framework's), ``driver_version`` and ``driver_cuda_version`` (where the driver tells), ``read_through``.
+    """
+    for framework, read in (("torch", _torch_info), ("cupy", _cupy_info)):
+        if not _installed(framework):
+            continue
+        try:
+            info = read()
+        except Exception:  # no driver, a CPU build, a broken install: not this framework's device then
+            continue
+        if info:
+            return {**info, **_driver_facts()}
+    return {}
+
+
+def precision_settings() -> dict[str, Any]:
+    """Whether float32 matrix products may run in TF32 (torch) or at reduced precision (JAX), for the record.
+
+    None of the trainers multiplies matrices in float32 except torch's eager ``mm`` of an (n, 1) by a
+    (1, 1): these settings say whether a GPU could have rounded that product to TF32's 10-bit mantissa.
+    """
+    facts: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # newer torch deprecates reading allow_tf32: a record must not fail on it
+        if _installed("torch"):
+            try:
+                import torch
+
+                facts["torch_matmul_allow_tf32"] = bool(torch.backends.cuda.matmul.allow_tf32)
+                facts["torch_cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+                facts["torch_float32_matmul_precision"] = torch.get_float32_matmul_precision()
+                precision = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
+                if precision is not None:  # torch ≥ 2.9's replacement for allow_tf32
+                    facts["torch_matmul_fp32_precision"] = str(precision)
+            except Exception:
+                pass
+        if _installed("jax"):
+            try:
+                import jax
+
+                # None means JAX's default: on a GPU, float32 dot products may use TF32.
+                facts["jax_default_matmul_precision"] = jax.config.jax_default_matmul_precision
+            except Exception:
+                pass
+    return facts
+
+
+@runtime_checkable
+class DeviceTimer(Protocol):
+    """``start()`` and ``stop()`` around work queued on the current stream; ``stop()`` returns its GPU seconds.
+
+    The time runs from when the GPU reaches the first event to when it reaches the second, so it
+    includes any time the GPU waited for the host to queue work (an eager Python loop, say).
+    ``stop()`` waits for the second event.
+    """
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float: ...
+
+
+class _TorchTimer:
+    def __init__(self) -> None:
+        self._torch = importlib.import_module("torch")
+        self._begin: Any = None
+
+    def start(self) -> None:
+        self._begin = self._torch.cuda.Event(enable_timing=True)
+        self._begin.record()
+
+    def stop(self) -> float:
+        end = self._torch.cuda.Event(enable_timing=True)
+        end.record()
+        end.synchronize()
+        return self._begin.elapsed_time(end) / 1000.0  # milliseconds
+
+
+class _CupyTimer:
+    def __init__(self) -> None:
+        self._cupy = importlib.import_module("cupy")
+        self._begin: Any = None
+
+    def start(self) -> None:
+        self._begin = self._cupy.cuda.Event()
+        self._begin.record()
+
+    def stop(self) -> float:
+        end = self._cupy.cuda.Event()
+        end.record()
+        end.synchronize()
+        return self._cupy.cuda.get_elapsed_time(self._begin, end) / 1000.0  # milliseconds
+
+
+class _NumbaTimer:
+    def __init__(self) -> None:
+        self._cuda = importlib.import_module("numba.cuda")
+        self._begin: Any = None
+
+    def start(self) -> None:
+        self._begin = self._cuda.event(timing=True)
+        self._begin.record()  # on the default stream, where the trainer's kernels run
+
+    def stop(self) -> float:
+        end = self._cuda.event(timing=True)
+        end.record()
+        end.synchronize()
+        return self._cuda.event_elapsed_time(self._begin, end) / 1000.0  # milliseconds
+
+
+#: Each trainer family's timer, by the registry's ``backend``: "numpy" trainers on CUDA run on CuPy.
+_TIMERS = {"torch": _TorchTimer, "cupy": _CupyTimer, "numpy": _CupyTimer, "numba": _NumbaTimer, "jax": None}
+
+
+def event_timer(framework: str) -> DeviceTimer | None:
+    """A GPU event timer for the trainers of ``framework`` (a registry ``backend``, or "cupy").
+
+    None for JAX, which has no public event API: a JAX trainer's GPU time is its wall time,
+    which is synchronised, since its ``run()`` blocks until the device is done. Creating a
+    timer imports the framework; the events are created at ``start()``, which needs a device.
+    """
+    if framework not in _TIMERS:
+        raise ValueError(f"no event timer for {framework!r}; known: {', '.join(_TIMERS)}")
+    timer = _TIMERS[framework]
+    return None if timer is None else timer()
