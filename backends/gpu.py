@@ -138,64 +138,86 @@ def precision_settings() -> dict[str, Any]:
 
 @runtime_checkable
 class DeviceTimer(Protocol):
-    """``start()`` and ``stop()`` around work queued on the current stream; ``stop()`` returns its GPU seconds.
+    """``start()`` and ``mark()`` around work queued on the current stream; ``elapsed()`` is its GPU seconds.
 
     The time runs from when the GPU reaches the first event to when it reaches the second, so it
     includes any time the GPU waited for the host to queue work (an eager Python loop, say).
-    ``stop()`` waits for the second event.
+    ``mark()`` only records the second event, so that a timed region pays no extra wait;
+    ``elapsed()`` waits for it; ``stop()`` is both.
     """
 
     def start(self) -> None: ...
 
+    def mark(self) -> None: ...
+
+    def elapsed(self) -> float: ...
+
     def stop(self) -> float: ...
 
 
-class _TorchTimer:
+class _Timer:
+    """The shared half of the timers: ``stop()`` is ``mark()`` then ``elapsed()``."""
+
+    def stop(self) -> float:
+        self.mark()
+        return self.elapsed()
+
+
+class _TorchTimer(_Timer):
     def __init__(self) -> None:
         self._torch = importlib.import_module("torch")
         self._begin: Any = None
+        self._end: Any = None
 
     def start(self) -> None:
         self._begin = self._torch.cuda.Event(enable_timing=True)
         self._begin.record()
 
-    def stop(self) -> float:
-        end = self._torch.cuda.Event(enable_timing=True)
-        end.record()
-        end.synchronize()
-        return self._begin.elapsed_time(end) / 1000.0  # milliseconds
+    def mark(self) -> None:
+        self._end = self._torch.cuda.Event(enable_timing=True)
+        self._end.record()
+
+    def elapsed(self) -> float:
+        self._end.synchronize()
+        return self._begin.elapsed_time(self._end) / 1000.0  # milliseconds
 
 
-class _CupyTimer:
+class _CupyTimer(_Timer):
     def __init__(self) -> None:
         self._cupy = importlib.import_module("cupy")
         self._begin: Any = None
+        self._end: Any = None
 
     def start(self) -> None:
         self._begin = self._cupy.cuda.Event()
         self._begin.record()
 
-    def stop(self) -> float:
-        end = self._cupy.cuda.Event()
-        end.record()
-        end.synchronize()
-        return self._cupy.cuda.get_elapsed_time(self._begin, end) / 1000.0  # milliseconds
+    def mark(self) -> None:
+        self._end = self._cupy.cuda.Event()
+        self._end.record()
+
+    def elapsed(self) -> float:
+        self._end.synchronize()
+        return self._cupy.cuda.get_elapsed_time(self._begin, self._end) / 1000.0  # milliseconds
 
 
-class _NumbaTimer:
+class _NumbaTimer(_Timer):
     def __init__(self) -> None:
         self._cuda = importlib.import_module("numba.cuda")
         self._begin: Any = None
+        self._end: Any = None
 
     def start(self) -> None:
         self._begin = self._cuda.event(timing=True)
         self._begin.record()  # on the default stream, where the trainer's kernels run
 
-    def stop(self) -> float:
-        end = self._cuda.event(timing=True)
-        end.record()
-        end.synchronize()
-        return self._cuda.event_elapsed_time(self._begin, end) / 1000.0  # milliseconds
+    def mark(self) -> None:
+        self._end = self._cuda.event(timing=True)
+        self._end.record()
+
+    def elapsed(self) -> float:
+        self._end.synchronize()
+        return self._cuda.event_elapsed_time(self._begin, self._end) / 1000.0  # milliseconds
 
 
 #: Each trainer family's timer, by the registry's ``backend``: "numpy" trainers on CUDA run on CuPy.

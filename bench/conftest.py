@@ -14,6 +14,7 @@ import platform
 import pytest
 
 import backends
+from backends.gpu import gpu_info, precision_settings
 from backends.testing import require_trainer
 from bench.harness import LARGE_N, jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
 
@@ -48,6 +49,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sweep: the larger problems and the bandwidth floor (n = 10⁶, or --sweep)")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
     set_jax_cpu_dispatch(asynchronous=config.getoption("--jax-async-dispatch"))
+    # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
+    # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
+    config.option.benchmark_save_data = True
 
 
 def pytest_collection_modifyitems(items):
@@ -94,8 +98,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
         info["torch_threads"] = torch.get_num_threads()
         info["torch_cuda"] = torch.version.cuda
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
     if info["versions"]["jax"]:
         import jax
 
@@ -106,13 +108,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         import numba
 
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    gpu = gpu_info()
+    if gpu:
+        info["gpu"] = gpu  # name, driver, CUDA version, memory, compute capability
+        info["precision"] = precision_settings()  # TF32 and matmul-precision switches in force
     machine_info["regbench"] = info
-
-
-# --- Raw samples: every round's time is saved (stats["data"]); `regbench compare` tests on them. ---------------
-@pytest.hookimpl(specname="pytest_configure", tryfirst=True)
-def pytest_configure_raw_samples(config):
-    # As if --benchmark-save-data were given: pytest-benchmark reads the option in its own pytest_configure,
-    # which is trylast, so this runs first. A function of its own name (pytest wants the prefix)
-    # keeps the pytest_configure above intact.
-    config.option.benchmark_save_data = True

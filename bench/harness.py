@@ -7,7 +7,8 @@ transfer happen in ``prepare()``, timed apart as ``prepare_s``; the first
 complete training that returns only when the device is done (``run()``
 synchronises). Rounds follow a time budget, so slow variants get fewer.
 Between rounds, untimed, ``result()`` is timed on the round's output
-(``result_s``: what ``fit()`` adds to the loop). After the rounds: the peak
+(``result_s``: what ``fit()`` adds to the loop); on a GPU, CUDA events around
+each round give its GPU time (``gpu_time_s``). After the rounds: the peak
 memory of one whole ``fit()`` above what the process held before it, and, for
 trainers that compile, the first call in a fresh process with empty compile
 caches (``cold_start_s``, see bench.cold_start).
@@ -34,8 +35,10 @@ import numpy as np
 import backends
 from backends import metrics
 from backends._registry import spec_of
+from backends.gpu import DeviceTimer, event_timer
 
-LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "pytest-benchmark")
+LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x",
+             "scipy", "pytest-benchmark")  # fmt: skip
 
 
 def library_versions() -> dict[str, str | None]:
@@ -104,19 +107,32 @@ class _Rounds:
     for a user. Keeping the output costs the timed region one store.
     """
 
-    def __init__(self, prepared: backends.PreparedFit) -> None:
+    def __init__(self, prepared: backends.PreparedFit, timer: DeviceTimer | None = None) -> None:
         self.prepared = prepared
+        self.timer = timer
         self.last: list = [None]
         self.result_s: list[float] = []
+        self.gpu_s: list[float] = []
+        if timer is not None:
+            self.target = self._target_with_events
 
     def target(self):
         self.last[0] = out = self.prepared.run()
+        return out
+
+    def _target_with_events(self):
+        # Events on the GPU's timeline around the run; their elapsed time is read between rounds.
+        self.timer.start()
+        self.last[0] = out = self.prepared.run()
+        self.timer.mark()
         return out
 
     def setup(self) -> None:
         if self.last[0] is not None:
             self.result_s.append(_timed(lambda: self.prepared.result(self.last[0]))[1])
             self.last[0] = None
+            if self.timer is not None:
+                self.gpu_s.append(self.timer.elapsed())
 
 
 # --- the problems -------------------------------------------------------------------------------------------------
@@ -228,7 +244,8 @@ def run_benchmark(
     _, first_call_s = _timed(prepared.run)
     if rounds is None:
         rounds = choose_rounds(_timed(prepared.run)[1])
-    timed = _Rounds(prepared)
+    timer = event_timer(trainer.backend) if trainer.device != "cpu" else None
+    timed = _Rounds(prepared, timer)
     raw = benchmark.pedantic(timed.target, setup=timed.setup, rounds=rounds, iterations=1, warmup_rounds=0)
     timed.setup()  # the last round's result()
     result = prepared.result(raw)
@@ -253,6 +270,8 @@ def run_benchmark(
         prepare_s=prepare_s,
         first_call_s=first_call_s,
         result_s=statistics.median(timed.result_s),
+        # The GPU's own time of a round, from CUDA events; JAX has no event API: its GPU time is its wall time.
+        gpu_time_s=statistics.median(timed.gpu_s) if timed.gpu_s else None,
         cold_start_s=cold_start_s,
         peak_bytes=peak_bytes,
         data_bytes=data_bytes,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from reports.load import Runs
+from reports.load import Runs, gpu_label
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 IDENTITY = ["kind", "trainer", "dtype", "n", "epochs", "lr"]
@@ -128,7 +128,7 @@ def _environment(info: dict) -> dict[str, object]:
     out.update({
         "python": env.get("python", info.get("python_version")),
         "CPU": info.get("cpu", {}).get("brand_raw"),
-        "GPU": env.get("gpu"),
+        "GPU": gpu_label(env),
         "cores": env.get("cpu_count"),
         "torch threads": env.get("torch_threads"),
         "numba threads": env.get("numba_threads"),

@@ -39,6 +39,19 @@ def native_role(trainer_id: str) -> str:
     return next((role for role in roles_of(trainer_id) if role in NATIVE_ROLES), "")
 
 
+def gpu_label(env: dict) -> str:
+    """The GPU of a run's ``machine_info["regbench"]`` in one line: name, memory, driver, CUDA; "none" without."""
+    gpu = env.get("gpu")
+    if not gpu:
+        return "none"
+    if not isinstance(gpu, dict):  # files saved before the GPU record had fields
+        return str(gpu)
+    facts = [f"{gpu['total_memory_bytes'] / 2**30:.0f} GiB" if gpu.get("total_memory_bytes") else "",
+             f"driver {gpu['driver_version']}" if gpu.get("driver_version") else "",
+             f"CUDA {gpu['cuda_runtime_version']}" if gpu.get("cuda_runtime_version") else ""]  # fmt: skip
+    return f"{gpu.get('name', 'GPU')} ({', '.join(f for f in facts if f)})"
+
+
 class LoadError(Exception):
     """A path that is not a readable saved benchmark run; the message names it."""
 

@@ -21,7 +21,7 @@ import pandas as pd
 from backends import seed_problem
 from reports import charts, history, tables, targets
 from reports.history import History
-from reports.load import IN_MEMORY, Runs
+from reports.load import IN_MEMORY, Runs, gpu_label
 
 
 def _umask() -> int:
@@ -58,7 +58,7 @@ def _environment(runs: Runs) -> pd.DataFrame:
         cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or ""
         rows.append({"machine": machine, "run": run, "python": env.get("python", info.get("python_version")),
                      "cpu": cpu, "cores": env.get("cpu_count"), "torch threads": env.get("torch_threads"),
-                     "gpu": env.get("gpu", "none"), "jax platform": env.get("jax_platform"),
+                     "gpu": gpu_label(env), "jax platform": env.get("jax_platform"),
                      "jax CPU dispatch": env.get("jax_cpu_dispatch"), "versions": versions})  # fmt: skip
     return pd.DataFrame(rows)
 

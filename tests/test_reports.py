@@ -27,8 +27,9 @@ BASE, NEW = sorted(MACHINE.glob("*.json"))
 CHARTS = ("time.png", "speedup.png", "losses.png", "fit.png", "scaling.png", "history.png")
 
 
-def benchmarks(path: Path) -> list[dict]:
-    return json.loads(path.read_text())["benchmarks"]
+def benchmarks(path: Path, floor: bool = False) -> list[dict]:
+    """The trainers' benchmarks of a saved run (or, with ``floor``, its bandwidth-floor ones)."""
+    return [b for b in json.loads(path.read_text())["benchmarks"] if b["name"].startswith("test_floor[") == floor]
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
@@ -58,6 +59,14 @@ def test_loader_takes_the_latest_run_and_matches_the_json():
         assert row["per_epoch_s"] == bench["stats"]["median"] / bench["extra_info"]["epochs"]
         np.testing.assert_array_equal(row["losses"], bench["extra_info"]["losses"])
     assert len(load([STORAGE], latest=False).table) == len(benchmarks(BASE)) + len(benchmarks(NEW))
+    floors = {(b["extra_info"]["n"], b["extra_info"]["dtype"]): b for b in benchmarks(NEW, floor=True)}
+    assert len(floors) == len(runs.floor) == 4  # two sizes, two dtypes
+    for _, row in runs.floor.iterrows():
+        bench = floors[(row["n"], row["dtype"])]
+        assert row["floor_s"] == bench["stats"]["median"]
+        assert row["bandwidth_Bps"] == bench["extra_info"]["bandwidth_Bps"]
+    sweep = runs.table[runs.table["kind"] == "sweep"]
+    assert (sweep["floor_fraction"] == sweep["floor_s"] / sweep["per_epoch_s"]).all()
 
 
 def test_speed_table_is_relative_to_the_numpy_tutorial_loop():
@@ -131,12 +140,15 @@ def test_compare_finds_by_number_and_name(capsys):
 
 def test_compare_without_raw_samples_does_not_judge_speed(tmp_path, capsys):
     def slow(data):
+        for bench in data["benchmarks"]:
+            bench["stats"].pop("data")
         for key in ("median", "min", "max", "mean", "q1", "q3"):
             data["benchmarks"][0]["stats"][key] *= 1.5
 
-    # The fixtures were saved without raw samples: no test is possible, so no verdict (tests/test_history.py
-    # holds the statistical verdicts on files with samples).
-    assert main(["compare", str(NEW), str(save_variant(tmp_path, "0003_slow.json", slow))]) == 0
+    # Without raw samples no test is possible, so no verdict (tests/test_history.py holds the statistical
+    # verdicts on files with samples).
+    base = save_variant(tmp_path, "0001_base.json", lambda data: [b["stats"].pop("data") for b in data["benchmarks"]])
+    assert main(["compare", str(base), str(save_variant(tmp_path, "0003_slow.json", slow))]) == 0
     out = capsys.readouterr().out
     assert "1.5×" in out
     assert "unreliable: no raw samples in BASE" in out
