@@ -319,17 +319,40 @@ def _numba_reader(parallel: bool):
     return read
 
 
+def device_copy(n: int, dtype: str) -> Callable[[], object]:
+    """A device-to-device copy of x and y on the first CUDA device (torch's, else CuPy's), synchronised.
+
+    A copy reads and writes every byte once, so reading x and y takes half of it.
+    """
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            src = torch.ones(2 * n, dtype=getattr(torch, dtype), device="cuda")
+            dst = torch.empty_like(src)
+            return lambda: (dst.copy_(src), torch.cuda.synchronize())
+    import cupy
+
+    src = cupy.ones(2 * n, dtype=dtype)
+    dst = cupy.empty_like(src)
+    return lambda: (dst.__setitem__(Ellipsis, src), cupy.cuda.Device().synchronize())
+
+
 #: Calls of each read whose median chooses the faster one.
 FLOOR_PROBES = 7
 
 
-def run_floor(benchmark, n: int, dtype: str, rounds: int | None = None) -> None:
-    """Time one streaming read of x and y at size n, the faster method of ``streaming_reads``: the floor of an epoch.
+def run_floor(benchmark, n: int, dtype: str, device: str = "cpu", rounds: int | None = None) -> None:
+    """Time reading x and y once at size n on ``device``: the floor of an epoch's time.
 
-    On a small or busy machine a parallel region can cost more than it saves
-    (threads woken per call), so both are tried and the faster is timed.
+    On the CPU, the faster method of ``streaming_reads`` (on a small or busy
+    machine a parallel region can cost more than it saves, threads being woken
+    per call); on a GPU, a device-to-device copy, which moves the bytes twice.
     """
-    reads = streaming_reads(n, dtype)
+    if device == "cpu":
+        reads = streaming_reads(n, dtype)
+    else:
+        reads = {"device-to-device copy, half its time": device_copy(n, dtype)}
     first_call_s = max(_timed(read)[1] for read in reads.values())
     probes = {method: statistics.median(_timed(read)[1] for _ in range(FLOOR_PROBES)) for method, read in reads.items()}
     method = min(probes, key=probes.get)
@@ -338,7 +361,9 @@ def run_floor(benchmark, n: int, dtype: str, rounds: int | None = None) -> None:
         rounds = choose_rounds(probes[method])
     benchmark.pedantic(read, rounds=rounds, iterations=1, warmup_rounds=0)
     data_bytes = 2 * n * np.dtype(dtype).itemsize
+    median = benchmark.stats.stats.median if benchmark.stats else probes[method]  # None with --benchmark-disable
+    floor_s = median / (1 if device == "cpu" else 2)
     benchmark.extra_info.update(
-        n=n, dtype=dtype, data_bytes=data_bytes, method=method, first_call_s=first_call_s,
-        bandwidth_Bps=data_bytes / benchmark.stats.stats.median,
+        n=n, dtype=dtype, device=device, data_bytes=data_bytes, method=method, first_call_s=first_call_s,
+        floor_s=floor_s, bandwidth_Bps=data_bytes / floor_s,
     )  # fmt: skip

@@ -3,8 +3,8 @@
 Rules: every run times the large problem (``bench.harness.LARGE_N``);
 ``--sweep`` runs n over 10² … 10⁷ instead (``--sweep-sizes``), with the
 problems and configurations of ``bench.harness.sweep_config``. Beside the
-trainers, each size times one streaming read of x and y: the bandwidth floor
-under any epoch.
+trainers, each size times reading x and y once on the CPU (and on a CUDA
+device, through a device-to-device copy): the bandwidth floor under any epoch.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 import backends
+from backends.gpu import gpu_info
 from backends.testing import trainer_params
 from bench.harness import run_benchmark, run_floor, sweep_config, sweep_problem
 
@@ -24,6 +25,9 @@ def test_sweep(benchmark, trainer, dtype, sweep_n, rounds):
 
 
 @pytest.mark.parametrize("dtype", backends.DTYPES)
-def test_floor(benchmark, dtype, sweep_n, rounds):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def test_floor(benchmark, device, dtype, sweep_n, rounds):
+    if device == "cuda" and not gpu_info():
+        pytest.skip("no CUDA device seen by torch or cupy")
     benchmark.group = f"sweep: n={sweep_n}, {sweep_config(sweep_n, dtype).epochs} epochs"
-    run_floor(benchmark, sweep_n, dtype, rounds)
+    run_floor(benchmark, sweep_n, dtype, device, rounds)

@@ -131,9 +131,9 @@ def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
 def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
     """Median time per epoch against n, log-log, one line per trainer and dtype, over the bandwidth floor."""
     fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
-    for (machine, dtype), group in floor.groupby(["machine", "dtype"]):
+    for (machine, device, dtype), group in floor.groupby(["machine", "device", "dtype"]):
         group = group.sort_values("n")
-        label = f"bandwidth floor {dtype}" + (f" ({machine})" if floor["machine"].nunique() > 1 else "")
+        label = f"bandwidth floor {device} {dtype}" + (f" ({machine})" if floor["machine"].nunique() > 1 else "")
         ax.plot(group["n"], group["floor_s"], color="#c44e52", lw=1, ls="-" if dtype == "float64" else ":",
                 label=label)  # fmt: skip
         ax.fill_between(group["n"], group["floor_s"], group["floor_s"].min() / 10, color="#c44e52", alpha=0.06)

@@ -31,7 +31,9 @@ COLUMNS = [
 #: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
 IN_MEMORY = ["losses", "samples"]
 #: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
-FLOOR_COLUMNS = ["machine", "run", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
+FLOOR_COLUMNS = ["machine", "run", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
+#: The floor each trainer device reads through (JAX's "gpu" is a CUDA device's memory).
+FLOOR_DEVICE = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
 
 
 def native_role(trainer_id: str) -> str:
@@ -141,9 +143,10 @@ def _floor_rows(data: dict, path: Path) -> list[dict]:
     for bench in filter(_is_floor, data["benchmarks"]):
         try:
             info = bench["extra_info"]
-            rows.append({"machine": path.parent.name, "run": path.stem, "n": info["n"], "dtype": info["dtype"],
-                         "floor_s": bench["stats"]["median"], "bandwidth_Bps": info["bandwidth_Bps"],
-                         "method": info["method"]})  # fmt: skip
+            floor_s = info.get("floor_s", bench["stats"]["median"])
+            rows.append({"machine": path.parent.name, "run": path.stem, "device": info.get("device", "cpu"),
+                         "n": info["n"], "dtype": info["dtype"], "floor_s": floor_s,
+                         "bandwidth_Bps": info["bandwidth_Bps"], "method": info["method"]})  # fmt: skip
         except (KeyError, TypeError):
             continue
     return rows
@@ -207,7 +210,9 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:
         # Each trainer row's share of the floor: the time to read its x and y once, over its time per epoch.
-        keys = ["machine", "run", "n", "dtype"]
-        table = table.drop(columns="floor_s").merge(floor[[*keys, "floor_s"]], on=keys, how="left")[table.columns]
+        keys = ["machine", "run", "floor_device", "n", "dtype"]
+        floors = floor.rename(columns={"device": "floor_device"})[[*keys, "floor_s"]]
+        table = table.assign(floor_device=table["device"].map(FLOOR_DEVICE)).drop(columns="floor_s")
+        table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=errors)

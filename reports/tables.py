@@ -64,7 +64,9 @@ def scaling(runs: Runs, value: str = "per_epoch_s") -> pd.DataFrame:
         return pd.DataFrame()
     df = df.assign(**{value: df[value].where(~df["diverged"].astype(bool))})
     if value == "per_epoch_s" and not runs.floor.empty:
-        floor = runs.floor.assign(trainer=FLOOR_LABEL, per_epoch_s=runs.floor["floor_s"])
+        floor = runs.floor.assign(
+            trainer=FLOOR_LABEL + " (" + runs.floor["device"] + ")", per_epoch_s=runs.floor["floor_s"]
+        )
         df = pd.concat([floor, df], ignore_index=True)
     return df.pivot_table(index=["machine", "trainer", "dtype"], columns="n", values=value, aggfunc="first", sort=False)
 
