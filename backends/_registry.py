@@ -42,6 +42,7 @@ class TrainerSpec:
     module: str  # backend module, imported on first use
     roles: tuple[str, ...] = ()  # from ROLES
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
+    distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
 
     @property
     def id(self) -> str:
@@ -49,6 +50,7 @@ class TrainerSpec:
 
 
 _NUMPY, _TORCH, _JAX, _NUMBA = (f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native"))
+_TORCH_DP, _JAX_DP = "backends.torch_dp", "backends.jax_dp"
 _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
     TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
@@ -65,6 +67,11 @@ _SPECS = (
     TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True),
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
+    # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._workers).
+    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True),
+    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True),
+    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True),
+    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
@@ -104,12 +111,21 @@ class RegisteredTrainer:
         return self.spec.variant
 
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
+        if config.workers != 1 and not self.spec.distributed:
+            raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
+                             "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
         module = importlib.import_module(self.spec.module)
         return module.prepare(self.spec.variant, self.spec.device, problem, config)
 
     def fit(self, problem: Problem, config: TrainConfig) -> FitResult:
         prepared = self.prepare(problem, config)
-        return prepared.result(prepared.run())
+        close = getattr(prepared, "close", None)  # a data-parallel fit holds worker processes
+        if close is None:
+            return prepared.result(prepared.run())
+        try:
+            return prepared.result(prepared.run())
+        finally:
+            close()
 
 
 def trainer_ids() -> tuple[str, ...]:
