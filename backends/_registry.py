@@ -43,6 +43,7 @@ class TrainerSpec:
     roles: tuple[str, ...] = ()  # from ROLES
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
     distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
+    twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
 
     @property
     def id(self) -> str:
@@ -68,10 +69,10 @@ _SPECS = (
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
     # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._workers).
-    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True),
-    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True),
-    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True),
-    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True),
+    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager"),
+    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager"),
+    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
+    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
@@ -162,6 +163,14 @@ def baseline_of(trainer_id: str) -> str | None:
         return None
     found = [s.id for s in _SPECS if BASELINE in s.roles and (s.backend, s.device) == (spec.backend, spec.device)]
     return found[0] if found else None
+
+
+def twin_of(trainer_id: str) -> str | None:
+    """The single-process trainer a data-parallel one distributes (its steps, one process); None for others."""
+    spec = _BY_ID.get(trainer_id)
+    if spec is None or not spec.twin:
+        return None
+    return TrainerSpec(spec.backend, spec.method, spec.twin, spec.device, "").id
 
 
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:

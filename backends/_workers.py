@@ -30,7 +30,7 @@ import traceback
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -47,6 +47,8 @@ RANK_ENV = "REGBENCH_WORKER"
 TMP_ENV = "REGBENCH_DP_TMP"
 #: Test hook: ``"<rank>:exit-before-init"`` makes that worker exit with status 3 before its rendezvous.
 FAULT_ENV = "REGBENCH_DP_FAULT"
+#: Seconds a failure waits for its root cause to show (a worker that died rather than one that saw it die).
+FAULT_SETTLE_S = 1.0
 #: Lines of a failed worker's captured output quoted in the error.
 TAIL_LINES = 12
 
@@ -188,21 +190,43 @@ class WorkerGroup:
                 except (EOFError, OSError):
                     self._fail(rank, f"during '{what}'")
                 if status == "error":
-                    self._fail(rank, f"raised during '{what}':\n{value}")
+                    self._fail(rank, f"during '{what}'", report=value)
                 replies[rank] = value
                 del waiting[rank]
         return [replies[rank] for rank in range(self.world)]
 
-    def _fail(self, rank: int, what: str) -> None:
-        proc = self._procs[rank]
+    def _fail(self, rank: int, what: str, report: str | None = None) -> NoReturn:
+        """Stop the group and raise, naming the root cause.
+
+        When one worker dies its peers fail too, in their next collective, and
+        may report first: a worker that died without a word (killed, exited) is
+        the cause, so the others get FAULT_SETTLE_S to show whether one did.
+        """
+        reports = {rank: report} if report is not None else {}
+        deadline = time.monotonic() + FAULT_SETTLE_S
+        while True:
+            for other, conn in enumerate(self._conns):
+                with contextlib.suppress(EOFError, OSError):
+                    if other not in reports and conn.poll(0) and (message := conn.recv())[0] == "error":
+                        reports[other] = message[1]
+            silent = [r for r, p in enumerate(self._procs) if p.poll() is not None and r not in reports]
+            if silent or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
+        cause = silent[0] if silent else rank
+        proc = self._procs[cause]
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1.0)  # a dead worker's status is there at once; a failing one is leaving
-        status = describe_exit(proc.returncode)
-        tail = self._tail(rank)
+        message = f"worker rank {cause} (pid {proc.pid}) {describe_exit(proc.returncode)} {what}"
+        if cause in reports:
+            message += f"; it reported:\n{reports[cause].rstrip()}"
+        for other in sorted(set(reports) - {cause}):
+            message += f"\nthen rank {other} failed: {reports[other].strip().splitlines()[-1]}"
+        if tail := self._tail(cause):
+            message += f"\nrank {cause}'s last output:\n{tail}"
         self._graceful[0] = False
         self.close()
-        raise WorkerError(f"worker rank {rank} (pid {proc.pid}) {status} {what}" + (f"\n{tail}" if tail else ""),
-                          rank=rank)  # fmt: skip
+        raise WorkerError(message, rank=cause)
 
     def _tail(self, rank: int) -> str:
         try:

@@ -15,6 +15,7 @@ import pytest
 
 import backends
 from backends.testing import require_trainer
+from bench import dp_options
 from bench.harness import LARGE_N, jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
@@ -41,6 +42,7 @@ def pytest_addoption(parser):
         action="store_true",
         help="keep JAX's default asynchronous CPU dispatch (default here: inline, see bench.harness)",
     )
+    dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
 def pytest_configure(config):
@@ -48,12 +50,14 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sweep: the larger problems and the bandwidth floor (n = 10⁶, or --sweep)")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
     set_jax_cpu_dispatch(asynchronous=config.getoption("--jax-async-dispatch"))
+    dp_options.configure(config)
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.originalname in ("test_sweep", "test_floor"):
             item.add_marker(pytest.mark.sweep)
+    dp_options.collection_modifyitems(config, items)
 
 
 def pytest_generate_tests(metafunc):
@@ -61,11 +65,18 @@ def pytest_generate_tests(metafunc):
         option = metafunc.config.getoption
         sizes = [int(s) for s in option("--sweep-sizes").split(",") if s.strip()] if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
+    dp_options.generate_tests(metafunc)
 
 
 @pytest.fixture
 def trainer(trainer_id):
     return require_trainer(trainer_id)
+
+
+@pytest.fixture
+def workers(trainer_id, request):
+    """Worker processes of this trainer: --workers for a data-parallel one, 1 for any other."""
+    return dp_options.workers_for(trainer_id, request.config)
 
 
 @pytest.fixture

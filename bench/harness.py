@@ -205,7 +205,8 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
     with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
         env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
         cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
-               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch"]  # fmt: skip
+               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch",
+               f"--workers={config.workers}"]  # fmt: skip
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"cold start of {trainer.id} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -232,6 +233,11 @@ def run_benchmark(
     raw = benchmark.pedantic(timed.target, setup=timed.setup, rounds=rounds, iterations=1, warmup_rounds=0)
     timed.setup()  # the last round's result()
     result = prepared.result(raw)
+    # --- data-parallel fits (backends._workers): their group's own measurements, then shut down its workers
+    # (on an exception, the group's finalizer stops them) ---
+    group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
+    if hasattr(prepared, "close"):
+        prepared.close()
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     spec = spec_of(trainer.id)
     cold_start_s = cold_start(trainer, problem, config) if measure_cold_start and spec and spec.compiles else None
@@ -246,6 +252,7 @@ def run_benchmark(
         n=problem.n,
         epochs=config.epochs,
         lr=config.lr,
+        workers=config.workers,
         w=result.w,
         b=result.b,
         final_loss=result.final_loss,
@@ -261,6 +268,7 @@ def run_benchmark(
         **metrics.agreement(result, metrics.reference_fit(problem, config)),
         losses=result.losses.tolist(),
     )
+    benchmark.extra_info.update(group_info)  # workers, allreduce_s, worker_peak_bytes of a data-parallel fit
     return result
 
 
