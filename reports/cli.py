@@ -95,8 +95,9 @@ def cmd_run(args) -> int:
     import bench
 
     bench_dir = Path(bench.__file__).parent
+    workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     cmd = [sys.executable, "-m", "pytest", str(bench_dir), "-rs", f"--benchmark-save={args.name}",
-           f"--benchmark-storage=file://{args.storage.resolve()}", *args.pytest_args]  # fmt: skip
+           f"--benchmark-storage=file://{args.storage.resolve()}", *workers, *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     status = subprocess.run(cmd, check=False).returncode
     if status != 0:
@@ -112,6 +113,13 @@ def cmd_list(args) -> int:
     for tid, availability in backends.available().items():
         print(f"{tid:32s} {'ok' if availability.ok else 'unavailable: ' + availability.reason}")
     return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -138,6 +146,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--name", default="run", help="name of the saved run [run]")
     u.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
     u.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder [{DEFAULT_OUT}]")
+    u.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes of each data-parallel trainer [bench's default: 2]")  # fmt: skip
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 
