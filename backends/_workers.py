@@ -252,8 +252,9 @@ def _stop(procs: list[subprocess.Popen], conns: list, tmp: tempfile.TemporaryDir
         for conn in conns:
             with contextlib.suppress(OSError, ValueError):
                 conn.send(("stop",))
-    deadline = time.monotonic() + (STOP_GRACE_S if graceful[0] else 0.0)
-    for sig in (None, signal.SIGTERM, signal.SIGKILL):
+    deadline = time.monotonic() + (STOP_GRACE_S if graceful[0] else 2.0)  # to leave, or to be reaped once killed
+    # A failed group's survivors may sit in a collective, and JAX's handle SIGTERM themselves: kill at once.
+    for sig in (None, signal.SIGTERM, signal.SIGKILL) if graceful[0] else (signal.SIGKILL,):
         for proc in procs:
             if proc.poll() is None and sig is not None:
                 with contextlib.suppress(ProcessLookupError):
