@@ -103,11 +103,16 @@ def seed_problem() -> Problem:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one fit; the defaults are the tutorial's."""
+    """Hyper-parameters of one fit; the defaults are the tutorial's.
+
+    ``workers`` is the number of processes of a data-parallel trainer; every
+    other trainer runs in one process and refuses any other count.
+    """
 
     epochs: int = 800
     lr: float = 1e-3
     dtype: str = "float64"
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, (int, np.integer)):
@@ -126,6 +131,9 @@ class TrainConfig:
         if name not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         object.__setattr__(self, "dtype", name)
+        if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
+        object.__setattr__(self, "workers", int(self.workers))
 
 
 #: A fit whose final loss exceeds its first by more than this factor diverged

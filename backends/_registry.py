@@ -42,6 +42,8 @@ class TrainerSpec:
     module: str  # backend module, imported on first use
     roles: tuple[str, ...] = ()  # from ROLES
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
+    distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
+    twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
 
     @property
     def id(self) -> str:
@@ -51,6 +53,7 @@ class TrainerSpec:
 _NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
     f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native", "numba_cuda")
 )
+_TORCH_DP, _JAX_DP = "backends.torch_dp", "backends.jax_dp"
 _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
     TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
@@ -70,6 +73,11 @@ _SPECS = (
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
     TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True),
+    # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._workers).
+    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager"),
+    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager"),
+    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
+    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
@@ -109,12 +117,21 @@ class RegisteredTrainer:
         return self.spec.variant
 
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
+        if config.workers != 1 and not self.spec.distributed:
+            raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
+                             "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
         module = importlib.import_module(self.spec.module)
         return module.prepare(self.spec.variant, self.spec.device, problem, config)
 
     def fit(self, problem: Problem, config: TrainConfig) -> FitResult:
         prepared = self.prepare(problem, config)
-        return prepared.result(prepared.run())
+        close = getattr(prepared, "close", None)  # a data-parallel fit holds worker processes
+        if close is None:
+            return prepared.result(prepared.run())
+        try:
+            return prepared.result(prepared.run())
+        finally:
+            close()
 
 
 def trainer_ids() -> tuple[str, ...]:
@@ -151,6 +168,14 @@ def baseline_of(trainer_id: str) -> str | None:
         return None
     found = [s.id for s in _SPECS if BASELINE in s.roles and (s.backend, s.device) == (spec.backend, spec.device)]
     return found[0] if found else None
+
+
+def twin_of(trainer_id: str) -> str | None:
+    """The single-process trainer a data-parallel one distributes (its steps, one process); None for others."""
+    spec = _BY_ID.get(trainer_id)
+    if spec is None or not spec.twin:
+        return None
+    return TrainerSpec(spec.backend, spec.method, spec.twin, spec.device, "").id
 
 
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:

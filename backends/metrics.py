@@ -14,12 +14,17 @@ from backends._core import FitResult, Problem, TrainConfig
 from backends._registry import REFERENCE_ID, get_trainer
 
 
-@functools.lru_cache(maxsize=16)
 def reference_fit(problem: Problem, config: TrainConfig) -> FitResult:
     """The tutorial's NumPy loop in float64 on the same problem, epochs and lr: what every fit is compared with."""
-    return get_trainer(REFERENCE_ID).fit(problem, TrainConfig(epochs=config.epochs, lr=config.lr, dtype="float64"))
+    return _reference_fit(problem, config.epochs, config.lr)  # one per epochs and lr: dtype, workers do not matter
 
 
+@functools.lru_cache(maxsize=16)
+def _reference_fit(problem: Problem, epochs: int, lr: float) -> FitResult:
+    return get_trainer(REFERENCE_ID).fit(problem, TrainConfig(epochs=epochs, lr=lr, dtype="float64"))
+
+
+@functools.lru_cache(maxsize=16)
 def least_squares(problem: Problem) -> tuple[float, float, float]:
     """Closed-form optimum ``(w*, b*, loss*)`` of ``0.5·Σ(w·x²+b−y)²``, in float64."""
     z = problem.x[:, 0] ** 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from backends import DTYPES, TrainerUnavailable, get_trainer, trainer_ids
-from backends._registry import RegisteredTrainer
+from backends._registry import RegisteredTrainer, specs
 
 GPU_DEVICES = ("cuda", "gpu")
 
@@ -22,6 +22,11 @@ def trainer_params(ids: tuple[str, ...] | None = None, dtypes: tuple[str, ...] =
         marks = [pytest.mark.gpu] if trainer_id.rsplit("-", 1)[1] in GPU_DEVICES else []
         params.extend(pytest.param(trainer_id, dtype, id=f"{trainer_id}-{dtype}", marks=marks) for dtype in dtypes)
     return params
+
+
+def in_process_ids() -> tuple[str, ...]:
+    """Every trainer that runs in the calling process (not the data-parallel ones, tested in tests/test_dp.py)."""
+    return tuple(spec.id for spec in specs() if not spec.distributed)
 
 
 def require_trainer(trainer_id: str) -> RegisteredTrainer:

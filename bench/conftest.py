@@ -16,6 +16,7 @@ import pytest
 import backends
 from backends.gpu import gpu_info, precision_settings
 from backends.testing import require_trainer
+from bench import dp_options
 from bench.harness import LARGE_N, jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
@@ -42,6 +43,7 @@ def pytest_addoption(parser):
         action="store_true",
         help="keep JAX's default asynchronous CPU dispatch (default here: inline, see bench.harness)",
     )
+    dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
 def pytest_configure(config):
@@ -52,12 +54,14 @@ def pytest_configure(config):
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
+    dp_options.configure(config)
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.originalname in ("test_sweep", "test_floor"):
             item.add_marker(pytest.mark.sweep)
+    dp_options.collection_modifyitems(config, items)
 
 
 def pytest_generate_tests(metafunc):
@@ -65,11 +69,18 @@ def pytest_generate_tests(metafunc):
         option = metafunc.config.getoption
         sizes = [int(s) for s in option("--sweep-sizes").split(",") if s.strip()] if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
+    dp_options.generate_tests(metafunc)
 
 
 @pytest.fixture
 def trainer(trainer_id):
     return require_trainer(trainer_id)
+
+
+@pytest.fixture
+def workers(trainer_id, request):
+    """Worker processes of this trainer: --workers for a data-parallel one, 1 for any other."""
+    return dp_options.workers_for(trainer_id, request.config)
 
 
 @pytest.fixture

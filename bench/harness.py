@@ -16,6 +16,7 @@ caches (``cold_start_s``, see bench.cold_start).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -221,7 +222,8 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
     with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
         env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
         cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
-               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch"]  # fmt: skip
+               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch",
+               f"--workers={config.workers}"]  # fmt: skip
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"cold start of {trainer.id} failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -241,14 +243,18 @@ def run_benchmark(
 ) -> backends.FitResult:
     """Time ``trainer`` on ``problem``; store what it computed, how accurate it was, what it cost in ``extra_info``."""
     prepared, prepare_s = _timed(lambda: trainer.prepare(problem, config))
-    _, first_call_s = _timed(prepared.run)
-    if rounds is None:
-        rounds = choose_rounds(_timed(prepared.run)[1])
-    timer = event_timer(trainer.backend) if trainer.device != "cpu" else None
-    timed = _Rounds(prepared, timer)
-    raw = benchmark.pedantic(timed.target, setup=timed.setup, rounds=rounds, iterations=1, warmup_rounds=0)
-    timed.setup()  # the last round's result()
-    result = prepared.result(raw)
+    # A data-parallel fit holds a group of worker processes: shut down as soon as its rounds are done, or fail.
+    with contextlib.closing(prepared) if hasattr(prepared, "close") else contextlib.nullcontext():
+        _, first_call_s = _timed(prepared.run)
+        if rounds is None:
+            rounds = choose_rounds(_timed(prepared.run)[1])
+        timer = event_timer(trainer.backend) if trainer.device != "cpu" else None
+        timed = _Rounds(prepared, timer)
+        raw = benchmark.pedantic(timed.target, setup=timed.setup, rounds=rounds, iterations=1, warmup_rounds=0)
+        timed.setup()  # the last round's result()
+        result = prepared.result(raw)
+        # The group's own measurements: all-reduce cost, the workers' peak memory (backends._workers).
+        group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     spec = spec_of(trainer.id)
     cold_start_s = cold_start(trainer, problem, config) if measure_cold_start and spec and spec.compiles else None
@@ -263,6 +269,7 @@ def run_benchmark(
         n=problem.n,
         epochs=config.epochs,
         lr=config.lr,
+        workers=config.workers,
         w=result.w,
         b=result.b,
         final_loss=result.final_loss,
@@ -280,6 +287,7 @@ def run_benchmark(
         **metrics.agreement(result, metrics.reference_fit(problem, config)),
         losses=result.losses.tolist(),
     )
+    benchmark.extra_info.update(group_info)  # workers, allreduce_s, worker_peak_bytes of a data-parallel fit
     return result
 
 

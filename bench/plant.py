@@ -31,6 +31,9 @@ class _Slowed:
     def result(self, raw):
         return self.prepared.result(raw)
 
+    def __getattr__(self, name: str):
+        return getattr(self.prepared, name)  # close(), bench_info() of a data-parallel fit
+
 
 def pytest_addoption(parser):
     parser.getgroup("regbench").addoption(

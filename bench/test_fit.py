@@ -12,7 +12,7 @@ SEED = backends.seed_problem()
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
-def test_fit(benchmark, trainer, dtype, rounds, cold_start):
-    config = backends.TrainConfig(dtype=dtype)
+def test_fit(benchmark, trainer, dtype, workers, rounds, cold_start):
+    config = backends.TrainConfig(dtype=dtype, workers=workers)
     benchmark.group = f"tutorial: n={SEED.n}, {config.epochs} epochs"
     run_benchmark(benchmark, trainer, SEED, config, rounds, measure_cold_start=cold_start)

@@ -9,6 +9,8 @@ device, through a device-to-device copy): the bandwidth floor under any epoch.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 import backends
@@ -18,8 +20,8 @@ from bench.harness import run_benchmark, run_floor, sweep_config, sweep_problem
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
-def test_sweep(benchmark, trainer, dtype, sweep_n, rounds):
-    config = sweep_config(sweep_n, dtype)
+def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds):
+    config = replace(sweep_config(sweep_n, dtype), workers=workers)
     benchmark.group = f"sweep: n={sweep_n}, {config.epochs} epochs"
     run_benchmark(benchmark, trainer, sweep_problem(sweep_n), config, rounds)
 

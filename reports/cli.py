@@ -89,7 +89,8 @@ def cmd_compare(args) -> int:
     print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
     print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))
     table = result.table
-    print(tables.present(table, drop_single=()).to_string(index=False) if not table.empty else "no common benchmarks")
+    shown = tables.present(table, drop_single=("workers", "threads"))  # shown where a scaling study varies them
+    print(shown.to_string(index=False) if not table.empty else "no common benchmarks")
     for title, items in (("new in NEW", result.added), ("missing from NEW", result.missing)):
         if items:
             print(f"{title}:", *items, sep="\n  ")
@@ -125,8 +126,10 @@ def cmd_run(args) -> int:
 
     bench_dir = Path(bench.__file__).parent
     staging = store.staging_folder(args.storage)
+    workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     cmd = [sys.executable, "-m", "pytest", str(bench_dir), "-rs", f"--benchmark-save={args.name}",
-           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *args.pytest_args]  # fmt: skip
+           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers,
+           *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     try:
         child = subprocess.Popen(cmd)
@@ -177,6 +180,13 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="regbench", description="Benchmark gradient-descent training across frameworks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -211,6 +221,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--name", default="run", help="name of the saved run [run]")
     u.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
     u.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder [{DEFAULT_OUT}]")
+    u.add_argument("--workers", type=_positive, default=None,
+                   help="worker processes of each data-parallel trainer [bench's default: 2]")  # fmt: skip
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 

@@ -19,10 +19,10 @@ import pandas as pd
 from reports.load import Runs, gpu_label
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
-IDENTITY = ["kind", "trainer", "dtype", "n", "epochs", "lr"]
+IDENTITY = ["kind", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
 COLUMNS = [
-    "kind", "n", "trainer", "dtype", "base_rounds", "new_rounds", "base_median_s", "new_median_s", "ratio",
-    "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
+    "kind", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
+    "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
 ]  # fmt: skip
 
 
@@ -48,8 +48,9 @@ class Comparison:
 
 
 def label(identity: tuple) -> str:
-    kind, trainer, dtype, n, epochs, lr = identity
-    return f"{kind} {trainer} {dtype} (n={n}, {epochs} epochs, lr={lr:g})"
+    kind, trainer, dtype, n, epochs, lr, workers, threads = identity
+    counts = (f", {workers:g} workers" if workers != 1 else "") + (f", {threads:g} threads" if threads else "")
+    return f"{kind} {trainer} {dtype} (n={n}, {epochs} epochs, lr={lr:g}{counts})"
 
 
 def relative_change(new: float, base: float) -> float:
@@ -69,7 +70,8 @@ def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, st
 
 def _indexed(runs: Runs) -> pd.DataFrame:
     # One file per side: an identity occurs once (a duplicate would be a bug upstream; the first one counts).
-    table = runs.table.drop_duplicates(subset=IDENTITY)
+    # A scaling study's fits differ in workers (processes) or threads; "threads" is unset elsewhere: 0 here.
+    table = runs.table.fillna({"workers": 1, "threads": 0}).drop_duplicates(subset=IDENTITY)
     return table.set_index(IDENTITY)
 
 
@@ -102,9 +104,9 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         rb, rn = b.loc[identity], n.loc[identity]
         verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
         drift, accuracy = _accuracy(rb, rn, max_drift)
-        kind, trainer, dtype, size, _, _ = identity
+        kind, trainer, dtype, size, _, _, workers, threads = identity
         rows.append({
-            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype,
+            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers, "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],

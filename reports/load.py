@@ -24,6 +24,7 @@ from backends._registry import NATIVE_ROLES, roles_of
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
+    "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
     "cold_start_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s", "floor_fraction",
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
@@ -158,6 +159,7 @@ def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
     if info.get("peak_bytes") is not None:
         row["memory_ratio"] = info["peak_bytes"] / info["data_bytes"]
     row.update(
+        workers=info.get("workers", 1),  # files saved before data-parallel trainers: one process
         machine=machine,
         run=run,
         kind=bench["name"].split("[", 1)[0].removeprefix("test_"),

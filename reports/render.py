@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from backends import seed_problem
-from reports import charts, history, tables, targets
+from reports import charts, history, scaling, tables, targets
 from reports.history import History
 from reports.load import IN_MEMORY, Runs, gpu_label
 
@@ -91,6 +91,12 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
     if past is not None and past.has_steps:
         out_tables["history"] = history.summary(past)
         pngs["history.png"] = _png(history.chart(past))
+    fits = scaling.records(runs)
+    if fits["kind"].astype(str).str.startswith("scaling").any():
+        out_tables["dp scaling"] = scaling.study(fits)
+        out_tables["dp crossover"] = scaling.crossovers(out_tables["dp scaling"])
+        out_tables["dp targets"] = scaling.targets(fits)
+        pngs["scaling-dp.png"] = _png(scaling.chart(fits))
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
 
@@ -104,6 +110,9 @@ SECTIONS = [
     ("scaling", "Scaling: time per epoch against n (larger problems; the bandwidth floor first)", "scaling.png"),
     ("floor fraction", "Share of the bandwidth floor: time to read x and y once / time per epoch", None),
     ("bandwidth", "The bandwidth floor: one streaming read of x and y", None),
+    ("dp scaling", "Data-parallel scaling: speed-up and efficiency over worker (or thread) counts", "scaling-dp.png"),
+    ("dp crossover", "Data-parallel: the smallest n at which k workers beat one", None),
+    ("dp targets", "Targets: data-parallel scaling", None),
     ("speed targets", "Targets: speed (ratios of medians in one run)", None),
     ("overhead", "Targets: what fit() adds over the bare training loop", None),
     ("memory", "Targets: peak memory a fit adds at the large size", None),

@@ -11,6 +11,9 @@ points they were measured on, they grow in proportion to n, as the rounding
 bound of a sequential sum does (Higham, Accuracy and Stability, §4.2): at
 200,003 points the strictly ordered Numba loop is 281 eps off in w (float32),
 every reassociating trainer ≤ 3 eps.
+
+The data-parallel trainers, which start worker processes for every fit, are
+held to the same tolerances in tests/test_dp.py.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from hypothesis import strategies as st
 
 import backends
 from backends.metrics import reference_fit
-from backends.testing import trainer_params
+from backends.testing import in_process_ids, trainer_params
+
+IN_PROCESS = in_process_ids()
 
 LOSS_RTOL_EPS = 1000
 LOSS_ATOL_EPS = 200  # times the initial loss
@@ -45,7 +50,7 @@ def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: st
     )
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
 def test_fit(trainer, dtype, seed):
     """The tutorial's problem and hyper-parameters: 100 points, 800 epochs, lr 1e-3."""
     config = backends.TrainConfig(dtype=dtype)
@@ -58,7 +63,7 @@ def test_fit(trainer, dtype, seed):
     assert result.final_loss < result.losses[0] / 1000
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 3000), problem_seed=st.integers(0, 2**32 - 1))
 def test_fit_random_problem(trainer, dtype, n, problem_seed):
@@ -68,7 +73,7 @@ def test_fit_random_problem(trainer, dtype, n, problem_seed):
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, problem.n)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
 def test_fit_large_problem(trainer, dtype):
     """Past every size switch in the trainers: JAX's small-problem forms (≤ 10⁴ points), Numba's threads (≥ 2¹⁷)."""
     problem = backends.make_problem(200_003, 5)
@@ -76,7 +81,7 @@ def test_fit_large_problem(trainer, dtype):
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, problem.n)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
 def test_deterministic(trainer, dtype):
     """Two fits of the same problem give identical bits."""
     problem = backends.make_problem(500, 7)
@@ -86,7 +91,7 @@ def test_deterministic(trainer, dtype):
     assert (first.w, first.b, first.final_loss) == (second.w, second.b, second.final_loss)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
 @pytest.mark.parametrize("epochs", [5, 400], ids=["growing", "overflowing"])
 def test_divergence_is_reported(trainer, dtype, epochs, recwarn):
     """lr 1e-3 on 10⁴ points overshoots ~10× per epoch: a result, no exception, no warning."""

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {
     "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr", "w", "b", "final_loss", "diverged",
     "first_call_s", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel",
-    "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method",
+    "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method", "workers",
 }  # fmt: skip
 
 
@@ -103,7 +103,7 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
         if not bench["name"].startswith("test_fit["):
             assert (info["n"], info["epochs"], info["lr"]) == (1000, 800, 1e-4)  # the sweep's lr = 0.1/n
             continue
-        config = backends.TrainConfig(dtype=info["dtype"])
+        config = backends.TrainConfig(dtype=info["dtype"], workers=info["workers"])
         own = backends.get_trainer(info["trainer"]).fit(seed, config)
         assert (info["n"], info["epochs"], info["lr"]) == (100, 800, 1e-3)
         assert (info["w"], info["b"], info["final_loss"], info["diverged"]) == (

@@ -1,0 +1,203 @@
+"""JAX data-parallel trainers: one process per shard, gradients summed by ``lax.psum`` across processes.
+
+Rules: every worker is one JAX process of a ``jax.distributed`` group with one
+device (a CPU device with gloo collectives, or one GPU); the data is one
+globally sharded array over the mesh of all devices, each process holding one
+contiguous shard. The whole training is one compiled program, ``shard_map``
+over the mesh inside ``jit``, with ``lax.scan`` over epochs: each device
+computes its shard's loss and, by ``jax.value_and_grad``, its gradient, and
+one ``psum`` per epoch sums the three numbers (loss, ∂w, ∂b) before every
+device applies the same update. Uneven shards are padded to the longest and
+masked (an iota compare, no extra memory read). JAX settings (gloo, x64,
+platform, thread flags) are set inside the workers only, never in the calling
+process; the coordinator imports JAX only to probe availability. Every wait
+has a timeout: the rendezvous (``initialization_timeout``), a dead peer
+(``heartbeat_timeout_seconds``) and the shutdown barrier.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from functools import partial
+
+import jax
+import numpy as np
+
+from backends._core import Problem, TrainConfig
+from backends._workers import DataParallelFit, free_port, shard_payloads, vm_hwm_bytes
+
+VARIANTS = {"cpu": ("dp",), "gpu": ("dp",)}
+#: Seconds the rendezvous, a silent peer and the shutdown barrier may take before JAX gives up.
+INIT_TIMEOUT_S = 60
+HEARTBEAT_TIMEOUT_S = 10
+SHUTDOWN_TIMEOUT_S = 10
+#: Each CPU worker computes on one thread: the parallelism is the workers.
+CPU_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+#: As in backends.jax_grad: up to this size the loss squares its residual inside the sum, which XLA fuses.
+SMALL_MAX_N = 10_000
+
+
+def _gloo_available() -> bool:
+    try:
+        from jax._src.lib import _jax  # jaxlib's extension: where the gloo TCP collectives live
+    except ImportError:
+        return False
+    return hasattr(_jax, "make_gloo_tcp_collectives")
+
+
+def unavailable(variant: str, device: str) -> str:
+    if variant not in VARIANTS.get(device, ()):
+        return f"no JAX data-parallel variant {variant!r} on {device!r}"
+    if device == "cpu" and not _gloo_available():
+        return f"no gloo CPU collectives in jaxlib {jax.__version__}"
+    if device == "gpu":
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            return f"JAX has no GPU device (jaxlib {jax.__version__}, default backend {jax.default_backend()})"
+    return ""
+
+
+def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) -> DataParallelFit:
+    reason = unavailable(variant, device)
+    if reason:
+        raise ValueError(reason)
+    if device == "gpu" and config.workers > len(jax.devices("gpu")):
+        raise ValueError(f"needs one GPU per worker: {config.workers} workers, {len(jax.devices('gpu'))} GPU(s)")
+    env = {"JAX_PLATFORMS": "cpu" if device == "cpu" else "cuda"}
+    if device == "cpu":
+        env.update(
+            OMP_NUM_THREADS="1", XLA_FLAGS=" ".join(filter(None, (os.environ.get("XLA_FLAGS"), CPU_THREAD_FLAGS)))
+        )
+    # The coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago.
+    payloads = shard_payloads(problem, config, device=device, address=f"127.0.0.1:{free_port()}")
+    return DataParallelFit(f"{__name__}:Worker", payloads, env)
+
+
+def _loss(w, b, x2, y, valid):
+    r = x2 * w + b - y
+    if valid is not None:
+        r = jax.numpy.where(valid, r, 0)  # padding of an uneven shard adds nothing
+    if r.shape[0] <= SMALL_MAX_N:
+        return 0.5 * (r * r).sum()
+    return (0.5 * r**2).sum()
+
+
+_loss_and_grad = jax.value_and_grad(_loss, argnums=(0, 1))
+
+
+def _valid(counts, length):
+    """This device's mask of real points, or None when every shard has the same length."""
+    if len(set(counts)) == 1:
+        return None
+    count = jax.numpy.asarray(counts)[jax.lax.axis_index("w")]
+    return jax.lax.iota(np.int32, length) < count
+
+
+def _train(x2, y, *, w0, b0, lr, epochs, counts):
+    jnp = jax.numpy
+    valid = _valid(counts, x2.shape[0])
+
+    def epoch(carry, _):
+        # w and b are the same on every device. Differentiating through them as such would make JAX
+        # insert the sum over devices itself (the transpose of a broadcast is a psum); cast to
+        # "varying", each device's gradient is its shard's alone, and one psum sums all three parts.
+        w, b = carry
+        loss, (grad_w, grad_b) = _loss_and_grad(*(jax.lax.pcast(v, "w", to="varying") for v in carry), x2, y, valid)
+        total = jax.lax.psum(jnp.stack([loss, grad_w, grad_b]), "w")  # the one all-reduce of the epoch
+        return (w - lr * total[1], b - lr * total[2]), total[0]
+
+    (w, b), losses = jax.lax.scan(epoch, (w0, b0), length=epochs)
+    final = jax.lax.psum(_loss(w, b, x2, y, valid), "w")
+    return jnp.concatenate([jnp.stack([w, b, final]), losses])  # one transfer: [w, b, final, losses...]
+
+
+def _allreduces(x2, *, rounds):
+    def body(parts, _):
+        return jax.lax.psum(parts, "w") * 0.5, None  # depends on the carry: no round can be hoisted
+
+    parts, _ = jax.lax.scan(body, jax.numpy.ones(3, x2.dtype), length=rounds)
+    return parts
+
+
+def _gloo_on_loopback() -> None:
+    """Make JAX's gloo collectives bind to 127.0.0.1 (in this worker process only).
+
+    JAX creates them without a hostname, so gloo binds to whatever this
+    machine's hostname resolves to, which need not be loopback. Its factory
+    takes a hostname; JAX reads it from jaxlib's module when it builds the CPU
+    client, so wrapping it there, before the first computation, is enough.
+    """
+    from jax._src.lib import _jax
+
+    make = _jax.make_gloo_tcp_collectives
+    _jax.make_gloo_tcp_collectives = partial(make, hostname="127.0.0.1")
+
+
+class Worker:
+    """One JAX process of the group: its shard of the global arrays, and the compiled training."""
+
+    def __init__(self, rank: int, world: int, payload: dict) -> None:
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        # Process-wide settings, in this worker process only.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        _gloo_on_loopback()
+        jax.config.update("jax_enable_x64", payload["dtype"] == "float64")
+        jax.distributed.initialize(
+            coordinator_address=payload["address"],
+            coordinator_bind_address=payload["address"],
+            num_processes=world,
+            process_id=rank,
+            local_device_ids=[rank] if payload["device"] == "gpu" else None,
+            initialization_timeout=INIT_TIMEOUT_S,
+            heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
+            shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,
+        )
+        self.rank = rank
+        dtype = np.dtype(payload["dtype"])
+        devices = sorted(jax.devices(), key=lambda d: (d.process_index, d.id))
+        self.mesh = Mesh(np.array(devices), ("w",))
+        counts = tuple(payload["counts"])
+        length = max(1, max(counts))  # every shard padded to the longest (JAX shards evenly)
+        x2 = np.zeros(length, dtype)
+        y = np.zeros(length, dtype)
+        x = payload["x"]
+        x2[: len(x)] = x * x
+        y[: len(x)] = payload["y"]
+        sharding = NamedSharding(self.mesh, P("w"))
+        shape = (world * length,)
+        self.x2 = jax.make_array_from_process_local_data(sharding, x2, shape)
+        self.y = jax.make_array_from_process_local_data(sharding, y, shape)
+        scalar = dtype.type
+        train = partial(_train, w0=scalar(payload["w0"]), b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
+                        epochs=payload["epochs"], counts=counts)  # fmt: skip
+        self._train = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(P("w"), P("w")), out_specs=P()))
+        self._allreduce_fns: dict = {}
+
+    def train(self):
+        out = jax.block_until_ready(self._train(self.x2, self.y))
+        if self.rank != 0:
+            return None
+        packed = np.asarray(out.addressable_data(0), dtype=np.float64)
+        return float(packed[0]), float(packed[1]), packed[3:], float(packed[2])
+
+    def measure_allreduce(self, rounds: int) -> float:
+        from jax.sharding import PartitionSpec as P
+
+        if rounds not in self._allreduce_fns:
+            fn = partial(_allreduces, rounds=rounds)
+            self._allreduce_fns[rounds] = jax.jit(jax.shard_map(fn, mesh=self.mesh, in_specs=P("w"), out_specs=P()))
+        fn = self._allreduce_fns[rounds]
+        jax.block_until_ready(fn(self.x2))  # compiles
+        start = time.perf_counter()
+        jax.block_until_ready(fn(self.x2))
+        return (time.perf_counter() - start) / rounds
+
+    def peak_bytes(self) -> int | None:
+        return vm_hwm_bytes()
+
+    def close(self) -> None:
+        jax.distributed.shutdown()

@@ -1,0 +1,132 @@
+"""PyTorch data-parallel trainers: one worker process per shard, gradients summed by torch.distributed.
+
+Rules: each worker holds one contiguous shard of x and y, computes the loss of
+its shard and, by autograd, that loss's gradient, and every epoch the three
+numbers (loss, ∂w, ∂b) are summed across workers by one ``all_reduce`` (gloo on
+the CPU, NCCL on CUDA devices, one device per worker); every worker then
+applies the same update as the tutorial's loop. The loss is a sum, so summed
+parts are exactly the full gradient: only the order of the additions differs
+from a single process. Workers compute on one thread each (the parallelism is
+the workers). The rendezvous is a FileStore in the group's private folder (no
+port to collide on); gloo is held to the loopback interface; every collective
+has a timeout. The coordinator imports torch only to probe availability.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import torch
+import torch.distributed as dist
+
+from backends._core import Problem, TrainConfig
+from backends._workers import TMP_ENV, DataParallelFit, loopback_interface, shard_payloads, vm_hwm_bytes
+
+VARIANTS = {"cpu": ("dp",), "cuda": ("dp",)}
+#: Seconds any rendezvous or collective may wait for a peer before it raises.
+COLLECTIVE_TIMEOUT_S = 60
+
+
+def unavailable(variant: str, device: str) -> str:
+    if variant not in VARIANTS.get(device, ()):
+        return f"no torch data-parallel variant {variant!r} on {device!r}"
+    if not dist.is_available():
+        return f"no torch.distributed in this build of torch {torch.__version__}"
+    if device == "cpu" and not dist.is_gloo_available():
+        return f"no gloo backend in this build of torch {torch.__version__}"
+    if device == "cuda":
+        if not torch.cuda.is_available():
+            built = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            return f"no CUDA device (torch {torch.__version__}, {built})"
+        if not dist.is_nccl_available():
+            return f"no NCCL backend in this build of torch {torch.__version__}"
+    return ""
+
+
+def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) -> DataParallelFit:
+    reason = unavailable(variant, device)
+    if reason:
+        raise ValueError(reason)
+    if device == "cuda" and config.workers > torch.cuda.device_count():
+        raise ValueError(f"needs one CUDA device per worker: {config.workers} workers, "
+                         f"{torch.cuda.device_count()} device(s)")  # fmt: skip
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if (lo := loopback_interface()) is not None:
+        env["GLOO_SOCKET_IFNAME"] = lo  # gloo's pairs connect over loopback only
+    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, device=device), env)
+
+
+class Worker:
+    """One rank of the group: its shard on its device, and the process group."""
+
+    def __init__(self, rank: int, world: int, payload: dict) -> None:
+        torch.set_num_threads(1)
+        cuda = payload["device"] == "cuda"
+        self.device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+        store_path = os.path.join(os.environ[TMP_ENV], "store")
+        dist.init_process_group(
+            "nccl" if cuda else "gloo",
+            store=dist.FileStore(store_path, world),
+            rank=rank,
+            world_size=world,
+            timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S),
+            device_id=self.device if cuda else None,
+        )
+        self.rank = rank
+        self.dtype = getattr(torch, payload["dtype"])
+        x = torch.from_numpy(payload["x"]).to(self.device)  # the working dtype already
+        self.x2 = x * x  # x² once: every epoch reads it (as the tutorial's x.pow(2) computes it)
+        self.y = torch.from_numpy(payload["y"]).to(self.device)
+        self.w0 = torch.tensor(payload["w0"], dtype=self.dtype, device=self.device)
+        self.b0 = torch.tensor(payload["b0"], dtype=self.dtype, device=self.device)
+        self.lr = payload["lr"]
+        self.epochs = payload["epochs"]
+
+    def train(self):
+        x2, y, lr = self.x2, self.y, self.lr
+        w = self.w0.clone().requires_grad_(True)
+        b = self.b0.clone().requires_grad_(True)
+        losses = torch.empty(self.epochs, dtype=self.dtype, device=self.device)
+        parts = torch.empty(3, dtype=self.dtype, device=self.device)
+        for i in range(self.epochs):
+            loss = (0.5 * (x2 * w + b - y) ** 2).sum()  # this shard's part of the loss
+            loss.backward()
+            with torch.no_grad():
+                parts[0], parts[1], parts[2] = loss, w.grad, b.grad
+                dist.all_reduce(parts)  # the sum over every shard: the full loss and gradient
+                losses[i] = parts[0]
+                w -= lr * parts[1]
+                b -= lr * parts[2]
+                w.grad = None
+                b.grad = None
+        with torch.no_grad():
+            final = (0.5 * (x2 * w + b - y) ** 2).sum().reshape(1)
+            dist.all_reduce(final)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        if self.rank != 0:
+            return None
+        return w.item(), b.item(), losses.double().cpu().numpy(), final.item()
+
+    def measure_allreduce(self, rounds: int) -> float:
+        parts = torch.ones(3, dtype=self.dtype, device=self.device)
+        for _ in range(10):  # connections and buffers are set up by the first calls
+            dist.all_reduce(parts)
+        dist.barrier()
+        start = time.perf_counter()
+        for _ in range(rounds):
+            dist.all_reduce(parts)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return (time.perf_counter() - start) / rounds
+
+    def peak_bytes(self) -> int | None:
+        return vm_hwm_bytes()
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,78 @@
+"""pytest options of the data-parallel trainers and of the scaling study; bench/conftest.py calls these.
+
+Rules: ``--workers N`` (default 2) is the worker count of every data-parallel
+trainer in the main benchmarks; single-process trainers always run with 1.
+The scaling study (bench/test_scaling.py, marker ``scaling``) is deselected
+unless ``--scaling`` is given; it runs every ``--scaling-workers`` count at
+every ``--scaling-sizes`` n in every ``--scaling-dtypes`` dtype.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from backends._registry import spec_of
+
+DEFAULT_WORKERS = 2
+DEFAULT_SCALING_SIZES = "1000,100000,1000000,10000000"
+DEFAULT_SCALING_DTYPES = "float32"
+
+
+def default_scaling_workers(cpus: int | None = None) -> str:
+    """1, 2, 4, … up to the CPU count, and the CPU count itself."""
+    cpus = cpus or os.cpu_count() or 1
+    counts = [1 << i for i in range(cpus.bit_length()) if 1 << i <= cpus]
+    return ",".join(map(str, sorted({*counts, cpus})))
+
+
+def _ints(text: str) -> list[int]:
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+def add_options(parser) -> None:
+    group = parser.getgroup("regbench")
+    group.addoption("--workers", type=int, default=DEFAULT_WORKERS,
+                    help=f"worker processes of the data-parallel trainers [{DEFAULT_WORKERS}]")  # fmt: skip
+    group.addoption("--scaling", action="store_true",
+                    help="run the scaling study of the data-parallel trainers (bench/test_scaling.py)")  # fmt: skip
+    group.addoption("--scaling-sizes", default=DEFAULT_SCALING_SIZES,
+                    help=f"comma-separated sizes of the scaling study [{DEFAULT_SCALING_SIZES}]")  # fmt: skip
+    group.addoption("--scaling-workers", default=default_scaling_workers(),
+                    help=f"comma-separated worker (and thread) counts [{default_scaling_workers()}]")  # fmt: skip
+    group.addoption("--scaling-dtypes", default=DEFAULT_SCALING_DTYPES,
+                    help=f"comma-separated dtypes of the scaling study [{DEFAULT_SCALING_DTYPES}]")  # fmt: skip
+
+
+def configure(config) -> None:
+    config.addinivalue_line("markers", "scaling: the data-parallel scaling study (runs with --scaling)")
+
+
+def generate_tests(metafunc) -> None:
+    option = metafunc.config.getoption
+    if "scaling_n" in metafunc.fixturenames:
+        sizes = _ints(option("--scaling-sizes"))
+        metafunc.parametrize("scaling_n", sizes, ids=[f"n{n}" for n in sizes])
+    if "scaling_workers" in metafunc.fixturenames:
+        counts = _ints(option("--scaling-workers"))
+        metafunc.parametrize("scaling_workers", counts, ids=[f"w{k}" for k in counts])
+    if "scaling_dtype" in metafunc.fixturenames:
+        dtypes = [d.strip() for d in option("--scaling-dtypes").split(",") if d.strip()]
+        metafunc.parametrize("scaling_dtype", dtypes)
+
+
+def collection_modifyitems(config, items) -> None:
+    """Mark the scaling study, and deselect it without ``--scaling``."""
+    scaling = [item for item in items if item.path.name == "test_scaling.py"]
+    for item in scaling:
+        item.add_marker(pytest.mark.scaling)
+    if scaling and not config.getoption("--scaling"):
+        config.hook.pytest_deselected(items=scaling)
+        items[:] = [item for item in items if item not in scaling]
+
+
+def workers_for(trainer_id: str, config) -> int:
+    """``--workers`` for a data-parallel trainer, 1 for any other."""
+    spec = spec_of(trainer_id)
+    return config.getoption("--workers") if spec is not None and spec.distributed else 1
