@@ -6,16 +6,19 @@ backward, from ``torch.func.grad_and_value``, compiled by ``torch.compile``
 ``CHUNK`` epochs to a call; ``cudagraph`` captures the tutorial's whole eager
 loop, backward passes included, in one CUDA graph and replays it. Losses stay
 on the device until the run ends, so no epoch waits for the host. ``run()``
-synchronises the device before it returns.
+synchronises the device before it returns. A fit's bits depend on its problem,
+dtype, device and thread count only, not on the sizes a process compiled before.
 """
 
 from __future__ import annotations
 
 import shutil
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch._inductor.config as inductor_config
 
 from backends._core import FitResult, Problem, TrainConfig
 
@@ -65,12 +68,35 @@ def _chunk(w, b, x2, y, lr):
     return w, b, torch.stack(losses)
 
 
+def _copy(fn, name: str):
+    """``fn`` under its own code object: dynamo keeps its cache entries (and counts recompiles) per code object."""
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
 # Compiled once for every fit: dynamo caches by code object and guards on dtype,
-# device and shape (a second size seen makes n dynamic). lr is passed as a
-# tensor so that a new learning rate does not recompile. The remainder of
-# epochs % CHUNK runs through the one-step graph.
+# device, thread count and shape (a second size seen makes n dynamic). lr is
+# passed as a tensor so that a new learning rate does not recompile. The
+# remainder of epochs % CHUNK runs through the one-step graph.
 _compiled_chunk = torch.compile(_chunk, fullgraph=True)
 _compiled_step = torch.compile(_step, fullgraph=True)
+# On the CPU, inductor decides when it compiles whether a kernel splits its sums
+# across threads: when n // threads >= cpp.min_chunk_size, n being the size hint
+# of the first size compiled for a dynamic n. That kernel then serves every size,
+# and the on-disk cache serves it to later processes. A 100-point fit run by a
+# kernel compiled for 3000 points summed in two halves, not in order, and its
+# loss history differed in the last bits from one compiled for 100 points
+# (measured: the process, or cache, that first saw n ≥ 1024 on 2 threads).
+# Problems too small to be split run these serial copies instead, so that a
+# fit's summation order follows from its own n and the thread count only.
+_serial_chunk = torch.compile(_copy(_chunk, "_serial_chunk"), fullgraph=True, options={"cpp.threads": 1})
+_serial_step = torch.compile(_copy(_step, "_serial_step"), fullgraph=True, options={"cpp.threads": 1})
+
+
+def _cpu_parallel_min_n() -> int:
+    """The smallest size whose CPU kernels inductor splits across threads (any size hint at or above it splits too)."""
+    threads = inductor_config.cpp.threads if inductor_config.cpp.threads > 0 else torch.get_num_threads()
+    return inductor_config.cpp.min_chunk_size * threads if threads > 1 else 2**63 - 1
 
 
 @dataclass
@@ -122,11 +148,14 @@ class _Fit:
         w, b = self.w0.reshape(()), self.b0.reshape(())
         lr = torch.tensor(self.lr, dtype=x2.dtype, device=x2.device)
         losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
+        chunk, step = _compiled_chunk, _compiled_step
+        if x2.device.type == "cpu" and len(x2) < _cpu_parallel_min_n():
+            chunk, step = _serial_chunk, _serial_step
         full = self.epochs - self.epochs % CHUNK
         for i in range(0, full, CHUNK):
-            w, b, losses[i : i + CHUNK] = _compiled_chunk(w, b, x2, y, lr)
+            w, b, losses[i : i + CHUNK] = chunk(w, b, x2, y, lr)
         for i in range(full, self.epochs):
-            w, b, losses[i] = _compiled_step(w, b, x2, y, lr)
+            w, b, losses[i] = step(w, b, x2, y, lr)
         final = _loss(w, b, x2, y)
         _sync(x2.device)
         return w, b, losses, final
