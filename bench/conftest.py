@@ -1,9 +1,11 @@
 """pytest configuration of the benchmarks: options, markers, and the machine record.
 
 Rules: the default run times the tutorial's problem and the large problem
-(n = 10⁶); ``--sweep`` times every size of ``--sweep-sizes``. The
-environment (library versions, CPU, GPU, threads, JAX's platform) is written
-once per saved file through pytest-benchmark's machine-info hook.
+(n = 10⁶) with its bandwidth floor; ``--sweep`` times every size of
+``--sweep-sizes``; the data-parallel options live in bench/dp_options.py. Every
+round's time is saved. The environment (library versions, CPU, GPU, threads,
+JAX's platform) is written once per saved file through pytest-benchmark's
+machine-info hook.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Rules: the Agg backend, set before pyplot is imported, so charts render with
 no display; each function takes the tidy table and returns a Figure; a diverged
 fit is drawn hatched and labelled, a skipped trainer as a labelled empty row,
-never as a fast bar; the native loop is marked as the limit.
+never as a fast bar; native trainers are marked with their registry role (native
+loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines.
 """
 
 from __future__ import annotations

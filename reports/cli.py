@@ -4,8 +4,9 @@ Rules: bad input (a missing path, an empty storage, a corrupt file) is one line
 on stderr naming the file and exit status 2, unless some files were good, in
 which case the report covers those and the bad ones are listed; ``compare``
 exits 1 on a significant slow-down, an accuracy change or a missing benchmark
-(reports.compare), ``targets`` on an unmet target, 0 otherwise; ``run`` adds a run to the storage only when
-pytest succeeded (reports.store).
+(reports.compare), ``targets`` on an unmet target (reports.targets), 0
+otherwise; ``run`` adds a run to the storage only when pytest succeeded
+(reports.store).
 """
 
 from __future__ import annotations

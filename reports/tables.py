@@ -1,4 +1,4 @@
-"""pandas tables of a loaded run: speed, accuracy, scaling (comparing two runs: reports.compare).
+"""pandas tables of a loaded run: speed, accuracy, scaling over n (targets: reports.targets; two runs: reports.compare).
 
 Rules: numbers stay numbers here (seconds, ratios); formatting for people
 happens only in ``present()``. A diverged fit gets no speed-up and a skipped

@@ -28,7 +28,7 @@ FRAMEWORKS = ("numpy", "torch", "jax")
 
 @dataclass(frozen=True)
 class Target:
-    """The fastest CPU trainer of ``backend`` (its baseline excluded) against a trainer of role ``against``.
+    """The fastest one-process CPU trainer of ``backend`` (its baseline excluded) against a trainer of role ``against``.
 
     ``speedup``: the value is against/fastest and must be ≥ bound; otherwise fastest/against, ≤ bound.
     At the tutorial's size whole fits are compared; at the large size, time per epoch.
@@ -63,7 +63,9 @@ def _cpu_rows(runs: Runs) -> pd.DataFrame:
 
 
 def _fastest(rows: pd.DataFrame, backend: str) -> pd.Series | None:
-    candidates = rows[(rows["backend"] == backend) & ~rows["trainer"].isin(with_role(BASELINE))]
+    """The fastest one-process trainer of ``backend`` other than its baseline (data-parallel ones use more cores)."""
+    single = rows["trainer"].map(lambda t: spec_of(t) is not None and not spec_of(t).distributed)
+    candidates = rows[(rows["backend"] == backend) & ~rows["trainer"].isin(with_role(BASELINE)) & single.astype(bool)]
     return None if candidates.empty else candidates.loc[candidates["median_s"].idxmin()]
 
 

@@ -66,10 +66,11 @@ def test_missing_trainers_are_not_measured_and_count_as_unmet():
     assert targets.unmet({"speed": speed})[1] >= 1
 
 
-def test_diverged_and_gpu_rows_are_never_candidates():
+def test_diverged_gpu_and_data_parallel_rows_are_never_candidates():
     runs = runs_of([
         fit("numpy-manual-tutorial-cpu", 9.0), fit("numpy-manual-fused-cpu", 0.1, diverged=True),
         fit("torch-autograd-eager-cpu", 50.0), fit("torch-autograd-compiled-cuda", 0.1, device="cuda"),
+        fit("torch-autograd-dp-cpu", 0.1),  # two processes: not a one-process path
     ])  # fmt: skip
     speed = targets.speed(runs)
     assert np.isnan(verdict(speed, "NumPy: speed-up over its tutorial loop")["measured"])
