@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from backends._registry import NATIVE_LOOP, with_role
 from reports.compare import compare_runs
 from reports.load import load
 
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.false_alarm", description=__doc__.split("\n\n")[0])
     p.add_argument("--storage", type=Path, required=True, help="an empty folder for the runs")
     p.add_argument("--pairs", type=int, default=10, help="identical pairs, and as many planted ones [10]")
-    p.add_argument("--plant", default="numpy-manual-fused-cpu:1.3", help="ID:FACTOR [numpy-manual-fused-cpu:1.3]")
+    plant = f"{with_role(NATIVE_LOOP, 'cpu')[0]}:1.3"  # a trainer with many tight rounds
+    p.add_argument("--plant", default=plant, help=f"ID:FACTOR [{plant}]")
     p.add_argument("pytest_args", nargs="*", help="passed to every run after --, e.g. -- -m 'not sweep'")
     args = p.parse_args(argv)
     if args.storage.exists() and any(args.storage.iterdir()):

@@ -5,7 +5,7 @@ Rules: deselected unless ``--scaling`` (bench.dp_options). At each n of
 configurations of the size sweep (bench.harness.sweep_config): every
 data-parallel trainer with each ``--scaling-workers`` count; its single-process
 twin (the same steps in one process); and the native SIMD loop
-(``numba-native-simd-cpu``) with each count as its thread count, the reference
+(the registry's CPU limit) with each count as its thread count, the reference
 for what a second core can give a memory-bound epoch. Every record carries
 ``workers`` and ``threads``; a data-parallel one also the all-reduce's own cost,
 measured inside its group (``allreduce_s``). reports/scaling.py derives the
