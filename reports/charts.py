@@ -135,8 +135,17 @@ def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
     for (machine, device, dtype), group in floor.groupby(["machine", "device", "dtype"]):
         group = group.sort_values("n")
         label = f"bandwidth floor {device} {dtype}" + (f" ({machine})" if floor["machine"].nunique() > 1 else "")
-        ax.plot(group["n"], group["floor_s"], color="#c44e52", lw=1, ls="-" if dtype == "float64" else ":",
-                label=label)  # fmt: skip
+        ax.plot(
+            group["n"],
+            group["floor_s"],
+            color="#c44e52",
+            lw=1,
+            ls="-" if dtype == "float64" else ":",
+            marker="_",
+            ms=18,
+            mew=2,
+            label=label,
+        )  # fmt: skip (the marker: a run of one size has no line)
         ax.fill_between(group["n"], group["floor_s"], group["floor_s"].min() / 10, color="#c44e52", alpha=0.06)
     multi = sweep["machine"].nunique() > 1
     ok = sweep[~sweep["diverged"].astype(bool)]

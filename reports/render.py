@@ -84,8 +84,7 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         fraction = tables.scaling(runs, "floor_fraction")
         if not fraction.dropna(how="all").empty:
             out_tables["floor fraction"] = fraction.rename(columns=lambda n: f"n={n}").reset_index()
-        if sweep["n"].nunique() > 1:
-            pngs["scaling.png"] = _png(charts.scaling_chart(sweep, runs.floor))
+        pngs["scaling.png"] = _png(charts.scaling_chart(sweep, runs.floor))  # one size (a default run): points
     if not runs.floor.empty:
         out_tables["bandwidth"] = runs.floor.drop(columns="floor_s")
     if past is not None and past.has_steps:
