@@ -248,7 +248,10 @@ def run_benchmark(
         _, first_call_s = _timed(prepared.run)
         if rounds is None:
             rounds = choose_rounds(_timed(prepared.run)[1])
-        timer = event_timer(trainer.backend) if trainer.device != "cpu" else None
+        # The GPU work of a data-parallel fit happens in its workers: no events in this process.
+        spec = spec_of(trainer.id)
+        on_gpu_here = trainer.device != "cpu" and not (spec and spec.distributed)
+        timer = event_timer(trainer.backend) if on_gpu_here else None
         timed = _Rounds(prepared, timer)
         raw = benchmark.pedantic(timed.target, setup=timed.setup, rounds=rounds, iterations=1, warmup_rounds=0)
         timed.setup()  # the last round's result()
@@ -256,7 +259,6 @@ def run_benchmark(
         # The group's own measurements: all-reduce cost, the workers' peak memory (backends._workers).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
-    spec = spec_of(trainer.id)
     cold_start_s = cold_start(trainer, problem, config) if measure_cold_start and spec and spec.compiles else None
     data_bytes = 2 * problem.n * np.dtype(config.dtype).itemsize
     benchmark.extra_info.update(
