@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from reports.charts import COLORS
 from reports.compare import IDENTITY, version_changes
-from reports.load import LoadError, read_run, run_files
+from reports.load import LoadError, read_run, saved_files
 from reports.stats import FASTER, SLOWER, Method, compare_samples, mann_whitney_p
 from reports.tables import present
 
@@ -56,19 +56,14 @@ def collect(paths: list[Path], method: Method | None = None) -> History:
     method = method or Method()
     errors: list[str] = []
     by_machine: dict[str, list[tuple[Path, dict, list[dict]]]] = {}
-    for path in paths:
-        try:
-            files = run_files(Path(path), latest=False)
-        except LoadError as exc:
-            errors.append(str(exc))
-            continue
+    for folder, files in saved_files(paths, errors).items():
         for file in files:
             try:
                 data, rows = read_run(file)
             except LoadError as exc:
                 errors.append(str(exc))
                 continue
-            by_machine.setdefault(file.parent.name, []).append((file, data, rows))
+            by_machine.setdefault(folder.name, []).append((file, data, rows))
     if not by_machine:
         raise LoadError("; ".join(errors) or "nothing to load")
     out = []

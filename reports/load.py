@@ -178,6 +178,20 @@ def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
     return row
 
 
+def saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
+    """Every saved file under ``paths``, by machine folder, oldest first; a path with none is noted in ``errors``."""
+    by_folder: dict[Path, list[Path]] = {}
+    for path in paths:
+        try:
+            files = run_files(Path(path), latest=False)
+        except LoadError as exc:
+            errors.append(str(exc))
+            continue
+        for file in files:
+            by_folder.setdefault(file.parent, []).append(file)
+    return by_folder
+
+
 def load(paths: list[Path], latest: bool = True) -> Runs:
     """Load saved runs; raises LoadError only when none of them could be read.
 
@@ -185,27 +199,18 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
     skipped, each named with its reason in ``errors``.
     """
     rows, floors, machines, errors = [], [], {}, []
-    for path in paths:
-        try:
-            files = run_files(Path(path), latest=False)
-        except LoadError as exc:
-            errors.append(str(exc))
-            continue
-        by_folder: dict[Path, list[Path]] = {}
-        for file in files:
-            by_folder.setdefault(file.parent, []).append(file)
-        for folder_files in by_folder.values():
-            for file in reversed(folder_files) if latest else folder_files:
-                try:
-                    data, new = read_run(file)
-                except LoadError as exc:
-                    errors.append(str(exc))
-                    continue
-                rows.extend(new)
-                floors.extend(_floor_rows(data, file))
-                machines[(file.parent.name, file.stem)] = data["machine_info"]
-                if latest:
-                    break
+    for folder_files in saved_files(paths, errors).values():
+        for file in reversed(folder_files) if latest else folder_files:
+            try:
+                data, new = read_run(file)
+            except LoadError as exc:
+                errors.append(str(exc))
+                continue
+            rows.extend(new)
+            floors.extend(_floor_rows(data, file))
+            machines[(file.parent.name, file.stem)] = data["machine_info"]
+            if latest:
+                break
     if not rows and not machines:
         raise LoadError("; ".join(errors) or "nothing to load")
     table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])

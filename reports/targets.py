@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, spec_of, with_role
+from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, baseline_of, spec_of, with_role
 from bench.harness import LARGE_N
 from reports.load import Runs
 
@@ -69,9 +69,9 @@ def _fastest(rows: pd.DataFrame, backend: str) -> pd.Series | None:
     return None if candidates.empty else candidates.loc[candidates["median_s"].idxmin()]
 
 
-def _against(rows: pd.DataFrame, target: Target) -> pd.Series | None:
+def _against(rows: pd.DataFrame, target: Target, fastest: pd.Series | None) -> pd.Series | None:
     if target.against == BASELINE:
-        ids = [t for t in with_role(BASELINE, "cpu") if spec_of(t).backend == target.backend]
+        ids = [] if fastest is None else [baseline_of(fastest["trainer"])]
     else:
         ids = list(with_role(target.against, "cpu"))
     found = rows[rows["trainer"].isin(ids)]
@@ -88,7 +88,8 @@ def speed(runs: Runs) -> pd.DataFrame:
     for (machine, run, dtype), group in _cpu_rows(runs).groupby(["machine", "run", "dtype"]):
         for target in TARGETS:
             rows = group[group["n"] == target.n]
-            fastest, against = _fastest(rows, target.backend), _against(rows, target)
+            fastest = _fastest(rows, target.backend)
+            against = _against(rows, target, fastest)
             row = {"machine": machine, "run": run, "dtype": dtype, "n": target.n, "target": target.what,
                    "required": _required(target)}  # fmt: skip
             if fastest is None or against is None:
