@@ -3,19 +3,23 @@
 Rules: ``eager`` calls the un-jitted step op by op; ``jit`` compiles one step
 and loops in Python; ``scan`` compiles the whole loop into one program with
 ``lax.scan``. float64 runs inside ``jax.enable_x64(True)``, a context manager,
-so JAX's global setting is never changed for other code in the process. Losses
-stay on the device until the run ends; ``run()`` blocks until they are ready.
+so JAX's global setting is never changed for other code in the process; every
+other choice (compiler options, blocking) is made per compiled program, never
+through JAX's config or ``XLA_FLAGS``. Losses stay on the device until the run
+ends; ``run()`` blocks until they are ready.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
-from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from backends._core import FitResult, Problem, TrainConfig
 
@@ -32,51 +36,78 @@ def unavailable(variant: str, device: str) -> str:
     return ""
 
 
-#: Up to this many points a fit is bound by XLA's per-operation overhead rather
-#: than by memory, and two compile choices flip (measured, 2-core CPU, 2026-11-24).
+#: Up to this many points a CPU fit is bound by XLA's per-kernel overhead rather than by memory.
 SMALL_MAX_N = 10_000
-#: Steps per iteration of the compiled loop for small problems. XLA's CPU loop
-#: costs ~0.3 µs per iteration, more than a small epoch; unrolling 4 steps
-#: nearly halves it (n=100, float32: 0.54 → 0.31 µs per epoch), while at 10⁶ points
-#: unrolling is slower (618 → 739 µs), so large problems keep one step.
-UNROLL = 4
+#: XLA's CPU compiler splits every sum into partial sums in one kernel and their total in
+#: another (its tree-reduction rewrite, for accuracy over long sums); at small n that doubles
+#: the kernels an epoch launches and keeps the residual from fusing into its sums. Without
+#: it a 100-point scan fit takes 150 instead of 260 µs (float32 and float64, 2-core CPU,
+#: 2026-11-25). A compile option of these programs only: nothing global changes.
+SMALL_CPU_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
+#: Steps per iteration of the compiled loop for small problems: XLA's loop costs more per
+#: iteration than a 100-point step (float32, 100 points: 159 µs a fit unrolled 4 times,
+#: 141 µs 8 times, 198 µs 16 times, where fusions start recomputing each other's sums).
+UNROLL = 8
+#: Points per block of a large CPU epoch (128–256 KiB of x and y: L2-sized). XLA reads the data
+#: once for each of the loss and the two gradient sums; block by block the other passes hit
+#: the cache (n = 10⁷, float32: 8.0 → 4.4 ms an epoch). The gradient of the loss is the sum
+#: of its blocks' gradients, each from ``value_and_grad``, as a data-parallel fit sums its shards'.
+BLOCK = 1 << 15
 
 
-def _loss(w, b, x2, y):
-    r = x2 * w + b - y
-    if r.shape[0] <= SMALL_MAX_N:
-        # With the half outside the sum XLA fuses the square into the reduction:
-        # float64 scan fits speed up 1.3× at n=100 and 1.7× at n=1000, while
-        # at 10⁵–10⁶ points the same form is 12–20% slower than this one.
-        return 0.5 * (r * r).sum()
+def _loss(w, b, x, y):
+    r = (x * x) * w + b - y
     return (0.5 * r**2).sum()
 
 
 _loss_and_grad = jax.value_and_grad(_loss, argnums=(0, 1))
 
 
-def _step(w, b, x2, y, lr):
-    loss, (grad_w, grad_b) = _loss_and_grad(w, b, x2, y)
+def _blocked_loss_and_grad(w, b, x, y):
+    """``_loss_and_grad`` over cache-sized blocks of the data, summed; the remainder as one last block."""
+    whole = x.shape[0] - x.shape[0] % BLOCK
+    xs, ys = x[:whole].reshape(-1, BLOCK), y[:whole].reshape(-1, BLOCK)
+
+    def add_block(i, acc):
+        loss, (grad_w, grad_b) = _loss_and_grad(w, b, xs[i], ys[i])
+        return acc[0] + loss, acc[1] + grad_w, acc[2] + grad_b
+
+    zero = jnp.zeros((), x.dtype)
+    loss, grad_w, grad_b = lax.fori_loop(0, xs.shape[0], add_block, (zero, zero, zero))
+    if whole < x.shape[0]:
+        tail, (tail_w, tail_b) = _loss_and_grad(w, b, x[whole:], y[whole:])
+        loss, grad_w, grad_b = loss + tail, grad_w + tail_w, grad_b + tail_b
+    return loss, (grad_w, grad_b)
+
+
+def _step(w, b, x, y, lr, blocked=False):
+    loss, (grad_w, grad_b) = (_blocked_loss_and_grad if blocked else _loss_and_grad)(w, b, x, y)
     return w - lr * grad_w, b - lr * grad_b, loss
 
 
-_jit_step = jax.jit(_step)
-
-
-@partial(jax.jit, static_argnames="epochs")
-def _scan_fit(w, b, x2, y, lr, epochs):
+def _scan_fit(w, b, x, y, lr, *, epochs, blocked):
     def body(carry, _):
-        w, b, loss = _step(*carry, x2, y, lr)
+        w, b, loss = _step(*carry, x, y, lr, blocked)
         return (w, b), loss
 
-    unroll = UNROLL if x2.shape[0] <= SMALL_MAX_N else 1
-    (w, b), losses = jax.lax.scan(body, (w, b), length=epochs, unroll=unroll)
-    return _pack(w, b, losses, _loss(w, b, x2, y))
+    unroll = UNROLL if x.shape[0] <= SMALL_MAX_N else 1
+    (w, b), losses = lax.scan(body, (w, b), length=epochs, unroll=unroll)
+    return _pack(w, b, losses, _loss(w, b, x, y))
 
 
 def _pack(w, b, losses, final):
     """One array ``[w, b, final_loss, losses...]``: a single transfer to the host instead of four."""
     return jnp.concatenate([jnp.stack([w, b, final]), losses])
+
+
+@functools.cache
+def _program(variant: str, small_cpu: bool, blocked: bool):
+    """The jitted step or scan fit; small CPU problems and blocked ones get their own programs and options."""
+    options = SMALL_CPU_OPTIONS if small_cpu else None
+    if variant == "scan":
+        fit = functools.partial(_scan_fit, blocked=blocked)
+        return jax.jit(fit, static_argnames="epochs", compiler_options=options)
+    return jax.jit(functools.partial(_step, blocked=blocked), compiler_options=options)
 
 
 def _precision(dtype: str):
@@ -87,25 +118,32 @@ def _precision(dtype: str):
 class _Fit:
     variant: str
     dtype: str
-    x2: jax.Array  # (n,), working dtype, on the device
-    y: jax.Array
-    w0: jax.Array  # ()
-    b0: jax.Array
-    lr: jax.Array
+    device: jax.Device
+    x: Any  # (n,), working dtype: on the device, or on the host for a small CPU scan fit (see prepare)
+    y: Any
+    w0: np.generic  # host scalars in the working dtype: passed with each call, cheaper than device_put
+    b0: np.generic
+    lr: np.generic
     epochs: int
 
     def run(self):
-        with _precision(self.dtype):
-            if self.variant == "scan":
-                out = _scan_fit(self.w0, self.b0, self.x2, self.y, self.lr, self.epochs)
+        n = len(self.x)
+        cpu = self.device.platform == "cpu"
+        # The host arrays of a small scan fit go to this fit's device, whatever JAX's default device is.
+        with _precision(self.dtype), jax.default_device(self.device):
+            args = (self.w0, self.b0, self.x, self.y, self.lr)
+            if self.variant == "eager":
+                step = _step
             else:
-                step = _jit_step if self.variant == "jit" else _step
-                w, b, losses = self.w0, self.b0, []
-                for _ in range(self.epochs):
-                    w, b, loss = step(w, b, self.x2, self.y, self.lr)
-                    losses.append(loss)
-                out = _pack(w, b, jnp.stack(losses), _loss(w, b, self.x2, self.y))
-            return jax.block_until_ready(out)
+                program = _program(self.variant, cpu and n <= SMALL_MAX_N, cpu and n >= 2 * BLOCK)
+                if self.variant == "scan":
+                    return jax.block_until_ready(program(*args, epochs=self.epochs))
+                step = program
+            w, b, losses = self.w0, self.b0, []
+            for _ in range(self.epochs):
+                w, b, loss = step(w, b, *args[2:])
+                losses.append(loss)
+            return jax.block_until_ready(_pack(w, b, jnp.stack(losses), _loss(w, b, self.x, self.y)))
 
     def result(self, raw) -> FitResult:
         packed = np.asarray(raw)
@@ -118,16 +156,13 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
         raise ValueError(reason)
     dev = jax.devices(device)[0]
     dtype = np.dtype(config.dtype)
-    x = problem.x.astype(dtype).ravel()
-    with _precision(config.dtype):
-        put = partial(jax.device_put, device=dev)
-        return _Fit(
-            variant=variant,
-            dtype=config.dtype,
-            x2=put(x * x),
-            y=put(problem.y.astype(dtype).ravel()),
-            w0=put(dtype.type(problem.w0)),
-            b0=put(dtype.type(problem.b0)),
-            lr=put(dtype.type(config.lr)),
-            epochs=config.epochs,
-        )
+    # Problem's arrays are read-only float64 columns: a float64 fit uses them as they are.
+    x = problem.x.astype(dtype, copy=False).ravel()
+    y = problem.y.astype(dtype, copy=False).ravel()
+    if not (variant == "scan" and device == "cpu" and problem.n <= SMALL_MAX_N):
+        with _precision(config.dtype):
+            x, y = jax.device_put((x, y), dev)
+    # else: one call copies host arrays into XLA's buffers in ~10 µs, a device_put here costs ~35 µs
+    # (100 points, 2026-11-25): for a one-call fit that is a fifth of its time.
+    return _Fit(variant, config.dtype, dev, x, y, dtype.type(problem.w0), dtype.type(problem.b0),
+                dtype.type(config.lr), config.epochs)  # fmt: skip

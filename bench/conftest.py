@@ -1,7 +1,7 @@
 """pytest configuration of the benchmarks: options, markers, and the machine record.
 
-Rules: the default run times the tutorial's problem and the large problem
-(n = 10⁶) with its bandwidth floor; ``--sweep`` times every size of
+Rules: the default run times the tutorial's problem, the large problem
+(n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
 ``--sweep-sizes``; the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (library versions, CPU, GPU, threads,
 JAX's platform) is written once per saved file through pytest-benchmark's
@@ -19,7 +19,7 @@ import backends
 from backends.gpu import gpu_info, precision_settings
 from backends.testing import require_trainer
 from bench import dp_options
-from bench.harness import LARGE_N, jax_cpu_dispatch, library_versions, set_jax_cpu_dispatch
+from bench.harness import LARGE_N, MARGINAL_N, jax_cpu_dispatch, library_versions
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -33,6 +33,9 @@ def pytest_addoption(parser):
         "--sweep-sizes", default=DEFAULT_SWEEP_SIZES, help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]"
     )
     group.addoption(
+        "--marginal-n", type=int, default=MARGINAL_N, help=f"size of the marginal-cost study [{MARGINAL_N}]"
+    )
+    group.addoption(
         "--regbench-rounds", type=int, default=None, help="timed rounds per benchmark (default: a time budget)"
     )
     group.addoption(
@@ -40,19 +43,13 @@ def pytest_addoption(parser):
         action="store_true",
         help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
     )
-    group.addoption(
-        "--jax-async-dispatch",
-        action="store_true",
-        help="keep JAX's default asynchronous CPU dispatch (default here: inline, see bench.harness)",
-    )
     dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
 def pytest_configure(config):
     # Registered here as well as in pyproject.toml, so that the benchmarks also run from an installed copy.
-    config.addinivalue_line("markers", "sweep: the larger problems and the bandwidth floor (n = 10⁶, or --sweep)")
+    config.addinivalue_line("markers", "sweep: the larger problems, the bandwidth floor and the marginal-cost study")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
-    set_jax_cpu_dispatch(asynchronous=config.getoption("--jax-async-dispatch"))
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
@@ -71,6 +68,9 @@ def pytest_generate_tests(metafunc):
         option = metafunc.config.getoption
         sizes = [int(s) for s in option("--sweep-sizes").split(",") if s.strip()] if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
+    if "marginal_n" in metafunc.fixturenames:
+        n = metafunc.config.getoption("--marginal-n")
+        metafunc.parametrize("marginal_n", [n], ids=[f"n{n}"])
     dp_options.generate_tests(metafunc)
 
 

@@ -10,8 +10,12 @@ Between rounds, untimed, ``result()`` is timed on the round's output
 (``result_s``: what ``fit()`` adds to the loop); on a GPU, CUDA events around
 each round give its GPU time (``gpu_time_s``). After the rounds: the peak
 memory of one whole ``fit()`` above what the process held before it, and, for
-trainers that compile, the first call in a fresh process with empty compile
-caches (``cold_start_s``, see bench.cold_start).
+trainers that compile, a fresh process with empty compile caches: its first
+call (``cold_start_s``) and its warm ``fit()`` calls (``fresh_fit_s``, what a
+user's own process gets; see bench.cold_start). Whole ``fit()`` calls at two
+epoch counts give the fixed and the marginal cost (``run_fit_benchmark``).
+Nothing here changes a framework's settings: the benchmark processes keep
+every default, as a user's process does.
 """
 
 from __future__ import annotations
@@ -56,25 +60,11 @@ def library_versions() -> dict[str, str | None]:
 JAX_ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"
 
 
-def set_jax_cpu_dispatch(asynchronous: bool) -> None:
-    """Choose how JAX dispatches CPU computations in this benchmark process (a no-op without JAX).
-
-    Benchmark processes run them inline (``asynchronous=False``): with JAX's
-    default asynchronous dispatch a 100-point ``scan`` fit takes ~0.33 ms
-    instead of ~0.24 ms on this 2-core machine, and the host work right after it
-    (building the result) runs ~10× slower while JAX's worker threads hold the
-    other core. The flag is process-wide and read once, when JAX creates its CPU
-    client, so call this before any JAX computation; the trainers never set it.
-    """
-    if importlib.util.find_spec("jax") is None:
-        return
-    import jax
-
-    jax.config.update(JAX_ASYNC_DISPATCH, asynchronous)
-
-
 def jax_cpu_dispatch() -> str | None:
-    """How this process dispatches JAX's CPU computations ("async" or "inline"); None without JAX."""
+    """How this process dispatches JAX's CPU computations ("async", JAX's default, or "inline"); None without JAX.
+
+    Read, never set: the benchmark processes keep every framework's defaults, as a user's process does.
+    """
     if importlib.util.find_spec("jax") is None:
         return None
     import jax
@@ -215,19 +205,32 @@ CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "JAX_COMPILATION_CAC
 COLD_START_TIMEOUT_S = 300
 
 
-def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig) -> float:
-    """Seconds of the first ``run()`` in a fresh process whose compile caches are empty (see bench.cold_start)."""
+def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig) -> dict:
+    """Two fresh processes, one after the other, sharing compile caches that start empty (see bench.cold_start).
+
+    The first one's first ``run()`` is ``cold_start_s``, and its warm ``fit()`` calls give ``fresh_fit_s``
+    (their median) and ``fresh_fits`` (each); the second one's first ``run()``, with the caches the first
+    one filled, is ``warm_start_s``.
+    """
     if problem.name != "tutorial":
         raise ValueError("cold starts are measured on the tutorial's problem only")
+    cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
+           f"--workers={config.workers}"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
         env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
-        cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
-               "--jax-async-dispatch" if jax_cpu_dispatch() == "async" else "--jax-inline-dispatch",
-               f"--workers={config.workers}"]  # fmt: skip
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
+        spec = spec_of(trainer.id)
+        fits = [] if spec is None or not spec.distributed else ["--no-fits"]  # a data-parallel fit() starts a group
+        cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
+    fresh = cold["fresh_fit_s"]
+    return {"cold_start_s": cold["first_call_s"], "warm_start_s": warm["first_call_s"],
+            "fresh_fit_s": statistics.median(fresh) if fresh else None, "fresh_fits": fresh}  # fmt: skip
+
+
+def _fresh_process(trainer: backends.Trainer, cmd: list[str], env: dict) -> dict:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"cold start of {trainer.id} failed: {proc.stderr.strip().splitlines()[-1:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["first_call_s"]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # --- the benchmark ------------------------------------------------------------------------------------------------
@@ -259,7 +262,9 @@ def run_benchmark(
         # The group's own measurements: all-reduce cost, the workers' peak memory (backends._workers).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
-    cold_start_s = cold_start(trainer, problem, config) if measure_cold_start and spec and spec.compiles else None
+    fresh = {"cold_start_s": None, "warm_start_s": None, "fresh_fit_s": None}
+    if measure_cold_start and spec and spec.compiles:
+        fresh = cold_start(trainer, problem, config)
     data_bytes = 2 * problem.n * np.dtype(config.dtype).itemsize
     benchmark.extra_info.update(
         trainer=trainer.id,
@@ -281,7 +286,7 @@ def run_benchmark(
         result_s=statistics.median(timed.result_s),
         # The GPU's own time of a round, from CUDA events; JAX has no event API: its GPU time is its wall time.
         gpu_time_s=statistics.median(timed.gpu_s) if timed.gpu_s else None,
-        cold_start_s=cold_start_s,
+        **fresh,
         peak_bytes=peak_bytes,
         data_bytes=data_bytes,
         memory_method=memory_method,
@@ -290,6 +295,33 @@ def run_benchmark(
         losses=result.losses.tolist(),
     )
     benchmark.extra_info.update(group_info)  # workers, allreduce_s, worker_peak_bytes of a data-parallel fit
+    return result
+
+
+# --- whole fits: the fixed and the marginal cost -----------------------------------------------------------------
+
+#: The size and the two epoch counts of the marginal-cost study (bench/test_marginal.py).
+MARGINAL_N, MARGINAL_EPOCHS = 10**7, (5, 25)
+
+
+def run_fit_benchmark(benchmark, trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig,
+                      rounds: int | None = None) -> backends.FitResult:  # fmt: skip
+    """Time whole ``fit()`` calls, as a user makes them: conversion, set-up, the epochs and the result.
+
+    Two epoch counts of the same fit give its cost per epoch (the difference over
+    the extra epochs) and its fixed cost (the rest): reports.targets. The first
+    call (compilation) is timed apart, as ``first_call_s``.
+    """
+    _, first_call_s = _timed(lambda: trainer.fit(problem, config))
+    if rounds is None:
+        rounds = choose_rounds(_timed(lambda: trainer.fit(problem, config))[1])
+    result = benchmark.pedantic(lambda: trainer.fit(problem, config), rounds=rounds, iterations=1, warmup_rounds=0)
+    benchmark.extra_info.update(
+        trainer=trainer.id, backend=trainer.backend, device=trainer.device, variant=trainer.variant,
+        dtype=config.dtype, problem=problem.name, n=problem.n, epochs=config.epochs, lr=config.lr,
+        workers=config.workers, first_call_s=first_call_s, w=result.w, b=result.b, final_loss=result.final_loss,
+        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize,
+    )  # fmt: skip
     return result
 
 

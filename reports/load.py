@@ -26,7 +26,8 @@ COLUMNS = [
     "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
     "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
-    "cold_start_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s", "floor_fraction",
+    "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s",
+    "floor_fraction",
     "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
 #: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).

@@ -113,6 +113,8 @@ SECTIONS = [
     ("dp crossover", "Data-parallel: the smallest n at which k workers beat one", None),
     ("dp targets", "Targets: data-parallel scaling", None),
     ("speed targets", "Targets: speed (ratios of medians in one run)", None),
+    ("marginal targets", "Targets: the large problem, per epoch and before the first (whole fit() calls)", None),
+    ("marginal cost", "Cost per epoch and fixed cost of a whole fit() (two epoch counts, CPU)", None),
     ("overhead", "Targets: what fit() adds over the bare training loop", None),
     ("memory", "Targets: peak memory a fit adds at the large size", None),
     (
@@ -127,7 +129,8 @@ NOTES = (
     "is the distance of (w, b) to the closed-form least-squares optimum, *loss_gap* the final loss above the "
     "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
     "relative difference over the history). *cold_start* is the first call in a fresh process with empty "
-    "compile caches, measured for trainers that compile; *peak_memory* is what one whole fit adds to the "
+    "compile caches, measured for trainers that compile, and *fresh_fit* a warm fit() in that process, as a "
+    "user's script calls it; *peak_memory* is what one whole fit adds to the "
     "process at its peak (on a GPU: the framework allocator's peak), *× data* the same over the size of x and y."
 )
 

@@ -32,7 +32,8 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
-            "cold_start_s", "peak_bytes", "memory_ratio", "speedup", "status"]  # fmt: skip
+            "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
+            "status"]  # fmt: skip
     out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
     skipped = runs.skipped
     if kind == "fit" and not skipped.empty:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, baseline_of, spec_of, with_role
-from bench.harness import LARGE_N
+from bench.harness import LARGE_N, MARGINAL_EPOCHS, MARGINAL_N
 from reports.load import Runs
 
 TUTORIAL_N = 100
@@ -24,6 +24,7 @@ OVERHEAD_BOUND = 0.05
 #: Peak memory a fit may add, as a multiple of its data (x and y in the working dtype).
 MEMORY_BOUND = 4.0
 FRAMEWORKS = ("numpy", "torch", "jax")
+FASTEST = "per_epoch_s"  # what "fastest" means unless a target says otherwise
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,30 @@ class Target:
     """The fastest one-process CPU trainer of ``backend`` (its baseline excluded) against a trainer of role ``against``.
 
     ``speedup``: the value is against/fastest and must be ≥ bound; otherwise fastest/against, ≤ bound.
-    At the tutorial's size whole fits are compared; at the large size, time per epoch.
+    ``column`` is what is compared: at the tutorial's size whole fits, at the large size time per epoch, or
+    ``fresh_fit_s``, a warm ``fit()`` in a fresh process that changed no setting (bench.cold_start). The
+    fastest trainer is the one with the least ``rank_by`` (default: ``column``). Without ``against`` the
+    value is the fastest trainer's own ``column``, in seconds.
     """
 
     what: str
     n: int
     backend: str
-    against: str
+    against: str | None
     speedup: bool
     bound: float | None
+    column: str = "per_epoch_s"
+    rank_by: str = ""
 
 
 TARGETS = (
     Target("NumPy: speed-up over its tutorial loop", TUTORIAL_N, "numpy", BASELINE, True, 3),
     Target("torch CPU: speed-up over its eager loop", TUTORIAL_N, "torch", BASELINE, True, 5),
+    Target("torch CPU: time / native loop", TUTORIAL_N, "torch", NATIVE_LOOP, False, 20),
+    Target("torch CPU: cold start, empty caches", TUTORIAL_N, "torch", None, False, 30, "cold_start_s", FASTEST),
+    Target("torch CPU: warm start, caches filled", TUTORIAL_N, "torch", None, False, 8, "warm_start_s", FASTEST),
     Target("JAX: time / native loop", TUTORIAL_N, "jax", NATIVE_LOOP, False, 6),
+    Target("JAX: fit() in a fresh process / native loop's", TUTORIAL_N, "jax", NATIVE_LOOP, False, 4, "fresh_fit_s"),
     Target("JAX: time / CPU limit", TUTORIAL_N, "jax", CPU_LIMIT, False, None),
     *(Target(f"{b}: time per epoch / native loop", LARGE_N, b, NATIVE_LOOP, False, 3) for b in FRAMEWORKS),
     *(Target(f"{b}: time per epoch / CPU limit", LARGE_N, b, CPU_LIMIT, False, None) for b in FRAMEWORKS),
@@ -62,24 +72,28 @@ def _cpu_rows(runs: Runs) -> pd.DataFrame:
     return df[(tutorial | large) & ok]
 
 
-def _fastest(rows: pd.DataFrame, backend: str) -> pd.Series | None:
+def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST) -> pd.Series | None:
     """The fastest one-process trainer of ``backend`` other than its baseline (data-parallel ones use more cores)."""
     single = rows["trainer"].map(lambda t: spec_of(t) is not None and not spec_of(t).distributed)
     candidates = rows[(rows["backend"] == backend) & ~rows["trainer"].isin(with_role(BASELINE)) & single.astype(bool)]
-    return None if candidates.empty else candidates.loc[candidates["median_s"].idxmin()]
+    candidates = candidates[candidates[by].notna()]
+    return None if candidates.empty else candidates.loc[candidates[by].astype(float).idxmin()]
 
 
 def _against(rows: pd.DataFrame, target: Target, fastest: pd.Series | None) -> pd.Series | None:
+    if target.against is None:
+        return fastest
     if target.against == BASELINE:
         ids = [] if fastest is None else [baseline_of(fastest["trainer"])]
     else:
         ids = list(with_role(target.against, "cpu"))
-    found = rows[rows["trainer"].isin(ids)]
+    found = rows[rows["trainer"].isin(ids) & rows[target.column].notna()]
     return None if found.empty else found.iloc[0]
 
 
 def _required(target: Target) -> str:
-    return "" if target.bound is None else f"{'≥' if target.speedup else '≤'} {target.bound:g}×"
+    unit = "×" if target.against else " s"
+    return "" if target.bound is None else f"{'≥' if target.speedup else '≤'} {target.bound:g}{unit}"
 
 
 def speed(runs: Runs) -> pd.DataFrame:
@@ -88,20 +102,25 @@ def speed(runs: Runs) -> pd.DataFrame:
     for (machine, run, dtype), group in _cpu_rows(runs).groupby(["machine", "run", "dtype"]):
         for target in TARGETS:
             rows = group[group["n"] == target.n]
-            fastest = _fastest(rows, target.backend)
+            fastest = _fastest(rows, target.backend, target.rank_by or target.column)
             against = _against(rows, target, fastest)
+            if fastest is not None and pd.isna(fastest[target.column]):
+                fastest = None
             row = {"machine": machine, "run": run, "dtype": dtype, "n": target.n, "target": target.what,
                    "required": _required(target)}  # fmt: skip
             if fastest is None or against is None:
                 out.append({**row, "trainer": "", "against": "", "measured": np.nan,
                             "met": False if target.bound is not None else None})  # fmt: skip
                 continue
-            fast, slow = fastest["per_epoch_s"], against["per_epoch_s"]
+            fast, slow = float(fastest[target.column]), float(against[target.column])
             value = slow / fast if target.speedup else fast / slow
+            if target.against is None:
+                value = fast
             met = None
             if target.bound is not None:
                 met = bool(value >= target.bound) if target.speedup else bool(value <= target.bound)
-            out.append({**row, "trainer": fastest["trainer"], "against": against["trainer"], "measured": value,
+            out.append({**row, "trainer": fastest["trainer"], "against": against["trainer"] if target.against else "",
+                        "measured": value,
                         "met": met})  # fmt: skip
     return pd.DataFrame(out, columns=COLUMNS)
 
@@ -143,11 +162,69 @@ def memory(runs: Runs) -> pd.DataFrame:
 
 
 def judge(runs: Runs) -> dict[str, pd.DataFrame]:
-    """The three target tables of the loaded runs."""
-    return {"speed targets": speed(runs), "overhead": overhead(runs), "memory": memory(runs)}
+    """The target tables of the loaded runs, and the marginal costs they judge."""
+    return {"speed targets": speed(runs), "marginal targets": marginal(runs), "marginal cost": marginal_costs(runs),
+            "overhead": overhead(runs), "memory": memory(runs)}  # fmt: skip
 
 
 def unmet(tables: dict[str, pd.DataFrame]) -> tuple[int, int]:
     """(judged, not met) over the tables' verdicts."""
     verdicts = pd.concat([t["met"] for t in tables.values() if "met" in t]).dropna().astype(bool)
     return len(verdicts), int((~verdicts).sum())
+
+
+#: At MARGINAL_N: time per epoch against the CPU limit's, per backend; and the fixed cost of a fit, in epochs of it.
+MARGINAL_BOUNDS = {"numpy": 3.5, "torch": 3.0, "jax": 3.0}
+FIXED_BOUND_EPOCHS = 10.0
+MARGINAL_COLUMNS = ["machine", "run", "dtype", "n", "trainer", "backend", "fit_few_s", "fit_many_s", "per_epoch_s",
+                    "fixed_s"]  # fmt: skip
+
+
+def marginal_costs(runs: Runs) -> pd.DataFrame:
+    """Each CPU trainer's cost per epoch and fixed cost, from whole ``fit()`` calls at two epoch counts.
+
+    Per epoch: the difference of the two medians over the extra epochs (the marginal cost, which
+    set-up does not blur); fixed: the fit at the fewer epochs less those epochs (conversion,
+    set-up, result).
+    """
+    df = runs.table
+    df = df[(df["kind"] == "marginal") & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]
+    few, many = MARGINAL_EPOCHS
+    out = []
+    for (machine, run, dtype, n, trainer), group in df.groupby(["machine", "run", "dtype", "n", "trainer"]):
+        fits = group.set_index("epochs")["median_s"]
+        if few not in fits.index or many not in fits.index:
+            continue
+        per_epoch = (fits[many] - fits[few]) / (many - few)
+        out.append({"machine": machine, "run": run, "dtype": dtype, "n": n, "trainer": trainer,
+                    "backend": group["backend"].iloc[0], "fit_few_s": fits[few], "fit_many_s": fits[many],
+                    "per_epoch_s": per_epoch, "fixed_s": fits[few] - few * per_epoch})  # fmt: skip
+    return pd.DataFrame(out, columns=MARGINAL_COLUMNS)
+
+
+def marginal(runs: Runs) -> pd.DataFrame:
+    """The large-problem targets of each framework's fastest trainer (least time per epoch) against the CPU limit.
+
+    Judged for every machine, run and dtype loaded: a run without the study has them "not measured".
+    """
+    costs, out = marginal_costs(runs), []
+    for (machine, run, dtype), _ in runs.table.groupby(["machine", "run", "dtype"]):
+        group = costs[(costs["machine"] == machine) & (costs["run"] == run) & (costs["dtype"] == dtype)]
+        n = group["n"].iloc[0] if not group.empty else MARGINAL_N
+        limit = group[group["trainer"].isin(with_role(CPU_LIMIT, "cpu"))]
+        for backend in FRAMEWORKS:
+            fastest = _fastest(group, backend)
+            row = {"machine": machine, "run": run, "dtype": dtype, "n": n}
+            checks = (
+                (f"{backend}: time per epoch / CPU limit's", "per_epoch_s", MARGINAL_BOUNDS[backend]),
+                (f"{backend}: fixed cost of fit(), in CPU-limit epochs", "fixed_s", FIXED_BOUND_EPOCHS),
+            )
+            for what, column, bound in checks:
+                if fastest is None or limit.empty:
+                    out.append({**row, "target": what, "trainer": "", "against": "", "measured": np.nan,
+                                "required": f"≤ {bound:g}×", "met": False})  # fmt: skip
+                    continue
+                value = fastest[column] / limit["per_epoch_s"].iloc[0]
+                out.append({**row, "target": what, "trainer": fastest["trainer"], "against": limit["trainer"].iloc[0],
+                            "measured": value, "required": f"≤ {bound:g}×", "met": bool(value <= bound)})  # fmt: skip
+    return pd.DataFrame(out, columns=COLUMNS)

@@ -16,7 +16,9 @@ import pytest
 from reports import store
 from reports.cli import main
 from reports.history import collect
-from tests.test_reports import BASE, MACHINE, NEW, STORAGE, fingerprint
+from tests.test_reports import BASE, MACHINE, NEW, STORAGE, benchmarks, fingerprint
+
+TRAINER_BENCHMARKS = len(benchmarks(NEW))  # every benchmark of the fixture but the bandwidth floor's
 
 ROUNDS = 40
 
@@ -59,8 +61,8 @@ def test_old_files_without_raw_samples_are_unreliable_not_a_crash(tmp_path, caps
     new = save(tmp_path, "0002_b.json", without_samples(NEW))
     assert main(["compare", str(base), str(new)]) == 0
     out = capsys.readouterr().out
-    assert out.count("unreliable: no raw samples in BASE") == 36  # every trainer benchmark of the fixture
-    assert "verdicts: 36 unreliable" in out
+    assert out.count("unreliable: no raw samples in BASE") == TRAINER_BENCHMARKS
+    assert f"verdicts: {TRAINER_BENCHMARKS} unreliable" in out
 
 
 def test_header_names_the_test_level_threshold_and_interval(tmp_path, capsys):
@@ -73,7 +75,7 @@ def test_header_names_the_test_level_threshold_and_interval(tmp_path, capsys):
     assert "threshold 20%" in out
     assert "99% percentile-bootstrap CI of median(NEW)/median(BASE)" in out
     assert "environment: same library versions" in out
-    assert "verdicts: 36 same" in out
+    assert f"verdicts: {TRAINER_BENCHMARKS} same" in out
 
 
 def test_a_significant_slow_down_fails(tmp_path, capsys):
@@ -113,7 +115,8 @@ def test_only_like_is_compared_with_like(tmp_path, capsys):
             "lr=0.001 (not comparable)") in out  # fmt: skip
     assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (n=100, 400 epochs, lr=0.001)" in out
     assert "numba-native-simd-cpu float64 (n=100, 800 epochs, lr=0.001): skipped in NEW (numba has no SIMD here)" in out
-    assert "FAIL: 7 missing from NEW" in out  # the 400-epoch one and 6 SIMD ones (fit and two sweep sizes)
+    # The 400-epoch one and 10 SIMD ones (fit, two sweep sizes, two epoch counts of the marginal study).
+    assert "FAIL: 11 missing from NEW" in out
     assert main(["compare", str(base), str(new), "--allow-missing"]) == 0
 
 
@@ -216,7 +219,7 @@ def test_history_flags_steps_and_version_changes(tmp_path, capsys):
     assert "0003_c: numpy 2.4.6 → 9.0.0" in out
     assert " ▲" in out
     assert (tmp_path / "h" / "history.png").read_bytes().startswith(b"\x89PNG")
-    assert len((tmp_path / "h" / "history.csv").read_text().splitlines()) == 1 + 3 * 36
+    assert len((tmp_path / "h" / "history.csv").read_text().splitlines()) == 1 + 3 * TRAINER_BENCHMARKS
     assert main(["report", str(storage), "--out", str(tmp_path / "r")]) == 0
     md = (tmp_path / "r" / "report.md").read_text()
     assert "## History" in md

@@ -52,12 +52,13 @@ def test_loader_takes_the_latest_run_and_matches_the_json():
     by_name = {b["name"]: b for b in benchmarks(NEW)}
     assert len(runs.table) == len(by_name)
     for _, row in runs.table.iterrows():
-        bench = by_name[f"test_{row['kind']}[{row['trainer']}-{row['dtype']}]"] if row["kind"] == "fit" else \
-            by_name[f"test_sweep[n{row['n']}-{row['trainer']}-{row['dtype']}]"]  # fmt: skip
+        size = "" if row["kind"] == "fit" else f"n{row['n']}-"
+        epochs = f"-epochs{row['epochs']}" if row["kind"] == "marginal" else ""
+        bench = by_name[f"test_{row['kind']}[{size}{row['trainer']}-{row['dtype']}{epochs}]"]
         assert row["median_s"] == bench["stats"]["median"]
         assert row["w"] == bench["extra_info"]["w"]
         assert row["per_epoch_s"] == bench["stats"]["median"] / bench["extra_info"]["epochs"]
-        np.testing.assert_array_equal(row["losses"], bench["extra_info"]["losses"])
+        np.testing.assert_array_equal(row["losses"], bench["extra_info"].get("losses", []))  # none for whole fits
     assert len(load([STORAGE], latest=False).table) == len(benchmarks(BASE)) + len(benchmarks(NEW))
     floors = {(b["extra_info"]["n"], b["extra_info"]["dtype"]): b for b in benchmarks(NEW, floor=True)}
     assert len(floors) == len(runs.floor) == 4  # two sizes, two dtypes
@@ -112,7 +113,8 @@ def test_report_writes_every_file(tmp_path, capsys):
     assert html.count("data:image/png;base64,") == len(CHARTS)
     assert "src='http" not in html
     tables = ["Environment", "Speed: one", "Accuracy", "Scaling", "Share of the bandwidth floor", "The bandwidth floor",
-              "History", "Targets: speed", "Targets: what fit() adds", "Targets: peak memory"]  # fmt: skip
+              "History", "Targets: speed", "Targets: the large problem", "Cost per epoch", "Targets: what fit() adds",
+              "Targets: peak memory"]  # fmt: skip
     for title in tables:
         assert f"<h2>{title}" in html, title  # every section, the history too: the storage has two runs
     assert html.count("<table") == len(tables)

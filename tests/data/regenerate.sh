@@ -7,6 +7,6 @@ cd "$(dirname "$0")/../.."
 rm -rf tests/data/storage
 for name in base new; do
   python -m pytest bench -q -p no:cacheprovider -k "numpy or numba or scan or torch-autograd-eager-cpu or floor" \
-    --regbench-rounds=5 --sweep --sweep-sizes=1000,10000 \
+    --regbench-rounds=5 --sweep --sweep-sizes=1000,10000 --marginal-n=20000 \
     --benchmark-storage=file://tests/data/storage --benchmark-save=$name --benchmark-save-data
 done

@@ -1,0 +1,35 @@
+"""What one more epoch costs, and what a fit costs before and after its epochs, at n = 10⁷ (``--marginal-n``).
+
+Rules: whole ``fit()`` calls are timed, as a user makes them, at two epoch
+counts (``bench.harness.MARGINAL_EPOCHS``); reports.targets derives the cost
+per epoch and the fixed cost from the pair. Only the trainers that can be the
+fastest of their backend run here (not the baselines, whose epochs at this size
+take seconds) and the native loops they are held against.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+import backends
+from backends._registry import BASELINE, specs
+from backends.testing import trainer_params
+from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, run_fit_benchmark
+
+CANDIDATES = tuple(s.id for s in specs() if s.device == "cpu" and not s.distributed and BASELINE not in s.roles)
+
+
+@functools.cache
+def marginal_problem(n: int) -> backends.Problem:
+    return backends.make_problem(n, seed=0)
+
+
+@pytest.mark.sweep
+@pytest.mark.parametrize("epochs", MARGINAL_EPOCHS, ids=[f"epochs{e}" for e in MARGINAL_EPOCHS])
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(CANDIDATES))
+def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds):
+    config = backends.TrainConfig(epochs=epochs, lr=LR_TIMES_N / marginal_n, dtype=dtype)
+    benchmark.group = f"marginal: n={marginal_n}, {epochs} epochs"
+    run_fit_benchmark(benchmark, trainer, marginal_problem(marginal_n), config, rounds)
