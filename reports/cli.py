@@ -161,8 +161,9 @@ def cmd_targets(args) -> int:
     return 1 if failed else 0
 
 
-#: pytest's exit statuses (pytest.ExitCode), and what regbench makes of them.
-PYTEST_INTERRUPTED, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 4, 5
+#: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
+#: for errors during collection: a Ctrl-C is known here, where it was pressed.
+PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 4, 5
 #: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
 OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 
@@ -211,7 +212,10 @@ def cmd_run(args) -> int:
     bench_dir = Path(bench.__file__).parent
     saved: list[Path] = []
     new_storage = not args.storage.exists()  # removed again if the run saves nothing
-    staging = store.staging_folder(args.storage)
+    try:
+        staging = store.staging_folder(args.storage)
+    except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
+        raise UsageError(f"--storage {args.storage}: cannot be written ({exc})") from None
     outcomes, stderr_path = staging / ".outcomes.xml", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
@@ -225,7 +229,7 @@ def cmd_run(args) -> int:
             status, interrupted = _run_pytest(cmd, stderr)
             stderr.seek(0)
             errors = stderr.read().decode(errors="replace")
-        if interrupted or status == PYTEST_INTERRUPTED:
+        if interrupted:
             raise KeyboardInterrupt
         if status == PYTEST_USAGE_ERROR:
             raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
@@ -235,8 +239,9 @@ def cmd_run(args) -> int:
             print(rest.strip(), file=sys.stderr)
         if status == PYTEST_NO_TESTS:
             raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
-        if status != 0:
-            print(f"regbench: the benchmark run failed (pytest exit status {status}); nothing saved, no report "
+        if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
+            why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
+            print(f"regbench: the benchmark run failed (pytest exit status {status}{why}); nothing saved, no report "
                   "written", file=sys.stderr)  # fmt: skip
             return 1
         if not any(staging.glob("*/*.json")):

@@ -94,16 +94,19 @@ def run_files(path: Path, latest: bool = True) -> list[Path]:
         return [path]
     if not path.is_dir():  # a device, a pipe: reading it could block or never end
         raise LoadError(f"{path}: not a file or folder")
-    # Hidden folders are not machines (``regbench run`` stages its runs in one).
-    folders = (
-        [path]
-        if any(path.glob("*.json"))
-        else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    )
-    files = []
-    for folder in folders:
-        saved = sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json"))
-        files.extend(saved[-1:] if latest else saved)
+    try:
+        # Hidden folders are not machines (``regbench run`` stages its runs in one).
+        folders = (
+            [path]
+            if any(path.glob("*.json"))
+            else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        )
+        files = []
+        for folder in folders:
+            saved = sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json") if p.is_file())  # no pipes
+            files.extend(saved[-1:] if latest else saved)
+    except OSError as exc:  # a folder that cannot be listed
+        raise LoadError(f"{path}: cannot be read ({exc})") from None
     if not files:
         raise LoadError(f"{path}: no saved benchmark runs (NNNN_name.json) in it")
     return files

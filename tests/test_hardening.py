@@ -145,6 +145,18 @@ def test_a_pipe_or_a_device_is_refused_not_read(tmp_path, kind):
     one_line(regbench("report", path, "--out", tmp_path / "out", timeout=60), 2, str(path), "not a file or folder")
 
 
+def test_a_pipe_in_a_storage_is_passed_over(tmp_path):
+    """A pipe named like the newest run (nothing would ever write it): the run before it is reported."""
+    good = write_run(tmp_path, "0001_good.json")
+    os.mkfifo(good.with_name("0002_pipe.json"))
+    before = fingerprint(tmp_path)
+    proc = regbench("report", tmp_path, "--out", tmp_path / "out", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert set(pd.read_csv(tmp_path / "out" / "results.csv")["run"]) == {"0001_good"}
+    shutil.rmtree(tmp_path / "out")
+    assert fingerprint(tmp_path) == before
+
+
 # --- 2. folders checked before any work; a saved run never lost -------------------------------------------------
 
 
@@ -192,6 +204,22 @@ def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, m
     assert err.count("\n") == 1
     assert "No space left on device" in err
     assert f"the run is saved: {saved}" in err
+
+
+def test_errors_while_collecting_are_a_failed_run_not_an_interruption(tmp_path, monkeypatch, capsys):
+    class Broken:  # pytest stood in for: a benchmark module that does not import (pytest's exit status 2)
+        def __init__(self, cmd, **kwargs):
+            pass
+
+        def wait(self):
+            return 2
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Broken)
+    assert cli.main(["run", "--storage", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err == ("regbench: the benchmark run failed (pytest exit status 2: errors while collecting the "
+                   "benchmarks); nothing saved, no report written\n")  # fmt: skip
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 # --- 3. a gate that cannot be fooled ----------------------------------------------------------------------------
