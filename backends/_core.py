@@ -178,7 +178,7 @@ def check_fit(problem: Any, config: Any) -> None:
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a backends.TrainConfig, got {type(config).__name__}")
     limit = float(np.finfo(config.dtype).max)
-    for name, value in problem.largest.items():
+    for name, value in {**problem.largest, "lr": config.lr}.items():
         if value > limit:
             raise ValueError(f"{name} reaches {value:.3g}, beyond {config.dtype}'s largest value {limit:.3g}")
     history = 2 * 8 * config.epochs

@@ -182,6 +182,9 @@ def _run_pytest(cmd: list[str], stderr) -> tuple[int, bool]:
             return child.wait(), presses > 0
         except KeyboardInterrupt:
             presses += 1
+            if not hasattr(os, "killpg"):  # Windows: no process groups to signal
+                child.terminate()
+                continue
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGINT if presses == 1 else signal.SIGKILL)
 
@@ -225,6 +228,8 @@ def cmd_run(args) -> int:
            *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     try:
+        # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error
+        # about its arguments becomes regbench's one line; anything else on it is passed on then.
         with open(stderr_path, "w+b") as stderr:
             status, interrupted = _run_pytest(cmd, stderr)
             stderr.seek(0)

@@ -277,20 +277,16 @@ def test_ctrl_c_during_a_run_saves_nothing_and_exits_130(tmp_path):
     storage = tmp_path / "storage"
     earlier = write_run(storage, "0001_before.json")
     before = fingerprint(storage)
-    slow = [
-        "-k",
-        "fit and numpy-manual-tutorial-cpu and float64",
-        "-m",
-        "not sweep",
-        "--no-cold-start",
-        "--regbench-rounds=5000",
-    ]  # fmt: skip  (~40 s: always still running when interrupted)
+    # 5000 rounds of the tutorial loop (~40 s): always still running when interrupted.
+    slow = ["-k", "fit and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--regbench-rounds=5000"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-B", "-m", "reports", "run", "--storage", str(storage), "--out", str(tmp_path / "out"),
+    # A shell's background job ignores SIGINT, and a child inherits that: Python's handler is put back, as a
+    # terminal has it (not with preexec_fn: forking a process that holds JAX's threads is what JAX warns about).
+    interruptible = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
+                    "from reports.cli import main; sys.exit(main(sys.argv[1:]))"  # fmt: skip
+    cmd = [sys.executable, "-B", "-c", interruptible, "run", "--storage", str(storage), "--out", str(tmp_path / "out"),
            "--", *slow]  # fmt: skip
-    # A shell's background job ignores SIGINT, and a child inherits that: restore the default, as in a terminal.
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().startswith("running:")
     time.sleep(4)  # pytest is importing, collecting or timing by now
     start = time.monotonic()
@@ -441,12 +437,20 @@ def test_a_loss_history_beyond_memory_is_refused_before_allocating(trainer, dtyp
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(dtypes=("float32",)))
-@pytest.mark.parametrize(("field", "x", "y", "w0"), [("x²", 1e20, 1.0, 0.5), ("y", 1.0, 1e39, 0.5),
-                                                     ("w0", 1.0, 1.0, 1e39)])  # fmt: skip
-def test_values_beyond_float32_are_refused_without_a_warning(trainer, dtype, field, x, y, w0, recwarn):
+@pytest.mark.parametrize(
+    ("field", "x", "y", "w0", "lr"),
+    [
+        ("x²", 1e20, 1.0, 0.5, 1e-3),
+        ("y", 1.0, 1e39, 0.5, 1e-3),
+        ("w0", 1.0, 1.0, 1e39, 1e-3),
+        ("lr", 1.0, 1.0, 0.5, 1e39),
+    ],
+)
+def test_values_beyond_float32_are_refused_without_a_warning(trainer, dtype, field, x, y, w0, lr, recwarn):
     problem = backends.Problem(np.linspace(-x, x, 10), np.full(10, y), w0, 0.5)
+    config = backends.TrainConfig(lr=lr, dtype=dtype, workers=2 if "-dp-" in trainer.id else 1)
     with pytest.raises(ValueError, match=rf"^{field} reaches .*, beyond float32's largest value 3.4e\+38"):
-        trainer.fit(problem, backends.TrainConfig(dtype=dtype, workers=2 if "-dp-" in trainer.id else 1))
+        trainer.fit(problem, config)
     assert not [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
