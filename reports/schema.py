@@ -165,12 +165,14 @@ def _validated(model: type[BaseModel], data: Any, where: tuple, benchmark: str) 
         raise InvalidRecord(_one_line(exc, where, benchmark)) from None
 
 
-def _one_line(exc: ValidationError, where: tuple = (), benchmark: str = "") -> str:
-    """The first of pydantic's errors, as 'benchmark NAME: field a.b: what is wrong (got VALUE)'."""
+def _one_line(exc: ValidationError, where: tuple = (), benchmark: str = "", names: list | None = None) -> str:
+    """The first of pydantic's errors, as "benchmark 'NAME': field a.b: what is wrong (got VALUE)"; a benchmark
+    found by its place in ``benchmarks`` is named by ``names`` (its name where it has one, else '#index')."""
     error = exc.errors(include_url=False)[0]
     loc = [*where, *error["loc"]]
     if len(loc) >= 2 and loc[0] == "benchmarks" and isinstance(loc[1], int):
-        benchmark, loc = f"#{loc[1]}", loc[2:]
+        name = (names or [])[loc[1]] if loc[1] < len(names or []) else None
+        benchmark, loc = repr(name) if isinstance(name, str) else f"#{loc[1]}", loc[2:]
     field = f"field {'.'.join(str(part) for part in loc)}: " if loc else ""
     got = repr(error.get("input"))
     got = got if len(got) <= 40 else got[:37] + "..."
@@ -181,20 +183,14 @@ def _one_line(exc: ValidationError, where: tuple = (), benchmark: str = "") -> s
 
 def validate_run(data: Any) -> Run:
     """The saved run ``data`` (parsed JSON), validated; raises InvalidRecord."""
-    if isinstance(data, dict) and isinstance(data.get("benchmarks"), list):
-        # Name a bad benchmark by its name where it has one: the index alone means little to a reader.
-        names = [b.get("name") if isinstance(b, dict) else None for b in data["benchmarks"]]
-    else:
-        names = []
     try:
         return Run.model_validate(data)
     except ValidationError as exc:
-        message = _one_line(exc)
-        for index, name in enumerate(names):
-            if isinstance(name, str) and message.startswith(f"benchmark #{index}:"):
-                message = message.replace(f"#{index}", repr(name), 1)
-                break
-        raise InvalidRecord(message) from None
+        benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+        names = (
+            [b.get("name") if isinstance(b, dict) else None for b in benchmarks] if isinstance(benchmarks, list) else []
+        )
+        raise InvalidRecord(_one_line(exc, names=names)) from None
 
 
 def number_option(description: str, **constraints: Any):
