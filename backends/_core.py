@@ -3,11 +3,15 @@
 Rules: nothing here imports a framework; every value is validated when it is
 constructed (a bad field raises ``ValueError`` naming it); configs and results
 are frozen and their arrays read-only, so a comparison cannot mutate its inputs.
+``check_fit`` is what every trainer asks before it converts or allocates
+anything: the arguments' types, values that fit the working dtype, and memory
+for the loss history.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
@@ -77,6 +81,13 @@ class Problem:
     def n(self) -> int:
         return len(self.x)
 
+    @cached_property
+    def largest(self) -> dict[str, float]:
+        """The largest magnitude the model computes with, per field: x² (not x), y, w0, b0."""
+        # Reductions only: no temporary array the size of the data (a fit's peak memory is measured).
+        x, y = (max(-float(a.min()), float(a.max())) for a in (self.x, self.y))
+        return {"x²": x * x, "y": y, "w0": abs(self.w0), "b0": abs(self.b0)}
+
 
 def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
     """The tutorial's recipe at another size or seed, draw for draw.
@@ -134,6 +145,48 @@ class TrainConfig:
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
         object.__setattr__(self, "workers", int(self.workers))
+
+
+#: Below this many bytes of loss history no memory is checked: reading the system's figure costs more than it saves.
+HISTORY_CHECKED_FROM = 2**26
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable, else free pages); None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_fit(problem: Any, config: Any) -> None:
+    """Refuse, before anything is converted or allocated, a fit that cannot work.
+
+    Raises TypeError for arguments of the wrong type, ValueError for values beyond the working dtype's range
+    (they would overflow when converted: frameworks warn, fail or return inf) and for a loss history that
+    would not fit in memory (a fit holds it at least twice: the framework's array and the float64 copy).
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a backends.Problem, got {type(problem).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a backends.TrainConfig, got {type(config).__name__}")
+    limit = float(np.finfo(config.dtype).max)
+    for name, value in {**problem.largest, "lr": config.lr}.items():
+        if value > limit:
+            raise ValueError(f"{name} reaches {value:.3g}, beyond {config.dtype}'s largest value {limit:.3g}")
+    history = 2 * 8 * config.epochs
+    if history >= HISTORY_CHECKED_FROM:
+        free = available_memory()
+        if free is not None and history > free:
+            raise ValueError(f"epochs={config.epochs}: the loss history needs {history / 2**30:.3g} GiB, more than "
+                             f"the {free / 2**30:.3g} GiB of memory available")  # fmt: skip
 
 
 #: A fit whose final loss exceeds its first by more than this factor diverged

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig
+from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig, check_fit
 
 #: Roles a trainer plays in comparisons.
 REFERENCE = "reference"  # the float64 oracle of every agreement check, and the report's speed-up base
@@ -117,6 +117,7 @@ class RegisteredTrainer:
         return self.spec.variant
 
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
+        check_fit(problem, config)
         if config.workers != 1 and not self.spec.distributed:
             raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
                              "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
@@ -207,6 +208,8 @@ def available() -> Mapping[str, Availability]:
 
 def get_trainer(trainer_id: str) -> RegisteredTrainer:
     """The trainer ``trainer_id``; raises ValueError if unknown, TrainerUnavailable if unusable here."""
+    if not isinstance(trainer_id, str):
+        raise TypeError(f"trainer_id must be a string (one of backends.trainer_ids()), got {type(trainer_id).__name__}")
     spec = _BY_ID.get(trainer_id)
     if spec is None:
         raise ValueError(f"unknown trainer {trainer_id!r}; known trainers: {', '.join(_BY_ID)}")

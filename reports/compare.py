@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 
 from reports.load import Runs, gpu_label
+from reports.schema import IDENTITY
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
-IDENTITY = ["kind", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
 COLUMNS = [
     "kind", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
     "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
@@ -69,10 +69,9 @@ def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, st
 
 
 def _indexed(runs: Runs) -> pd.DataFrame:
-    # One file per side: an identity occurs once (a duplicate would be a bug upstream; the first one counts).
+    # One file per side, and a file holds each identity once (reports.schema refuses it otherwise).
     # A scaling study's fits differ in workers (processes) or threads; "threads" is unset elsewhere: 0 here.
-    table = runs.table.fillna({"workers": 1, "threads": 0}).drop_duplicates(subset=IDENTITY)
-    return table.set_index(IDENTITY)
+    return runs.table.fillna({"workers": 1, "threads": 0}).set_index(IDENTITY)
 
 
 def _unavailable(runs: Runs) -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Every saved run of each machine, in order: medians, spread, and the steps between consecutive runs.
 
 Rules: storage is read, never written; a file that cannot be read is skipped
-and named, with why, in ``errors``. Runs are ordered per machine by their
+and named, with why, in ``errors``; machines and runs are named as
+reports.load names them. Runs are ordered per machine by their
 number, then by the time pytest-benchmark saved them (two runs can share a
 number). A step between consecutive runs of one benchmark (same identity as in
 ``compare``) gets the verdict ``compare`` would give (reports.stats); only
@@ -24,7 +25,7 @@ from matplotlib.figure import Figure
 
 from reports.charts import COLORS
 from reports.compare import IDENTITY, version_changes
-from reports.load import LoadError, read_run, saved_files
+from reports.load import LoadError, Saved, label, read_run, saved_files
 from reports.stats import FASTER, SLOWER, Method, compare_samples, mann_whitney_p
 from reports.tables import present
 
@@ -46,32 +47,33 @@ class History:
         return not self.table.empty and bool((self.table.groupby("machine")["run"].nunique() > 1).any())
 
 
-def _order_key(item: tuple[Path, dict]) -> tuple[str, str]:
-    path, data = item
-    return path.name[:4], str(data.get("datetime", ""))
+def _order_key(saved: Saved) -> tuple[str, str]:
+    return saved.path.name[:4], str(saved.data.get("datetime", ""))
 
 
 def collect(paths: list[Path], method: Method | None = None) -> History:
     """Read every saved run under ``paths``; raises LoadError only when none is readable."""
     method = method or Method()
     errors: list[str] = []
-    by_machine: dict[str, list[tuple[Path, dict, list[dict]]]] = {}
-    for folder, files in saved_files(paths, errors).items():
+    saved = []
+    for files in saved_files(paths, errors).values():
         for file in files:
             try:
-                data, rows = read_run(file)
+                saved.append(read_run(file))
             except LoadError as exc:
                 errors.append(str(exc))
-                continue
-            by_machine.setdefault(folder.name, []).append((file, data, rows))
-    if not by_machine:
+    if not saved:
         raise LoadError("; ".join(errors) or "nothing to load")
+    by_machine: dict[str, list[Saved]] = {}
+    for s in label(saved):
+        by_machine.setdefault(s.machine, []).append(s)
     out = []
     for machine, runs in by_machine.items():
-        runs.sort(key=lambda r: _order_key((r[0], r[1])))
+        runs.sort(key=_order_key)
         previous_info: dict | None = None
         last: dict[tuple, dict] = {}  # identity -> its row in the latest run that had it
-        for order, (_file, data, rows) in enumerate(runs):
+        for order, run in enumerate(runs):
+            data, rows = run.data, run.rows()
             info = data["machine_info"]
             changed = "; ".join(version_changes(previous_info, info)) if previous_info is not None else ""
             previous_info = info

@@ -2,17 +2,23 @@
 
 Rules: storage is read, never written. A path is a storage folder (machine
 folders below it, as pytest-benchmark lays them out), one machine's folder, or
-a saved JSON file. From a folder the latest readable run of each machine is
-taken unless ``latest=False``. A file that cannot be read (not JSON, truncated,
-empty, not pytest-benchmark's, or a major format version newer than the
-installed pytest-benchmark's) becomes a ``LoadError`` naming it and why; the
-good files are still loaded.
+a saved JSON file; a file reached twice (named twice, or through a link) is read
+once. From a folder the latest readable run of each machine folder is taken
+unless ``latest=False``. Every file is validated whole when it is read
+(reports.schema); one that cannot be read (not JSON, truncated, empty, not
+pytest-benchmark's or regbench's, or a major format version newer than the
+installed pytest-benchmark's) becomes a ``LoadError``: one line naming it and
+why, the benchmark and the field; the good files are still loaded. A run's
+machine is the name of its folder, with the record's node, CPU or GPU added
+where runs of different machines share that name; two files of one machine,
+run name and save time are one run.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from backends._registry import NATIVE_ROLES, roles_of
+from reports.schema import InvalidRecord, kind_of, validate_run
 
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
@@ -86,32 +93,43 @@ def run_files(path: Path, latest: bool = True) -> list[Path]:
         raise LoadError(f"{path}: no such file or folder")
     if path.is_file():
         return [path]
-    # Hidden folders are not machines (``regbench run`` stages its runs in one).
-    folders = (
-        [path]
-        if any(path.glob("*.json"))
-        else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    )
-    files = []
-    for folder in folders:
-        saved = sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json"))
-        files.extend(saved[-1:] if latest else saved)
+    if not path.is_dir():  # a device, a pipe: reading it could block or never end
+        raise LoadError(f"{path}: not a file or folder")
+    try:
+        # Hidden folders are not machines (``regbench run`` stages its runs in one).
+        folders = (
+            [path]
+            if any(path.glob("*.json"))
+            else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        )
+        files = []
+        for folder in folders:
+            saved = sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json") if p.is_file())  # no pipes
+            files.extend(saved[-1:] if latest else saved)
+    except OSError as exc:  # a folder that cannot be listed
+        raise LoadError(f"{path}: cannot be read ({exc})") from None
     if not files:
         raise LoadError(f"{path}: no saved benchmark runs (NNNN_name.json) in it")
     return files
 
 
 def _read(path: Path) -> dict:
+    """The file's record, validated (reports.schema), with the defaults of absent optional fields filled in."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LoadError(f"{path}: not readable as JSON ({exc})") from None
+    except RecursionError:
+        raise LoadError(f"{path}: not readable as JSON (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
         raise LoadError(f"{path}: not a pytest-benchmark file (no 'benchmarks' and 'machine_info')")
     written, installed = str(data.get("version", "0")), _installed_pytest_benchmark()
     if _major(written) > _major(installed):
         raise LoadError(f"{path}: written by pytest-benchmark {written}, a newer format than the installed {installed}")
-    return data
+    try:
+        return validate_run(data).model_dump()
+    except InvalidRecord as exc:
+        raise LoadError(f"{path}: not a regbench run: {exc}") from None
 
 
 def _installed_pytest_benchmark() -> str:
@@ -127,43 +145,78 @@ def _major(version: str) -> int:
 
 
 def _is_floor(bench: dict) -> bool:
-    return str(bench.get("name", "")).startswith("test_floor[")
+    return kind_of(bench["name"]) == "floor"
 
 
-def read_run(path: Path) -> tuple[dict, list[dict]]:
-    """One saved file: its JSON and its trainers' rows of the tidy table; LoadError (naming the file) if unreadable."""
-    data = _read(path)
-    try:
-        return data, [_row(b, path.parent.name, path.stem, path) for b in data["benchmarks"] if not _is_floor(b)]
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise LoadError(f"{path}: not a regbench run (benchmark without {exc} in its record)") from None
+@dataclass
+class Saved:
+    """One readable saved file: where it is, its validated record, and the machine and run it is shown as."""
 
+    path: Path
+    data: dict
+    machine: str = ""
+    run: str = ""
 
-def _floor_rows(data: dict, path: Path) -> list[dict]:
-    """The bandwidth floor's rows of a readable file (a malformed floor record is left out, not fatal)."""
-    rows = []
-    for bench in filter(_is_floor, data["benchmarks"]):
-        try:
+    @property
+    def identity(self) -> tuple[tuple[str, str], ...]:
+        """What tells machines apart, as the record says it: node name, CPU, GPU."""
+        info = self.data["machine_info"]
+        cpu = info["cpu"].get("brand_raw") or info.get("processor") or ""
+        return ("node", info["node"]), ("CPU", cpu), ("GPU", gpu_label(info["regbench"]))
+
+    def rows(self) -> list[dict]:
+        """The trainers' rows of the tidy table."""
+        return [_row(b, self) for b in self.data["benchmarks"] if not _is_floor(b)]
+
+    def floor_rows(self) -> list[dict]:
+        """The bandwidth floor's rows."""
+        rows = []
+        for bench in filter(_is_floor, self.data["benchmarks"]):
             info = bench["extra_info"]
-            floor_s = info.get("floor_s", bench["stats"]["median"])
-            rows.append({"machine": path.parent.name, "run": path.stem, "device": info.get("device", "cpu"),
-                         "n": info["n"], "dtype": info["dtype"], "floor_s": floor_s,
-                         "bandwidth_Bps": info["bandwidth_Bps"], "method": info["method"]})  # fmt: skip
-        except (KeyError, TypeError):
+            floor_s = bench["stats"]["median"] if info["floor_s"] is None else info["floor_s"]
+            rows.append({"machine": self.machine, "run": self.run, "device": info["device"], "n": info["n"],
+                         "dtype": info["dtype"], "floor_s": floor_s, "bandwidth_Bps": info["bandwidth_Bps"],
+                         "method": info["method"]})  # fmt: skip
+        return rows
+
+
+def read_run(path: Path) -> Saved:
+    """One saved file, validated and labelled by its folder and name; LoadError (naming the file) if unreadable."""
+    return Saved(path, _read(path), machine=path.parent.name, run=path.stem)
+
+
+def label(saved: list[Saved]) -> list[Saved]:
+    """Name each run's machine and run (see the module's rules); returns the runs, each one once."""
+    by_folder_name: dict[str, set] = {}
+    for s in saved:
+        by_folder_name.setdefault(s.path.parent.name, set()).add(s.identity)
+    out, seen = [], set()
+    for s in saved:
+        identities = by_folder_name[s.path.parent.name]
+        s.machine = s.path.parent.name
+        if len(identities) > 1:
+            differ = [i for i in range(len(s.identity)) if len({other[i] for other in identities}) > 1]
+            s.machine += " (" + ", ".join(f"{s.identity[i][0]} {s.identity[i][1] or '?'}" for i in differ) + ")"
+        key = (s.machine, s.path.stem, s.data.get("datetime"))
+        if key in seen:
             continue
-    return rows
+        seen.add(key)
+        # Two runs of one machine and name saved at different times (two copies of a storage): told apart by time.
+        clash = any((o.machine, o.run) == (s.machine, s.path.stem) for o in out)
+        s.run = f"{s.path.stem} ({s.data.get('datetime') or len(out)})" if clash else s.path.stem
+        out.append(s)
+    return out
 
 
-def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
+def _row(bench: dict, saved: Saved) -> dict:
     info, stats = bench["extra_info"], bench["stats"]
     row = {k: info.get(k) for k in COLUMNS if k in info}
-    if info.get("peak_bytes") is not None:
+    if info["peak_bytes"] is not None and info["data_bytes"]:
         row["memory_ratio"] = info["peak_bytes"] / info["data_bytes"]
     row.update(
-        workers=info.get("workers", 1),  # files saved before data-parallel trainers: one process
-        machine=machine,
-        run=run,
-        kind=bench["name"].split("[", 1)[0].removeprefix("test_"),
+        machine=saved.machine,
+        run=saved.run,
+        kind=kind_of(bench["name"]),
         group=bench.get("group"),
         median_s=stats["median"],
         iqr_s=stats["iqr"],
@@ -172,16 +225,18 @@ def _row(bench: dict, machine: str, run: str, path: Path) -> dict:
         min_s=stats["min"],
         rounds=stats["rounds"],
         per_epoch_s=stats["median"] / info["epochs"],
-        file=str(path),
-        losses=np.asarray(info.get("losses", []), dtype=float),
+        file=str(saved.path),
+        losses=np.asarray(info["losses"], dtype=float),
         samples=np.asarray(stats.get("data") or [], dtype=float),
     )
     return row
 
 
 def saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
-    """Every saved file under ``paths``, by machine folder, oldest first; a path with none is noted in ``errors``."""
+    """Every saved file under ``paths``, by machine folder, oldest first, each file once (however it was reached);
+    a path with none is noted in ``errors``."""
     by_folder: dict[Path, list[Path]] = {}
+    seen: set[tuple[int, int]] = set()
     for path in paths:
         try:
             files = run_files(Path(path), latest=False)
@@ -189,6 +244,10 @@ def saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
             errors.append(str(exc))
             continue
         for file in files:
+            stat = os.stat(file)
+            if (stat.st_dev, stat.st_ino) in seen:
+                continue
+            seen.add((stat.st_dev, stat.st_ino))
             by_folder.setdefault(file.parent, []).append(file)
     return by_folder
 
@@ -199,21 +258,23 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
     With ``latest``, each machine's newest *readable* run is taken: newer files that cannot be read are
     skipped, each named with its reason in ``errors``.
     """
-    rows, floors, machines, errors = [], [], {}, []
+    saved, errors = [], []
     for folder_files in saved_files(paths, errors).values():
         for file in reversed(folder_files) if latest else folder_files:
             try:
-                data, new = read_run(file)
+                saved.append(read_run(file))
             except LoadError as exc:
                 errors.append(str(exc))
                 continue
-            rows.extend(new)
-            floors.extend(_floor_rows(data, file))
-            machines[(file.parent.name, file.stem)] = data["machine_info"]
             if latest:
                 break
-    if not rows and not machines:
+    if not saved:
         raise LoadError("; ".join(errors) or "nothing to load")
+    rows, floors, machines = [], [], {}
+    for s in label(saved):
+        rows.extend(s.rows())
+        floors.extend(s.floor_rows())
+        machines[(s.machine, s.run)] = s.data["machine_info"]
     table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:

@@ -2,7 +2,9 @@
 
 Rules: every file is written whole or not at all (written beside its target,
 then renamed over it); storage is never touched; the HTML embeds its charts,
-so the one file can be mailed or opened anywhere.
+so the one file can be mailed or opened anywhere. Strings that come from the
+saved runs or the command line (trainer ids, machine and run names, paths,
+error messages) are escaped in both formats: they never become markup.
 """
 
 from __future__ import annotations
@@ -135,16 +137,29 @@ NOTES = (
 )
 
 
+def _md_text(value) -> str:
+    """A string made inert in Markdown: HTML escaped (renderers pass raw HTML through), and the characters that
+    would end a table cell or row or start a link escaped."""
+    text = html.escape(str(value), quote=False).replace("\n", " ")
+    return re.sub(r"([|\[\]\\])", r"\\\1", text)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    shown = tables.present(df)
+    shown = shown.map(lambda v: _md_text(v) if isinstance(v, str) else v).rename(columns=_md_text)
+    # disable_numparse: tabulate would otherwise re-round the strings present() formatted.
+    return shown.to_markdown(index=False, disable_numparse=True)
+
+
 def _markdown(out_tables, pngs, errors) -> str:
     parts = ["# regbench report", "", NOTES, ""]
-    parts += [f"> could not read: {e}" for e in errors]
+    parts += [f"> could not read: {_md_text(e)}" for e in errors]
     for key, title, png in SECTIONS:
         if (key is None or key not in out_tables) and png not in pngs:
             continue
         parts += [f"## {title}", ""]
         if key in out_tables:
-            # disable_numparse: tabulate would otherwise re-round the strings present() formatted.
-            parts += [tables.present(out_tables[key]).to_markdown(index=False, disable_numparse=True), ""]
+            parts += [_md_table(out_tables[key]), ""]
         if png in pngs:
             parts += [f"![{title}]({png})", ""]
     return "\n".join(parts)

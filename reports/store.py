@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 NUMBERED = re.compile(r"^(\d{4})_(.+)\.json$")
@@ -50,9 +51,9 @@ def _locked(folder: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def commit(staging: Path, storage: Path) -> list[Path]:
-    """Link every staged run into ``storage/<machine>/`` under the next free number; returns the new paths."""
-    added = []
+def commit(staging: Path, storage: Path) -> Iterator[Path]:
+    """Link every staged run into ``storage/<machine>/`` under the next free number; yields each new path once it
+    is in place (so that a caller interrupted meanwhile knows what was saved)."""
     for staged in sorted(staging.glob("*/*.json")):
         match = NUMBERED.match(staged.name)
         name = match.group(2) if match else staged.stem
@@ -70,9 +71,8 @@ def commit(staging: Path, storage: Path) -> list[Path]:
                     # A writer that takes no lock (pytest-benchmark itself) took the number meanwhile: move on.
                     os.unlink(target)
                     continue
-                added.append(target)
                 break
-    return added
+        yield target
 
 
 def discard(staging: Path) -> None:

@@ -88,6 +88,14 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def _fmt_param(v: float) -> str:
+    """w or b: 7 decimals where they are near the tutorial's 3 and 2, else 6 significant digits (a diverged fit's
+    1e93 would take 94 digits)."""
+    if pd.isna(v):
+        return ""
+    return f"{v:.7f}" if abs(v) < 1e6 else f"{v:.6g}"
+
+
 def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
     """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
     out = df.copy()
@@ -112,7 +120,7 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
         elif name in ("speedup", "ratio"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
         elif name in ("w", "b"):
-            out[col] = out[col].map(lambda v: f"{v:.7f}" if pd.notna(v) else "")
+            out[col] = out[col].map(_fmt_param)
         elif out[col].dtype.kind == "f":
             out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")
     return out.rename(columns=lambda c: str(c).removesuffix("_s") if str(c).endswith("_s") else c).rename(

@@ -76,14 +76,14 @@ def test_run_passes_workers_to_the_benchmarks(monkeypatch, tmp_path):
     seen = []
 
     class Done:
-        def __init__(self, cmd):
+        def __init__(self, cmd, **kwargs):
             seen.append(cmd)
 
         def wait(self):
-            return 5  # stop before the report
+            return 1  # a failed run: stop before the report
 
     monkeypatch.setattr(cli.subprocess, "Popen", Done)
-    assert cli.main(["run", "--workers", "3", "--storage", str(tmp_path), "--", "-k", "dp"]) == 5
+    assert cli.main(["run", "--workers", "3", "--storage", str(tmp_path), "--", "-k", "dp"]) == 1
     (cmd,) = seen
     assert cmd[-3:] == ["--workers=3", "-k", "dp"]
     with pytest.raises(SystemExit):
