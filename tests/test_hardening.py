@@ -28,6 +28,7 @@ from reports import cli, tables
 from reports.history import collect
 from reports.load import load
 from tests.concurrent_save import save_at_once
+from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +131,7 @@ def test_fields_regbench_does_not_read_pass_untouched(tmp_path):
     path = write_run(tmp_path, "0001_extra.json", lambda d: d["machine_info"].update(
         {"nested": json.loads("[" * 500 + "]" * 500), "cpu": {**d["machine_info"]["cpu"], "flags": 7}}))  # fmt: skip
     runs = load([path])
-    assert len(runs.table) == 36
+    assert len(runs.table) == TRAINER_BENCHMARKS
     assert runs.machines[(MACHINE.name, "0001_extra")]["cpu"]["flags"] == 7
 
 
@@ -397,7 +398,7 @@ def test_two_machines_of_one_folder_name_are_told_apart(tmp_path):
     csv = pd.read_csv(out / "results.csv")
     machines = {f"{MACHINE.name} (node {host})" for host in hosts}
     assert set(csv["machine"]) == machines
-    assert len(csv) == 2 * 36  # hostA's file, named twice, read once
+    assert len(csv) == 2 * TRAINER_BENCHMARKS  # hostA's file, named twice, read once
     assert (out / "losses.png").read_bytes().startswith(b"\x89PNG")  # the chart that crashed on merged machines
     md = (out / "report.md").read_text()
     assert all(machine in md for machine in machines)
@@ -410,7 +411,7 @@ def test_a_run_copied_or_linked_is_one_run(tmp_path):
     os.link(NEW, tmp_path / "linked.json")
     runs = load([STORAGE, copy_, tmp_path / "linked.json", NEW])
     assert set(runs.table["machine"]) == {MACHINE.name}
-    assert len(runs.table) == 36
+    assert len(runs.table) == TRAINER_BENCHMARKS
     assert list(runs.machines) == [(MACHINE.name, NEW.stem)]
 
 
