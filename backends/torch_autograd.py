@@ -2,16 +2,22 @@
 
 Rules: ``eager`` is the tutorial's loop (``loss.backward()``, in-place updates
 under ``no_grad``, gradients zeroed); ``compiled`` is the same step, forward and
-backward, from ``torch.func.grad_and_value``, compiled by ``torch.compile``
-``CHUNK`` epochs to a call; ``cudagraph`` captures the tutorial's whole eager
-loop, backward passes included, in one CUDA graph and replays it. Losses stay
-on the device until the run ends, so no epoch waits for the host. ``run()``
-synchronises the device before it returns. A fit's bits depend on its problem,
-dtype, device and thread count only, not on the sizes a process compiled before.
+backward, from ``torch.func.grad_and_value``, compiled by ``torch.compile``: on
+the CPU the whole loop is one compiled call (a ``while_loop`` over ``CHUNK``-epoch
+chunks, emitted as C++ by inductor's C++ wrapper), on CUDA, or where that loop
+does not compile, ``CHUNK`` epochs to a call from Python; ``cudagraph``
+captures the tutorial's whole eager loop, backward passes included, in one CUDA
+graph and replays it. Losses stay on the device until the run ends, so no epoch
+waits for the host. ``run()`` synchronises the device before it returns. A fit's
+bits depend on its problem, dtype, device and thread count only, not on the
+sizes a process compiled before, and a fit leaves torch's global state (threads,
+default dtype, compiler config, environment) as it found it.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import types
 from dataclasses import dataclass, field
@@ -21,6 +27,13 @@ import torch
 import torch._inductor.config as inductor_config
 
 from backends._core import FitResult, Problem, TrainConfig
+
+try:  # a private module: if a torch lacks it, the CPU runs the chunks from Python, as CUDA does
+    from torch._higher_order_ops.while_loop import while_loop as _while_loop
+except ImportError:
+    _while_loop = None
+
+_log = logging.getLogger(__name__)
 
 VARIANTS = {"cpu": ("eager", "compiled"), "cuda": ("eager", "compiled", "cudagraph")}
 
@@ -53,10 +66,13 @@ def _step(w, b, x2, y, lr):
     return w - lr * grad_w, b - lr * grad_b, loss
 
 
-#: Epochs per compiled call. A compiled call costs ~25 µs of Python, guard and
-#: dispatch overhead on the CPU, more than a 100-point epoch itself, so the
-#: compiled variant traces CHUNK steps into one graph (measured per epoch at
-#: n=100, float32: 29.5 µs with 1 step a call, 7.0 µs with 8, 4.6 µs with 16).
+#: Epochs per compiled call from Python, and per iteration of the CPU's compiled
+#: loop. A compiled call costs ~25 µs of Python, guard and dispatch overhead on
+#: the CPU, more than a 100-point epoch itself, so the compiled variant traces
+#: CHUNK steps into one graph (measured per epoch at n=100, float32: 29.5 µs with
+#: 1 step a call, 7.0 µs with 8, 4.6 µs with 16). In the C++ loop an iteration
+#: costs far less, and 16 is kept: an 800-epoch fit took 0.85 ms with 8 epochs
+#: an iteration, 0.83 ms with 16, 0.75 ms with 32 (which compiles ~2× longer).
 CHUNK = 16
 
 
@@ -91,6 +107,76 @@ _compiled_step = torch.compile(_step, fullgraph=True)
 # fit's summation order follows from its own n and the thread count only.
 _serial_chunk = torch.compile(_copy(_chunk, "_serial_chunk"), fullgraph=True, options={"cpp.threads": 1})
 _serial_step = torch.compile(_copy(_step, "_serial_step"), fullgraph=True, options={"cpp.threads": 1})
+
+
+def _loop(w, b, x2, y, lr, losses):
+    """Every epoch in one graph: ``_chunk`` while a whole chunk fits, then ``_step``; ``losses`` (epochs,) is filled."""
+    epochs = losses.size(0)
+    offsets = torch.arange(CHUNK, device=losses.device)
+
+    def chunks_left(i, w, b, losses):
+        return i + CHUNK <= epochs
+
+    def chunk(i, w, b, losses):
+        w, b, chunk_losses = _chunk(w, b, x2, y, lr)
+        return i + CHUNK, w, b, losses.index_put((i + offsets,), chunk_losses)
+
+    def epochs_left(i, w, b, losses):
+        return i < epochs
+
+    def step(i, w, b, losses):
+        w, b, loss = _step(w, b, x2, y, lr)
+        return i + 1, w, b, losses.index_put((i.reshape(1),), loss.reshape(1))
+
+    i = torch.zeros((), dtype=torch.int64, device=losses.device)
+    i, w, b, losses = _while_loop(chunks_left, chunk, (i, w, b, losses))
+    i, w, b, losses = _while_loop(epochs_left, step, (i, w, b, losses))
+    return w, b, losses, _loss(w, b, x2, y)
+
+
+# On the CPU a fit is one compiled call. The chunks called from Python spend
+# most of a 100-point fit between the calls: 2.1 ms an 800-epoch fit (float32;
+# 2.2-2.4 ms float64). torch's ``while_loop`` higher-order op keeps the loop in
+# the graph, and inductor's C++ wrapper (``cpp_wrapper``) emits it as a C++ loop
+# (with the default Python wrapper the loop would run in Python): 0.83 ms
+# (float32), 0.89-1.0 ms (float64), medians side by side on 2 shared cores. What
+# remains is the wrapper, not the arithmetic: each chunk's 16 steps are one fused
+# kernel (~3% of the time, perf), but the wrapper allocates a tensor for each
+# step's scalars (w, b, gradients, loss: ~4 an epoch), and malloc/free take ~60%
+# of the time, tensor construction ~20%. Getting near the native loop would need
+# inductor to keep those scalars in the kernel or plan them into one buffer
+# (``memory_planning`` fails to compile a C++ while_loop in torch 2.13).
+# The loss history is a carried (epochs,) buffer each iteration writes with
+# ``index_put``: a loop body may not write its inputs in place, so inductor
+# copies the buffer once a chunk (800 elements per 16 epochs here). The epochs
+# that don't fill a chunk run through a second loop of ``_step``, so every epoch
+# is computed once. ``scan`` over the epochs (0.93 ms) is no faster, and torch
+# 2.11's C++ wrapper fails on it (an assertion on its subgraph's inputs); this
+# while_loop compiles on 2.11 and 2.13, with losses, w and b bit for bit those of
+# the chunks (tests/test_torch_compiled.py). ``cpp_wrapper`` and ``cpp.threads``
+# are per-compile options: inductor's module-level config stays as the user set
+# it. The epochs are the length of ``losses``, a shape: a second epoch count seen
+# makes it dynamic, as a second n does. inductor's FX graph cache skips graphs
+# with a while_loop, so a warm process still generates the code (its C++ builds
+# are cached): ~4.5 s to a first fit, ~2.5 s for the chunks. CUDA keeps the
+# chunks: that path is the one tested on a GPU.
+_compiled_loop = torch.compile(_loop, fullgraph=True, options={"cpp_wrapper": True})
+_serial_loop = torch.compile(
+    _copy(_loop, "_serial_loop"), fullgraph=True, options={"cpp_wrapper": True, "cpp.threads": 1}
+)
+#: Why the CPU runs the chunks from Python instead of the loop, or None while the loop is used (see _give_up_loop).
+_loop_failed: str | None = None if _while_loop is not None else "torch has no while_loop higher-order op"
+
+
+#: What torch's loader of compiled CPU kernels sets in os.environ (see _Fit._run_compiled).
+_KERNEL_LOADER_ENV = "_TORCHINDUCTOR_PYOBJECT_TENSOR_DATA_PTR"
+
+
+def _give_up_loop(err: Exception) -> None:
+    """The loop did not compile on this torch: every later fit runs the chunked graphs (same step, same losses)."""
+    global _loop_failed
+    _loop_failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    _log.warning("torch.compile of the one-graph training loop failed, using %d-epoch chunks: %s", CHUNK, _loop_failed)
 
 
 def _cpu_parallel_min_n() -> int:
@@ -143,14 +229,32 @@ class _Fit:
         _sync(self.x.device)
         return w, b, losses, final
 
-    def _run_compiled(self):
+    def _run_compiled(self, *, chunks: bool = False):
+        """The loop in one compiled call on the CPU; the chunks from Python on CUDA, or with ``chunks`` (tests)."""
+        # Loading a compiled CPU kernel, torch writes this variable into os.environ for the module's init to
+        # read (torch 2.11 and 2.13, for any CPU torch.compile); a fit puts it back as it found it.
+        loader_env = os.environ.get(_KERNEL_LOADER_ENV)
+        try:
+            return self._train_compiled(chunks)
+        finally:
+            if os.environ.get(_KERNEL_LOADER_ENV) != loader_env:
+                if loader_env is None:
+                    del os.environ[_KERNEL_LOADER_ENV]
+                else:
+                    os.environ[_KERNEL_LOADER_ENV] = loader_env
+
+    def _train_compiled(self, chunks: bool):
         x2, y = self.x.pow(2).reshape(-1), self.y.reshape(-1)
         w, b = self.w0.reshape(()), self.b0.reshape(())
+        serial = x2.device.type == "cpu" and len(x2) < _cpu_parallel_min_n()
         lr = torch.tensor(self.lr, dtype=x2.dtype, device=x2.device)
         losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
-        chunk, step = _compiled_chunk, _compiled_step
-        if x2.device.type == "cpu" and len(x2) < _cpu_parallel_min_n():
-            chunk, step = _serial_chunk, _serial_step
+        if x2.device.type == "cpu" and _loop_failed is None and not chunks:
+            try:
+                return (_serial_loop if serial else _compiled_loop)(w, b, x2, y, lr, losses)
+            except torch._dynamo.exc.TorchDynamoException as err:
+                _give_up_loop(err)
+        chunk, step = (_serial_chunk, _serial_step) if serial else (_compiled_chunk, _compiled_step)
         full = self.epochs - self.epochs % CHUNK
         for i in range(0, full, CHUNK):
             w, b, losses[i : i + CHUNK] = chunk(w, b, x2, y, lr)

@@ -1,0 +1,101 @@
+"""torch compiled on the CPU: the one-call training loop against the Python-driven chunks it replaced.
+
+The loop (a ``while_loop`` compiled with inductor's C++ wrapper, see backends/torch_autograd.py) runs the
+same compiled steps as the chunks: the same loss history, w and b, bit for bit. Compiling it sets its
+options per compile, so a fit leaves torch's threads, default dtype and compiler config as it found them,
+and a fit's bits do not depend on what the process, or its compile cache, compiled before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import backends
+from backends.testing import require_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINER = "torch-autograd-compiled-cpu"
+
+
+@pytest.mark.parametrize("dtype", backends.DTYPES)
+@pytest.mark.parametrize(
+    ("n", "epochs"),
+    [(100, 800), (37, 45), (1, 3), (20_000, 20)],
+    ids=["tutorial", "chunks-and-tail", "one-point", "threaded"],  # 20,000 points: split across threads, if > 1
+)
+def test_loop_runs_the_chunks_steps(dtype, n, epochs):
+    ta = pytest.importorskip("backends.torch_autograd")
+    trainer = require_trainer(TRAINER)
+    problem = backends.seed_problem() if n == 100 else backends.make_problem(n, 3)
+    config = backends.TrainConfig(epochs=epochs, lr=1e-3 if n == 100 else 0.1 / n, dtype=dtype)
+    prepared = trainer.prepare(problem, config)
+    loop = prepared.result(prepared.run())
+    assert ta._loop_failed is None, ta._loop_failed  # the fit above ran the loop, not the chunks
+    chunks = prepared.result(prepared._run_compiled(chunks=True))
+    assert loop.losses.shape == (epochs,)
+    assert loop.losses.tobytes() == chunks.losses.tobytes()
+    assert (loop.w, loop.b) == (chunks.w, chunks.b)
+    # The final loss is summed in the loop's graph, the chunks' in eager torch: the same sum in another order.
+    np.testing.assert_allclose(loop.final_loss, chunks.final_loss, rtol=8 * np.finfo(dtype).eps)
+
+
+_FITS = """
+import json, os, sys
+import torch, torch._dynamo.config as dynamo_config, torch._inductor.config as inductor_config
+import backends
+
+def state():
+    return {
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "default_dtype": str(torch.get_default_dtype()),
+        "inductor": inductor_config.get_config_copy(),
+        "dynamo": dynamo_config.get_config_copy(),
+        "environ": dict(os.environ),
+    }
+
+before = state()
+fits = {}
+for n, dtype in json.loads(sys.argv[1]):
+    problem = backends.seed_problem() if n == 100 else backends.make_problem(n, 3)
+    config = backends.TrainConfig(epochs=200, lr=1e-3 if n == 100 else 0.1 / n, dtype=dtype)
+    r = backends.get_trainer("torch-autograd-compiled-cpu").fit(problem, config)
+    fits[f"{n}-{dtype}"] = [r.losses.tobytes().hex(), r.w.hex(), r.b.hex(), r.final_loss.hex()]
+after = state()
+changed = {}
+for k, old in before.items():
+    new = after[k]
+    if not isinstance(old, dict):
+        old, new = {"": old}, {"": new}
+    changed.update({f"{k}.{key}": [repr(old.get(key)), repr(new.get(key))]
+                    for key in old.keys() | new.keys() if old.get(key) != new.get(key)})
+print(json.dumps({"fits": fits, "changed": changed}))
+"""
+
+
+def _fits_in_fresh_process(fits: list, cache: Path) -> dict:
+    env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(cache)}
+    proc = subprocess.run([sys.executable, "-c", _FITS, json.dumps(fits)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_fits_leave_torch_as_found_and_depend_on_their_own_size(tmp_path):
+    """Two fresh processes: compiling and fitting change no global state; the tutorial's fits are the same bits
+    whether the process compiled them first, or after a threaded size and a second serial size (n dynamic)."""
+    require_trainer(TRAINER)
+    first = _fits_in_fresh_process([[100, "float32"], [100, "float64"]], tmp_path / "cache")
+    later = _fits_in_fresh_process([[20_000, "float32"], [37, "float32"], [100, "float32"], [100, "float64"]],
+                                   tmp_path / "cache")  # fmt: skip
+    assert first["changed"] == {}
+    assert later["changed"] == {}
+    for key in ("100-float32", "100-float64"):
+        assert first["fits"][key] == later["fits"][key], key
