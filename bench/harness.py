@@ -39,7 +39,7 @@ import numpy as np
 
 import backends
 from backends import metrics
-from backends._registry import spec_of
+from backends._registry import BASELINE, spec_of, specs
 from backends.gpu import DeviceTimer, event_timer
 
 LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x",
@@ -302,6 +302,12 @@ def run_benchmark(
 
 #: The size and the two epoch counts of the marginal-cost study (bench/test_marginal.py).
 MARGINAL_N, MARGINAL_EPOCHS = 10**7, (5, 25)
+
+
+def marginal_trainers() -> tuple[str, ...]:
+    """The study's trainers: every one-process CPU trainer that can be its framework's fastest, and the native
+    loops they are held against; not the baselines, whose epochs at this size take seconds."""
+    return tuple(s.id for s in specs() if s.device == "cpu" and not s.distributed and BASELINE not in s.roles)
 
 
 def run_fit_benchmark(benchmark, trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig,

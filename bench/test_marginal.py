@@ -14,11 +14,8 @@ import functools
 import pytest
 
 import backends
-from backends._registry import BASELINE, specs
 from backends.testing import trainer_params
-from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, run_fit_benchmark
-
-CANDIDATES = tuple(s.id for s in specs() if s.device == "cpu" and not s.distributed and BASELINE not in s.roles)
+from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, run_fit_benchmark
 
 
 @functools.cache
@@ -28,7 +25,7 @@ def marginal_problem(n: int) -> backends.Problem:
 
 @pytest.mark.sweep
 @pytest.mark.parametrize("epochs", MARGINAL_EPOCHS, ids=[f"epochs{e}" for e in MARGINAL_EPOCHS])
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(CANDIDATES))
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(marginal_trainers()))
 def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds):
     config = backends.TrainConfig(epochs=epochs, lr=LR_TIMES_N / marginal_n, dtype=dtype)
     benchmark.group = f"marginal: n={marginal_n}, {epochs} epochs"

@@ -15,6 +15,7 @@ import pytest
 import backends
 from backends import metrics
 from backends.gpu import gpu_info
+from bench.harness import MARGINAL_EPOCHS, marginal_trainers
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {
@@ -22,6 +23,9 @@ FIELDS = {
     "first_call_s", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel",
     "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method", "workers",
 }  # fmt: skip
+#: What a whole-fit benchmark of the marginal-cost study records (bench.harness.run_fit_benchmark).
+FIT_FIELDS = {"trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr", "workers", "first_call_s",
+              "w", "b", "final_loss", "diverged", "data_bytes"}  # fmt: skip
 
 
 def fit_result(w, b, losses, final_loss):
@@ -61,7 +65,8 @@ def saved_run(tmp_path_factory):
     storage = tmp_path_factory.mktemp("storage")
     cmd = [
         sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1", "--sweep",
-        "--sweep-sizes=1000", "--no-cold-start", f"--benchmark-storage=file://{storage}", "--benchmark-save=smoke",
+        "--sweep-sizes=1000", "--marginal-n=1000", "--no-cold-start", f"--benchmark-storage=file://{storage}",
+        "--benchmark-save=smoke",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -81,6 +86,8 @@ def test_saved_run_covers_every_available_trainer(saved_run):
         for dtype in backends.DTYPES:
             assert f"test_fit[{tid}-{dtype}]" in names
             assert f"test_sweep[n1000-{tid}-{dtype}]" in names
+    marginal = {n.split("[n1000-")[1].rsplit("-", 2)[0] for n in names if n.startswith("test_marginal[")}
+    assert marginal == set(expected_trainers()) & set(marginal_trainers())  # the fast paths and the native loops
     for a in backends.available().values():
         if not a.ok:
             assert a.reason in stdout  # skipped, with its reason in pytest's summary
@@ -123,9 +130,17 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
             continue
         info = bench["extra_info"]
         name = bench["name"]
-        assert set(info) >= FIELDS, (name, FIELDS - set(info))
+        marginal = name.startswith("test_marginal[")
+        assert set(info) >= (FIT_FIELDS if marginal else FIELDS), name
         assert bench["stats"]["rounds"] == 1, name
         assert info["first_call_s"] > 0, name
+        if marginal:  # whole fits at 1000 points (--marginal-n), at the study's two epoch counts
+            assert (info["n"], info["lr"]) == (1000, 1e-4), name
+            assert info["epochs"] in MARGINAL_EPOCHS, name
+            config = backends.TrainConfig(epochs=info["epochs"], lr=info["lr"], dtype=info["dtype"])
+            own = backends.get_trainer(info["trainer"]).fit(backends.make_problem(1000, 0), config)
+            mismatches += [f"{name}: {key}" for key in ("w", "b", "final_loss") if info[key] != getattr(own, key)]
+            continue
         if not name.startswith("test_fit["):
             assert (info["n"], info["epochs"], info["lr"]) == (1000, 800, 1e-4), name  # the sweep's lr = 0.1/n
             continue
@@ -163,12 +178,12 @@ def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
 
 def test_saved_run_records_what_each_fit_costs(saved_run):
     data = json.loads(saved_run[0].read_text())
-    fits = [b for b in data["benchmarks"] if not b["name"].startswith("test_floor[")]
+    fits = [b for b in data["benchmarks"] if b["name"].startswith(("test_fit[", "test_sweep["))]
     for bench in fits:
         info = bench["extra_info"]
         assert info["prepare_s"] > 0
         assert 0 < info["result_s"] < info["first_call_s"]
-        assert info["cold_start_s"] is None  # --no-cold-start
+        assert info["cold_start_s"] is info["warm_start_s"] is info["fresh_fit_s"] is None  # --no-cold-start
         assert info["data_bytes"] == 2 * info["n"] * np.dtype(info["dtype"]).itemsize
         if info["device"] == "cpu" and Path("/proc/self/clear_refs").exists():
             assert isinstance(info["peak_bytes"], int)
