@@ -205,10 +205,12 @@ def marginal_costs(runs: Runs) -> pd.DataFrame:
 def marginal(runs: Runs) -> pd.DataFrame:
     """The large-problem targets of each framework's fastest trainer (least time per epoch) against the CPU limit.
 
-    Judged for every machine, run and dtype loaded: a run without the study has them "not measured".
+    Judged wherever the speed targets are, and wherever the study ran: a run of the tutorial's problem without
+    the study has them "not measured"; a run of other benchmarks only (a scaling study) has none.
     """
     costs, out = marginal_costs(runs), []
-    for (machine, run, dtype), _ in runs.table.groupby(["machine", "run", "dtype"]):
+    measured = pd.concat([_cpu_rows(runs), runs.table[runs.table["kind"] == "marginal"]])
+    for (machine, run, dtype), _ in measured.groupby(["machine", "run", "dtype"]):
         group = costs[(costs["machine"] == machine) & (costs["run"] == run) & (costs["dtype"] == dtype)]
         n = group["n"].iloc[0] if not group.empty else MARGINAL_N
         limit = group[group["trainer"].isin(with_role(CPU_LIMIT, "cpu"))]

@@ -101,3 +101,30 @@ def test_every_target_names_trainers_by_role(what):
     (target,) = [t for t in targets.TARGETS if t.what == what]
     assert target.backend in targets.FRAMEWORKS
     assert target.n in (targets.TUTORIAL_N, LARGE_N)
+
+
+def whole_fit(trainer: str, epochs: int, median_s: float) -> dict:
+    return {"kind": "marginal", "n": 10**7, "epochs": epochs, "trainer": trainer, "median_s": median_s}
+
+
+def test_marginal_cost_is_the_difference_of_two_epoch_counts():
+    few, many = targets.MARGINAL_EPOCHS
+    runs = runs_of([
+        # The CPU limit: 1 s an epoch, 2 s before and after them.
+        whole_fit("numba-native-simd-cpu", few, 2 + few), whole_fit("numba-native-simd-cpu", many, 2 + many),
+        # NumPy: 3 s an epoch (met, ≤ 3.5×), 12 s fixed (not met, > 10 of the limit's epochs).
+        whole_fit("numpy-manual-fused-cpu", few, 12 + 3 * few),
+        whole_fit("numpy-manual-fused-cpu", many, 12 + 3 * many),
+        # JAX: only one epoch count: no cost can be derived, so its targets are not measured.
+        whole_fit("jax-grad-scan-cpu", few, 1.0),
+    ])  # fmt: skip
+    costs = targets.marginal_costs(runs).set_index("trainer")
+    assert costs.loc["numpy-manual-fused-cpu", "per_epoch_s"] == pytest.approx(3.0)
+    assert costs.loc["numpy-manual-fused-cpu", "fixed_s"] == pytest.approx(12.0)
+    assert "jax-grad-scan-cpu" not in costs.index
+    judged = targets.marginal(runs)
+    assert verdict(judged, "numpy: time per epoch / CPU limit's")["met"] is True
+    fixed = verdict(judged, "numpy: fixed cost of fit(), in CPU-limit epochs")
+    assert (fixed["measured"], fixed["met"]) == (pytest.approx(12.0), False)
+    assert np.isnan(verdict(judged, "jax: time per epoch / CPU limit's")["measured"])
+    assert targets.unmet({"m": judged})[1] == 5  # numpy's fixed cost; torch's two and JAX's two not measured
