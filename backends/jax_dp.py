@@ -26,7 +26,6 @@ import numpy as np
 
 from backends._core import Problem, TrainConfig
 from backends._workers import DataParallelFit, free_port, shard_payloads, vm_hwm_bytes
-from backends.jax_grad import BLOCK, by_blocks
 
 VARIANTS = {"cpu": ("dp",), "gpu": ("dp",)}
 #: Seconds the rendezvous, a silent peer and the shutdown barrier may take before JAX gives up.
@@ -96,23 +95,16 @@ def _valid(counts, length):
     return jax.lax.iota(np.int32, length) < count
 
 
-def _train(x2, y, *, w0, b0, lr, epochs, counts, cpu):
+def _train(x2, y, *, w0, b0, lr, epochs, counts):
     jnp = jax.numpy
     valid = _valid(counts, x2.shape[0])
-    # As in the one-process trainer (backends.jax_grad.BLOCK): a large shard block by block, in cache. Uneven
-    # shards, masked, keep the whole-shard form.
-    blocked = valid is None and cpu and x2.shape[0] >= 2 * BLOCK
 
     def epoch(carry, _):
         # w and b are the same on every device. Differentiating through them as such would make JAX
         # insert the sum over devices itself (the transpose of a broadcast is a psum); cast to
         # "varying", each device's gradient is its shard's alone, and one psum sums all three parts.
         w, b = carry
-        mine = [jax.lax.pcast(v, "w", to="varying") for v in carry]
-        if blocked:
-            loss, (grad_w, grad_b) = by_blocks(lambda w, b, x2, y: _loss_and_grad(w, b, x2, y, None), *mine, x2, y)
-        else:
-            loss, (grad_w, grad_b) = _loss_and_grad(*mine, x2, y, valid)
+        loss, (grad_w, grad_b) = _loss_and_grad(*(jax.lax.pcast(v, "w", to="varying") for v in carry), x2, y, valid)
         total = jax.lax.psum(jnp.stack([loss, grad_w, grad_b]), "w")  # the one all-reduce of the epoch
         return (w - lr * total[1], b - lr * total[2]), total[0]
 
@@ -181,7 +173,7 @@ class Worker:
         self.y = jax.make_array_from_process_local_data(sharding, y, shape)
         scalar = dtype.type
         train = partial(_train, w0=scalar(payload["w0"]), b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
-                        epochs=payload["epochs"], counts=counts, cpu=payload["device"] == "cpu")  # fmt: skip
+                        epochs=payload["epochs"], counts=counts)  # fmt: skip
         self._train = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(P("w"), P("w")), out_specs=P()))
         self._allreduce_fns: dict = {}
 

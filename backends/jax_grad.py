@@ -63,33 +63,25 @@ def _loss(w, b, x, y):
 _loss_and_grad = jax.value_and_grad(_loss, argnums=(0, 1))
 
 
-def by_blocks(loss_and_grad, w, b, *data):
-    """``loss_and_grad(w, b, *data)`` over cache-sized blocks of the 1-D ``data``, summed; the remainder as one block.
-
-    Also the shard's gradient of a data-parallel worker (backends.jax_dp), inside ``shard_map``.
-    """
-    n = data[0].shape[0]
-    whole = n - n % BLOCK
-    blocks = [a[:whole].reshape(-1, BLOCK) for a in data]
+def _blocked_loss_and_grad(w, b, x, y):
+    """``_loss_and_grad`` over cache-sized blocks of the data, summed; the remainder as one last block."""
+    whole = x.shape[0] - x.shape[0] % BLOCK
+    xs, ys = x[:whole].reshape(-1, BLOCK), y[:whole].reshape(-1, BLOCK)
 
     def add_block(i, acc):
-        loss, (grad_w, grad_b) = loss_and_grad(w, b, *(a[i] for a in blocks))
+        loss, (grad_w, grad_b) = _loss_and_grad(w, b, xs[i], ys[i])
         return acc[0] + loss, acc[1] + grad_w, acc[2] + grad_b
 
-    # A sum over no data: zero in the data's dtype and, inside shard_map, varying over devices as the data is.
-    zero = data[0][:0].sum()
-    loss, grad_w, grad_b = lax.fori_loop(0, whole // BLOCK, add_block, (zero, zero, zero))
-    if whole < n:
-        tail, (tail_w, tail_b) = loss_and_grad(w, b, *(a[whole:] for a in data))
+    zero = jnp.zeros((), x.dtype)
+    loss, grad_w, grad_b = lax.fori_loop(0, xs.shape[0], add_block, (zero, zero, zero))
+    if whole < x.shape[0]:
+        tail, (tail_w, tail_b) = _loss_and_grad(w, b, x[whole:], y[whole:])
         loss, grad_w, grad_b = loss + tail, grad_w + tail_w, grad_b + tail_b
     return loss, (grad_w, grad_b)
 
 
 def _step(w, b, x, y, lr, blocked=False):
-    if blocked:
-        loss, (grad_w, grad_b) = by_blocks(_loss_and_grad, w, b, x, y)
-    else:
-        loss, (grad_w, grad_b) = _loss_and_grad(w, b, x, y)
+    loss, (grad_w, grad_b) = (_blocked_loss_and_grad if blocked else _loss_and_grad)(w, b, x, y)
     return w - lr * grad_w, b - lr * grad_b, loss
 
 
