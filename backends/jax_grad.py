@@ -4,7 +4,7 @@ Rules: ``eager`` calls the un-jitted step op by op; ``jit`` compiles one step
 and loops in Python; ``scan`` compiles the whole loop into one program with
 ``lax.scan``. float64 runs inside ``jax.enable_x64(True)``, a context manager,
 so JAX's global setting is never changed for other code in the process; every
-other choice (compiler options, blocking) is made per compiled program, never
+other choice (compiler options) is made per compiled program, never
 through JAX's config or ``XLA_FLAGS``. Losses stay on the device until the run
 ends; ``run()`` blocks until they are ready.
 """
@@ -48,11 +48,6 @@ SMALL_CPU_OPTIONS = {"xla_disable_hlo_passes": "tree_reduction_rewriter"}
 #: iteration than a 100-point step (float32, 100 points: 159 µs a fit unrolled 4 times,
 #: 141 µs 8 times, 198 µs 16 times, where fusions start recomputing each other's sums).
 UNROLL = 8
-#: Points per block of a large CPU epoch (128–256 KiB of x and y: L2-sized). XLA reads the data
-#: once for each of the loss and the two gradient sums; block by block the other passes hit
-#: the cache (n = 10⁷, float32: 8.0 → 4.4 ms an epoch). The gradient of the loss is the sum
-#: of its blocks' gradients, each from ``value_and_grad``, as a data-parallel fit sums its shards'.
-BLOCK = 1 << 15
 
 
 def _loss(w, b, x, y):
@@ -63,31 +58,14 @@ def _loss(w, b, x, y):
 _loss_and_grad = jax.value_and_grad(_loss, argnums=(0, 1))
 
 
-def _blocked_loss_and_grad(w, b, x, y):
-    """``_loss_and_grad`` over cache-sized blocks of the data, summed; the remainder as one last block."""
-    whole = x.shape[0] - x.shape[0] % BLOCK
-    xs, ys = x[:whole].reshape(-1, BLOCK), y[:whole].reshape(-1, BLOCK)
-
-    def add_block(i, acc):
-        loss, (grad_w, grad_b) = _loss_and_grad(w, b, xs[i], ys[i])
-        return acc[0] + loss, acc[1] + grad_w, acc[2] + grad_b
-
-    zero = jnp.zeros((), x.dtype)
-    loss, grad_w, grad_b = lax.fori_loop(0, xs.shape[0], add_block, (zero, zero, zero))
-    if whole < x.shape[0]:
-        tail, (tail_w, tail_b) = _loss_and_grad(w, b, x[whole:], y[whole:])
-        loss, grad_w, grad_b = loss + tail, grad_w + tail_w, grad_b + tail_b
-    return loss, (grad_w, grad_b)
-
-
-def _step(w, b, x, y, lr, blocked=False):
-    loss, (grad_w, grad_b) = (_blocked_loss_and_grad if blocked else _loss_and_grad)(w, b, x, y)
+def _step(w, b, x, y, lr):
+    loss, (grad_w, grad_b) = _loss_and_grad(w, b, x, y)
     return w - lr * grad_w, b - lr * grad_b, loss
 
 
-def _scan_fit(w, b, x, y, lr, *, epochs, blocked):
+def _scan_fit(w, b, x, y, lr, *, epochs):
     def body(carry, _):
-        w, b, loss = _step(*carry, x, y, lr, blocked)
+        w, b, loss = _step(*carry, x, y, lr)
         return (w, b), loss
 
     unroll = UNROLL if x.shape[0] <= SMALL_MAX_N else 1
@@ -101,13 +79,12 @@ def _pack(w, b, losses, final):
 
 
 @functools.cache
-def _program(variant: str, small_cpu: bool, blocked: bool):
-    """The jitted step or scan fit; small CPU problems and blocked ones get their own programs and options."""
+def _program(variant: str, small_cpu: bool):
+    """The jitted step or scan fit; small CPU problems get their own programs, with their own options."""
     options = SMALL_CPU_OPTIONS if small_cpu else None
     if variant == "scan":
-        fit = functools.partial(_scan_fit, blocked=blocked)
-        return jax.jit(fit, static_argnames="epochs", compiler_options=options)
-    return jax.jit(functools.partial(_step, blocked=blocked), compiler_options=options)
+        return jax.jit(_scan_fit, static_argnames="epochs", compiler_options=options)
+    return jax.jit(_step, compiler_options=options)
 
 
 def _precision(dtype: str):
@@ -135,7 +112,7 @@ class _Fit:
             if self.variant == "eager":
                 step = _step
             else:
-                program = _program(self.variant, cpu and n <= SMALL_MAX_N, cpu and n >= 2 * BLOCK)
+                program = _program(self.variant, cpu and n <= SMALL_MAX_N)
                 if self.variant == "scan":
                     return jax.block_until_ready(program(*args, epochs=self.epochs))
                 step = program

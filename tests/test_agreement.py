@@ -87,7 +87,7 @@ def test_deterministic(trainer, dtype, n, epochs):
     """Two fits of the same problem, one after the other in one process, give identical bits.
 
     At 600,001 points NumPy's fused loop, Numba's SIMD loop and inductor's kernels sum on
-    several threads and JAX in blocks: each thread's share and the order of the shares are fixed.
+    several threads: each thread's share and the order of the shares are fixed.
 
     Across processes, which have compiled different sizes before (torch.compile)
     and dispatch JAX differently, tests/test_bench.py holds the benchmark

@@ -95,6 +95,18 @@ def test_fit(trainer, dtype, workers, seed, no_orphans):
         assert_agrees(result, ref, dtype, seed.n)
 
 
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(DP_CPU))
+def test_fit_large_shards(trainer, dtype, no_orphans):
+    """Shards of 65,537 points, past every size switch of the one-process trainers (JAX's small forms end at 10⁴)."""
+    problem = backends.make_problem(131_074, 2)
+    config = backends.TrainConfig(epochs=5, lr=0.1 / problem.n, dtype=dtype, workers=2)
+    result, ref = trainer.fit(problem, config), reference_fit(problem, config)
+    if dtype == "float64":
+        assert_float64_agrees(result, ref)
+    else:
+        assert_agrees(result, ref, dtype, problem.n)
+
+
 @pytest.mark.parametrize("trainer_id", DP_CPU)
 def test_empty_shard_and_fit_closes_its_group(trainer, no_orphans):
     """One point over two workers: the empty shard adds nothing (JAX pads it to one masked point).
