@@ -9,8 +9,8 @@ computes its shard's loss and, by ``jax.value_and_grad``, its gradient, and
 one ``psum`` per epoch sums the three numbers (loss, ∂w, ∂b) before every
 device applies the same update. Uneven shards are padded to the longest and
 masked (an iota compare, no extra memory read). JAX settings (gloo, x64,
-platform, thread flags) are set inside the workers only, never in the calling
-process; the coordinator imports JAX only to probe availability. Every wait
+platform, thread flags) and a CPU worker's one core are set inside the workers
+only, never in the calling process; the coordinator imports JAX only to probe availability. Every wait
 has a timeout: the rendezvous (``initialization_timeout``), a dead peer
 (``heartbeat_timeout_seconds``) and the shutdown barrier.
 """
@@ -121,6 +121,19 @@ def _allreduces(x2, *, rounds):
     return parts
 
 
+def _one_core(rank: int) -> None:
+    """Run this worker, and the threads XLA starts later, on one core of those the group may use.
+
+    XLA_FLAGS keeps Eigen to one thread, but XLA's YNNPACK reductions still use the CPU client's
+    thread pool: one worker alone at 10⁷ points took 7.3 ms an epoch on two cores, 10.6 ms on one
+    (2026-11-25), so it competed with the other workers for their cores, and k workers did not add
+    k cores' worth of work. The rank picks the core, so that k workers on k cores use each once.
+    """
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cores[rank % len(cores)]})
+
+
 def _gloo_on_loopback() -> None:
     """Make JAX's gloo collectives bind to 127.0.0.1 (in this worker process only).
 
@@ -143,6 +156,8 @@ class Worker:
         from jax.sharding import PartitionSpec as P
 
         # Process-wide settings, in this worker process only.
+        if payload["device"] == "cpu":
+            _one_core(rank)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         _gloo_on_loopback()
         jax.config.update("jax_enable_x64", payload["dtype"] == "float64")

@@ -19,6 +19,13 @@ from backends.testing import in_process_ids
 FRAMEWORKS = ("numpy", "jax", "torch", "numba")
 
 
+def _plain(value: object) -> str:
+    """A value's repr, sets in sorted order (a set's iteration order may differ between two reads of it)."""
+    if isinstance(value, (set, frozenset)):
+        return repr(sorted(map(repr, value)))
+    return repr(value)
+
+
 def settings() -> dict[str, object]:
     found: dict[str, object] = {
         "environ": dict(os.environ),
@@ -28,7 +35,7 @@ def settings() -> dict[str, object]:
     if importlib.util.find_spec("jax"):
         import jax
 
-        found["jax.config"] = {name: repr(value) for name, value in jax.config.values.items()}
+        found["jax.config"] = {name: _plain(value) for name, value in jax.config.values.items()}
     if importlib.util.find_spec("torch"):
         import torch
         import torch._dynamo.config
@@ -41,8 +48,8 @@ def settings() -> dict[str, object]:
             "torch.float32_matmul_precision": torch.get_float32_matmul_precision(),
             "torch.deterministic": torch.are_deterministic_algorithms_enabled(),
             "torch.grad_enabled": torch.is_grad_enabled(),
-            "torch._dynamo.config": {k: repr(v) for k, v in torch._dynamo.config.get_config_copy().items()},
-            "torch._inductor.config": {k: repr(v) for k, v in torch._inductor.config.get_config_copy().items()},
+            "torch._dynamo.config": {k: _plain(v) for k, v in torch._dynamo.config.get_config_copy().items()},
+            "torch._inductor.config": {k: _plain(v) for k, v in torch._inductor.config.get_config_copy().items()},
         })  # fmt: skip
     if importlib.util.find_spec("numba"):
         import numba
