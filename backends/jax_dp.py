@@ -34,6 +34,8 @@ HEARTBEAT_TIMEOUT_S = 10
 SHUTDOWN_TIMEOUT_S = 10
 #: Each CPU worker computes on one thread: the parallelism is the workers.
 CPU_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false"
+#: From this many points in a shard, a CPU worker runs on one core of its own (see _one_core).
+PIN_MIN_POINTS = 1 << 20
 #: As in backends.jax_grad: up to this size the loss squares its residual inside the sum, which XLA fuses.
 SMALL_MAX_N = 10_000
 
@@ -127,7 +129,10 @@ def _one_core(rank: int) -> None:
     XLA_FLAGS keeps Eigen to one thread, but XLA's YNNPACK reductions still use the CPU client's
     thread pool: one worker alone at 10⁷ points took 7.3 ms an epoch on two cores, 10.6 ms on one
     (2026-11-25), so it competed with the other workers for their cores, and k workers did not add
-    k cores' worth of work. The rank picks the core, so that k workers on k cores use each once.
+    k cores' worth of work (2 workers: 0.88× one, 1.18× pinned). The rank picks the core, so that k
+    workers on k cores use each once. Only for large shards (PIN_MIN_POINTS): a pinned worker's gloo
+    thread then waits for its own core, and an all-reduce takes ~3 ms instead of ~0.2 ms, which
+    small shards, whose epochs are all latency, would pay in full.
     """
     if hasattr(os, "sched_setaffinity"):
         cores = sorted(os.sched_getaffinity(0))
@@ -156,7 +161,7 @@ class Worker:
         from jax.sharding import PartitionSpec as P
 
         # Process-wide settings, in this worker process only.
-        if payload["device"] == "cpu":
+        if payload["device"] == "cpu" and max(payload["counts"]) >= PIN_MIN_POINTS:
             _one_core(rank)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         _gloo_on_loopback()
