@@ -12,7 +12,8 @@ each round give its GPU time (``gpu_time_s``). After the rounds: the peak
 memory of one whole ``fit()`` above what the process held before it, and, for
 trainers that compile, a fresh process with empty compile caches: its first
 call (``cold_start_s``) and its warm ``fit()`` calls (``fresh_fit_s``, what a
-user's own process gets; see bench.cold_start). Whole ``fit()`` calls at two
+user's own process gets), then a second one with the caches the first filled
+(``warm_start_s``; see bench.cold_start). Whole ``fit()`` calls at two
 epoch counts give the fixed and the marginal cost (``run_fit_benchmark``).
 Nothing here changes a framework's settings: the benchmark processes keep
 every default, as a user's process does.
