@@ -199,11 +199,11 @@ class _BlockedFit(_Fit):
         bounds = [min(n, blocks * i // self.threads * BLOCK) for i in range(self.threads)] + [n]
         return [(lo, hi) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
-    def _sums(self, lo: int, hi: int, w, b):
-        """Loss sum and both gradient sums over points lo:hi, block by block, in this thread's own buffers."""
-        x, y, dtype = self.x, self.y, self.x.dtype
-        q, r = np.empty(BLOCK, dtype), np.empty(BLOCK, dtype)
-        loss = grad_w = grad_b = dtype.type(0)
+    def _sums(self, share: tuple[int, int], buffers: tuple[np.ndarray, np.ndarray], w, b, gradients: bool = True):
+        """Loss sum and both gradient sums (or the loss alone) over a share of the points, block by block,
+        in that share's own buffers."""
+        (lo, hi), (q, r), x, y = share, buffers, self.x, self.y
+        loss = grad_w = grad_b = x.dtype.type(0)
         for start in range(lo, hi, BLOCK):
             stop = min(start + BLOCK, hi)
             xb, qb, rb = x[start:stop], q[: stop - start], r[: stop - start]
@@ -215,14 +215,16 @@ class _BlockedFit(_Fit):
             # which fought this loop's for the cores (float64: 12 instead of 7.6 ms an epoch) and would make
             # a fit's bits depend on BLAS's thread count.
             loss += np.einsum("i,i->", rb, rb)
-            grad_w += np.einsum("i,i->", rb, qb)
-            grad_b += rb.sum()
+            if gradients:
+                grad_w += np.einsum("i,i->", rb, qb)
+                grad_b += rb.sum()
         return loss, grad_w, grad_b
 
-    def _epoch(self, pool, shares, w, b):
+    def _epoch(self, pool, shares, buffers, w, b, gradients: bool = True):
         # The other threads take the first shares; this one the last, in step with them.
-        futures = [pool.submit(self._sums, lo, hi, w, b) for lo, hi in shares[:-1]]
-        last = self._sums(*shares[-1], w, b)
+        work = list(zip(shares, buffers, strict=True))
+        futures = [pool.submit(self._sums, share, buf, w, b, gradients) for share, buf in work[:-1]]
+        last = self._sums(*work[-1], w, b, gradients)
         parts = [f.result() for f in futures] + [last]
         loss, grad_w, grad_b = parts[0]
         for part in parts[1:]:
@@ -232,13 +234,14 @@ class _BlockedFit(_Fit):
     def run(self):
         lr, half, w, b = self.lr, self.half, self.w0, self.b0
         shares = self._shares()
+        buffers = [(np.empty(BLOCK, self.x.dtype), np.empty(BLOCK, self.x.dtype)) for _ in shares]  # x², r
         losses = np.empty(self.epochs)
         with self._quiet(), ThreadPoolExecutor(max(1, len(shares) - 1), thread_name_prefix="regbench") as pool:
             for i in range(self.epochs):
-                loss, grad_w, grad_b = self._epoch(pool, shares, w, b)
+                loss, grad_w, grad_b = self._epoch(pool, shares, buffers, w, b)
                 losses[i] = half * loss
                 w, b = w - lr * grad_w, b - lr * grad_b
-            final = half * self._epoch(pool, shares, w, b)[0]
+            final = half * self._epoch(pool, shares, buffers, w, b, gradients=False)[0]
         return w, b, losses, final
 
 
