@@ -151,13 +151,22 @@ class TrainConfig:
 HISTORY_CHECKED_FROM = 2**26
 
 
+def proc_kib(path: str, field: str) -> int:
+    """A ``field: N kB`` line of a Linux /proc file (``/proc/meminfo``, ``/proc/self/status``), in KiB.
+
+    OSError where the file cannot be read or has no such field.
+    """
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in {path}")
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to a new allocation (Linux's MemAvailable, else free pages); None if unknown."""
     try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+        return proc_kib("/proc/meminfo", "MemAvailable") * 1024
     except OSError:
         pass
     try:

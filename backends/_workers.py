@@ -34,6 +34,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from backends._core import proc_kib
+
 #: Seconds a group may take to start: interpreters, framework imports and the rendezvous
 #: (~3 s on an idle 2-core machine; a loaded one takes several times that).
 START_TIMEOUT_S = 180.0
@@ -286,13 +288,9 @@ def _die_with_parent(parent_pid: int) -> None:
 def vm_hwm_bytes() -> int | None:
     """This process's peak resident size (VmHWM), None where /proc is absent."""
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+        return proc_kib("/proc/self/status", "VmHWM") * 1024
     except OSError:
-        pass
-    return None
+        return None
 
 
 def _serve(fd: int, parent_pid: int) -> int:

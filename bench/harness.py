@@ -40,6 +40,7 @@ import numpy as np
 
 import backends
 from backends import metrics
+from backends._core import proc_kib
 from backends._registry import BASELINE, spec_of, specs
 from backends.gpu import DeviceTimer, event_timer
 
@@ -150,14 +151,6 @@ CPU_MEMORY_METHOD = "VmHWM after malloc_trim and a reset through /proc/self/clea
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{field} not in /proc/self/status")
-
-
 def _host_peak(fn: Callable[[], object]) -> tuple[int | None, str]:
     """Peak resident memory that ``fn()`` adds to the process, in bytes.
 
@@ -171,12 +164,12 @@ def _host_peak(fn: Callable[[], object]) -> tuple[int | None, str]:
             _LIBC.malloc_trim(0)
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        before = _status_kb("VmRSS")
+        before = proc_kib("/proc/self/status", "VmRSS")
     except OSError as exc:
         fn()
         return None, f"not measured: resetting the peak resident size failed ({exc})"
     fn()
-    return max(0, _status_kb("VmHWM") - before) * 1024, CPU_MEMORY_METHOD
+    return max(0, proc_kib("/proc/self/status", "VmHWM") - before) * 1024, CPU_MEMORY_METHOD
 
 
 def _torch_cuda_peak(fn: Callable[[], object]) -> tuple[int | None, str]:

@@ -9,18 +9,11 @@ take seconds) and the native loops they are held against.
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 import backends
 from backends.testing import trainer_params
-from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, run_fit_benchmark
-
-
-@functools.cache
-def marginal_problem(n: int) -> backends.Problem:
-    return backends.make_problem(n, seed=0)
+from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, run_fit_benchmark, sweep_problem
 
 
 @pytest.mark.sweep
@@ -29,4 +22,4 @@ def marginal_problem(n: int) -> backends.Problem:
 def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds):
     config = backends.TrainConfig(epochs=epochs, lr=LR_TIMES_N / marginal_n, dtype=dtype)
     benchmark.group = f"marginal: n={marginal_n}, {epochs} epochs"
-    run_fit_benchmark(benchmark, trainer, marginal_problem(marginal_n), config, rounds)
+    run_fit_benchmark(benchmark, trainer, sweep_problem(marginal_n), config, rounds)

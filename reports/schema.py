@@ -66,6 +66,8 @@ class FitInfo(_Record):
     prepare_s: Seconds | None = None
     result_s: Seconds | None = None
     cold_start_s: Seconds | None = None
+    warm_start_s: Seconds | None = None
+    fresh_fit_s: Seconds | None = None
     allreduce_s: Seconds | None = None
     peak_bytes: Bytes | None = None
     data_bytes: Count | None = None  # of x and y: never 0
