@@ -8,7 +8,8 @@ cannot run here, "" when it can) and ``prepare(variant, device, problem,
 config) -> PreparedFit``, and ``VARIANTS``, a mapping of each device it serves
 to its variants, which a test holds against the specs here. The roles a trainer
 plays in comparisons (the reference, each backend's baseline, the limits) are
-declared here and nowhere else: ``bench/`` and ``reports/`` ask for them.
+declared here and nowhere else: ``bench/`` writes them into every record, and
+``reports/`` reads them from there (records.roles names them).
 """
 
 from __future__ import annotations
@@ -22,15 +23,8 @@ from types import ModuleType
 
 from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig, check_fit
 
-#: Roles a trainer plays in comparisons.
-REFERENCE = "reference"  # the float64 oracle of every agreement check, and the report's speed-up base
-BASELINE = "baseline"  # the tutorial-faithful loop of its backend on its device: that backend's speed-ups are over it
-NATIVE_LOOP = "native loop"  # a plain compiled loop in strict IEEE order: framework time ratios are set against it
-CPU_LIMIT = "CPU limit"  # the fastest implementation of the algorithm on a CPU
-GPU_LIMIT = "GPU limit"  # the fastest implementation of the algorithm on a GPU
-ROLES = (REFERENCE, BASELINE, NATIVE_LOOP, CPU_LIMIT, GPU_LIMIT)
-#: Roles of native code rather than a framework: drawn apart (hatched, thick lines) in the reports.
-NATIVE_ROLES = (NATIVE_LOOP, CPU_LIMIT, GPU_LIMIT)
+# The roles' names live with the saved record, which carries each trainer's roles to the reports.
+from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE, ROLES
 
 
 @dataclass(frozen=True)

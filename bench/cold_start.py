@@ -1,6 +1,6 @@
 """A trainer in a fresh process, as a user's script meets it: ``python -m bench.cold_start TRAINER DTYPE EPOCHS LR``.
 
-Rules: started by bench.harness.cold_start with every framework's on-disk
+Rules: started by ``cold_start()`` (below) with every framework's on-disk
 compile cache pointed at an empty folder; imports ``backends`` and nothing
 else of regbench, changes no framework setting, and prints one JSON line. The
 first ``run()`` is timed (compilation or capture + one training on the
@@ -13,12 +13,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import backends
 
 #: Warm fit() calls: until this many, or until the time budget is spent (at least MIN_FITS).
 MAX_FITS, MIN_FITS, BUDGET_S = 300, 5, 1.0
+
+
+#: Environment variables that point each framework's on-disk compile cache at an empty folder.
+CACHE_ENV = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "JAX_COMPILATION_CACHE_DIR", "NUMBA_CACHE_DIR")
+COLD_START_TIMEOUT_S = 300
+
+
+def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: backends.TrainConfig,
+               distributed: bool) -> dict:  # fmt: skip
+    """Two fresh processes, one after the other, sharing compile caches that start empty.
+
+    The first one's first ``run()`` is ``cold_start_s``, and the median of its warm ``fit()`` calls
+    ``fresh_fit_s``; the second one's first ``run()``, with the caches the first one filled, is ``warm_start_s``.
+    """
+    if problem.name != "tutorial":
+        raise ValueError("cold starts are measured on the tutorial's problem only")
+    cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
+           f"--workers={config.workers}"]  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
+        env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
+        fits = ["--no-fits"] if distributed else []  # a data-parallel fit() starts a group
+        cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
+    fresh = cold["fresh_fit_s"]
+    return {"cold_start_s": cold["first_call_s"], "warm_start_s": warm["first_call_s"],
+            "fresh_fit_s": statistics.median(fresh) if fresh else None}  # fmt: skip
+
+
+def _fresh_process(trainer: backends.Trainer, cmd: list[str], env: dict) -> dict:
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=COLD_START_TIMEOUT_S, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"cold start of {trainer.id} failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("lr", type=float)
     p.add_argument("--workers", type=int, default=1, help="worker processes of a data-parallel trainer [1]")
     p.add_argument("--no-fits", dest="fits", action="store_false", help="time the first call only")
-    # (A data-parallel fit() starts its worker group anew: bench.harness asks for no fits of those.)
+    # (A data-parallel fit() starts its worker group anew: cold_start() asks for no fits of those.)
     args = p.parse_args(argv)
     config = backends.TrainConfig(epochs=args.epochs, lr=args.lr, dtype=args.dtype, workers=args.workers)
     trainer, problem = backends.get_trainer(args.trainer), backends.seed_problem()

@@ -3,23 +3,21 @@
 Rules: the default run times the tutorial's problem, the large problem
 (n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
 ``--sweep-sizes``; the data-parallel options live in bench/dp_options.py. Every
-round's time is saved. The environment (library versions, CPU, GPU, threads,
-JAX's platform) is written once per saved file through pytest-benchmark's
-machine-info hook.
+round's time is saved. The environment (bench.environment) is written once per
+saved file through pytest-benchmark's machine-info hook; the outcome of every
+selected benchmark and the small problems' data through its JSON hook
+(bench.outcomes).
 """
 
 from __future__ import annotations
 
-import os
-import platform
-
 import pytest
 
-import backends
-from backends.gpu import gpu_info, precision_settings
-from backends.testing import require_trainer
 from bench import dp_options
-from bench.harness import LARGE_N, MARGINAL_N, jax_cpu_dispatch, library_versions
+from bench.environment import machine_record
+from bench.outcomes import OutcomeRecorder
+from bench.params import require_trainer
+from bench.problems import LARGE_N, MARGINAL_N
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -43,6 +41,7 @@ def pytest_addoption(parser):
         action="store_true",
         help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
     )
+    group.addoption("--regbench-outcomes", default=None, help="write every selected benchmark's outcome there (JSON)")
     dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
@@ -53,6 +52,7 @@ def pytest_configure(config):
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
+    config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes")), "regbench-outcomes")
     dp_options.configure(config)
 
 
@@ -96,33 +96,4 @@ def cold_start(request):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    info = {
-        "versions": library_versions(),
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "thread_env": {
-            k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
-        },
-        # Trainers that could not run here, and why: the report lists them as skipped.
-        "unavailable": {tid: a.reason for tid, a in backends.available().items() if not a.ok},
-    }
-    if info["versions"]["torch"]:
-        import torch
-
-        info["torch_threads"] = torch.get_num_threads()
-        info["torch_cuda"] = torch.version.cuda
-    if info["versions"]["jax"]:
-        import jax
-
-        info["jax_platform"] = jax.default_backend()
-        info["jax_devices"] = [str(d) for d in jax.devices()]
-        info["jax_cpu_dispatch"] = jax_cpu_dispatch()
-    if info["versions"]["numba"]:
-        import numba
-
-        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
-    gpu = gpu_info()
-    if gpu:
-        info["gpu"] = gpu  # name, driver, CUDA version, memory, compute capability
-        info["precision"] = precision_settings()  # TF32 and matmul-precision switches in force
-    machine_info["regbench"] = info
+    machine_info["regbench"] = machine_record()

@@ -5,14 +5,13 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends.testing import trainer_params
 from bench.harness import run_benchmark
-
-SEED = backends.seed_problem()
+from bench.params import trainer_params
+from bench.problems import tutorial
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
 def test_fit(benchmark, trainer, dtype, workers, rounds, cold_start):
     config = backends.TrainConfig(dtype=dtype, workers=workers)
-    benchmark.group = f"tutorial: n={SEED.n}, {config.epochs} epochs"
-    run_benchmark(benchmark, trainer, SEED, config, rounds, measure_cold_start=cold_start)
+    benchmark.group = f"tutorial: n={tutorial().problem.n}, {config.epochs} epochs"
+    run_benchmark(benchmark, "fit", trainer, tutorial(), config, rounds, measure_cold_start=cold_start)

@@ -1,7 +1,7 @@
 """What one more epoch costs, and what a fit costs before and after its epochs, at n = 10⁷ (``--marginal-n``).
 
 Rules: whole ``fit()`` calls are timed, as a user makes them, at two epoch
-counts (``bench.harness.MARGINAL_EPOCHS``); reports.targets derives the cost
+counts (``bench.problems.MARGINAL_EPOCHS``); reports.targets derives the cost
 per epoch and the fixed cost from the pair. Only the trainers that can be the
 fastest of their backend run here (not the baselines, whose epochs at this size
 take seconds) and the native loops they are held against.
@@ -12,8 +12,9 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends.testing import trainer_params
-from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, run_fit_benchmark, sweep_problem
+from bench.harness import run_fit_benchmark
+from bench.params import trainer_params
+from bench.problems import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, sized
 
 
 @pytest.mark.sweep
@@ -22,4 +23,4 @@ from bench.harness import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, run_fi
 def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds):
     config = backends.TrainConfig(epochs=epochs, lr=LR_TIMES_N / marginal_n, dtype=dtype)
     benchmark.group = f"marginal: n={marginal_n}, {epochs} epochs"
-    run_fit_benchmark(benchmark, trainer, sweep_problem(marginal_n), config, rounds)
+    run_fit_benchmark(benchmark, "marginal", trainer, sized(marginal_n), config, rounds)

@@ -2,7 +2,7 @@
 
 Rules: deselected unless ``--scaling`` (bench.dp_options). At each n of
 ``--scaling-sizes`` and dtype of ``--scaling-dtypes``, with the problems and
-configurations of the size sweep (bench.harness.sweep_config): every
+configurations of the size sweep (bench.problems): every
 data-parallel trainer with each ``--scaling-workers`` count; its single-process
 twin (the same steps in one process); and the native SIMD loop
 (the registry's CPU limit) with each count as its thread count, the reference
@@ -20,8 +20,9 @@ from dataclasses import replace
 import pytest
 
 from backends._registry import CPU_LIMIT, specs, twin_of, with_role
-from backends.testing import GPU_DEVICES, require_trainer
-from bench.harness import run_benchmark, sweep_config, sweep_problem
+from bench.harness import run_benchmark
+from bench.params import GPU_DEVICES, require_trainer
+from bench.problems import sized, sweep_config
 
 DATA_PARALLEL = tuple(spec.id for spec in specs() if spec.distributed)
 TWINS = tuple(dict.fromkeys(twin_of(tid) for tid in DATA_PARALLEL))
@@ -40,19 +41,19 @@ def _group(n: int, dtype: str) -> str:
 def test_scaling(benchmark, trainer, scaling_dtype, scaling_n, scaling_workers, rounds):
     config = replace(sweep_config(scaling_n, scaling_dtype), workers=scaling_workers)
     try:
-        trainer.prepare(sweep_problem(scaling_n), config).close()  # starts nothing: checks the count fits here
+        trainer.prepare(sized(scaling_n).problem, config).close()  # starts nothing: checks the count fits here
     except ValueError as exc:  # more workers than GPUs, say
         pytest.skip(str(exc))
     benchmark.group = _group(scaling_n, scaling_dtype)
-    run_benchmark(benchmark, trainer, sweep_problem(scaling_n), config, rounds)
-    benchmark.extra_info["threads"] = 1  # each worker computes on one thread (backends.torch_dp, jax_dp)
+    # Each worker computes on one thread (backends.torch_dp, jax_dp).
+    run_benchmark(benchmark, "scaling", trainer, sized(scaling_n), config, rounds, threads=1)
 
 
 @pytest.mark.parametrize("trainer_id", _params(TWINS))
 def test_scaling_single(benchmark, trainer, scaling_dtype, scaling_n, rounds):
     benchmark.group = _group(scaling_n, scaling_dtype)
-    run_benchmark(benchmark, trainer, sweep_problem(scaling_n), sweep_config(scaling_n, scaling_dtype), rounds)
-    benchmark.extra_info["threads"] = None  # the framework's own choice
+    config = sweep_config(scaling_n, scaling_dtype)
+    run_benchmark(benchmark, "scaling_single", trainer, sized(scaling_n), config, rounds)  # the framework's threads
 
 
 @contextlib.contextmanager
@@ -78,5 +79,5 @@ def test_scaling_native(benchmark, scaling_dtype, scaling_n, scaling_workers, ro
     trainer = require_trainer(NATIVE_SIMD)
     benchmark.group = _group(scaling_n, scaling_dtype)
     with numba_threads(scaling_workers):
-        run_benchmark(benchmark, trainer, sweep_problem(scaling_n), sweep_config(scaling_n, scaling_dtype), rounds)
-    benchmark.extra_info["threads"] = scaling_workers
+        config = sweep_config(scaling_n, scaling_dtype)
+        run_benchmark(benchmark, "scaling_native", trainer, sized(scaling_n), config, rounds, threads=scaling_workers)

@@ -1,8 +1,8 @@
 """Larger problems: where does a compiled variant or a GPU start to pay, and how close to the memory floor?
 
-Rules: every run times the large problem (``bench.harness.LARGE_N``);
+Rules: every run times the large problem (``bench.problems.LARGE_N``);
 ``--sweep`` runs n over 10² … 10⁷ instead (``--sweep-sizes``), with the
-problems and configurations of ``bench.harness.sweep_config``. Beside the
+problems and configurations of ``bench.problems``. Beside the
 trainers, each size times reading x and y once on the CPU (and on a CUDA
 device, through a device-to-device copy): the bandwidth floor under any epoch.
 """
@@ -14,16 +14,18 @@ from dataclasses import replace
 import pytest
 
 import backends
-from backends.gpu import gpu_info
-from backends.testing import trainer_params
-from bench.harness import run_benchmark, run_floor, sweep_config, sweep_problem
+from bench.floor import run_floor
+from bench.gpu import gpu_info
+from bench.harness import run_benchmark
+from bench.params import trainer_params
+from bench.problems import sized, sweep_config
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
 def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds):
     config = replace(sweep_config(sweep_n, dtype), workers=workers)
     benchmark.group = f"sweep: n={sweep_n}, {config.epochs} epochs"
-    run_benchmark(benchmark, trainer, sweep_problem(sweep_n), config, rounds)
+    run_benchmark(benchmark, "sweep", trainer, sized(sweep_n), config, rounds)
 
 
 @pytest.mark.parametrize("dtype", backends.DTYPES)

@@ -3,8 +3,8 @@
 Rules: the Agg backend, set before pyplot is imported, so charts render with
 no display; each function takes the tidy table and returns a Figure; a diverged
 fit is drawn hatched and labelled, a skipped trainer as a labelled empty row,
-never as a fast bar; native trainers are marked with their registry role (native
-loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines.
+never as a fast bar; native trainers are marked with the role their record
+names (native loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines.
 """
 
 from __future__ import annotations
@@ -18,9 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from backends import REFERENCE_ID
-from backends._registry import CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP
-from reports.load import native_role
+from records.roles import CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP
 
 COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
 #: Native trainers share a backend, so lines tell them apart by their role's colour.
@@ -37,7 +35,8 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
     multi = df["machine"].nunique() > 1
     df = df.sort_values(value, ascending=value != "speedup")
     labels = [_label(r, multi) for _, r in df.iterrows()]
-    extra = [] if skipped is None else [f"{t} (skipped)" for t in skipped["trainer"]]
+    extra = [] if skipped is None else [f"{t} {d} (skipped)".replace("  ", " ") for t, d in
+                                        zip(skipped["trainer"], skipped["dtype"], strict=True)]  # fmt: skip
     fig, ax = plt.subplots(figsize=(10, 0.32 * (len(labels) + len(extra)) + 1.6), layout="constrained")
     y = np.arange(len(labels))
     values = df[value].to_numpy(dtype=float)
@@ -49,13 +48,13 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
         xerr = np.vstack([np.clip(values - lo, 0, None), np.clip(hi - values, 0, None)])
     plotted = np.where(diverged, np.nan, values)
     bars = ax.barh(y, plotted, xerr=xerr, color=colors, capsize=2, ecolor="#333333")
-    for yi, (is_div, trainer) in enumerate(zip(diverged, df["trainer"], strict=True)):
+    for yi, (is_div, native) in enumerate(zip(diverged, df["native"], strict=True)):
         if is_div:
             ax.text(0.01, yi, "diverged (no time shown)", transform=ax.get_yaxis_transform(), va="center",
                     color="#c44e52", fontsize=8)  # fmt: skip
-        elif native_role(trainer):
+        elif native:
             bars[yi].set_hatch("//")
-            ax.text(plotted[yi], yi, "  " + native_role(trainer), va="center", fontsize=8)
+            ax.text(plotted[yi], yi, "  " + native, va="center", fontsize=8)
     for i, reason in enumerate([] if skipped is None else skipped["reason"]):
         ax.text(0.01, len(labels) + i, reason, transform=ax.get_yaxis_transform(), va="center", color="#777777",
                 fontsize=8)  # fmt: skip
@@ -78,16 +77,18 @@ def time_chart(fit: pd.DataFrame, skipped: pd.DataFrame) -> Figure:
 
 
 def speedup_chart(fit: pd.DataFrame) -> Figure:
-    """Speed-up over the NumPy tutorial loop of the same dtype."""
-    return _bars(fit, "speedup", f"Speed-up over {REFERENCE_ID} (same dtype)", "× faster (log scale)", line=1.0)
+    """Speed-up over the reference (the NumPy tutorial loop) of the same dtype."""
+    reference = ", ".join(fit[fit["reference"].astype(bool)]["trainer"].unique()) or "the reference"
+    return _bars(fit, "speedup", f"Speed-up over {reference} (same dtype)", "× faster (log scale)", line=1.0)
 
 
 def loss_chart(fit: pd.DataFrame) -> Figure:
     """Loss history per trainer, and its relative difference from the float64 NumPy reference."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
     multi = fit["machine"].nunique() > 1
-    refs = fit[(fit["trainer"] == REFERENCE_ID) & (fit["dtype"] == "float64")].set_index(["machine", "run"])
-    for _, row in fit.sort_values(["trainer", "dtype"]).iterrows():
+    is_ref = fit["reference"].astype(bool) & (fit["dtype"] == "float64")
+    refs = fit[is_ref].set_index(["machine", "run"])
+    for index, row in fit.sort_values(["trainer", "dtype"]).iterrows():
         losses = row["losses"]
         if len(losses) == 0:
             continue
@@ -95,7 +96,7 @@ def loss_chart(fit: pd.DataFrame) -> Figure:
                  "lw": 1, "label": _label(row, multi)}  # fmt: skip
         top.plot(np.arange(len(losses)), losses, **style)
         key = (row["machine"], row["run"])
-        if key in refs.index and not (row["trainer"] == REFERENCE_ID and row["dtype"] == "float64"):
+        if key in refs.index and not is_ref[index]:
             ref = refs.loc[key, "losses"]
             with np.errstate(divide="ignore", invalid="ignore"):
                 rel = np.abs(losses - ref) / np.abs(ref)
@@ -153,9 +154,10 @@ def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
         group = group.sort_values("n")
         backend = group["backend"].iloc[0]
         label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
-        color = ROLE_COLORS.get(native_role(trainer), COLORS.get(backend))
+        native = group["native"].iloc[0]
+        color = ROLE_COLORS.get(native, COLORS.get(backend))
         ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=color,
-                ls="-" if dtype == "float64" else ":", lw=2.5 if native_role(trainer) else 1.2)  # fmt: skip
+                ls="-" if dtype == "float64" else ":", lw=2.5 if native else 1.2)  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("n (points)")

@@ -1,8 +1,8 @@
 """Two saved runs, benchmark by benchmark: speed verdicts (reports.stats), accuracy drift, what is missing.
 
-Rules: only like is compared with like — a benchmark's identity is (kind,
-trainer, dtype, n, epochs, lr), and two benchmarks differing in any of them are
-never paired. A benchmark of BASE that NEW lacks (or skipped) is listed with
+Rules: only like is compared with like — a benchmark's identity is
+records.model.IDENTITY (kind, problem, trainer, dtype, n, epochs, lr, workers,
+threads), and two benchmarks differing in any of them are never paired. A benchmark of BASE that NEW lacks (or skipped) is listed with
 why, and fails the comparison unless missing ones are allowed; new ones are
 listed. Accuracy drifts when the final loss, w or b moved by more than
 ``max_drift`` (relative), or divergence changed. Differences between the two
@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from records.model import IDENTITY
 from reports.load import Runs, gpu_label
-from reports.schema import IDENTITY
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
-    "kind", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
+    "kind", "problem", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
     "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
 ]  # fmt: skip
 
@@ -48,9 +48,9 @@ class Comparison:
 
 
 def label(identity: tuple) -> str:
-    kind, trainer, dtype, n, epochs, lr, workers, threads = identity
+    kind, problem, trainer, dtype, n, epochs, lr, workers, threads = identity
     counts = (f", {workers:g} workers" if workers != 1 else "") + (f", {threads:g} threads" if threads else "")
-    return f"{kind} {trainer} {dtype} (n={n}, {epochs} epochs, lr={lr:g}{counts})"
+    return f"{kind} {trainer} {dtype} ({problem}, n={n}, {epochs} epochs, lr={lr:g}{counts})"
 
 
 def relative_change(new: float, base: float) -> float:
@@ -69,25 +69,24 @@ def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, st
 
 
 def _indexed(runs: Runs) -> pd.DataFrame:
-    # One file per side, and a file holds each identity once (reports.schema refuses it otherwise).
+    # One file per side, and a file holds each identity once (records.model refuses it otherwise).
     # A scaling study's fits differ in workers (processes) or threads; "threads" is unset elsewhere: 0 here.
     return runs.table.fillna({"workers": 1, "threads": 0}).set_index(IDENTITY)
 
 
-def _unavailable(runs: Runs) -> dict[str, str]:
-    out = {}
-    for info in runs.machines.values():
-        out.update(info.get("regbench", {}).get("unavailable", {}))
-    return out
+def _skipped(runs: Runs) -> dict[tuple[str, str], str]:
+    """(trainer, dtype) -> why it was skipped; dtype "" where the record names none (files of schema 0)."""
+    return {(row.trainer, row.dtype): row.reason for row in runs.skipped.itertuples()}
 
 
-def _why_missing(identity: tuple, new: pd.DataFrame, skipped: dict[str, str]) -> str:
-    kind, trainer, dtype, n = identity[:4]
-    if trainer in skipped:
-        return f"{label(identity)}: skipped in NEW ({skipped[trainer]})"
+def _why_missing(identity: tuple, new: pd.DataFrame, skipped: dict[tuple[str, str], str]) -> str:
+    kind, problem, trainer, dtype, n = identity[:5]
+    reason = skipped.get((trainer, dtype), skipped.get((trainer, "")))
+    if reason is not None:
+        return f"{label(identity)}: skipped in NEW ({reason})"
     other = new.reset_index()
-    other = other[(other["kind"] == kind) & (other["trainer"] == trainer) & (other["dtype"] == dtype)
-                  & (other["n"] == n)]  # fmt: skip
+    other = other[(other["kind"] == kind) & (other["problem"] == problem) & (other["trainer"] == trainer)
+                  & (other["dtype"] == dtype) & (other["n"] == n)]  # fmt: skip
     if not other.empty:
         row = other.iloc[0]
         return f"{label(identity)}: NEW ran it with {row['epochs']} epochs, lr={row['lr']:g} (not comparable)"
@@ -103,9 +102,9 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         rb, rn = b.loc[identity], n.loc[identity]
         verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
         drift, accuracy = _accuracy(rb, rn, max_drift)
-        kind, trainer, dtype, size, _, _, workers, threads = identity
+        kind, problem, trainer, dtype, size, _, _, workers, threads = identity
         rows.append({
-            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers, "threads": threads,
+            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers, "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],
@@ -114,7 +113,7 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
             "drift": drift, "verdict": verdict.text, "accuracy": accuracy,
         })  # fmt: skip
     table = pd.DataFrame(rows, columns=COLUMNS)
-    skipped = _unavailable(new)
+    skipped = _skipped(new)
     return Comparison(
         table=table,
         added=[label(i) for i in n.index.difference(b.index, sort=False)],

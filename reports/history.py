@@ -1,8 +1,8 @@
 """Every saved run of each machine, in order: medians, spread, and the steps between consecutive runs.
 
-Rules: storage is read, never written; a file that cannot be read is skipped
-and named, with why, in ``errors``; machines and runs are named as
-reports.load names them. Runs are ordered per machine by their
+Rules: works on the runs reports.load read (each file read once per command);
+a file that could not be read is named, with why, in ``errors``; machines and
+runs are named as reports.load names them. Runs are ordered per machine by their
 number, then by the time pytest-benchmark saved them (two runs can share a
 number). A step between consecutive runs of one benchmark (same identity as in
 ``compare``) gets the verdict ``compare`` would give (reports.stats); only
@@ -13,7 +13,6 @@ consecutive runs of a machine are recorded on the later run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import matplotlib
 
@@ -23,14 +22,15 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.figure import Figure
 
+from records.model import IDENTITY
 from reports.charts import COLORS
-from reports.compare import IDENTITY, version_changes
-from reports.load import LoadError, Saved, label, read_run, saved_files
+from reports.compare import version_changes
+from reports.load import Catalogue, Saved
 from reports.stats import FASTER, SLOWER, Method, compare_samples, mann_whitney_p
 from reports.tables import present
 
 COLUMNS = [
-    "machine", "order", "run", "datetime", "kind", "n", "trainer", "backend", "dtype", "epochs", "lr",
+    "machine", "order", "run", "datetime", "kind", "problem", "n", "trainer", "backend", "dtype", "epochs", "lr",
     "median_s", "q1_s", "q3_s", "iqr_s", "rounds", "step", "step_ratio", "versions_changed",
 ]  # fmt: skip
 MARKERS = {SLOWER: ("^", "#c44e52"), FASTER: ("v", "#55a868")}
@@ -48,33 +48,25 @@ class History:
 
 
 def _order_key(saved: Saved) -> tuple[str, str]:
-    return saved.path.name[:4], str(saved.data.get("datetime", ""))
+    return saved.path.name[:4], str(saved.record.datetime or "")
 
 
-def collect(paths: list[Path], method: Method | None = None) -> History:
-    """Read every saved run under ``paths``; raises LoadError only when none is readable."""
+def collect(catalogue: Catalogue, method: Method | None = None) -> History:
+    """The history of every run that was read, in order per machine."""
     method = method or Method()
-    errors: list[str] = []
-    saved = []
-    for files in saved_files(paths, errors).values():
-        for file in files:
-            try:
-                saved.append(read_run(file))
-            except LoadError as exc:
-                errors.append(str(exc))
-    if not saved:
-        raise LoadError("; ".join(errors) or "nothing to load")
     by_machine: dict[str, list[Saved]] = {}
-    for s in label(saved):
-        by_machine.setdefault(s.machine, []).append(s)
+    seen = set()
+    for s in catalogue.all:
+        if (s.machine, s.run) not in seen:  # a copy of a run is one run
+            seen.add((s.machine, s.run))
+            by_machine.setdefault(s.machine, []).append(s)
     out = []
     for machine, runs in by_machine.items():
         runs.sort(key=_order_key)
         previous_info: dict | None = None
         last: dict[tuple, dict] = {}  # identity -> its row in the latest run that had it
         for order, run in enumerate(runs):
-            data, rows = run.data, run.rows()
-            info = data["machine_info"]
+            rows, info = run.rows(), run.machine_info
             changed = "; ".join(version_changes(previous_info, info)) if previous_info is not None else ""
             previous_info = info
             for row in rows:
@@ -89,9 +81,9 @@ def collect(paths: list[Path], method: Method | None = None) -> History:
                     step_ratio = verdict.ratio
                 last[identity] = row
                 out.append({**{k: row.get(k) for k in COLUMNS}, "machine": machine, "order": order,
-                            "datetime": data.get("datetime"), "step": step, "step_ratio": step_ratio,
+                            "datetime": run.record.datetime, "step": step, "step_ratio": step_ratio,
                             "versions_changed": changed})  # fmt: skip
-    return History(table=pd.DataFrame(out, columns=COLUMNS), errors=errors)
+    return History(table=pd.DataFrame(out, columns=COLUMNS), errors=catalogue.errors)
 
 
 def summary(history: History) -> pd.DataFrame:
@@ -105,7 +97,7 @@ def summary(history: History) -> pd.DataFrame:
         + (50 * df["iqr_s"] / df["median_s"]).map(lambda v: f"{v:.0f}%")
     )
     cell = cell + df["step"].map({SLOWER: " ▲", FASTER: " ▼"}).fillna("")
-    keys = ["machine", "kind", "n", "trainer", "dtype"]
+    keys = ["machine", "kind", "problem", "n", "trainer", "dtype"]
     runs = list(dict.fromkeys(df.sort_values(["machine", "order"])["run"]))
     table = df.assign(cell=cell).pivot_table(index=keys, columns="run", values="cell", aggfunc="first")
     table = table.reindex(columns=runs).fillna("").reset_index()

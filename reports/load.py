@@ -1,17 +1,19 @@
-"""Loading saved ``pytest bench`` runs into one tidy pandas table.
+"""Loading saved ``pytest bench`` runs into one tidy pandas table: the reports read records, nothing else.
 
 Rules: storage is read, never written. A path is a storage folder (machine
 folders below it, as pytest-benchmark lays them out), one machine's folder, or
 a saved JSON file; a file reached twice (named twice, or through a link) is read
-once. From a folder the latest readable run of each machine folder is taken
-unless ``latest=False``. Every file is validated whole when it is read
-(reports.schema); one that cannot be read (not JSON, truncated, empty, not
+once, and every file is read and validated once per command (``read``): the
+report and its history share what was read. Each row carries what its record
+says of the trainer (backend, method, roles, twin), never what today's registry
+says. A file that cannot be read (not JSON, truncated, empty, not
 pytest-benchmark's or regbench's, or a major format version newer than the
 installed pytest-benchmark's) becomes a ``LoadError``: one line naming it and
-why, the benchmark and the field; the good files are still loaded. A run's
-machine is the name of its folder, with the record's node, CPU or GPU added
-where runs of different machines share that name; two files of one machine,
-run name and save time are one run.
+why, the benchmark and the field; the good files are still loaded. From a
+folder, each machine's latest readable run is taken unless ``latest=False``. A
+run's machine is the name of its folder, with the record's node, CPU or GPU
+added where runs of different machines share that name; two files of one
+machine, run name and save time are one run.
 """
 
 from __future__ import annotations
@@ -25,17 +27,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backends._registry import NATIVE_ROLES, roles_of
-from reports.schema import InvalidRecord, kind_of, validate_run
+from records.model import Benchmark, InvalidRecord, Run, validate_run
+from records.roles import NATIVE_ROLES, REFERENCE
 
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
-    "machine", "run", "kind", "group", "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr",
+    "machine", "run", "kind", "problem", "group", "trainer", "backend", "method", "device", "variant", "roles",
+    "native", "reference", "distributed", "twin", "dtype", "n", "epochs", "lr",
     "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
-    "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio", "floor_s",
-    "floor_fraction",
-    "w", "b", "final_loss", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "diverged", "file",
+    "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio",
+    "floor_s", "floor_fraction",
+    "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db",
+    "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
 #: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
 IN_MEMORY = ["losses", "samples"]
@@ -43,11 +47,13 @@ IN_MEMORY = ["losses", "samples"]
 FLOOR_COLUMNS = ["machine", "run", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
 #: The floor each trainer device reads through (JAX's "gpu" is a CUDA device's memory).
 FLOOR_DEVICE = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
+#: Columns of the skipped benchmarks' list.
+SKIPPED_COLUMNS = ["machine", "run", "trainer", "dtype", "reason"]
 
 
-def native_role(trainer_id: str) -> str:
-    """The registry's native role of a trainer ("native loop", "CPU limit", ...), "" for a framework's trainer."""
-    return next((role for role in roles_of(trainer_id) if role in NATIVE_ROLES), "")
+def native_role(roles: tuple[str, ...] | list[str]) -> str:
+    """The native role among a record's roles ("native loop", "CPU limit", ...), "" for a framework's trainer."""
+    return next((role for role in roles if role in NATIVE_ROLES), "")
 
 
 def gpu_label(env: dict) -> str:
@@ -69,22 +75,16 @@ class LoadError(Exception):
 
 @dataclass
 class Runs:
-    """Every benchmark of the loaded runs, the environment of each, and what could not be read."""
+    """Every benchmark of the loaded runs, the environment of each, what was skipped, what could not be read."""
 
     table: pd.DataFrame
     floor: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FLOOR_COLUMNS))
     machines: dict[tuple[str, str], dict] = field(default_factory=dict)  # (machine, run) -> machine_info
     errors: list[str] = field(default_factory=list)
-
-    @property
-    def skipped(self) -> pd.DataFrame:
-        """Trainers known to the suite that did not run, with the reason recorded at run time."""
-        rows = [
-            {"machine": m, "run": r, "trainer": tid, "reason": reason}
-            for (m, r), info in self.machines.items()
-            for tid, reason in info.get("regbench", {}).get("unavailable", {}).items()
-        ]
-        return pd.DataFrame(rows, columns=["machine", "run", "trainer", "reason"])
+    #: Benchmarks selected but skipped, with the reason recorded while the run happened.
+    skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
+    #: The small problems' data, by (machine, run): [(problem record, x, y)], for the fitted-curve chart.
+    problems: dict[tuple[str, str], list] = field(default_factory=dict)
 
 
 def run_files(path: Path, latest: bool = True) -> list[Path]:
@@ -113,8 +113,8 @@ def run_files(path: Path, latest: bool = True) -> list[Path]:
     return files
 
 
-def _read(path: Path) -> dict:
-    """The file's record, validated (reports.schema), with the defaults of absent optional fields filled in."""
+def _read(path: Path) -> Run:
+    """The file's record, upgraded to the current schema and validated (records.model)."""
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -127,7 +127,7 @@ def _read(path: Path) -> dict:
     if _major(written) > _major(installed):
         raise LoadError(f"{path}: written by pytest-benchmark {written}, a newer format than the installed {installed}")
     try:
-        return validate_run(data).model_dump()
+        return validate_run(data)
     except InvalidRecord as exc:
         raise LoadError(f"{path}: not a regbench run: {exc}") from None
 
@@ -144,40 +144,44 @@ def _major(version: str) -> int:
     return int(head) if head.isdigit() else 0
 
 
-def _is_floor(bench: dict) -> bool:
-    return kind_of(bench["name"]) == "floor"
-
-
 @dataclass
 class Saved:
     """One readable saved file: where it is, its validated record, and the machine and run it is shown as."""
 
     path: Path
-    data: dict
+    record: Run
     machine: str = ""
     run: str = ""
 
     @property
+    def machine_info(self) -> dict:
+        return self.record.machine_info.model_dump()
+
+    @property
     def identity(self) -> tuple[tuple[str, str], ...]:
         """What tells machines apart, as the record says it: node name, CPU, GPU."""
-        info = self.data["machine_info"]
-        cpu = info["cpu"].get("brand_raw") or info.get("processor") or ""
-        return ("node", info["node"]), ("CPU", cpu), ("GPU", gpu_label(info["regbench"]))
+        info = self.record.machine_info
+        cpu = info.cpu.brand_raw or info.processor or ""
+        return ("node", info.node), ("CPU", cpu), ("GPU", gpu_label(info.regbench.model_dump()))
 
     def rows(self) -> list[dict]:
         """The trainers' rows of the tidy table."""
-        return [_row(b, self) for b in self.data["benchmarks"] if not _is_floor(b)]
+        return [_row(b, self) for b in self.record.fits]
 
     def floor_rows(self) -> list[dict]:
         """The bandwidth floor's rows."""
         rows = []
-        for bench in filter(_is_floor, self.data["benchmarks"]):
-            info = bench["extra_info"]
-            floor_s = bench["stats"]["median"] if info["floor_s"] is None else info["floor_s"]
-            rows.append({"machine": self.machine, "run": self.run, "device": info["device"], "n": info["n"],
-                         "dtype": info["dtype"], "floor_s": floor_s, "bandwidth_Bps": info["bandwidth_Bps"],
-                         "method": info["method"]})  # fmt: skip
+        for bench in self.record.floors:
+            info = bench.extra_info
+            floor_s = bench.stats.median if info.floor_s is None else info.floor_s
+            rows.append({"machine": self.machine, "run": self.run, "device": info.device, "n": info.n,
+                         "dtype": info.dtype, "floor_s": floor_s, "bandwidth_Bps": info.bandwidth_Bps,
+                         "method": info.method})  # fmt: skip
         return rows
+
+    def skipped_rows(self) -> list[dict]:
+        return [{"machine": self.machine, "run": self.run, "trainer": o.trainer or o.test, "dtype": o.dtype or "",
+                 "reason": o.reason} for o in self.record.regbench.outcomes if o.outcome == "skipped"]  # fmt: skip
 
 
 def read_run(path: Path) -> Saved:
@@ -197,42 +201,65 @@ def label(saved: list[Saved]) -> list[Saved]:
         if len(identities) > 1:
             differ = [i for i in range(len(s.identity)) if len({other[i] for other in identities}) > 1]
             s.machine += " (" + ", ".join(f"{s.identity[i][0]} {s.identity[i][1] or '?'}" for i in differ) + ")"
-        key = (s.machine, s.path.stem, s.data.get("datetime"))
+        key = (s.machine, s.path.stem, s.record.datetime)
         if key in seen:
             continue
         seen.add(key)
         # Two runs of one machine and name saved at different times (two copies of a storage): told apart by time.
         clash = any((o.machine, o.run) == (s.machine, s.path.stem) for o in out)
-        s.run = f"{s.path.stem} ({s.data.get('datetime') or len(out)})" if clash else s.path.stem
+        s.run = f"{s.path.stem} ({s.record.datetime or len(out)})" if clash else s.path.stem
         out.append(s)
     return out
 
 
-def _row(bench: dict, saved: Saved) -> dict:
-    info, stats = bench["extra_info"], bench["stats"]
-    row = {k: info.get(k) for k in COLUMNS if k in info}
-    if info["peak_bytes"] is not None and info["data_bytes"]:
-        row["memory_ratio"] = info["peak_bytes"] / info["data_bytes"]
+def _row(bench: Benchmark, saved: Saved) -> dict:
+    info, stats = bench.extra_info, bench.stats
+    row = info.model_dump(include=set(COLUMNS))
+    roles = tuple(info.roles)
     row.update(
         machine=saved.machine,
         run=saved.run,
-        kind=kind_of(bench["name"]),
-        group=bench.get("group"),
-        median_s=stats["median"],
-        iqr_s=stats["iqr"],
-        q1_s=stats["q1"],
-        q3_s=stats["q3"],
-        min_s=stats["min"],
-        rounds=stats["rounds"],
-        per_epoch_s=stats["median"] / info["epochs"],
+        problem=info.problem.name,
+        group=bench.group,
+        roles="; ".join(roles),
+        native=native_role(roles),
+        reference=REFERENCE in roles,
+        memory_ratio=info.peak_bytes / info.data_bytes if info.peak_bytes is not None and info.data_bytes else None,
+        median_s=stats.median,
+        iqr_s=stats.iqr,
+        q1_s=stats.q1,
+        q3_s=stats.q3,
+        min_s=stats.min,
+        rounds=stats.rounds,
+        per_epoch_s=stats.median / info.epochs,
         file=str(saved.path),
-        losses=np.asarray(info["losses"], dtype=float),
-        samples=np.asarray(stats.get("data") or [], dtype=float),
+        losses=np.asarray(info.losses, dtype=float),
+        samples=np.asarray(stats.data or [], dtype=float),
     )
     return row
 
 
-def saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
+@dataclass
+class Catalogue:
+    """Every readable saved file under some paths, read and validated once, labelled; and what could not be read.
+
+    ``by_folder``: each machine folder's runs, oldest first (by file name).
+    """
+
+    by_folder: dict[Path, list[Saved]]
+    errors: list[str]
+
+    @property
+    def latest(self) -> list[Saved]:
+        """Each machine folder's newest readable run."""
+        return [runs[-1] for runs in self.by_folder.values() if runs]
+
+    @property
+    def all(self) -> list[Saved]:
+        return [s for runs in self.by_folder.values() for s in runs]
+
+
+def _saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
     """Every saved file under ``paths``, by machine folder, oldest first, each file once (however it was reached);
     a path with none is noted in ``errors``."""
     by_folder: dict[Path, list[Path]] = {}
@@ -252,29 +279,38 @@ def saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]:
     return by_folder
 
 
-def load(paths: list[Path], latest: bool = True) -> Runs:
-    """Load saved runs; raises LoadError only when none of them could be read.
-
-    With ``latest``, each machine's newest *readable* run is taken: newer files that cannot be read are
-    skipped, each named with its reason in ``errors``.
-    """
-    saved, errors = [], []
-    for folder_files in saved_files(paths, errors).values():
-        for file in reversed(folder_files) if latest else folder_files:
+def read(paths: list[Path], latest: bool = False) -> Catalogue:
+    """Read and validate every saved file under ``paths`` once (with ``latest``, only each machine folder's newest
+    readable one: newer files that cannot be read are named in ``errors``); LoadError only when none could be read."""
+    errors: list[str] = []
+    by_folder: dict[Path, list[Saved]] = {}
+    for folder, files in _saved_files(paths, errors).items():
+        for file in reversed(files) if latest else files:
             try:
-                saved.append(read_run(file))
+                by_folder.setdefault(folder, []).append(read_run(file))
             except LoadError as exc:
                 errors.append(str(exc))
                 continue
             if latest:
                 break
-    if not saved:
+    if not any(by_folder.values()):
         raise LoadError("; ".join(errors) or "nothing to load")
-    rows, floors, machines = [], [], {}
-    for s in label(saved):
+    label([s for runs in by_folder.values() for s in runs])
+    return Catalogue(by_folder, errors)
+
+
+def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
+    """The tidy tables of some read runs (each run once, as ``label`` names it)."""
+    rows, floors, skipped, machines, problems, seen = [], [], [], {}, {}, set()
+    for s in saved:
+        if (s.machine, s.run) in seen:  # a copy of a run (label() names it like its original)
+            continue
+        seen.add((s.machine, s.run))
         rows.extend(s.rows())
         floors.extend(s.floor_rows())
-        machines[(s.machine, s.run)] = s.data["machine_info"]
+        skipped.extend(s.skipped_rows())
+        machines[(s.machine, s.run)] = s.machine_info
+        problems[(s.machine, s.run)] = [(p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems]
     table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:
@@ -284,4 +320,15 @@ def load(paths: list[Path], latest: bool = True) -> Runs:
         table = table.assign(floor_device=table["device"].map(FLOOR_DEVICE)).drop(columns="floor_s")
         table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
-    return Runs(table=table, floor=floor, machines=machines, errors=errors)
+    return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
+                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems)  # fmt: skip
+
+
+def load(paths: list[Path], latest: bool = True) -> Runs:
+    """Load saved runs; raises LoadError only when none of them could be read.
+
+    With ``latest``, each machine folder's newest *readable* run is taken: newer files that cannot be read are
+    skipped, each named with its reason in ``errors``.
+    """
+    catalogue = read(paths, latest=latest)
+    return tidy(catalogue.all, catalogue.errors)

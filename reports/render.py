@@ -20,7 +20,6 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from backends import seed_problem
 from reports import charts, history, scaling, tables, targets
 from reports.history import History
 from reports.load import IN_MEMORY, Runs, gpu_label
@@ -67,19 +66,20 @@ def _environment(runs: Runs) -> pd.DataFrame:
 
 def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
-    fit = tables.speed(runs).merge(runs.table[runs.table["kind"] == "fit"][
-        ["machine", "run", "n", "trainer", "dtype", "backend", "q1_s", "q3_s", "diverged", "w", "b", "losses"]],
-        on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
-    out_tables = {"environment": _environment(runs), "speed": tables.speed(runs), "accuracy": tables.accuracy(runs)}
+    speed = tables.speed(runs)
+    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][
+        ["machine", "run", "n", "trainer", "dtype", "backend", "native", "reference", "q1_s", "q3_s", "diverged", "w",
+         "b", "losses"]], on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
     if not fit.empty:
         pngs["time.png"] = _png(charts.time_chart(fit, runs.skipped))
         pngs["speedup.png"] = _png(charts.speedup_chart(fit))
         pngs["losses.png"] = _png(charts.loss_chart(fit))
-        tutorial = fit[fit["n"] == seed_problem().n]
-        if not tutorial.empty:
-            problem = seed_problem()
-            pngs["fit.png"] = _png(charts.fit_chart(tutorial, problem.x, problem.y))
+        data = _first_data(runs, fit)
+        if data is not None:
+            n, x, y = data
+            pngs["fit.png"] = _png(charts.fit_chart(fit[fit["n"] == n], x, y))
     sweep = runs.table[runs.table["kind"] == "sweep"]
     if not sweep.empty:
         out_tables["scaling"] = tables.scaling(runs).reset_index()
@@ -94,12 +94,23 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         pngs["history.png"] = _png(history.chart(past))
     fits = scaling.records(runs)
     if fits["kind"].astype(str).str.startswith("scaling").any():
-        out_tables["dp scaling"] = scaling.study(fits)
-        out_tables["dp crossover"] = scaling.crossovers(out_tables["dp scaling"])
-        out_tables["dp targets"] = scaling.targets(fits)
-        pngs["scaling-dp.png"] = _png(scaling.chart(fits))
+        study = scaling.study(fits)
+        out_tables["dp scaling"] = study.drop(columns="simd")
+        out_tables["dp crossover"] = scaling.crossovers(study)
+        out_tables["dp targets"] = scaling.targets(fits, study)
+        pngs["scaling-dp.png"] = _png(scaling.chart(study))
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
+
+
+def _first_data(runs: Runs, fit: pd.DataFrame) -> tuple[int, object, object] | None:
+    """The size and data of the first problem whose data a run kept and whose fits are in ``fit``."""
+    sizes = set(fit["n"])
+    for problems in runs.problems.values():
+        for problem, x, y in problems:
+            if problem.params.get("n") in sizes:
+                return problem.params["n"], x, y
+    return None
 
 
 SECTIONS = [

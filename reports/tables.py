@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from backends import REFERENCE_ID
-from reports.load import Runs, native_role
+from reports.load import Runs
 
-KEYS = ["machine", "run", "kind", "n", "dtype"]
+KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
-    native = df["trainer"].map(native_role)
+    native = df["native"].fillna("")
     return pd.Series(
         np.where(df["diverged"].astype(bool), "diverged", np.where(native != "", "ok (" + native + ")", "ok")),
         index=df.index,
@@ -25,19 +24,24 @@ def _status(df: pd.DataFrame) -> pd.Series:
 
 
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
-    """Time per trainer and dtype, and speed-up over the NumPy tutorial loop of the same dtype and run."""
+    """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
+
+    ``gpu_time`` (the GPU's own time of a round, from CUDA events) is shown where some trainer has it.
+    """
     df = runs.table[runs.table["kind"] == kind].copy()
-    ref = df[df["trainer"] == REFERENCE_ID].set_index(KEYS)["median_s"].rename("ref_median_s")
+    ref = df[df["reference"].astype(bool)].set_index(KEYS)["median_s"].rename("ref_median_s")
     df = df.join(ref, on=KEYS)
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
-            "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
+            "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
             "status"]  # fmt: skip
+    if df["gpu_time_s"].isna().all():
+        cols.remove("gpu_time_s")
     out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
     skipped = runs.skipped
     if kind == "fit" and not skipped.empty:
-        skipped = skipped.assign(status="skipped: " + skipped["reason"], dtype="").drop(columns="reason")
+        skipped = skipped.assign(status="skipped: " + skipped["reason"]).drop(columns="reason")
         out = pd.concat([out, skipped], ignore_index=True)
     return out.reset_index(drop=True)
 
@@ -46,8 +50,8 @@ def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference."""
     df = runs.table[runs.table["kind"] == kind].copy()
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "dtype", "w", "b", "final_loss", "opt_distance", "loss_gap",
-            "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
+    cols = ["machine", "run", "n", "trainer", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
+            "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
 
@@ -119,7 +123,7 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
             out[col] = out[col].map(lambda v: f"{int(v)}" if pd.notna(v) else "")
         elif name in ("speedup", "ratio"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
-        elif name in ("w", "b"):
+        elif name in ("w", "b", "w_opt", "b_opt"):
             out[col] = out[col].map(_fmt_param)
         elif out[col].dtype.kind == "f":
             out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")

@@ -2,7 +2,9 @@
 
 Rules: every verdict is computed from one saved run, as ratios of medians
 measured in that run (side by side, on one machine); trainers are chosen by
-their registry roles and backends, never by id. A target whose trainers are
+the roles, backends and devices their records name, never by id, and a
+target's sizes are stated here (``tests/test_targets.py`` holds them against
+the benchmarks'). A target whose trainers are
 missing from the run is "not measured", which counts as not met. A target
 with no bound is shown, not judged.
 """
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, baseline_of, spec_of, with_role
-from bench.harness import LARGE_N, MARGINAL_EPOCHS, MARGINAL_N
+from records.roles import BASELINE, CPU_LIMIT, NATIVE_LOOP
 from reports.load import Runs
 
-TUTORIAL_N = 100
+#: The sizes the targets are set at: the tutorial's problem, the large problem of every run, the marginal study's.
+TUTORIAL_N, LARGE_N, MARGINAL_N = 100, 10**6, 10**7
 #: What fit() may add over the bare training loop (building the result), as a fraction of the loop.
 OVERHEAD_BOUND = 0.05
 #: Peak memory a fit may add, as a multiple of its data (x and y in the working dtype).
@@ -72,10 +74,15 @@ def _cpu_rows(runs: Runs) -> pd.DataFrame:
     return df[(tutorial | large) & ok]
 
 
+def _has_role(rows: pd.DataFrame, role: str) -> pd.Series:
+    """Whether each row's record names ``role`` among its roles ("; "-joined, reports.load)."""
+    return pd.Series([role in str(roles).split("; ") for roles in rows["roles"]], index=rows.index, dtype=bool)
+
+
 def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST) -> pd.Series | None:
     """The fastest one-process trainer of ``backend`` other than its baseline (data-parallel ones use more cores)."""
-    single = rows["trainer"].map(lambda t: spec_of(t) is not None and not spec_of(t).distributed)
-    candidates = rows[(rows["backend"] == backend) & ~rows["trainer"].isin(with_role(BASELINE)) & single.astype(bool)]
+    single = ~rows["distributed"].astype(bool)
+    candidates = rows[(rows["backend"] == backend) & ~_has_role(rows, BASELINE) & single]
     candidates = candidates[candidates[by].notna()]
     return None if candidates.empty else candidates.loc[candidates[by].astype(float).idxmin()]
 
@@ -83,11 +90,9 @@ def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST) -> pd.Series |
 def _against(rows: pd.DataFrame, target: Target, fastest: pd.Series | None) -> pd.Series | None:
     if target.against is None:
         return fastest
-    if target.against == BASELINE:
-        ids = [] if fastest is None else [baseline_of(fastest["trainer"])]
-    else:
-        ids = list(with_role(target.against, "cpu"))
-    found = rows[rows["trainer"].isin(ids) & rows[target.column].notna()]
+    found = rows[_has_role(rows, target.against) & (rows["device"] == "cpu") & rows[target.column].notna()]
+    if target.against == BASELINE:  # the baseline of the fastest trainer's own backend
+        found = found[found["backend"] == (None if fastest is None else fastest["backend"])]
     return None if found.empty else found.iloc[0]
 
 
@@ -133,7 +138,7 @@ def overhead(runs: Runs) -> pd.DataFrame:
     """
     df = _cpu_rows(runs).dropna(subset=["result_s"])
     share = df["result_s"] / df["median_s"]
-    judged = ~df["trainer"].isin(with_role(CPU_LIMIT))
+    judged = ~_has_role(df, CPU_LIMIT)
     out = df[["machine", "run", "dtype", "n", "trainer", "median_s", "result_s"]].rename(columns={"median_s": "run_s"})
     met = np.where(judged, share < OVERHEAD_BOUND, None)
     out = out.assign(overhead=share, required=f"< {OVERHEAD_BOUND:.0%}", met=met)
@@ -150,7 +155,7 @@ def memory(runs: Runs) -> pd.DataFrame:
     df = df[(df["n"] == LARGE_N) & df["memory_ratio"].notna()]
     out = []
     for (machine, run, dtype), group in df.groupby(["machine", "run", "dtype"]):
-        judged = set(group[group["trainer"].isin(with_role(NATIVE_LOOP, "cpu"))]["trainer"])
+        judged = set(group[_has_role(group, NATIVE_LOOP)]["trainer"])
         judged |= {f["trainer"] for f in (_fastest(group, b) for b in FRAMEWORKS) if f is not None}
         for _, row in group.sort_values("memory_ratio").iterrows():
             met = bool(row["memory_ratio"] < MEMORY_BOUND) if row["trainer"] in judged else None
@@ -163,7 +168,9 @@ def memory(runs: Runs) -> pd.DataFrame:
 
 def judge(runs: Runs) -> dict[str, pd.DataFrame]:
     """The target tables of the loaded runs, and the marginal costs they judge."""
-    return {"speed targets": speed(runs), "marginal targets": marginal(runs), "marginal cost": marginal_costs(runs),
+    costs = marginal_costs(runs)
+    shown = costs.drop(columns=["roles", "distributed", "limit"])
+    return {"speed targets": speed(runs), "marginal targets": marginal(runs, costs), "marginal cost": shown,
             "overhead": overhead(runs), "memory": memory(runs)}  # fmt: skip
 
 
@@ -176,8 +183,8 @@ def unmet(tables: dict[str, pd.DataFrame]) -> tuple[int, int]:
 #: At MARGINAL_N: time per epoch against the CPU limit's, per backend; and the fixed cost of a fit, in epochs of it.
 MARGINAL_BOUNDS = {"numpy": 3.5, "torch": 3.0, "jax": 3.0}
 FIXED_BOUND_EPOCHS = 10.0
-MARGINAL_COLUMNS = ["machine", "run", "dtype", "n", "trainer", "backend", "fit_few_s", "fit_many_s", "per_epoch_s",
-                    "fixed_s"]  # fmt: skip
+MARGINAL_COLUMNS = ["machine", "run", "dtype", "n", "trainer", "backend", "roles", "distributed", "limit",
+                    "fit_few_s", "fit_many_s", "per_epoch_s", "fixed_s"]  # fmt: skip
 
 
 def marginal_costs(runs: Runs) -> pd.DataFrame:
@@ -185,35 +192,36 @@ def marginal_costs(runs: Runs) -> pd.DataFrame:
 
     Per epoch: the difference of the two medians over the extra epochs (the marginal cost, which
     set-up does not blur); fixed: the fit at the fewer epochs less those epochs (conversion,
-    set-up, result).
+    set-up, result). The two counts are the fewest and the most the run measured.
     """
     df = runs.table
     df = df[(df["kind"] == "marginal") & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]
-    few, many = MARGINAL_EPOCHS
     out = []
     for (machine, run, dtype, n, trainer), group in df.groupby(["machine", "run", "dtype", "n", "trainer"]):
         fits = group.set_index("epochs")["median_s"]
-        if few not in fits.index or many not in fits.index:
+        few, many = int(fits.index.min()), int(fits.index.max())
+        if few == many:
             continue
         per_epoch = (fits[many] - fits[few]) / (many - few)
         out.append({"machine": machine, "run": run, "dtype": dtype, "n": n, "trainer": trainer,
-                    "backend": group["backend"].iloc[0], "fit_few_s": fits[few], "fit_many_s": fits[many],
+                    "backend": group["backend"].iloc[0], "roles": group["roles"].iloc[0],
+                    "distributed": group["distributed"].iloc[0], "limit": bool(_has_role(group, CPU_LIMIT).iloc[0]), "fit_few_s": fits[few], "fit_many_s": fits[many],
                     "per_epoch_s": per_epoch, "fixed_s": fits[few] - few * per_epoch})  # fmt: skip
     return pd.DataFrame(out, columns=MARGINAL_COLUMNS)
 
 
-def marginal(runs: Runs) -> pd.DataFrame:
+def marginal(runs: Runs, costs: pd.DataFrame) -> pd.DataFrame:
     """The large-problem targets of each framework's fastest trainer (least time per epoch) against the CPU limit.
 
     Judged wherever the speed targets are, and wherever the study ran: a run of the tutorial's problem without
     the study has them "not measured"; a run of other benchmarks only (a scaling study) has none.
     """
-    costs, out = marginal_costs(runs), []
+    out = []
     measured = pd.concat([_cpu_rows(runs), runs.table[runs.table["kind"] == "marginal"]])
     for (machine, run, dtype), _ in measured.groupby(["machine", "run", "dtype"]):
         group = costs[(costs["machine"] == machine) & (costs["run"] == run) & (costs["dtype"] == dtype)]
         n = group["n"].iloc[0] if not group.empty else MARGINAL_N
-        limit = group[group["trainer"].isin(with_role(CPU_LIMIT, "cpu"))]
+        limit = group[group["limit"]]
         for backend in FRAMEWORKS:
             fastest = _fastest(group, backend)
             row = {"machine": machine, "run": run, "dtype": dtype, "n": n}

@@ -6,7 +6,7 @@ import contextlib
 import json
 from pathlib import Path
 
-from reports import store
+from regbench import store
 
 
 def save_at_once(storage: str, index: int, barrier, locked: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends.testing import require_trainer
+from bench.params import require_trainer
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import os
 import numpy as np
 
 import backends
-from backends.testing import in_process_ids
+from bench.params import in_process_ids
 
 FRAMEWORKS = ("numpy", "jax", "torch", "numba")
 

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 import backends
 from backends.metrics import reference_fit
-from backends.testing import in_process_ids, trainer_params
+from bench.params import in_process_ids, trainer_params
 
 IN_PROCESS = in_process_ids()
 

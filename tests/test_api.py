@@ -16,7 +16,7 @@ FRAMEWORKS = ("torch", "jax", "jaxlib", "numba", "numba.cuda", "numba_cuda", "cu
 
 def test_import_loads_no_framework():
     code = (
-        "import sys, backends, backends.testing; backends.trainer_ids(); "
+        "import sys, backends, bench.params; backends.trainer_ids(); "
         f"print(','.join(m for m in {FRAMEWORKS!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

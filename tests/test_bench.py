@@ -14,7 +14,7 @@ import pytest
 
 import backends
 from backends import metrics
-from backends.gpu import gpu_info
+from bench.gpu import gpu_info
 from bench.harness import MARGINAL_EPOCHS, marginal_trainers
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,7 @@ import pytest
 import backends
 from backends._workers import RANK_ENV, WorkerError, shard_bounds
 from backends.metrics import reference_fit
-from backends.testing import trainer_params
+from bench.params import trainer_params
 from tests.test_agreement import assert_agrees
 
 DP_CPU = ("torch-autograd-dp-cpu", "jax-grad-dp-cpu")

@@ -24,9 +24,9 @@ import numpy as np
 import pytest
 
 import backends
-from backends import gpu
+from bench import gpu
 from backends.metrics import reference_fit
-from backends.testing import require_trainer, trainer_params
+from bench.params import require_trainer, trainer_params
 from tests.test_agreement import assert_agrees
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,7 +237,7 @@ def _no_gpu() -> None:
 
 
 def test_regbench_list_shows_cuda_trainers_with_their_reason(capsys):
-    from reports.cli import main
+    from regbench.cli import main
 
     _no_gpu()
     assert main(["list"]) == 0
@@ -299,7 +299,7 @@ def test_reasons_when_a_device_cannot_compute(monkeypatch):
 
 
 def test_gpu_helpers_import_no_framework():
-    code = "import sys, backends.gpu; print(','.join(m for m in ('torch', 'jax', 'cupy', 'numba') if m in sys.modules))"
+    code = "import sys, bench.gpu; print(','.join(m for m in ('torch', 'jax', 'cupy', 'numba') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == ""
 

@@ -1,6 +1,6 @@
 """Issue 16's battery: every bad input gets one clear line and the right exit status, no traceback, no lost run.
 
-CLI cases run ``python -m reports`` in a subprocess and assert the exit status, the one line on stderr and, where
+CLI cases run ``python -m regbench`` in a subprocess and assert the exit status, the one line on stderr and, where
 a storage is involved, that its bytes are unchanged. Exit statuses: 0 ok, 1 regression or unmet target or failed
 benchmark, 2 unusable input, 130 interrupted.
 """
@@ -23,10 +23,12 @@ import pandas as pd
 import pytest
 
 import backends
-from backends.testing import in_process_ids, trainer_params
-from reports import cli, tables
+from bench.params import in_process_ids, trainer_params
+from regbench import cli
+from regbench import run as supervisor
+from reports import tables
 from reports.history import collect
-from reports.load import load
+from reports.load import load, read
 from tests.concurrent_save import save_at_once
 from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
@@ -40,7 +42,7 @@ TINY = ["-k", "fit and numpy-manual-fused-cpu and float64", "-m", "not sweep", "
 def regbench(*args, cwd: Path | None = None, pythonpath: Path = ROOT, timeout: float = 300, **kwargs):
     """``regbench ARGS`` in a fresh process (-B: no bytecode written), its output captured as text."""
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
-    cmd = [sys.executable, "-B", "-m", "reports", *map(str, args)]
+    cmd = [sys.executable, "-B", "-m", "regbench", *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
 
@@ -106,7 +108,7 @@ BAD_RECORDS = {
         ["machine_info.regbench.unavailable.x"],
     ),
     "no benchmarks": (setter(lambda d: d, "benchmarks", []), ["field benchmarks"]),
-    "a benchmark twice": (duplicate, [FIT_NAME, "test_fit[again]", "same kind, trainer, dtype"]),
+    "a benchmark twice": (duplicate, [FIT_NAME, "test_fit[again]", "same kind, problem, trainer, dtype"]),
     "absurd nesting": (None, ["nested too deeply"]),  # deeper than any JSON parser recurses: written as text
 }
 
@@ -195,7 +197,7 @@ def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, m
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli.subprocess, "Popen", Benchmarks)
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Benchmarks)
     monkeypatch.setattr("reports.render.write_report", fail)
     assert cli.main(["run", "--storage", str(storage), "--out", str(tmp_path / "out")]) == 2
     saved = storage / MACHINE.name / "0001_run.json"
@@ -215,7 +217,7 @@ def test_errors_while_collecting_are_a_failed_run_not_an_interruption(tmp_path, 
         def wait(self):
             return 2
 
-    monkeypatch.setattr(cli.subprocess, "Popen", Broken)
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Broken)
     assert cli.main(["run", "--storage", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert err == ("regbench: the benchmark run failed (pytest exit status 2: errors while collecting the "
@@ -284,7 +286,7 @@ def test_ctrl_c_during_a_run_saves_nothing_and_exits_130(tmp_path):
     # A shell's background job ignores SIGINT, and a child inherits that: Python's handler is put back, as a
     # terminal has it (not with preexec_fn: forking a process that holds JAX's threads is what JAX warns about).
     interruptible = "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); " \
-                    "from reports.cli import main; sys.exit(main(sys.argv[1:]))"  # fmt: skip
+                    "from regbench.cli import main; sys.exit(main(sys.argv[1:]))"  # fmt: skip
     cmd = [sys.executable, "-B", "-c", interruptible, "run", "--storage", str(storage), "--out", str(tmp_path / "out"),
            "--", *slow]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -341,7 +343,7 @@ def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
 def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
     """A tiny run from a copy of the checkout: the copy and the working folder hold only what the run made."""
     checkout = tmp_path / "checkout"
-    for part in ("backends", "bench", "reports", "pyproject.toml"):
+    for part in ("records", "backends", "bench", "reports", "regbench", "pyproject.toml"):
         copy_ = shutil.copytree if (ROOT / part).is_dir() else shutil.copy
         copy_(ROOT / part, checkout / part, **({"ignore": shutil.ignore_patterns("__pycache__")}
                                                if copy_ is shutil.copytree else {}))  # fmt: skip
@@ -402,7 +404,7 @@ def test_two_machines_of_one_folder_name_are_told_apart(tmp_path):
     assert (out / "losses.png").read_bytes().startswith(b"\x89PNG")  # the chart that crashed on merged machines
     md = (out / "report.md").read_text()
     assert all(machine in md for machine in machines)
-    assert set(collect([tmp_path / host for host in hosts]).table["machine"]) == machines
+    assert set(collect(read([tmp_path / host for host in hosts])).table["machine"]) == machines
     assert {host: fingerprint(tmp_path / host) for host in hosts} == before
 
 

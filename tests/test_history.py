@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reports import store
-from reports.cli import main
+from regbench import store
+from regbench.cli import main
 from reports.history import collect
+from reports.load import read
 from tests.test_reports import BASE, MACHINE, NEW, STORAGE, benchmarks, fingerprint
 
 TRAINER_BENCHMARKS = len(benchmarks(NEW))  # every benchmark of the fixture but the bandwidth floor's
@@ -102,6 +103,7 @@ def test_three_rounds_are_unreliable_and_pass(tmp_path, capsys):
 def test_only_like_is_compared_with_like(tmp_path, capsys):
     data = with_samples(NEW, 2)
     data["benchmarks"][0]["extra_info"]["epochs"] = 400  # another setup: never paired with BASE's 800 epochs
+    data["benchmarks"][0]["extra_info"]["losses"] = data["benchmarks"][0]["extra_info"]["losses"][:400]
     data["benchmarks"][0]["stats"]["data"] = [1e-9] * ROUNDS  # so fast it would pass for "faster" if paired
     unavailable = data["machine_info"]["regbench"]["unavailable"]
     unavailable["numba-native-simd-cpu"] = "numba has no SIMD here"
@@ -111,10 +113,10 @@ def test_only_like_is_compared_with_like(tmp_path, capsys):
     assert main(["compare", str(base), str(new)]) == 1
     out = capsys.readouterr().out
     assert "faster" not in out.split("verdicts:")[1]
-    assert ("fit numpy-manual-tutorial-cpu float32 (n=100, 800 epochs, lr=0.001): NEW ran it with 400 epochs, "
+    assert ("fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 800 epochs, lr=0.001): NEW ran it with 400 epochs, "
             "lr=0.001 (not comparable)") in out  # fmt: skip
-    assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (n=100, 400 epochs, lr=0.001)" in out
-    assert "numba-native-simd-cpu float64 (n=100, 800 epochs, lr=0.001): skipped in NEW (numba has no SIMD here)" in out
+    assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 400 epochs, lr=0.001)" in out
+    assert "numba-native-simd-cpu float64 (quadratic, n=100, 800 epochs, lr=0.001): skipped in NEW (numba has no SIMD here)" in out
     # The 400-epoch one and 10 SIMD ones (fit, two sweep sizes, two epoch counts of the marginal study).
     assert "FAIL: 11 missing from NEW" in out
     assert main(["compare", str(base), str(new), "--allow-missing"]) == 0
@@ -205,7 +207,7 @@ def test_history_flags_steps_and_version_changes(tmp_path, capsys):
     third["machine_info"]["regbench"]["versions"]["numpy"] = "9.0.0"
     save(storage, "0003_c.json", third)
     before = fingerprint(storage)
-    past = collect([storage])
+    past = collect(read([storage]))
     table = past.table
     assert list(dict.fromkeys(table["run"])) == ["0001_a", "0002_b", "0003_c"]
     flagged = table[table["step"] != ""]

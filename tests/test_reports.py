@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from reports import tables
-from reports.cli import main
+from regbench.cli import main
 from reports.load import LoadError, load
 from reports.render import write_atomic
 
@@ -172,10 +172,10 @@ def test_compare_lists_new_and_missing_trainers(tmp_path, capsys):
 
     path = save_variant(tmp_path, "0003_fewer.json", drop_first)
     assert main(["compare", str(NEW), str(path), "--max-slowdown", "100"]) == 1
-    assert "missing from NEW:\n  fit numpy-manual-tutorial-cpu float32 (n=100," in capsys.readouterr().out
+    assert "missing from NEW:\n  fit numpy-manual-tutorial-cpu float32 (quadratic, n=100," in capsys.readouterr().out
     assert main(["compare", str(NEW), str(path), "--allow-missing"]) == 0
     assert main(["compare", str(path), str(NEW), "--max-slowdown", "100"]) == 0
-    assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (n=100," in capsys.readouterr().out
+    assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (quadratic, n=100," in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -225,7 +225,7 @@ def test_loader_raises_when_nothing_is_readable(tmp_path):
 
 @pytest.mark.parametrize("command", [[], ["report"], ["compare"], ["history"], ["run"], ["list"]])
 def test_help(command):
-    out = subprocess.run([sys.executable, "-m", "reports", *command, "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "regbench", *command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "usage: regbench" in out.stdout
 

@@ -6,16 +6,21 @@ import pandas as pd
 import pytest
 
 from bench.dp_options import default_scaling_workers
-from reports import cli, scaling
+from regbench import cli
+from regbench import run as supervisor
+from reports import scaling
 
 DP = "torch-autograd-dp-cpu"
 
 
 def record(kind, trainer, n, workers, threads, median_s, allreduce_s=None, epochs=800):
-    return {"machine": "m", "run": "0001_x", "kind": kind, "trainer": trainer, "dtype": "float32", "n": n,
-            "epochs": epochs, "workers": workers, "threads": threads, "median_s": median_s,
-            "per_epoch_s": median_s / epochs, "allreduce_s": allreduce_s, "worker_peak_bytes": None,
-            "diverged": False}  # fmt: skip
+    # What the records say of each trainer: its native role, device and data-parallel twin.
+    native = "CPU limit" if trainer == "numba-native-simd-cpu" else ""
+    twin = "torch-autograd-eager-cpu" if trainer == DP else None
+    return {"machine": "m", "run": "0001_x", "kind": kind, "trainer": trainer, "native": native, "device": "cpu",
+            "twin": twin, "dtype": "float32", "n": n, "epochs": epochs, "workers": workers, "threads": threads,
+            "median_s": median_s, "per_epoch_s": median_s / epochs, "allreduce_s": allreduce_s,
+            "worker_peak_bytes": None, "diverged": False}  # fmt: skip
 
 
 @pytest.fixture
@@ -50,7 +55,7 @@ def test_crossover_is_the_start_of_the_faster_tail(study_records):
 
 
 def test_targets(study_records):
-    judged = scaling.targets(study_records).set_index("trainer")
+    judged = scaling.targets(study_records, scaling.study(study_records)).set_index("trainer")
     speed, overhead = judged.iloc[0], judged.iloc[1]
     assert speed["measured"] == pytest.approx(1.5)
     assert speed["limit"] == pytest.approx(0.8 * 1.3)
@@ -61,7 +66,7 @@ def test_targets(study_records):
 
 
 def test_chart_draws_both_panels(study_records):
-    fig = scaling.chart(study_records)
+    fig = scaling.chart(scaling.study(study_records))
     assert len(fig.axes) == 2
     assert all(ax.lines for ax in fig.axes)
 
@@ -82,7 +87,7 @@ def test_run_passes_workers_to_the_benchmarks(monkeypatch, tmp_path):
         def wait(self):
             return 1  # a failed run: stop before the report
 
-    monkeypatch.setattr(cli.subprocess, "Popen", Done)
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Done)
     assert cli.main(["run", "--workers", "3", "--storage", str(tmp_path), "--", "-k", "dp"]) == 1
     (cmd,) = seen
     assert cmd[-3:] == ["--workers=3", "-k", "dp"]

@@ -6,9 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.harness import LARGE_N
+from backends._registry import spec_of
+from bench import problems
 from reports import targets
-from reports.load import COLUMNS, Runs
+from reports.load import COLUMNS, Runs, native_role
+
+LARGE_N = targets.LARGE_N
 
 
 def runs_of(rows: list[dict]) -> Runs:
@@ -18,7 +21,18 @@ def runs_of(rows: list[dict]) -> Runs:
     table = pd.DataFrame([{**base, **row} for row in rows]).reindex(columns=[*COLUMNS, "losses"])
     table["backend"] = table["trainer"].str.split("-").str[0]
     table["per_epoch_s"] = table["median_s"] / table["epochs"]
+    # What each row's record says of its trainer: here, what the registry says.
+    specs = table["trainer"].map(spec_of)
+    table["roles"] = specs.map(lambda s: "; ".join(s.roles))
+    table["native"] = specs.map(lambda s: native_role(s.roles))
+    table["distributed"] = specs.map(lambda s: s.distributed)
     return Runs(table=table)
+
+
+def test_the_targets_sizes_are_the_benchmarks():
+    """The targets state their sizes (reports import nothing of bench): they must be the sizes bench measures."""
+    assert targets.TUTORIAL_N == problems.tutorial().problem.n
+    assert (targets.LARGE_N, targets.MARGINAL_N) == (problems.LARGE_N, problems.MARGINAL_N)
 
 
 def fit(trainer: str, median_s: float, **extra) -> dict:
@@ -108,7 +122,7 @@ def whole_fit(trainer: str, epochs: int, median_s: float) -> dict:
 
 
 def test_marginal_cost_is_the_difference_of_two_epoch_counts():
-    few, many = targets.MARGINAL_EPOCHS
+    few, many = problems.MARGINAL_EPOCHS
     runs = runs_of([
         # The CPU limit: 1 s an epoch, 2 s before and after them.
         whole_fit("numba-native-simd-cpu", few, 2 + few), whole_fit("numba-native-simd-cpu", many, 2 + many),
@@ -122,7 +136,7 @@ def test_marginal_cost_is_the_difference_of_two_epoch_counts():
     assert costs.loc["numpy-manual-fused-cpu", "per_epoch_s"] == pytest.approx(3.0)
     assert costs.loc["numpy-manual-fused-cpu", "fixed_s"] == pytest.approx(12.0)
     assert "jax-grad-scan-cpu" not in costs.index
-    judged = targets.marginal(runs)
+    judged = targets.marginal(runs, targets.marginal_costs(runs))
     assert verdict(judged, "numpy: time per epoch / CPU limit's")["met"] is True
     fixed = verdict(judged, "numpy: fixed cost of fit(), in CPU-limit epochs")
     assert (fixed["measured"], fixed["met"]) == (pytest.approx(12.0), False)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import backends
-from backends.testing import require_trainer
+from bench.params import require_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = "torch-autograd-compiled-cpu"

@@ -1,4 +1,4 @@
-"""Does ``regbench compare`` cry wolf, and does it find a real slow-down? ``python -m bench.false_alarm --storage DIR``.
+"""Does ``regbench compare`` cry wolf, and does it find a real slow-down? ``python -m regbench.false_alarm --storage DIR``.
 
 Rules: every run is a real ``regbench run`` into one storage, interleaved
 A₀, P₁, A₁, P₂, A₂, …: the identical pairs are (Aᵢ₋₁, Aᵢ), the planted pairs
@@ -24,7 +24,7 @@ from reports.load import load
 
 
 def regbench_run(storage: Path, name: str, pytest_args: list[str]) -> Path:
-    cmd = [sys.executable, "-m", "reports", "run", "--name", name, "--storage", str(storage),
+    cmd = [sys.executable, "-m", "regbench", "run", "--name", name, "--storage", str(storage),
            "--out", str(storage / "report"), "--", *pytest_args]  # fmt: skip
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     (path,) = storage.glob(f"*/[0-9][0-9][0-9][0-9]_{name}.json")
@@ -36,7 +36,7 @@ def compare(base: Path, new: Path) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.false_alarm", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m regbench.false_alarm", description=__doc__.split("\n\n")[0])
     p.add_argument("--storage", type=Path, required=True, help="an empty folder for the runs")
     p.add_argument("--pairs", type=int, default=10, help="identical pairs, and as many planted ones [10]")
     plant = f"{with_role(NATIVE_LOOP, 'cpu')[0]}:1.3"  # a trainer with many tight rounds

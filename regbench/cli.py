@@ -1,39 +1,30 @@
-"""The ``regbench`` command line: run, report, compare, history, targets, list.
+"""The ``regbench`` command line: parsing and dispatch of run, report, compare, history, targets, list.
 
-Rules: a user's mistake is one line on stderr and an exit status, never a
+Rules: the top floor of the project: it parses, checks and hands over; the
+work is done below (``regbench.run``, the supervisor of a benchmark run;
+``reports``, which read saved records; ``backends``, imported by ``list``
+alone). A user's mistake is one line on stderr and an exit status, never a
 traceback: 0 ok; 1 a regression (``compare``, reports.compare), an unmet
 target (``targets``, reports.targets) or a failed benchmark (``run``); 2
 unusable input (a bad option, a missing or unreadable path, a corrupt file:
 the line names it); 130 interrupted (Ctrl-C). Options are checked as they are
-parsed (reports.schema), the folders a command writes before it does any
+parsed (regbench.options), the folders a command writes before it does any
 work. Where some input files were good, ``report`` and ``history`` cover those
-and list the bad ones. ``run`` writes nothing outside its storage and report
-folders, adds a run to the storage only when pytest succeeded (reports.store),
-and once a run is saved never loses it: whatever happens after, it says where
-the run is.
+and list the bad ones; every file is read once per command.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import re
-import signal
-import subprocess
 import sys
-import xml.etree.ElementTree as ET
-from collections import Counter
 from pathlib import Path
 
-from reports.schema import count_option, name_option, number_option
+from regbench.checks import UsageError, check_folder
+from regbench.options import count_option, name_option, number_option
 
 DEFAULT_STORAGE = Path(".benchmarks")
 DEFAULT_OUT = Path("report")
-
-
-class UsageError(Exception):
-    pass
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,52 +35,35 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"regbench: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
 
 
-def check_folder(path: Path, option: str) -> None:
-    """Refuse, before any work, a folder that cannot be written: a file, or under one, or where writing is refused."""
-    if os.path.lexists(path) and not path.is_dir():
-        raise UsageError(f"{option} {path}: exists and is not a folder")
-    existing = path
-    while not os.path.lexists(existing):  # the folder is created later: its nearest existing parent must allow it
-        existing = existing.parent
-    if not existing.is_dir():
-        raise UsageError(f"{option} {path}: {existing} is not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"{option} {path}: {existing} is not writable")
-
-
-def _load(paths, latest=True):
-    from reports.load import LoadError, load
+def _read(paths, latest=False):
+    """Every saved file under ``paths`` read and validated once (reports.load); what could not be read is named."""
+    from reports.load import LoadError, read
 
     try:
-        runs = load([Path(p) for p in paths], latest=latest)
+        catalogue = read([Path(p) for p in paths], latest=latest)
     except LoadError as exc:
         raise UsageError(str(exc)) from None
-    for error in runs.errors:
+    for error in catalogue.errors:
         print(f"regbench: skipped {error}", file=sys.stderr)
-    return runs
+    return catalogue
 
 
-def _history(paths, printed=()):
-    from reports.history import collect
-    from reports.load import LoadError
+def _load(paths):
+    from reports.load import tidy
 
-    try:
-        past = collect([Path(p) for p in paths])
-    except LoadError as exc:
-        raise UsageError(str(exc)) from None
-    for error in past.errors:
-        if error not in printed:
-            print(f"regbench: skipped {error}", file=sys.stderr)
-    return past
+    catalogue = _read(paths, latest=True)
+    return tidy(catalogue.all, catalogue.errors)
 
 
 def cmd_report(args) -> int:
+    from reports.history import collect
+    from reports.load import tidy
     from reports.render import write_report
 
     check_folder(args.out, "--out")
-    paths = args.paths or [DEFAULT_STORAGE]
-    runs = _load(paths, latest=not args.all)
-    past = _history(paths, printed=runs.errors)
+    catalogue = _read(args.paths or [DEFAULT_STORAGE])
+    runs = tidy(catalogue.all if args.all else catalogue.latest, catalogue.errors)
+    past = collect(catalogue)
     try:
         files = write_report(runs, args.out, past)
     except OSError as exc:  # the disk filled up, the folder went away meanwhile
@@ -130,7 +104,7 @@ def cmd_compare(args) -> int:
     print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
     print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))
     table = result.table
-    shown = tables.present(table, drop_single=("workers", "threads"))  # shown where a scaling study varies them
+    shown = tables.present(table, drop_single=("problem", "workers", "threads"))  # shown where they vary
     print(shown.to_string(index=False) if not table.empty else "no common benchmarks")
     for title, items in (("new in NEW", result.added), ("missing from NEW", result.missing)):
         if items:
@@ -161,118 +135,6 @@ def cmd_targets(args) -> int:
     return 1 if failed else 0
 
 
-#: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
-#: for errors during collection: a Ctrl-C is known here, where it was pressed.
-PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 4, 5
-#: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
-OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
-
-
-def _run_pytest(cmd: list[str], stderr) -> tuple[int, bool]:
-    """Run pytest in a process group of its own; returns its exit status and whether Ctrl-C was pressed.
-
-    The first Ctrl-C is passed on to pytest's group (pytest stops, its benchmark workers too), a second one kills
-    the group. Without a group of its own pytest could get a terminal's Ctrl-C twice, and a second interrupt
-    breaks its clean-up with a traceback.
-    """
-    child = subprocess.Popen(cmd, stderr=stderr, **OWN_GROUP)
-    presses = 0
-    while True:
-        try:
-            return child.wait(), presses > 0
-        except KeyboardInterrupt:
-            presses += 1
-            if not hasattr(os, "killpg"):  # Windows: no process groups to signal
-                child.terminate()
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGINT if presses == 1 else signal.SIGKILL)
-
-
-def _usage_error(stderr: str) -> str:
-    """pytest's own line about a bad command line (its ``ERROR:`` line, or argparse's ``error:``)."""
-    lines = [line.strip() for line in stderr.splitlines()]
-    found = [line for line in lines if re.search(r"(^ERROR: |: error: )", line) and not line.startswith("ERROR: usage")]
-    return re.sub(r"^(ERROR: |.*?: error: )", "", found[-1]) if found else "pytest refused its arguments"
-
-
-def _skipped(outcomes: Path) -> str:
-    """How many benchmarks pytest skipped and why, from its JUnit XML ("" when it wrote none)."""
-    try:
-        tree = ET.parse(outcomes)
-    except (OSError, ET.ParseError):
-        return ""
-    reasons = Counter(s.get("message", "") for s in tree.iter("skipped"))
-    return ", ".join(f"{count} × {reason}" for reason, count in reasons.most_common())
-
-
-def cmd_run(args) -> int:
-    import bench
-    from reports import store
-
-    check_folder(args.storage, "--storage")
-    check_folder(args.out, "--out")
-    bench_dir = Path(bench.__file__).parent
-    saved: list[Path] = []
-    new_storage = not args.storage.exists()  # removed again if the run saves nothing
-    try:
-        staging = store.staging_folder(args.storage)
-    except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
-        raise UsageError(f"--storage {args.storage}: cannot be written ({exc})") from None
-    outcomes, stderr_path = staging / ".outcomes.xml", staging / ".stderr"
-    workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
-    # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
-    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-rs", "-p", "no:cacheprovider",
-           "-W", "ignore:Not saving anything", f"--junitxml={outcomes}", f"--benchmark-save={args.name}",
-           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers,
-           *args.pytest_args]  # fmt: skip
-    print("running:", " ".join(cmd), flush=True)
-    try:
-        # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error
-        # about its arguments becomes regbench's one line; anything else on it is passed on then.
-        with open(stderr_path, "w+b") as stderr:
-            status, interrupted = _run_pytest(cmd, stderr)
-            stderr.seek(0)
-            errors = stderr.read().decode(errors="replace")
-        if interrupted:
-            raise KeyboardInterrupt
-        if status == PYTEST_USAGE_ERROR:
-            raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
-        # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
-        rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
-        if rest.strip():
-            print(rest.strip(), file=sys.stderr)
-        if status == PYTEST_NO_TESTS:
-            raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
-        if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
-            why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
-            print(f"regbench: the benchmark run failed (pytest exit status {status}{why}); nothing saved, no report "
-                  "written", file=sys.stderr)  # fmt: skip
-            return 1
-        if not any(staging.glob("*/*.json")):
-            skipped = _skipped(outcomes)
-            why = f": skipped {skipped}" if skipped else ""
-            raise UsageError(f"the selection ran no benchmark{why}; nothing saved")
-        for path in store.commit(staging, args.storage):
-            saved.append(path)
-            print(f"saved: {path}", flush=True)
-        args.paths, args.all = [args.storage], False
-        return cmd_report(args)
-    except KeyboardInterrupt:
-        kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"
-        print(f"regbench: interrupted: {kept}", file=sys.stderr)
-        return 130
-    except UsageError as exc:
-        if saved:  # the report failed: the run is kept, and the user told where it is
-            raise UsageError(f"{exc}; the run is saved: {', '.join(map(str, saved))}") from None
-        raise
-    finally:
-        store.discard(staging)
-        if new_storage and not saved:
-            with contextlib.suppress(OSError):
-                args.storage.rmdir()
-
-
 def cmd_history(args) -> int:
     from reports import history
     from reports.render import _png, write_atomic
@@ -280,7 +142,9 @@ def cmd_history(args) -> int:
 
     if args.out is not None:
         check_folder(args.out, "--out")
-    past = _history([args.storage])
+    from reports.history import collect
+
+    past = collect(_read([args.storage]))
     print(f"history of {args.storage}; steps judged by {Method().describe()}")
     for (machine, run), changes in (
         past.table.groupby(["machine", "run"], sort=False)["versions_changed"].first().items()
@@ -296,6 +160,12 @@ def cmd_history(args) -> int:
             raise UsageError(f"--out {args.out}: the history could not be written ({exc})") from None
         print(f"history: {args.out / 'history.png'}, {args.out / 'history.csv'}")
     return 0
+
+
+def cmd_run(args) -> int:
+    from regbench.run import run
+
+    return run(args, cmd_report)
 
 
 def cmd_list(args) -> int:

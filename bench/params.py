@@ -1,4 +1,4 @@
-"""Pytest helpers shared by ``tests/`` and ``bench/``: every trainer × dtype as a parameter.
+"""Pytest helpers shared by ``tests/`` and ``bench/`` (not part of the library): every trainer × dtype as a parameter.
 
 Rules: building the parameters imports no framework (ids come from the
 registry); a trainer that cannot run here is skipped when its test runs, with

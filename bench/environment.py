@@ -1,0 +1,75 @@
+"""The machine record of a saved run: library versions, CPU, GPU, threads, precision switches.
+
+Rules: read, never set: the benchmark processes keep every framework's
+defaults, as a user's process does. Written once per file through
+pytest-benchmark's machine-info hook (bench.plugin).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+
+from bench.gpu import gpu_info, precision_settings
+
+LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x",
+             "scipy", "pytest-benchmark")  # fmt: skip
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed version of each library the results depend on (None where absent)."""
+    versions = {}
+    for dist in LIBRARIES:
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = None
+    return versions
+
+
+JAX_ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"
+
+
+def jax_cpu_dispatch() -> str | None:
+    """How this process dispatches JAX's CPU computations ("async", JAX's default, or "inline"); None without JAX.
+
+    Read, never set: the benchmark processes keep every framework's defaults, as a user's process does.
+    """
+    if importlib.util.find_spec("jax") is None:
+        return None
+    import jax
+
+    return "async" if jax.config.read(JAX_ASYNC_DISPATCH) else "inline"
+
+def machine_record() -> dict:
+    """What regbench adds to pytest-benchmark's machine_info (records.model.Environment)."""
+    info = {
+        "versions": library_versions(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "thread_env": {
+            k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
+        },
+    }
+    if info["versions"]["torch"]:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_cuda"] = torch.version.cuda
+    if info["versions"]["jax"]:
+        import jax
+
+        info["jax_platform"] = jax.default_backend()
+        info["jax_devices"] = [str(d) for d in jax.devices()]
+        info["jax_cpu_dispatch"] = jax_cpu_dispatch()
+    if info["versions"]["numba"]:
+        import numba
+
+        info["numba_threads"] = numba.config.NUMBA_NUM_THREADS
+    gpu = gpu_info()
+    if gpu:
+        info["gpu"] = gpu  # name, driver, CUDA version, memory, compute capability
+        info["precision"] = precision_settings()  # TF32 and matmul-precision switches in force
+    return info

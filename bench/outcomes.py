@@ -1,0 +1,55 @@
+"""regbench's in-process pytest plugin: how every selected benchmark ended, recorded while the run happens.
+
+Rules: outcomes come from pytest's own reports (``pytest_runtest_logreport``),
+never from its printed output: each selected benchmark is passed, failed or
+skipped, with the skip's reason or the failure's one line, and its trainer and
+dtype from its parameters. They are stamped into the saved file with the
+problems' data (records.model.RunFacts, through pytest-benchmark's
+``pytest_benchmark_update_json``), and written to ``--regbench-outcomes`` at the
+end of the session, so that ``regbench run`` can say why a run saved nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.problems import small_data
+from records.model import Outcome, RunFacts
+
+
+class OutcomeRecorder:
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+        self.selected: dict[str, dict] = {}  # nodeid -> the outcome's fields known at collection
+        self.outcomes: dict[str, Outcome] = {}
+
+    def pytest_collection_finish(self, session) -> None:
+        for item in session.items:
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            self.selected[item.nodeid] = {"test": item.name, "trainer": params.get("trainer_id"),
+                                          "dtype": params.get("dtype")}  # fmt: skip
+
+    def pytest_runtest_logreport(self, report) -> None:
+        fields = self.selected.get(report.nodeid)
+        if fields is None or report.nodeid in self.outcomes and self.outcomes[report.nodeid].outcome != "passed":
+            return  # not a collected benchmark, or its outcome is settled (a failed call's teardown, say)
+        if report.skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.outcomes[report.nodeid] = Outcome(**fields, outcome="skipped", reason=reason.removeprefix("Skipped: "))
+        elif report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            reason = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1:]
+            self.outcomes[report.nodeid] = Outcome(**fields, outcome="failed", reason=str(reason).splitlines()[0])
+        elif report.when == "call":
+            self.outcomes[report.nodeid] = Outcome(**fields, outcome="passed")
+
+    def facts(self) -> RunFacts:
+        return RunFacts(outcomes=list(self.outcomes.values()), problems=small_data())
+
+    def pytest_benchmark_update_json(self, config, benchmarks, output_json) -> None:
+        output_json["regbench"] = self.facts().model_dump()
+
+    def pytest_sessionfinish(self, session) -> None:
+        if self.path is not None:
+            self.path.write_text(json.dumps([o.model_dump() for o in self.outcomes.values()]))

@@ -1,0 +1,74 @@
+"""The problems the benchmarks time, each with the record that names it in a saved run.
+
+Rules: a benchmark gets a ``Workload``: the problem's data and what the record
+says it is (model and parameters), made in one place, so the two cannot
+disagree. Every workload used in a session is remembered: the run's file keeps
+the data of the small ones (``SMALL_DATA_N``), so a report draws their fitted
+curves without remaking them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import backends
+from backends._core import SEED
+from backends._registry import BASELINE, specs
+from records.model import ProblemData, ProblemRecord
+
+#: The model every trainer fits: ``y = w·x² + b`` by ``0.5·Σ(w·x²+b−y)²``.
+MODEL = "quadratic"
+NOISE = 0.2
+#: The large problem of every run, and the sizes from which fits run LARGE_EPOCHS instead of 800.
+LARGE_N, LARGE_EPOCHS = 10**6, 20
+#: lr = 0.1/n, the tutorial's lr·n, keeps lr·λmax(Hessian) ≈ 0.11 at every size: every size converges alike.
+LR_TIMES_N = 0.1
+#: The size and the two epoch counts of the marginal-cost study (bench/test_marginal.py).
+MARGINAL_N, MARGINAL_EPOCHS = 10**7, (5, 25)
+#: Problems up to this size keep their data in the saved run.
+SMALL_DATA_N = 1000
+
+
+@dataclass(frozen=True, eq=False)
+class Workload:
+    problem: backends.Problem
+    record: ProblemRecord
+
+
+_used: dict[tuple, Workload] = {}
+
+
+def _workload(problem: backends.Problem, seed: int) -> Workload:
+    record = ProblemRecord(name=MODEL, params={"n": problem.n, "seed": seed, "noise": NOISE})
+    workload = Workload(problem, record)
+    _used[(record.name, *record.params.values())] = workload
+    return workload
+
+
+@functools.cache
+def tutorial() -> Workload:
+    """The tutorial's 100 points and initial ``w, b``."""
+    return _workload(backends.seed_problem(), SEED)
+
+
+@functools.cache
+def sized(n: int) -> Workload:
+    """The tutorial's recipe at size ``n`` (seed 0): the sweep's, the large problem's and the marginal study's."""
+    return _workload(backends.make_problem(n, seed=0), 0)
+
+
+def sweep_config(n: int, dtype: str) -> backends.TrainConfig:
+    return backends.TrainConfig(epochs=LARGE_EPOCHS if n >= LARGE_N else 800, lr=LR_TIMES_N / n, dtype=dtype)
+
+
+def marginal_trainers() -> tuple[str, ...]:
+    """The marginal study's trainers: every one-process CPU trainer that can be its framework's fastest, and the
+    native loops they are held against; not the baselines, whose epochs at this size take seconds."""
+    return tuple(s.id for s in specs() if s.device == "cpu" and not s.distributed and BASELINE not in s.roles)
+
+
+def small_data() -> list[ProblemData]:
+    """The data of every small problem used in this process, for the run's file."""
+    return [ProblemData(problem=w.record, x=w.problem.x[:, 0].tolist(), y=w.problem.y[:, 0].tolist())
+            for w in _used.values() if w.problem.n <= SMALL_DATA_N]  # fmt: skip

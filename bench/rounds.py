@@ -1,0 +1,28 @@
+"""How many timed rounds a benchmark gets, and the stopwatch every measurement uses.
+
+Rules: rounds follow a time budget, so slow variants get fewer, never fewer
+than MIN_ROUNDS; every time is ``time.perf_counter`` around a call that
+returns only when its device is done.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+#: Time budget per benchmark (seconds of timed rounds), and the bounds on rounds.
+ROUND_BUDGET_S = 1.5
+MIN_ROUNDS = 5
+MAX_ROUNDS = 1000
+
+
+def choose_rounds(warm_call_s: float) -> int:
+    """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
+
+
+def timed(fn: Callable[[], object]) -> tuple[object, float]:
+    """``fn()``'s value and the seconds it took."""
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start

@@ -1,0 +1,288 @@
+"""The record of a saved run, as pydantic models: what ``bench`` writes and ``reports`` reads.
+
+Rules: one model per record. A benchmark's ``extra_info`` is a ``FitRecord``
+(a trainer's benchmark) or a ``FloorRecord`` (the bandwidth floor), written by
+``bench`` with one ``model_dump``; the file-level facts (the problems' data, the
+outcome of every selected benchmark) are a ``RunFacts`` under the file's
+``regbench`` key, stamped by pytest-benchmark's ``pytest_benchmark_update_json``
+hook. A record carries everything a reader needs without importing the code
+that made it: the trainer's backend, method, variant, device, roles, whether it
+is data-parallel and its twin, the problem and its parameters. Fields are
+strict (a string is not a number) and other fields pass untouched
+(``extra="allow"``): what pytest-benchmark or a later regbench adds survives.
+A saved run is validated whole, once, by ``validate_run``: files of an older
+schema are upgraded first (records.upgrade); a failure is an
+``InvalidRecord`` whose one-line message names the benchmark and the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The record's format. 0: files written before records described themselves (records.upgrade reads them).
+SCHEMA_VERSION = 1
+#: What makes two benchmarks the same measurement (reports.compare pairs them by it; a run holds each once).
+IDENTITY = ["kind", "problem", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
+#: The kind of a bandwidth-floor benchmark; every other kind is a trainer's.
+FLOOR = "floor"
+
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=1)]
+Bytes = Annotated[int, Field(ge=0)]
+Dtype = Literal["float32", "float64"]
+Scalar = int | float | str | bool
+
+
+class _Record(BaseModel):
+    # strict: "800" is not 800; extra="allow": what pytest-benchmark or a later regbench adds passes untouched.
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class ProblemRecord(_Record):
+    """What was fitted: the model's name and the parameters its data were made from (n, seed, noise, ...)."""
+
+    name: str
+    params: dict[str, Scalar] = {}
+
+
+class FitRecord(_Record):
+    """One trainer's benchmark: who ran, on what, what it computed, what it cost."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: str  # "fit", "sweep", "marginal", "scaling", ...: the family of the benchmark (bench/test_KIND.py)
+    problem: ProblemRecord
+    # The trainer, as its spec said when it ran.
+    trainer: str
+    backend: str
+    method: str
+    variant: str
+    device: str
+    roles: list[str] = []  # records.roles
+    distributed: bool = False  # a data-parallel trainer: a group of ``workers`` processes
+    twin: str | None = None  # data-parallel: the trainer that runs the same steps in one process
+    compiles: bool = False  # its first call compiles: first_call_s and the cold start say what that costs
+    workers: Count = 1
+    threads: Count | None = None  # None: the framework's own choice
+    # The configuration.
+    dtype: Dtype
+    n: Count
+    epochs: Count
+    lr: Positive
+    # What it computed.
+    w: float  # non-finite values are a diverged fit's, kept as they are
+    b: float
+    final_loss: float
+    diverged: bool
+    losses: list[float] = []  # the loss of every epoch, where the benchmark kept it
+    # What it cost, beside the rounds' times in ``stats``.
+    first_call_s: Seconds | None = None
+    prepare_s: Seconds | None = None
+    result_s: Seconds | None = None
+    gpu_time_s: Seconds | None = None
+    cold_start_s: Seconds | None = None
+    warm_start_s: Seconds | None = None
+    fresh_fit_s: Seconds | None = None
+    allreduce_s: Seconds | None = None
+    peak_bytes: Bytes | None = None
+    memory_method: str | None = None
+    data_bytes: Count | None = None  # of the data read every epoch: never 0
+    worker_peak_bytes: Bytes | None = None
+    # How accurate it was: against the closed-form optimum and the float64 reference.
+    w_opt: float | None = None
+    b_opt: float | None = None
+    loss_opt: float | None = None
+    opt_distance: float | None = None
+    loss_gap: float | None = None
+    ref_dw: float | None = None
+    ref_db: float | None = None
+    ref_loss_rel: float | None = None
+
+    @model_validator(mode="after")
+    def _history_of_every_epoch(self) -> FitRecord:
+        if self.losses and len(self.losses) != self.epochs:
+            raise ValueError(f"losses has {len(self.losses)} values, not one per epoch ({self.epochs})")
+        return self
+
+
+class FloorRecord(_Record):
+    """The bandwidth floor: one streaming read of the data on a device, the least time any epoch can take."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["floor"] = FLOOR
+    n: Count
+    dtype: Dtype
+    device: str = "cpu"
+    data_bytes: Count | None = None
+    method: str
+    first_call_s: Seconds | None = None
+    floor_s: Seconds | None = None
+    bandwidth_Bps: Positive
+
+
+class Outcome(_Record):
+    """How one selected benchmark ended, as pytest reported it while the run happened."""
+
+    test: str  # the test's name, e.g. "test_fit[jax-grad-jit-gpu-float32]"
+    outcome: Literal["passed", "failed", "skipped"]
+    trainer: str | None = None
+    dtype: str | None = None
+    reason: str = ""  # a skip's or failure's one line
+
+
+class ProblemData(_Record):
+    """A small problem's data, kept so that a report can draw the fitted curves without remaking them."""
+
+    problem: ProblemRecord
+    x: list[float]
+    y: list[float]
+
+
+class RunFacts(_Record):
+    """The file-level facts of a run (the file's ``regbench`` key)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    outcomes: list[Outcome] = []
+    problems: list[ProblemData] = []
+
+
+class Stats(_Record):
+    median: Seconds
+    iqr: Seconds
+    q1: Seconds
+    q3: Seconds
+    min: Seconds
+    rounds: Count
+    data: list[Seconds] | None = None  # every round's time; absent in files saved without it
+
+
+class Benchmark(_Record):
+    name: str
+    group: str | None = None
+    stats: Stats
+    extra_info: FloorRecord | FitRecord  # told apart by ``kind`` in Run below, so the errors name the right model
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("extra_info"), dict):
+            model = FloorRecord if data["extra_info"].get("kind") == FLOOR else FitRecord
+            info = data["extra_info"]
+            if not isinstance(info, BaseModel):
+                data = {**data, "extra_info": _validated(model, info, ("extra_info",))}
+        return data
+
+    @property
+    def kind(self) -> str:
+        return self.extra_info.kind
+
+    @property
+    def is_floor(self) -> bool:
+        return self.kind == FLOOR
+
+    def identity(self) -> tuple:
+        """What ``compare`` pairs by (IDENTITY); a trainer's benchmarks only."""
+        info = self.extra_info
+        return tuple(info.problem.name if key == "problem" else getattr(info, key) for key in IDENTITY)
+
+
+class Gpu(_Record):
+    name: str = "GPU"
+    total_memory_bytes: Bytes | None = None
+    driver_version: str | None = None
+    cuda_runtime_version: str | None = None
+
+
+class Environment(_Record):
+    versions: dict[str, str | None] = {}
+    python: str | None = None
+    cpu_count: Count | None = None
+    torch_threads: int | None = None
+    numba_threads: int | None = None
+    thread_env: dict[str, str] = {}
+    gpu: Gpu | str | None = None  # a string in files saved before the GPU record had fields
+    unavailable: dict[str, str] = {}  # schema 0's skipped trainers (records.upgrade makes them outcomes)
+
+
+class Cpu(_Record):
+    brand_raw: str | None = None
+
+
+class MachineInfo(_Record):
+    node: str = ""
+    python_version: str | None = None
+    processor: str | None = None
+    cpu: Cpu = Cpu()
+    regbench: Environment = Environment()
+
+
+class Run(_Record):
+    version: str = "0"
+    datetime: str | None = None
+    machine_info: MachineInfo
+    regbench: RunFacts = RunFacts()
+    benchmarks: list[Benchmark] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> Run:
+        seen: dict[tuple, str] = {}
+        for index, bench in enumerate(self.benchmarks):
+            if bench.is_floor:
+                continue
+            identity = bench.identity()
+            if identity in seen:
+                raise ValueError(f"benchmarks {seen[identity]!r} and {bench.name!r} (#{index}) measure the same thing "
+                                 f"(same {', '.join(IDENTITY)})")  # fmt: skip
+            seen[identity] = bench.name
+        return self
+
+    @property
+    def fits(self) -> list[Benchmark]:
+        return [b for b in self.benchmarks if not b.is_floor]
+
+    @property
+    def floors(self) -> list[Benchmark]:
+        return [b for b in self.benchmarks if b.is_floor]
+
+
+class InvalidRecord(ValueError):
+    """A saved run that is not a regbench record; the message is one line naming the benchmark and field."""
+
+
+def _validated(model: type[BaseModel], data: Any, where: tuple) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRecord(_one_line(exc, where)) from None
+
+
+def _one_line(exc: ValidationError, where: tuple = (), names: list | None = None) -> str:
+    """The first of pydantic's errors, as "benchmark 'NAME': field a.b: what is wrong (got VALUE)"; a benchmark
+    found by its place in ``benchmarks`` is named by ``names`` (its name where it has one, else '#index')."""
+    error = exc.errors(include_url=False)[0]
+    loc, benchmark = [*where, *error["loc"]], ""
+    if len(loc) >= 2 and loc[0] == "benchmarks" and isinstance(loc[1], int):
+        name = (names or [])[loc[1]] if loc[1] < len(names or []) else None
+        benchmark, loc = repr(name) if isinstance(name, str) else f"#{loc[1]}", loc[2:]
+    # A record nested in a benchmark: the model's own name in pydantic's path says nothing to a reader.
+    loc = [part for part in loc if part not in ("FloorRecord", "FitRecord")]
+    field = f"field {'.'.join(str(part) for part in loc)}: " if loc else ""
+    got = repr(error.get("input"))
+    got = got if len(got) <= 40 else got[:37] + "..."
+    message = error["msg"].removeprefix("Value error, ")
+    shown = "" if error["type"] in ("missing", "value_error") else f" (got {got})"
+    return (f"benchmark {benchmark}: " if benchmark else "") + f"{field}{message}{shown}"
+
+
+def validate_run(data: Any) -> Run:
+    """The saved run ``data`` (parsed JSON), upgraded to the current schema and validated; raises InvalidRecord."""
+    from records.upgrade import upgrade  # the one place that knows older schemas
+
+    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+    names = [b.get("name") if isinstance(b, dict) else None for b in benchmarks] if isinstance(benchmarks, list) else []
+    try:
+        return Run.model_validate(upgrade(data))
+    except ValidationError as exc:
+        raise InvalidRecord(_one_line(exc, names=names)) from None
