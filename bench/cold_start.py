@@ -36,7 +36,8 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
     """Two fresh processes, one after the other, sharing compile caches that start empty.
 
     The first one's first ``run()`` is ``cold_start_s``, and the median of its warm ``fit()`` calls
-    ``fresh_fit_s``; the second one's first ``run()``, with the caches the first one filled, is ``warm_start_s``.
+    (``fresh_fits``, each) ``fresh_fit_s``; the second one's first ``run()``, with the caches the first one filled,
+    is ``warm_start_s``.
     """
     if problem.name != "tutorial":
         raise ValueError("cold starts are measured on the tutorial's problem only")
@@ -48,7 +49,7 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
         cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
     fresh = cold["fresh_fit_s"]
     return {"cold_start_s": cold["first_call_s"], "warm_start_s": warm["first_call_s"],
-            "fresh_fit_s": statistics.median(fresh) if fresh else None}  # fmt: skip
+            "fresh_fit_s": statistics.median(fresh) if fresh else None, "fresh_fits": fresh}  # fmt: skip
 
 
 def _fresh_process(trainer: backends.Trainer, cmd: list[str], env: dict) -> dict:

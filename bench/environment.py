@@ -43,6 +43,7 @@ def jax_cpu_dispatch() -> str | None:
 
     return "async" if jax.config.read(JAX_ASYNC_DISPATCH) else "inline"
 
+
 def machine_record() -> dict:
     """What regbench adds to pytest-benchmark's machine_info (records.model.Environment)."""
     info = {

@@ -81,9 +81,9 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
-        twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n, epochs=config.epochs,
-        lr=config.lr, w=result.w, b=result.b, final_loss=result.final_loss, diverged=result.diverged,
-        data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize, **measured,
+        twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n,
+        epochs=config.epochs, lr=config.lr, w=result.w, b=result.b, final_loss=result.final_loss,
+        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize, **measured,
     )  # fmt: skip
 
 
@@ -116,9 +116,11 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
     fresh = {}
     if measure_cold_start and spec.compiles:
         fresh = cold_start(trainer, problem, config, spec.distributed)
+        fresh.pop("fresh_fits")  # each warm fit's time: their median is the record's
     record = _record(
         kind, trainer, workload, config, result,
-        threads=threads, prepare_s=prepare_s, first_call_s=first_call_s, result_s=statistics.median(timed_rounds.result_s),
+        threads=threads, prepare_s=prepare_s, first_call_s=first_call_s,
+        result_s=statistics.median(timed_rounds.result_s),
         # The GPU's own time of a round, from CUDA events; JAX has no event API: its GPU time is its wall time.
         gpu_time_s=statistics.median(timed_rounds.gpu_s) if timed_rounds.gpu_s else None,
         peak_bytes=peak_bytes, memory_method=memory_method, losses=result.losses.tolist(),

@@ -32,7 +32,7 @@ class OutcomeRecorder:
 
     def pytest_runtest_logreport(self, report) -> None:
         fields = self.selected.get(report.nodeid)
-        if fields is None or report.nodeid in self.outcomes and self.outcomes[report.nodeid].outcome != "passed":
+        if fields is None or (report.nodeid in self.outcomes and self.outcomes[report.nodeid].outcome != "passed"):
             return  # not a collected benchmark, or its outcome is settled (a failed call's teardown, say)
         if report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)

@@ -98,10 +98,9 @@ def _benchmark_v0(bench: Any) -> Any:
         trainer = info.get("trainer")
         roles, flags, twin = V0_TRAINERS.get(trainer, ((), (), ""))
         parts = trainer.split("-") if isinstance(trainer, str) else []
-        info.update(problem=_problem_v0(info.get("problem"), info.get("n")),
-                    method=parts[1] if len(parts) == 4 else "", roles=list(roles), compiles=_C in flags,
-                    distributed=_D in flags,
-                    twin="-".join([parts[0], parts[1], twin, parts[3]]) if twin and len(parts) == 4 else None)  # fmt: skip
+        twin_id = "-".join([parts[0], parts[1], twin, parts[3]]) if twin and len(parts) == 4 else None
+        info.update(problem=_problem_v0(info.get("problem"), info.get("n")), method=parts[1] if len(parts) == 4 else "",
+                    roles=list(roles), compiles=_C in flags, distributed=_D in flags, twin=twin_id)  # fmt: skip
     return {**bench, "extra_info": info}
 
 

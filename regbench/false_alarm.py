@@ -1,4 +1,4 @@
-"""Does ``regbench compare`` cry wolf, and does it find a real slow-down? ``python -m regbench.false_alarm --storage DIR``.
+"""Does ``regbench compare`` cry wolf, and find a real slow-down? ``python -m regbench.false_alarm --storage DIR``.
 
 Rules: every run is a real ``regbench run`` into one storage, interleaved
 A₀, P₁, A₁, P₂, A₂, …: the identical pairs are (Aᵢ₋₁, Aᵢ), the planted pairs

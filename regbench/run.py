@@ -141,5 +141,3 @@ def run(args, write_report: Callable) -> int:
         if new_storage and not saved:
             with contextlib.suppress(OSError):
                 args.storage.rmdir()
-
-

@@ -2,10 +2,11 @@
 
 Rules: only like is compared with like — a benchmark's identity is
 records.model.IDENTITY (kind, problem, trainer, dtype, n, epochs, lr, workers,
-threads), and two benchmarks differing in any of them are never paired. A benchmark of BASE that NEW lacks (or skipped) is listed with
-why, and fails the comparison unless missing ones are allowed; new ones are
-listed. Accuracy drifts when the final loss, w or b moved by more than
-``max_drift`` (relative), or divergence changed. Differences between the two
+threads), and two benchmarks differing in any of them are never paired. A
+benchmark of BASE that NEW lacks (or skipped) is listed with why, and fails
+the comparison unless missing ones are allowed; new ones are listed. Accuracy
+drifts when the final loss, w or b moved by more than ``max_drift``
+(relative), or divergence changed. Differences between the two
 runs' environments are listed, not judged.
 """
 
@@ -104,7 +105,8 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         drift, accuracy = _accuracy(rb, rn, max_drift)
         kind, problem, trainer, dtype, size, _, _, workers, threads = identity
         rows.append({
-            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers, "threads": threads,
+            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers,
+            "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],

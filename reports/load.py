@@ -310,7 +310,9 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         floors.extend(s.floor_rows())
         skipped.extend(s.skipped_rows())
         machines[(s.machine, s.run)] = s.machine_info
-        problems[(s.machine, s.run)] = [(p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems]
+        problems[(s.machine, s.run)] = [
+            (p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems
+        ]
     table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:

@@ -205,7 +205,8 @@ def marginal_costs(runs: Runs) -> pd.DataFrame:
         per_epoch = (fits[many] - fits[few]) / (many - few)
         out.append({"machine": machine, "run": run, "dtype": dtype, "n": n, "trainer": trainer,
                     "backend": group["backend"].iloc[0], "roles": group["roles"].iloc[0],
-                    "distributed": group["distributed"].iloc[0], "limit": bool(_has_role(group, CPU_LIMIT).iloc[0]), "fit_few_s": fits[few], "fit_many_s": fits[many],
+                    "distributed": group["distributed"].iloc[0], "limit": bool(_has_role(group, CPU_LIMIT).iloc[0]),
+                    "fit_few_s": fits[few], "fit_many_s": fits[many],
                     "per_epoch_s": per_epoch, "fixed_s": fits[few] - few * per_epoch})  # fmt: skip
     return pd.DataFrame(out, columns=MARGINAL_COLUMNS)
 

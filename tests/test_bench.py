@@ -14,18 +14,22 @@ import pytest
 
 import backends
 from backends import metrics
+from backends._registry import spec_of, twin_of
 from bench.gpu import gpu_info
-from bench.harness import MARGINAL_EPOCHS, marginal_trainers
+from bench.problems import MARGINAL_EPOCHS, marginal_trainers
 
 ROOT = Path(__file__).resolve().parents[1]
-FIELDS = {
-    "trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr", "w", "b", "final_loss", "diverged",
+#: What every trainer's record says of itself (records.model.FitRecord), so that a report needs no registry.
+SELF = {"schema_version", "kind", "problem", "trainer", "backend", "method", "variant", "device", "roles",
+        "distributed", "twin", "compiles", "workers", "threads"}  # fmt: skip
+FIELDS = SELF | {
+    "dtype", "n", "epochs", "lr", "w", "b", "final_loss", "diverged",
     "first_call_s", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel",
     "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method", "workers",
 }  # fmt: skip
 #: What a whole-fit benchmark of the marginal-cost study records (bench.harness.run_fit_benchmark).
-FIT_FIELDS = {"trainer", "backend", "device", "variant", "dtype", "n", "epochs", "lr", "workers", "first_call_s",
-              "w", "b", "final_loss", "diverged", "data_bytes"}  # fmt: skip
+FIT_FIELDS = SELF | {"dtype", "n", "epochs", "lr", "first_call_s", "w", "b", "final_loss", "diverged", "data_bytes",
+                     "peak_bytes", "memory_method"}  # fmt: skip
 
 
 def fit_result(w, b, losses, final_loss):
@@ -157,6 +161,40 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
     assert not mismatches, "saved by the benchmark process, not reproduced here:\n" + "\n".join(mismatches)
 
 
+def test_saved_records_describe_themselves(saved_run):
+    """Each record names its kind, problem and trainer as the registry describes it; the file keeps the outcome of
+    every selected benchmark and the tutorial's data (records.model)."""
+    data = json.loads(saved_run[0].read_text())
+    for bench in data["benchmarks"]:
+        info, name = bench["extra_info"], bench["name"]
+        assert info["schema_version"] == 1, name
+        assert info["kind"] == name.split("[")[0].removeprefix("test_"), name
+        if info["kind"] == "floor":
+            continue
+        spec = spec_of(info["trainer"])
+        assert (info["backend"], info["method"], info["variant"], info["device"]) == (
+            spec.backend, spec.method, spec.variant, spec.device), name  # fmt: skip
+        assert (tuple(info["roles"]), info["distributed"], info["compiles"]) == (
+            spec.roles, spec.distributed, spec.compiles), name  # fmt: skip
+        assert info["twin"] == twin_of(info["trainer"]), name
+        n, seed = (100, 100) if info["kind"] == "fit" else (1000, 0)
+        assert info["problem"] == {"name": "quadratic", "params": {"n": n, "seed": seed, "noise": 0.2}}, name
+    facts = data["regbench"]
+    assert facts["schema_version"] == 1
+    outcomes = {o["test"]: o for o in facts["outcomes"]}
+    assert {b["name"] for b in data["benchmarks"]} <= {t for t, o in outcomes.items() if o["outcome"] == "passed"}
+    for tid, availability in backends.available().items():
+        if not availability.ok and not spec_of(tid).distributed:
+            for dtype in backends.DTYPES:
+                test = f"test_fit[{tid}-{dtype}]"
+                expected = {"test": test, "outcome": "skipped", "trainer": tid, "dtype": dtype,
+                            "reason": availability.reason}  # fmt: skip
+                assert outcomes[test] == expected
+    seed = backends.seed_problem()
+    (tutorial,) = [p for p in facts["problems"] if p["problem"]["params"]["n"] == 100]
+    assert (tutorial["x"], tutorial["y"]) == (seed.x[:, 0].tolist(), seed.y[:, 0].tolist())
+
+
 def test_differences_name_what_differs():
     own = fit_result(3.0, 2.0, [4.0, 2.0, 1.0], 0.5)
     saved = {"w": 3.0, "b": 2.0, "final_loss": 0.5, "diverged": False, "losses": [4.0, 2.0, 1.0]}
@@ -204,16 +242,16 @@ def test_saved_run_has_the_bandwidth_floor(saved_run):
 
 
 def test_cold_start_runs_in_a_fresh_process_with_empty_caches():
-    from bench import harness
+    from bench import cold_start
 
     trainer = backends.get_trainer("numpy-manual-fused-cpu")
-    fresh = harness.cold_start(trainer, backends.seed_problem(), backends.TrainConfig(dtype="float32"))
-    assert 0 < fresh["cold_start_s"] < harness.COLD_START_TIMEOUT_S
+    fresh = cold_start.cold_start(trainer, backends.seed_problem(), backends.TrainConfig(dtype="float32"), False)
+    assert 0 < fresh["cold_start_s"] < cold_start.COLD_START_TIMEOUT_S
     # Every warm fit() of the fresh process is kept, and their median is the one reported.
     assert len(fresh["fresh_fits"]) >= 5
     assert fresh["fresh_fit_s"] == statistics.median(fresh["fresh_fits"]) > 0
     with pytest.raises(ValueError, match="tutorial"):
-        harness.cold_start(trainer, backends.make_problem(10, 0), backends.TrainConfig())
+        cold_start.cold_start(trainer, backends.make_problem(10, 0), backends.TrainConfig(), False)
     cmd = [sys.executable, "-m", "bench.cold_start", "numba-native-loop-cpu", "float64", "5", "0.001"]
     if backends.available()["numba-native-loop-cpu"].ok:
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout

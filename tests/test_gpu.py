@@ -24,8 +24,8 @@ import numpy as np
 import pytest
 
 import backends
-from bench import gpu
 from backends.metrics import reference_fit
+from bench import gpu
 from bench.params import require_trainer, trainer_params
 from tests.test_agreement import assert_agrees
 

@@ -113,10 +113,11 @@ def test_only_like_is_compared_with_like(tmp_path, capsys):
     assert main(["compare", str(base), str(new)]) == 1
     out = capsys.readouterr().out
     assert "faster" not in out.split("verdicts:")[1]
-    assert ("fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 800 epochs, lr=0.001): NEW ran it with 400 epochs, "
-            "lr=0.001 (not comparable)") in out  # fmt: skip
-    assert "new in NEW:\n  fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 400 epochs, lr=0.001)" in out
-    assert "numba-native-simd-cpu float64 (quadratic, n=100, 800 epochs, lr=0.001): skipped in NEW (numba has no SIMD here)" in out
+    tutorial = "numpy-manual-tutorial-cpu float32 (quadratic, n=100"
+    assert f"fit {tutorial}, 800 epochs, lr=0.001): NEW ran it with 400 epochs, lr=0.001 (not comparable)" in out
+    assert f"new in NEW:\n  fit {tutorial}, 400 epochs, lr=0.001)" in out
+    simd = "numba-native-simd-cpu float64 (quadratic, n=100, 800 epochs, lr=0.001)"
+    assert f"{simd}: skipped in NEW (numba has no SIMD here)" in out
     # The 400-epoch one and 10 SIMD ones (fit, two sweep sizes, two epoch counts of the marginal study).
     assert "FAIL: 11 missing from NEW" in out
     assert main(["compare", str(base), str(new), "--allow-missing"]) == 0

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import tables
 from regbench.cli import main
+from reports import tables
 from reports.load import LoadError, load
 from reports.render import write_atomic
 

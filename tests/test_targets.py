@@ -31,7 +31,7 @@ def runs_of(rows: list[dict]) -> Runs:
 
 def test_the_targets_sizes_are_the_benchmarks():
     """The targets state their sizes (reports import nothing of bench): they must be the sizes bench measures."""
-    assert targets.TUTORIAL_N == problems.tutorial().problem.n
+    assert problems.tutorial().problem.n == targets.TUTORIAL_N
     assert (targets.LARGE_N, targets.MARGINAL_N) == (problems.LARGE_N, problems.MARGINAL_N)
 
 

@@ -1,0 +1,88 @@
+"""The saved record (records/): the current schema read back whole, schema 0 upgraded, each file read once."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import backends
+from backends._registry import spec_of, twin_of
+from records import upgrade
+from records.model import SCHEMA_VERSION, FitRecord, InvalidRecord, validate_run
+from regbench.cli import main
+from reports import load as loader
+
+DATA = Path(__file__).parent / "data"
+V0 = sorted((DATA / "storage").glob("*/*.json"))
+(V1,) = (DATA / "v1").glob("*/*.json")
+
+
+def test_the_committed_current_run_validates_and_round_trips():
+    data = json.loads(V1.read_text())
+    run = validate_run(data)
+    assert upgrade.schema_of(data) == SCHEMA_VERSION
+    assert run.model_dump()["benchmarks"][0]["extra_info"] == data["benchmarks"][0]["extra_info"]
+    kinds = {b.kind for b in run.benchmarks}
+    assert kinds == {"fit", "sweep", "floor", "marginal"}
+
+
+@pytest.mark.parametrize("path", V0, ids=lambda p: p.name)
+def test_schema_0_files_are_upgraded_with_what_the_registry_said(path):
+    data = json.loads(path.read_text())
+    before = copy.deepcopy(data)
+    run = validate_run(data)
+    assert data == before  # the upgrade copies; the file's data is never changed
+    for bench in run.fits:
+        info = bench.extra_info
+        spec = spec_of(info.trainer)  # the fixture's trainers have not changed roles since schema 0
+        assert (tuple(info.roles), info.compiles, info.distributed) == (spec.roles, spec.compiles, spec.distributed)
+        assert info.method == spec.method
+        assert info.twin == twin_of(info.trainer)
+        assert info.kind == bench.name.split("[")[0].removeprefix("test_")
+        seed = 100 if info.kind == "fit" else 0
+        assert info.problem.model_dump() == {"name": "quadratic", "params": {"n": info.n, "seed": seed, "noise": 0.2}}
+    skipped = {o.trainer: o.reason for o in run.regbench.outcomes}
+    assert skipped == data["machine_info"]["regbench"]["unavailable"]
+    (tutorial,) = run.regbench.problems
+    seed = backends.seed_problem()  # the recipe the upgrade remakes the tutorial's data by
+    assert (tutorial.x, tutorial.y) == (seed.x[:, 0].tolist(), seed.y[:, 0].tolist())
+
+
+def test_a_current_file_is_not_upgraded():
+    data = json.loads(V1.read_text())
+    assert upgrade.upgrade(data) is data
+
+
+def test_a_loss_history_must_have_one_value_per_epoch():
+    data = json.loads(V1.read_text())
+    fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
+    fit["extra_info"]["losses"] = fit["extra_info"]["losses"][:-1]
+    with pytest.raises(InvalidRecord, match=r"losses has 799 values, not one per epoch \(800\)"):
+        validate_run(data)
+
+
+def test_a_record_is_written_whole_by_one_model():
+    info = json.loads(V1.read_text())["benchmarks"][0]["extra_info"]
+    assert FitRecord.model_validate(info).model_dump() == info
+
+
+def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
+    storage = tmp_path / "storage" / V1.parent.name
+    storage.mkdir(parents=True)
+    for number in range(1, 51):
+        shutil.copy(V1, storage / f"{number:04d}_run.json")
+    reads: list[Path] = []
+    real = loader._read
+
+    def counted(path):
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(loader, "_read", counted)
+    assert main(["report", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in reads) == sorted(p.name for p in storage.iterdir())  # 50 files, each once
+    assert "History" in (tmp_path / "out" / "report.md").read_text()
