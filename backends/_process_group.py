@@ -11,7 +11,9 @@ closes its end of the pipe, so the coordinator's current call raises
 ``WorkerError`` at once, naming the rank and its exit status. A worker that
 hangs (stopped by SIGSTOP, say) sends no heartbeat: after ``hang_timeout_s``
 (the keyword, else ``$REGBENCH_DP_HANG_TIMEOUT_S``, else 30 s) the call raises
-``WorkerError`` naming it, in one line. Either way the whole group is stopped:
+``WorkerError`` naming it, in one line (sooner when a framework's own timeout
+fails its peers first: a silent or stopped worker is still the one named).
+Either way the whole group is stopped:
 no worker outlives a failed call, a closed group or its coordinator
 (PR_SET_PDEATHSIG). A group the machine cannot hold (too many workers for its
 cores or its available memory) is refused before any process starts.
@@ -275,17 +277,18 @@ class WorkerGroup:
         ]
         return sorted(found, key=lambda rank: self._seen.get(rank, now))
 
-    def _hung(self, rank: int, what: str) -> NoReturn:
+    def _hung(self, rank: int, what: str, peers_failed: bool = False) -> NoReturn:
         """Stop the group and raise, naming the worker that stopped answering (one line: no peer's stack)."""
         proc = self._procs[rank]
         silence = time.monotonic() - self._seen.get(rank, time.monotonic())
         stopped = " (its process is stopped: SIGSTOP, a debugger or job control)"
         state = stopped if process_state(proc.pid) in ("T", "t") else ""
+        # The frameworks' own timeouts (JAX's heartbeat: 10 s) may fail its peers before the hang timeout ends.
+        why = "its peers failed waiting for it" if peers_failed else f"hang timeout {self.hang_timeout_s:g} s"
         self._graceful[0] = False
         self.close()  # SIGKILL: the one signal a stopped process obeys
         raise WorkerError(f"worker rank {rank} (pid {proc.pid}) stopped answering {what}: no heartbeat for "
-                          f"{silence:.1f} s (hang timeout {self.hang_timeout_s:g} s){state}; the group was stopped",
-                          rank=rank)  # fmt: skip
+                          f"{silence:.1f} s ({why}){state}; the group was stopped", rank=rank)  # fmt: skip
 
     def _fail(self, rank: int, what: str, report: str | None = None) -> NoReturn:
         """Stop the group and raise, naming the root cause.
@@ -306,7 +309,7 @@ class WorkerGroup:
                         if message[0] == "error":
                             reports[other] = message[1]
             if hung := [r for r in self._silent() if r not in reports]:
-                self._hung(hung[0], what)
+                self._hung(hung[0], what, peers_failed=True)
             silent = [r for r, p in enumerate(self._procs) if p.poll() is not None and r not in reports]
             if silent or time.monotonic() >= deadline:
                 break

@@ -137,3 +137,20 @@ def test_a_large_shard_counts_in_the_estimate(monkeypatch):
     assert FOOTPRINT.worker_bytes(problem.n, 2, 8) > 2 * 2**30
     with pytest.raises(ValueError, match=r"^workers=2: the group needs ~4.\d+ GiB \(~2\d\d\d MiB a worker\)"):
         backends.get_trainer("torch-autograd-dp-cpu").prepare(problem, backends.TrainConfig(workers=2))
+
+
+def test_a_stopped_jax_worker_is_named_when_jax_gives_up_first(monkeypatch, no_orphans):  # noqa: F811
+    """JAX's coordination service gives up on a silent peer after 10 s, failing the others: the stopped one is named."""
+    from backends.jax_dp import HEARTBEAT_TIMEOUT_S
+
+    monkeypatch.setenv(HANG_TIMEOUT_ENV, "120")
+    config = backends.TrainConfig(epochs=100_000, lr=1e-6, dtype="float32", workers=2)
+    prepared = backends.get_trainer("jax-grad-dp-cpu").prepare(backends.make_problem(100_000, 0), config)
+    stopped: list[float] = []
+    stop_later(lambda: prepared.pids, 1, 1.0, stopped)
+    expected = r"^worker rank 1 \(pid \d+\) stopped answering during '(train|start)': .*its peers failed waiting for it"
+    with pytest.raises(WorkerError, match=expected) as info:
+        prepared.run()
+    assert time.monotonic() - stopped[0] < HEARTBEAT_TIMEOUT_S + SLACK_S
+    assert info.value.rank == 1
+    assert_one_clean_line(str(info.value))
