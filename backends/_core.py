@@ -1,11 +1,15 @@
 """Problem, configuration and result types shared by every backend.
 
 Rules: nothing here imports a framework; every value is validated when it is
-constructed (a bad field raises ``ValueError`` naming it); configs and results
-are frozen and their arrays read-only, so a comparison cannot mutate its inputs.
-``check_fit`` is what every trainer asks before it converts or allocates
-anything: the arguments' types, values that fit the working dtype, and memory
-for the loss history.
+constructed (a bad field raises ``ValueError`` naming it and the value, in one
+line): a number is a real number (int, float or their NumPy kinds; not a bool,
+a string or None), whatever the field, and nothing is allocated before the
+memory for it is known to be there. Configs and results are frozen and their
+arrays read-only, so a comparison cannot mutate its inputs. ``check_fit`` is
+what every trainer asks before it converts or allocates anything: the
+arguments' types and invariants (a subclass that skipped the validation is
+refused, not passed on to a framework), values that fit the working dtype, and
+memory for the loss history.
 """
 
 from __future__ import annotations
@@ -43,11 +47,18 @@ def _as_column(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+def _is_real(value: Any) -> bool:
+    """An int, a float or a NumPy integer or float (a one-element array of one too); never a bool or a string."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(()).item() if value.dtype.kind in "iuf" else None
+    # bool is an int to Python, but lr=True is a mistake, as epochs=True is.
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
 def _finite_float(name: str, value: Any) -> float:
-    try:
-        out = float(np.asarray(value, dtype=np.float64).reshape(()))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a finite number: {exc}") from None
+    if not _is_real(value):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    out = float(np.asarray(value, dtype=np.float64).reshape(()))
     if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {out}")
     return out
@@ -89,15 +100,27 @@ class Problem:
         return {"x²": x * x, "y": y, "w0": abs(self.w0), "b0": abs(self.b0)}
 
 
+#: Bytes make_problem holds at its peak per point: x, y, the recipe's temporaries and Problem's copies
+#: (34 by tracemalloc at 10⁶ points, 2026-12).
+MAKE_PROBLEM_BYTES_PER_POINT = 40
+
+
 def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
     """The tutorial's recipe at another size or seed, draw for draw.
 
     ``RandomState(seed)`` yields the same stream as ``np.random.seed(seed)``
     followed by ``np.random.rand``, without touching NumPy's global state.
+    A size whose arrays would not fit in the memory available is refused before anything is allocated.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
+    need = MAKE_PROBLEM_BYTES_PER_POINT * int(n)
+    if need >= HISTORY_CHECKED_FROM and (free := available_memory()) is not None and need > free:
+        raise ValueError(f"n={n}: the problem needs {need / 2**30:.3g} GiB, more than the "
+                         f"{free / 2**30:.3g} GiB of memory available")  # fmt: skip
     rng = np.random.RandomState(seed)
     x = np.linspace(-1, 1, n).reshape(n, 1)
     # The same expression, in the same order, as the tutorial: bit-identical y.
@@ -110,6 +133,19 @@ def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
 def seed_problem() -> Problem:
     """The tutorial's 100 points and initial ``w, b``."""
     return replace(make_problem(SEED_N, SEED), name="tutorial")
+
+
+def name_of_dtype(dtype: Any) -> str | None:
+    """NumPy's name of a dtype given as a name, a dtype or a NumPy scalar type; None for anything else.
+
+    Not ``np.dtype(dtype)`` alone: ``np.dtype(None)`` is float64, so dtype=None would pass unnoticed.
+    """
+    if isinstance(dtype, (str, np.dtype)) or (isinstance(dtype, type) and issubclass(dtype, np.generic)):
+        try:
+            return np.dtype(dtype).name
+        except TypeError:
+            return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,13 +171,9 @@ class TrainConfig:
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         object.__setattr__(self, "lr", lr)
-        try:
-            name = np.dtype(self.dtype).name
-        except TypeError:
-            name = str(self.dtype)
-        if name not in DTYPES:
+        if name_of_dtype(self.dtype) not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        object.__setattr__(self, "dtype", name)
+        object.__setattr__(self, "dtype", name_of_dtype(self.dtype))
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
         object.__setattr__(self, "workers", int(self.workers))
@@ -186,8 +218,11 @@ def check_fit(problem: Any, config: Any) -> None:
         raise TypeError(f"problem must be a backends.Problem, got {type(problem).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a backends.TrainConfig, got {type(config).__name__}")
+    _check_invariants(problem, config)
     limit = float(np.finfo(config.dtype).max)
     for name, value in {**problem.largest, "lr": config.lr}.items():
+        if not math.isfinite(value):  # NaN in the data of a problem that skipped validation
+            raise ValueError(f"problem's {name} is not finite: {value}")
         if value > limit:
             raise ValueError(f"{name} reaches {value:.3g}, beyond {config.dtype}'s largest value {limit:.3g}")
     history = 2 * 8 * config.epochs
@@ -196,6 +231,30 @@ def check_fit(problem: Any, config: Any) -> None:
         if free is not None and history > free:
             raise ValueError(f"epochs={config.epochs}: the loss history needs {history / 2**30:.3g} GiB, more than "
                              f"the {free / 2**30:.3g} GiB of memory available")  # fmt: skip
+
+
+def _check_invariants(problem: Problem, config: TrainConfig) -> None:
+    """What construction guarantees, checked again (cheaply: no pass over the data) for subclasses that skip it."""
+    hint = f"(a {type(problem).__name__} that skipped Problem.__post_init__?)"
+    for name in ("x", "y"):
+        a = getattr(problem, name, None)
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 2 and a.shape[1] == 1 and len(a)):
+            got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise TypeError(f"problem.{name} must be a float64 array of shape (n, 1), got {got} {hint}")
+    if problem.x.shape != problem.y.shape:
+        raise TypeError(f"problem.x and problem.y differ in length: {len(problem.x)} and {len(problem.y)} {hint}")
+    for name in ("w0", "b0"):
+        value = getattr(problem, name, None)
+        if type(value) is not float or not math.isfinite(value):
+            raise TypeError(f"problem.{name} must be a finite float, got {value!r} {hint}")
+    fields = ("epochs", "lr", "dtype", "workers")
+    values = tuple(getattr(config, f, None) for f in fields)
+    checked = TrainConfig(*values)  # raises ValueError naming a bad field
+    if tuple(map(type, values)) != tuple(type(getattr(checked, f)) for f in fields) or values != tuple(
+        getattr(checked, f) for f in fields
+    ):
+        raise TypeError(f"config fields {dict(zip(fields, values, strict=True))} are not normalised "
+                        f"(a {type(config).__name__} that skipped TrainConfig.__post_init__?)")  # fmt: skip
 
 
 #: A fit whose final loss exceeds its first by more than this factor diverged

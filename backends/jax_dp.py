@@ -25,7 +25,8 @@ import jax
 import numpy as np
 
 from backends._core import Problem, TrainConfig
-from backends._workers import DataParallelFit, free_port, shard_payloads, vm_hwm_bytes
+from backends._data_parallel import DataParallelFit, Footprint, shard_payloads
+from backends._process_group import free_port, vm_hwm_bytes
 
 VARIANTS = {"cpu": ("dp",), "gpu": ("dp",)}
 #: Seconds the rendezvous, a silent peer and the shutdown barrier may take before JAX gives up.
@@ -38,6 +39,8 @@ CPU_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false"
 PIN_MIN_POINTS = 1 << 20
 #: As in backends.jax_grad: up to this size the loss squares its residual inside the sum, which XLA fuses.
 SMALL_MAX_N = 10_000
+#: One worker's peak memory (see backends._data_parallel.Footprint): 241 MiB idle, ~5.5× its shard's x more.
+FOOTPRINT = Footprint(base=256 * 2**20, per_shard_byte=8)
 
 
 def _gloo_available() -> bool:
@@ -73,7 +76,7 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
             OMP_NUM_THREADS="1", XLA_FLAGS=" ".join(filter(None, (os.environ.get("XLA_FLAGS"), CPU_THREAD_FLAGS)))
         )
     # The coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago.
-    payloads = shard_payloads(problem, config, device=device, address=f"127.0.0.1:{free_port()}")
+    payloads = shard_payloads(problem, config, FOOTPRINT, device=device, address=f"127.0.0.1:{free_port()}")
     return DataParallelFit(f"{__name__}:Worker", payloads, env)
 
 

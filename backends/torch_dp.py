@@ -22,11 +22,14 @@ import torch
 import torch.distributed as dist
 
 from backends._core import Problem, TrainConfig
-from backends._workers import TMP_ENV, DataParallelFit, loopback_interface, shard_payloads, vm_hwm_bytes
+from backends._data_parallel import DataParallelFit, Footprint, loopback_interface, shard_payloads
+from backends._process_group import TMP_ENV, vm_hwm_bytes
 
 VARIANTS = {"cpu": ("dp",), "cuda": ("dp",)}
 #: Seconds any rendezvous or collective may wait for a peer before it raises.
 COLLECTIVE_TIMEOUT_S = 60
+#: One worker's peak memory (see backends._data_parallel.Footprint): 241 MiB idle, ~20× its shard's x more.
+FOOTPRINT = Footprint(base=256 * 2**20, per_shard_byte=24)
 
 
 def unavailable(variant: str, device: str) -> str:
@@ -55,7 +58,7 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if (lo := loopback_interface()) is not None:
         env["GLOO_SOCKET_IFNAME"] = lo  # gloo's pairs connect over loopback only
-    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, device=device), env)
+    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device), env)
 
 
 class Worker:

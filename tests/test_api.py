@@ -173,3 +173,106 @@ def test_roles_are_declared_once():
             assert base.rsplit("-", 1)[1] == tid.rsplit("-", 1)[1]
     with pytest.raises(ValueError, match="unknown role"):
         with_role("fastest")
+
+
+# --- parity: every argument refused alike, in one line naming it and its value, before anything is allocated ------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"lr": True}, "lr must be a real number, got True"),
+        ({"lr": np.bool_(True)}, "lr must be a real number, got "),
+        ({"lr": "0.001"}, "lr must be a real number, got '0.001'"),
+        ({"lr": None}, "lr must be a real number, got None"),
+        ({"lr": [1e-3, 2e-3]}, "lr must be a real number, got [0.001, 0.002]"),
+        ({"epochs": "800"}, "epochs must be an integer, got '800'"),
+        ({"epochs": None}, "epochs must be an integer, got None"),
+        ({"dtype": None}, "dtype must be one of ('float32', 'float64'), got None"),
+        ({"dtype": 64}, "dtype must be one of ('float32', 'float64'), got 64"),
+        ({"workers": None}, "workers must be a positive integer, got None"),
+    ],
+)
+def test_config_refuses_what_is_not_a_number_of_its_kind(kwargs, message):
+    """lr=True or "0.001" were taken (as 1.0, 0.001), lr=None said "got nan", dtype=None became float64."""
+    with pytest.raises(ValueError, match=r"^\w+ must be ") as info:
+        backends.TrainConfig(**kwargs)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)
+
+
+def test_config_takes_numbers_of_every_real_kind():
+    for lr in (1, 1e-3, np.float32(1e-3), np.int64(1), np.array(1e-3), np.array([1e-3])):
+        assert type(backends.TrainConfig(lr=lr).lr) is float
+    assert backends.TrainConfig(dtype=np.dtype("float32")).dtype == "float32"
+
+
+@pytest.mark.parametrize(("field", "value"), [("w0", "0.5"), ("w0", True), ("b0", None)])
+def test_problem_refuses_parameters_that_are_not_numbers(field, value):
+    kwargs = {"w0": 0.5, "b0": 0.1, field: value}
+    with pytest.raises(ValueError, match=rf"^{field} must be a real number, got {value!r}$"):
+        backends.Problem(GOOD, GOOD, **kwargs)
+
+
+@pytest.mark.parametrize(("seed", "message"), [(-1, "-1"), (2**32, "4294967296"), (1.5, "1.5"), (None, "None")])
+def test_bad_make_problem_seed(seed, message):
+    with pytest.raises(ValueError, match=rf"^seed must be an integer in \[0, 2\*\*32\), got {message}$"):
+        backends.make_problem(10, seed)
+
+
+def test_make_problem_refuses_a_size_beyond_memory_before_allocating(monkeypatch):
+    """10⁹ points would take ~34 GB at make_problem's peak: refused from the system's figure, nothing allocated."""
+    import tracemalloc
+
+    from backends import _core
+
+    with pytest.raises(ValueError, match=r"^n=1000000000000: the problem needs 3.73e\+04 GiB, more than the "):
+        backends.make_problem(10**12, 0)  # more than any machine has
+    monkeypatch.setattr(_core, "available_memory", lambda: 8 * 2**30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"^n=1000000000: the problem needs 37.3 GiB, more than the 8 GiB "):
+            backends.make_problem(10**9, 0)
+        assert tracemalloc.get_traced_memory()[1] < 2**20
+    finally:
+        tracemalloc.stop()
+    assert backends.make_problem(1000, 0).n == 1000  # small sizes never read the system's figure
+
+
+class Unchecked(backends.Problem):
+    """A subclass that skips Problem's validation (and so its conversions)."""
+
+    def __post_init__(self) -> None:
+        pass
+
+
+class UncheckedConfig(backends.TrainConfig):
+    def __post_init__(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("problem", "config", "error", "message"),
+    [
+        (Unchecked([0.0, 1.0], [1.0, 2.0], 0.5, 0.1), backends.TrainConfig(), TypeError,
+         "problem.x must be a float64 array of shape (n, 1), got list (a Unchecked that skipped"),
+        (Unchecked(np.ones((4, 1), np.float32), np.ones((4, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
+         "problem.x must be a float64 array of shape (n, 1), got float32 array of shape (4, 1)"),
+        (Unchecked(np.ones((4, 1)), np.ones((3, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
+         "problem.x and problem.y differ in length: 4 and 3"),
+        (Unchecked(np.ones((4, 1)), np.ones((4, 1)), "0.5", 0.1), backends.TrainConfig(), TypeError,
+         "problem.w0 must be a finite float, got '0.5'"),
+        (Unchecked(np.ones((4, 1)), np.full((4, 1), np.nan), 0.5, 0.1), backends.TrainConfig(), ValueError,
+         "problem's y is not finite: nan"),
+        (backends.seed_problem(), UncheckedConfig(lr="0.001"), ValueError, "lr must be a real number, got '0.001'"),
+        (backends.seed_problem(), UncheckedConfig(dtype=np.float32), TypeError, "config fields {'epochs': 800, "),
+    ],
+    ids=["list", "float32", "lengths", "w0", "nan", "config-lr", "config-dtype"],
+)  # fmt: skip
+def test_fit_refuses_subclasses_that_skipped_validation(problem, config, error, message):
+    """Such a problem used to fail deep inside a framework; now every trainer's prepare refuses it in one line."""
+    trainer = backends.get_trainer(backends.REFERENCE_ID)
+    with pytest.raises(error) as info:
+        trainer.prepare(problem, config)
+    assert str(info.value).startswith(message)
+    assert "\n" not in str(info.value)

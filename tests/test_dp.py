@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 import backends
-from backends._workers import RANK_ENV, WorkerError, shard_bounds
+from backends._data_parallel import shard_bounds
+from backends._process_group import RANK_ENV, WorkerError
 from backends.metrics import reference_fit
 from bench.params import trainer_params
 from tests.test_agreement import assert_agrees

@@ -103,3 +103,92 @@ def test_few_false_alarms_between_equal_runs_on_a_noisy_machine(n):
     assert labels.count(FASTER) <= MAX_FALSE_ALARMS
     if n >= 200:
         assert labels.count(SAME) >= A_A_PAIRS // 2  # and with enough rounds, mostly a positive "same"
+
+
+# --- bounded memory: the order-statistic bootstrap beyond EXACT_MAX_ROUNDS -------------------------------------
+
+#: ratio_ci before the order-statistic path existed (commit 16b2e2d), on the samples of _interval_samples.
+INTERVALS_BEFORE = {
+    5: (0.9615325989002238, 1.3532563208626467),
+    6: (0.9234390303680631, 1.11393816272981),
+    50: (1.0204641175692606, 1.2016270538635618),
+    333: (1.0667321102668395, 1.1295127512037386),
+    1000: (1.0787346779495834, 1.111945299621675),
+    4000: (1.0920718133420575, 1.1076113419548437),
+}
+
+
+def _interval_samples():
+    rng = np.random.default_rng(SEED)
+    for n in INTERVALS_BEFORE:
+        yield n, 1e-3 * rng.lognormal(0, 0.1, n), 1.1e-3 * rng.lognormal(0, 0.1, n + (n % 7))
+
+
+def _old_ratio_ci(base, new, method):
+    """A copy of ratio_ci as it was (commit 16b2e2d): scipy's bootstrap over whole resamples."""
+    from scipy import stats
+
+    result = stats.bootstrap((base, new), lambda b, n, axis=-1: np.median(n, axis=axis) / np.median(b, axis=axis),
+                             n_resamples=method.n_resamples, confidence_level=1 - method.alpha, method="percentile",
+                             vectorized=True, batch=500, rng=np.random.default_rng(method.seed))  # fmt: skip
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def test_intervals_of_todays_sizes_are_unchanged():
+    """Same seed, same interval, to the last bit, for samples up to EXACT_MAX_ROUNDS (today's are ≤ 1000)."""
+    for n, base, new in _interval_samples():
+        assert ratio_ci(base, new, Method()) == INTERVALS_BEFORE[n], n
+    rng = np.random.default_rng(SEED)
+    for n in (5, 17, 100, 1000):
+        base, new = rounds(rng, n, outliers=0.1), rounds(rng, n + 3, 1.1, outliers=0.1)
+        for method in (Method(), Method(seed=7, alpha=0.05, n_resamples=999)):
+            assert ratio_ci(base, new, method) == _old_ratio_ci(base, new, method), (n, method)
+
+
+@pytest.mark.parametrize("n", [1, 2, 6, 7])
+def test_order_statistic_medians_have_the_resampled_distribution(n):
+    """bootstrap_medians draws each resample's median directly: the same distribution as resampling (odd, even n)."""
+    from reports.stats import bootstrap_medians
+
+    rng = np.random.default_rng(SEED + n)
+    sample = rng.lognormal(0, 0.3, n)
+    draws = 200_000
+    resampled = np.median(sample[rng.integers(0, n, (draws, n))], axis=1)
+    direct = bootstrap_medians(sample, draws, rng)
+    for value in np.unique(np.concatenate([resampled, direct])):
+        assert (direct == value).mean() == pytest.approx((resampled == value).mean(), abs=0.006), value
+
+
+def test_order_statistic_interval_agrees_with_scipys():
+    """Past EXACT_MAX_ROUNDS the interval is another draw from the same bootstrap: it differs by Monte Carlo noise."""
+    from reports.stats import EXACT_MAX_ROUNDS, _order_statistic_ci
+
+    rng = np.random.default_rng(SEED)
+    n = EXACT_MAX_ROUNDS // 4
+    for factor in (1.0, 1.1):
+        base, new = rounds(rng, n, outliers=0.05), rounds(rng, n + 1, factor, outliers=0.05)
+        old, fresh = _old_ratio_ci(base, new, Method()), _order_statistic_ci(base, new, Method())
+        width = old[1] - old[0]
+        assert fresh == pytest.approx(old, abs=0.1 * width)
+
+
+def test_a_million_rounds_a_side_in_bounded_memory():
+    """10⁶ rounds a side: resampling them whole took ~11 GiB and minutes; now well under 300 MB, in seconds."""
+    import time
+    import tracemalloc
+
+    rng = np.random.default_rng(SEED)
+    base, new, same = rounds(rng, 10**6), rounds(rng, 10**6, 1.3), rounds(rng, 10**6, 1.01)
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        slower, unchanged = compare_samples(base, new), compare_samples(base, same)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 300 * 2**20, f"{peak / 2**20:.0f} MiB"
+    assert elapsed < 60
+    assert (slower.label, unchanged.label) == (SLOWER, SAME), (slower, unchanged)
+    assert slower.ci_low <= slower.ratio <= slower.ci_high
+    assert slower.ratio == pytest.approx(1.3, rel=0.01)

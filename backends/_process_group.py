@@ -1,15 +1,22 @@
-"""Worker groups: one coordinator and ``k`` worker processes that train a data-parallel fit together.
+"""Process groups: one coordinator and ``k`` worker processes, each running one object, with a supervisor.
 
-Rules: this module imports no framework. Workers are fresh interpreters
-(``python -m backends._workers``, so no user ``__main__`` is re-imported), each
-with ``REGBENCH_WORKER=<rank>`` in its environment and one end of a
+Rules: this module imports no framework, and knows nothing of training (that is
+backends._data_parallel). Workers are fresh interpreters (``python -m
+backends._process_group``, so no user ``__main__`` is re-imported), each with
+``REGBENCH_WORKER=<rank>`` in its environment and one end of a
 multiprocessing Pipe: that pipe carries control messages only (start, "call
-this method", the reply); training data and gradients travel through the
-framework's own collectives inside the workers. Every wait has a timeout. A
-worker that dies (a signal, the OOM killer, an exit) closes its end of the
-pipe, so the coordinator's current call raises ``WorkerError`` at once, naming
-the rank and its exit status, and the whole group is stopped: no worker
-outlives a failed call, a closed group or its coordinator (PR_SET_PDEATHSIG).
+this method", the reply) and, while a worker is busy, its heartbeat. Every
+wait has a timeout. A worker that dies (a signal, the OOM killer, an exit)
+closes its end of the pipe, so the coordinator's current call raises
+``WorkerError`` at once, naming the rank and its exit status. A worker that
+hangs (stopped by SIGSTOP, say) sends no heartbeat: after ``hang_timeout_s``
+(the keyword, else ``$REGBENCH_DP_HANG_TIMEOUT_S``, else 30 s) the call raises
+``WorkerError`` naming it, in one line (sooner when a framework's own timeout
+fails its peers first: a silent or stopped worker is still the one named).
+Either way the whole group is stopped:
+no worker outlives a failed call, a closed group or its coordinator
+(PR_SET_PDEATHSIG). A group the machine cannot hold (too many workers for its
+cores or its available memory) is refused before any process starts.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 import weakref
@@ -32,9 +40,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
-
-from backends._core import proc_kib
+from backends._core import available_memory, proc_kib
 
 #: Seconds a group may take to start: interpreters, framework imports and the rendezvous
 #: (~3 s on an idle 2-core machine; a loaded one takes several times that).
@@ -53,6 +59,17 @@ FAULT_ENV = "REGBENCH_DP_FAULT"
 FAULT_SETTLE_S = 1.0
 #: Lines of a failed worker's captured output quoted in the error.
 TAIL_LINES = 12
+#: Seconds between two heartbeats of a busy worker (its control pipe's only traffic besides calls and replies).
+BEAT_S = 0.5
+#: Seconds without a heartbeat after which a busy worker is declared hung, unless HANG_TIMEOUT_ENV or the
+#: ``hang_timeout_s`` keyword says otherwise. Longer than any pause a live worker's interpreter takes (a big
+#: compile, a loaded machine), shorter than the frameworks' own collective timeouts (torch: 60 s).
+HANG_TIMEOUT_S = 30.0
+HANG_TIMEOUT_ENV = "REGBENCH_DP_HANG_TIMEOUT_S"
+#: A worker silent this long when another fails is taken for the cause (its peers failed waiting for it).
+SILENT_CAUSE_S = 4 * BEAT_S
+#: Workers per core this process may use, at most: more only adds switching, and each holds a framework.
+MAX_WORKERS_PER_CORE = 4
 
 
 class WorkerError(RuntimeError):
@@ -63,24 +80,51 @@ class WorkerError(RuntimeError):
         self.rank = rank
 
 
+def resolve_hang_timeout(value: float | None = None) -> float:
+    """The seconds of silence that make a busy worker hung: ``value``, else $REGBENCH_DP_HANG_TIMEOUT_S, else 30."""
+    source = "hang_timeout_s"
+    if value is None:
+        value, source = os.environ.get(HANG_TIMEOUT_ENV), HANG_TIMEOUT_ENV
+        if value is None:
+            return HANG_TIMEOUT_S
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if isinstance(value, bool) or not 0 < seconds < float("inf"):
+        raise ValueError(f"{source} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def check_group_size(world: int, worker_bytes: int, coordinator_bytes: int = 0) -> None:
+    """Refuse, before any process starts, a group this machine cannot hold.
+
+    ``worker_bytes`` is one worker's estimated peak (interpreter, framework, its data), ``coordinator_bytes``
+    what this process adds for the group (its copies of the shards, say). ValueError, in one line, with the reason.
+    """
+    cores = usable_cores()
+    if world > MAX_WORKERS_PER_CORE * cores:
+        raise ValueError(f"workers={world}: at most {MAX_WORKERS_PER_CORE} per core on the {cores} core(s) this "
+                         f"process may use, so at most {MAX_WORKERS_PER_CORE * cores}")  # fmt: skip
+    need = world * worker_bytes + coordinator_bytes
+    free = available_memory()
+    if free is not None and need > free:
+        raise ValueError(f"workers={world}: the group needs ~{need / 2**30:.3g} GiB (~{worker_bytes / 2**20:.0f} MiB "
+                         f"a worker), more than the {free / 2**30:.3g} GiB of memory available")  # fmt: skip
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it, so two groups never choose alike)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def shard_bounds(n: int, k: int) -> list[tuple[int, int]]:
-    """``k`` contiguous ``[start, stop)`` ranges covering ``range(n)``; the first ``n % k`` are one longer."""
-    if k < 1:
-        raise ValueError(f"workers must be positive, got {k}")
-    base, extra = divmod(n, k)
-    bounds, start = [], 0
-    for rank in range(k):
-        stop = start + base + (rank < extra)
-        bounds.append((start, stop))
-        start = stop
-    return bounds
 
 
 def describe_exit(code: int | None) -> str:
@@ -93,6 +137,14 @@ def describe_exit(code: int | None) -> str:
     return f"exited with status {code}"
 
 
+def process_state(pid: int) -> str:
+    """The state letter of a process in /proc (R, S, D, T for stopped, t for traced...), "" where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
@@ -103,7 +155,7 @@ class WorkerGroup:
     ``call(method, args_by_rank)`` runs that method on every worker at once and
     returns their replies in rank order. ``close()`` stops the group; it is
     idempotent, and also runs when the group is garbage-collected or the
-    interpreter exits.
+    interpreter exits. ``hang_timeout_s``: see the module's rules.
     """
 
     def __init__(
@@ -112,9 +164,13 @@ class WorkerGroup:
         payloads: Sequence[Any],
         env: Mapping[str, str] | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
+        hang_timeout_s: float | None = None,
     ) -> None:
         self.factory = factory  # "module:callable", imported in the workers only
         self.world = len(payloads)
+        self.hang_timeout_s = resolve_hang_timeout(hang_timeout_s)
+        self._seen: dict[int, float] = {}  # rank → when the coordinator last heard from it (monotonic)
+        self._waiting: set[int] = set()  # ranks whose reply the current call still awaits
         self._procs: list[subprocess.Popen] = []
         self._conns: list[multiprocessing.connection.Connection] = []
         self._logs: list[Path] = []
@@ -147,7 +203,7 @@ class WorkerGroup:
             log = Path(self.tmpdir) / f"worker{rank}.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "backends._workers", str(child.fileno()), str(os.getpid())],
+                    [sys.executable, "-m", "backends._process_group", str(child.fileno()), str(os.getpid())],
                     env={**base_env, RANK_ENV: str(rank)},
                     pass_fds=(child.fileno(),),
                     stdin=subprocess.DEVNULL,
@@ -175,8 +231,11 @@ class WorkerGroup:
 
     def _gather(self, what: str, timeout_s: float) -> list[Any]:
         replies: dict[int, Any] = {}
-        deadline = time.monotonic() + timeout_s
+        start = time.monotonic()
+        deadline = start + timeout_s
         waiting = dict(enumerate(self._conns))
+        self._waiting = set(waiting)
+        self._seen = dict.fromkeys(waiting, start)
         while waiting:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -185,17 +244,51 @@ class WorkerGroup:
                 self.close()
                 raise WorkerError(f"worker group timed out after {timeout_s:g} s in '{what}': no reply from "
                                   f"rank(s) {late}", rank=late[0])  # fmt: skip
-            for conn in multiprocessing.connection.wait(list(waiting.values()), timeout=left):
+            # Wake at least every heartbeat: a hung worker is noticed by what does not arrive.
+            for conn in multiprocessing.connection.wait(list(waiting.values()), timeout=min(left, BEAT_S)):
                 rank = self._conns.index(conn)
                 try:
                     status, value = conn.recv()
                 except (EOFError, OSError):
                     self._fail(rank, f"during '{what}'")
+                self._seen[rank] = time.monotonic()
+                if status == "beat":
+                    continue
                 if status == "error":
                     self._fail(rank, f"during '{what}'", report=value)
                 replies[rank] = value
                 del waiting[rank]
+                self._waiting.discard(rank)
+            # After the messages that arrived: a coordinator that was itself paused hears every backlog first.
+            now = time.monotonic()
+            hung = [rank for rank in waiting if now - self._seen[rank] > self.hang_timeout_s]
+            if hung:
+                self._hung(min(hung, key=self._seen.__getitem__), f"during '{what}'")
         return [replies[rank] for rank in range(self.world)]
+
+    def _silent(self) -> list[int]:
+        """Live workers owing a reply that went quiet (stopped, or no heartbeat for SILENT_CAUSE_S), oldest first."""
+        now = time.monotonic()
+        found = [
+            rank
+            for rank in self._waiting
+            if self._procs[rank].poll() is None
+            and (process_state(self._procs[rank].pid) in ("T", "t") or now - self._seen.get(rank, now) > SILENT_CAUSE_S)
+        ]
+        return sorted(found, key=lambda rank: self._seen.get(rank, now))
+
+    def _hung(self, rank: int, what: str, peers_failed: bool = False) -> NoReturn:
+        """Stop the group and raise, naming the worker that stopped answering (one line: no peer's stack)."""
+        proc = self._procs[rank]
+        silence = time.monotonic() - self._seen.get(rank, time.monotonic())
+        stopped = " (its process is stopped: SIGSTOP, a debugger or job control)"
+        state = stopped if process_state(proc.pid) in ("T", "t") else ""
+        # The frameworks' own timeouts (JAX's heartbeat: 10 s) may fail its peers before the hang timeout ends.
+        why = "its peers failed waiting for it" if peers_failed else f"hang timeout {self.hang_timeout_s:g} s"
+        self._graceful[0] = False
+        self.close()  # SIGKILL: the one signal a stopped process obeys
+        raise WorkerError(f"worker rank {rank} (pid {proc.pid}) stopped answering {what}: no heartbeat for "
+                          f"{silence:.1f} s ({why}){state}; the group was stopped", rank=rank)  # fmt: skip
 
     def _fail(self, rank: int, what: str, report: str | None = None) -> NoReturn:
         """Stop the group and raise, naming the root cause.
@@ -203,14 +296,20 @@ class WorkerGroup:
         When one worker dies its peers fail too, in their next collective, and
         may report first: a worker that died without a word (killed, exited) is
         the cause, so the others get FAULT_SETTLE_S to show whether one did.
+        A live worker that went quiet first (stopped, hung) comes before both: its peers failed waiting for it.
         """
         reports = {rank: report} if report is not None else {}
         deadline = time.monotonic() + FAULT_SETTLE_S
         while True:
             for other, conn in enumerate(self._conns):
                 with contextlib.suppress(EOFError, OSError):
-                    if other not in reports and conn.poll(0) and (message := conn.recv())[0] == "error":
-                        reports[other] = message[1]
+                    if other not in reports and conn.poll(0):
+                        message = conn.recv()
+                        self._seen[other] = time.monotonic()
+                        if message[0] == "error":
+                            reports[other] = message[1]
+            if hung := [r for r in self._silent() if r not in reports]:
+                self._hung(hung[0], what, peers_failed=True)
             silent = [r for r, p in enumerate(self._procs) if p.poll() is not None and r not in reports]
             if silent or time.monotonic() >= deadline:
                 break
@@ -293,9 +392,44 @@ def vm_hwm_bytes() -> int | None:
         return None
 
 
+class _Heartbeat:
+    """A thread that sends ``("beat", None)`` every BEAT_S while the worker is busy (starting, or in a call).
+
+    Only while busy: the coordinator reads the pipe only while it waits for a reply, and beats sent between
+    calls would fill the pipe. One lock orders beats and replies, so no beat follows a reply. The beats
+    come from a thread, so a worker waiting in a collective (the GIL released) still beats; a stopped one does not.
+    """
+
+    def __init__(self, conn: multiprocessing.connection.Connection) -> None:
+        self.conn = conn
+        self.lock = threading.Lock()
+        self.busy = True  # from the start: the coordinator waits for the worker's start
+        threading.Thread(target=self._run, name="regbench-heartbeat", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(BEAT_S)
+            with self.lock:
+                if self.busy:
+                    try:
+                        self.conn.send(("beat", None))
+                    except OSError:
+                        return  # the coordinator is gone
+
+    def begin(self) -> None:
+        with self.lock:
+            self.busy = True
+
+    def reply(self, message: tuple) -> None:
+        with self.lock:
+            self.busy = False
+            self.conn.send(message)
+
+
 def _serve(fd: int, parent_pid: int) -> int:
     _die_with_parent(parent_pid)
     conn = multiprocessing.connection.Connection(fd)
+    beat = _Heartbeat(conn)
     rank = int(os.environ[RANK_ENV])
     worker = None
     try:
@@ -304,128 +438,25 @@ def _serve(fd: int, parent_pid: int) -> int:
             return 3
         module, name = factory.split(":")
         worker = getattr(importlib.import_module(module), name)(rank, world, payload)
-        conn.send(("ok", None))
+        beat.reply(("ok", None))
         while True:
             message = conn.recv()
             if message[0] == "stop":
                 return 0
+            beat.begin()
             _, method, args = message
-            conn.send(("ok", getattr(worker, method)(*args)))
+            beat.reply(("ok", getattr(worker, method)(*args)))
     except EOFError:
         return 0  # the coordinator is gone: nothing left to do
     except BaseException:
         with contextlib.suppress(OSError):
-            conn.send(("error", traceback.format_exc()))
+            beat.reply(("error", traceback.format_exc()))
         return 1
     finally:
         close = getattr(worker, "close", None)
         if close is not None:
             with contextlib.suppress(Exception):
                 close()
-
-
-# --- a data-parallel fit, seen from the coordinator ---------------------------------------------------------------
-
-#: All-reduces timed by ``measure_allreduce`` when no count is given.
-ALLREDUCE_ROUNDS = 200
-
-
-def loopback_interface() -> str | None:
-    """The name of the loopback interface ("lo" on Linux), None where it cannot be found."""
-    try:
-        names = [name for _, name in socket.if_nameindex()]
-    except OSError:
-        return None
-    return next((name for name in names if name == "lo" or name.startswith("lo")), None)
-
-
-def shard_payloads(problem: Any, config: Any, **common: Any) -> list[dict[str, Any]]:
-    """What each worker needs: its contiguous shard of x and y in the working dtype, and the run's settings.
-
-    ``counts`` (every rank's shard length) lets a worker pad its shard to the
-    longest one where its framework needs equal shapes.
-    """
-    dtype = np.dtype(config.dtype)
-    x = problem.x.astype(dtype).ravel()
-    y = problem.y.astype(dtype).ravel()
-    bounds = shard_bounds(problem.n, config.workers)
-    counts = [stop - start for start, stop in bounds]
-    return [
-        {"x": np.ascontiguousarray(x[start:stop]), "y": np.ascontiguousarray(y[start:stop]), "counts": counts,
-         "w0": problem.w0, "b0": problem.b0, "lr": config.lr, "epochs": config.epochs, "dtype": config.dtype,
-         **common}
-        for start, stop in bounds
-    ]  # fmt: skip
-
-
-class DataParallelFit:
-    """A PreparedFit whose training runs on a persistent WorkerGroup.
-
-    The group starts in the first ``run()`` (process launch, rendezvous and any
-    compilation count in the first call, as a compile does elsewhere) and stays
-    up for every later run until ``close()``. ``run()`` is one complete training
-    on every worker, from the "go" until rank 0's result is back: ``(w, b,
-    losses, final_loss)`` as host values. Use it as a context manager, or call
-    ``close()``; a fit that is collected or outlived by the interpreter is
-    closed too.
-    """
-
-    def __init__(self, factory: str, payloads: list[dict[str, Any]], env: Mapping[str, str] | None = None) -> None:
-        self.factory = factory
-        self.workers = len(payloads)
-        self._payloads: list[dict[str, Any]] | None = payloads
-        self._env = dict(env or {})
-        self.group: WorkerGroup | None = None
-
-    def _group(self) -> WorkerGroup:
-        if self.group is None:
-            if self._payloads is None:
-                raise WorkerError("this data-parallel fit is closed")
-            self.group = WorkerGroup(self.factory, self._payloads, self._env)
-            self._payloads = None  # the workers hold the shards now
-        return self.group
-
-    def run(self) -> tuple[float, float, np.ndarray, float]:
-        return self._group().call("train")[0]
-
-    def result(self, raw: Any) -> Any:
-        from backends._core import FitResult  # not at import: _core is light, but keep this module standalone
-
-        return FitResult.from_arrays(*raw)
-
-    def measure_allreduce(self, rounds: int = ALLREDUCE_ROUNDS) -> float:
-        """Seconds of one all-reduce of an epoch's parts (loss, ∂w, ∂b) inside this group (rank 0's mean)."""
-        return self._group().call("measure_allreduce", rounds)[0]
-
-    def worker_peak_bytes(self) -> int | None:
-        """The largest peak resident size (VmHWM) of any worker so far."""
-        peaks = [p for p in self._group().call("peak_bytes") if p is not None]
-        return max(peaks) if peaks else None
-
-    def bench_info(self) -> dict[str, Any]:
-        """What a benchmark records beside the timings: worker count, all-reduce cost, the workers' peak memory."""
-        return {
-            "workers": self.workers,
-            "allreduce_s": self.measure_allreduce(),
-            "allreduce_rounds": ALLREDUCE_ROUNDS,
-            "worker_peak_bytes": self.worker_peak_bytes(),
-        }
-
-    @property
-    def pids(self) -> list[int]:
-        """The workers' process ids (empty before the first run)."""
-        return self.group.pids if self.group is not None else []
-
-    def close(self) -> None:
-        self._payloads = None
-        if self.group is not None:
-            self.group.close()
-
-    def __enter__(self) -> DataParallelFit:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 if __name__ == "__main__":
