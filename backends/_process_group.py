@@ -16,7 +16,8 @@ fails its peers first: a silent or stopped worker is still the one named).
 Either way the whole group is stopped:
 no worker outlives a failed call, a closed group or its coordinator
 (PR_SET_PDEATHSIG). A group the machine cannot hold (too many workers for its
-cores or its available memory) is refused before any process starts.
+cores or its available memory) is refused before any process starts. (Over
+300 lines: both ends of one protocol, coordinator and worker, read together.)
 """
 
 from __future__ import annotations

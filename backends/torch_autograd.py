@@ -11,7 +11,8 @@ graph and replays it. Losses stay on the device until the run ends, so no epoch
 waits for the host. ``run()`` synchronises the device before it returns. A fit's
 bits depend on its problem, dtype, device and thread count only, not on the
 sizes a process compiled before, and a fit leaves torch's global state (threads,
-default dtype, compiler config, environment) as it found it.
+default dtype, compiler config, environment) as it found it. (Over 300 lines:
+one backend module per framework, as every backend; its three styles share the step.)
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
                                  warmup_rounds=0)  # fmt: skip
         timed_rounds.setup()  # the last round's result()
         result = prepared.result(raw)
-        # The group's own measurements: all-reduce cost, the workers' peak memory (backends._workers).
+        # The group's own measurements: all-reduce cost, the workers' peak memory (backends._data_parallel).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
         group_info = {key: group_info[key] for key in ("allreduce_s", "worker_peak_bytes") if key in group_info}
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
