@@ -66,7 +66,7 @@ def collect(catalogue: Catalogue, method: Method | None = None) -> History:
         previous_info: dict | None = None
         last: dict[tuple, dict] = {}  # identity -> its row in the latest run that had it
         for order, run in enumerate(runs):
-            rows, info = run.rows(), run.machine_info
+            rows, info = run.rows, run.machine_info
             changed = "; ".join(version_changes(previous_info, info)) if previous_info is not None else ""
             previous_info = info
             for row in rows:

@@ -19,6 +19,7 @@ of storage, from path to tidy table, with every way a file can fail.)
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -34,11 +35,11 @@ from records.roles import NATIVE_ROLES, REFERENCE
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "problem", "group", "trainer", "backend", "method", "device", "variant", "roles",
-    "native", "reference", "distributed", "twin", "dtype", "n", "epochs", "lr",
+    "native", "reference", "distributed", "twin", "compiles", "dtype", "n", "epochs", "lr",
     "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
     "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio",
-    "floor_s", "floor_fraction",
+    "memory_method", "floor_s", "floor_fraction",
     "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db",
     "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip
@@ -133,6 +134,7 @@ def _read(path: Path) -> Run:
         raise LoadError(f"{path}: not a regbench run: {exc}") from None
 
 
+@functools.cache
 def _installed_pytest_benchmark() -> str:
     try:
         return importlib.metadata.version("pytest-benchmark")
@@ -165,8 +167,9 @@ class Saved:
         cpu = info.cpu.brand_raw or info.processor or ""
         return ("node", info.node), ("CPU", cpu), ("GPU", gpu_label(info.regbench.model_dump()))
 
+    @functools.cached_property
     def rows(self) -> list[dict]:
-        """The trainers' rows of the tidy table."""
+        """The trainers' rows of the tidy table (made once: the report and its history share them)."""
         return [_row(b, self) for b in self.record.fits]
 
     def floor_rows(self) -> list[dict]:
@@ -307,7 +310,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         if (s.machine, s.run) in seen:  # a copy of a run (label() names it like its original)
             continue
         seen.add((s.machine, s.run))
-        rows.extend(s.rows())
+        rows.extend(s.rows)
         floors.extend(s.floor_rows())
         skipped.extend(s.skipped_rows())
         machines[(s.machine, s.run)] = s.machine_info
