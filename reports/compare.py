@@ -21,7 +21,7 @@ from reports.schema import IDENTITY
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
-    "kind", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
+    "kind", "n", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
     "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
 ]  # fmt: skip
 
@@ -103,9 +103,10 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         rb, rn = b.loc[identity], n.loc[identity]
         verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
         drift, accuracy = _accuracy(rb, rn, max_drift)
-        kind, trainer, dtype, size, _, _, workers, threads = identity
+        kind, trainer, dtype, size, epochs, lr, workers, threads = identity
         rows.append({
-            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers, "threads": threads,
+            "kind": kind, "n": size, "trainer": trainer, "dtype": dtype, "epochs": epochs, "lr": lr,
+            "workers": workers, "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],
