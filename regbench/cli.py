@@ -89,8 +89,8 @@ def resolve_run(spec: str, storage: Path) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from reports import tables
     from reports.compare import compare_runs
+    from reports.compare_format import render
     from reports.stats import Method
 
     paths = [resolve_run(spec, args.storage) for spec in (args.base, args.new)]
@@ -100,25 +100,9 @@ def cmd_compare(args) -> int:
             raise UsageError(f"{side} {path}: no trainer benchmarks to compare (only the bandwidth floor)")
     method = Method(threshold=args.threshold, alpha=args.alpha)
     result = compare_runs(base, new, method, args.max_drift)
-    print(f"compare: BASE {paths[0]} → NEW {paths[1]}")
-    print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
-    print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))
-    table = result.table
-    shown = tables.present(table, drop_single=("problem", "workers", "threads"))  # shown where they vary
-    print(shown.to_string(index=False) if not table.empty else "no common benchmarks")
-    for title, items in (("new in NEW", result.added), ("missing from NEW", result.missing)):
-        if items:
-            print(f"{title}:", *items, sep="\n  ")
-    counts = table["verdict"].str.split(":").str[0].value_counts()
-    print("verdicts: " + (", ".join(f"{n} {v}" for v, n in counts.items()) or "none"))
-    if result.failed(args.allow_missing):
-        reasons = [f"{len(result.slower)} slower beyond {args.threshold:.0%}"] if len(result.slower) else []
-        reasons += [f"{len(result.drifted)} accuracy change(s)"] if len(result.drifted) else []
-        reasons += [f"{len(result.missing)} missing from NEW"] if result.missing and not args.allow_missing else []
-        print("FAIL: " + ", ".join(reasons))
-        return 1
-    print(f"ok: no significant slow-down beyond {args.threshold:.0%}, no accuracy change beyond {args.max_drift:g}")
-    return 0
+    output, status = render(args.format, result, paths, method, args.max_drift, args.allow_missing)
+    print(output)
+    return status
 
 
 def cmd_targets(args) -> int:
@@ -202,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--allow-missing", action="store_true", help="benchmarks of BASE missing from NEW do not fail")
     c.add_argument("--max-drift", type=POSITIVE, default=1e-4,
                    help="tolerated relative change of final loss, w or b [1e-4]")  # fmt: skip
+    c.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                   help="text for a terminal, markdown for a CI summary or a PR comment, json for a script; "
+                   "the exit status is the same [text]")  # fmt: skip
     c.set_defaults(func=cmd_compare)
 
     h = sub.add_parser("history", help="every saved run of each machine in order, with flagged steps")

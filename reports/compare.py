@@ -22,8 +22,8 @@ from reports.load import Runs, gpu_label
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
-    "kind", "problem", "n", "trainer", "dtype", "workers", "threads", "base_rounds", "new_rounds", "base_median_s",
-    "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
+    "kind", "problem", "n", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds", "new_rounds",
+    "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
 ]  # fmt: skip
 
 
@@ -103,10 +103,10 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         rb, rn = b.loc[identity], n.loc[identity]
         verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
         drift, accuracy = _accuracy(rb, rn, max_drift)
-        kind, problem, trainer, dtype, size, _, _, workers, threads = identity
+        kind, problem, trainer, dtype, size, epochs, lr, workers, threads = identity
         rows.append({
-            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "workers": workers,
-            "threads": threads,
+            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "epochs": epochs,
+            "lr": lr, "workers": workers, "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],

@@ -82,6 +82,7 @@ def expected_trainers():
     return [tid for tid, a in backends.available().items() if a.ok]
 
 
+@pytest.mark.slow  # the whole `pytest bench` run, sweep and marginal study, in a subprocess
 def test_saved_run_covers_every_available_trainer(saved_run):
     path, stdout = saved_run
     data = json.loads(path.read_text())
@@ -119,6 +120,7 @@ def differences(saved: dict, own: backends.FitResult) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # the saved run, every trainer refitted here
 def test_saved_extra_info_matches_the_trainers(saved_run):
     """Every trainer × dtype reproduces, bit for bit, in this process what the benchmark process saved.
 
@@ -206,6 +208,7 @@ def test_differences_name_what_differs():
     assert differences({**saved, "losses": [4.0]}, own) == ["losses: 1 epochs != 3"]
 
 
+@pytest.mark.slow  # the saved run
 def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
     path = saved_run[0]
     cmd = [sys.executable, "-m", "pytest_benchmark", f"--storage=file://{path.parent.parent}", "compare", "0001"]
@@ -214,6 +217,7 @@ def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
     assert "test_fit[numpy-manual-tutorial-cpu-float64]" in proc.stdout
 
 
+@pytest.mark.slow  # the saved run
 def test_saved_run_records_what_each_fit_costs(saved_run):
     data = json.loads(saved_run[0].read_text())
     fits = [b for b in data["benchmarks"] if b["name"].startswith(("test_fit[", "test_sweep["))]
@@ -229,6 +233,7 @@ def test_saved_run_records_what_each_fit_costs(saved_run):
             assert "VmHWM" in info["memory_method"]
 
 
+@pytest.mark.slow  # the saved run
 def test_saved_run_has_the_bandwidth_floor(saved_run):
     data = json.loads(saved_run[0].read_text())
     floors = {b["name"]: b for b in data["benchmarks"] if b["name"].startswith("test_floor[")}
@@ -241,6 +246,7 @@ def test_saved_run_has_the_bandwidth_floor(saved_run):
         assert info["method"]
 
 
+@pytest.mark.slow  # cold starts: fresh processes with empty compile caches
 def test_cold_start_runs_in_a_fresh_process_with_empty_caches():
     from bench import cold_start
 
@@ -275,6 +281,7 @@ def test_planted_slowdown_slows_the_run_and_keeps_the_result():
     assert time.perf_counter() - start >= 0.03  # its 10 ms run, then twice that spent spinning
 
 
+@pytest.mark.slow  # the saved run
 def test_saved_run_keeps_every_rounds_time(saved_run):
     # bench/conftest.py turns on --benchmark-save-data: reports.stats tests on these samples.
     data = json.loads(saved_run[0].read_text())

@@ -65,7 +65,12 @@ def assert_float64_agrees(result: backends.FitResult, ref: backends.FitResult) -
                                rtol=FLOAT64_RTOL, atol=0)  # fmt: skip
 
 
-@pytest.mark.parametrize("workers", [1, 2, 3], ids=lambda k: f"w{k}")
+#: 2 workers (the CI's and the benchmarks' count) in the default tier; 1 and 3 (uneven shards) in the slow tier.
+@pytest.mark.parametrize(
+    "workers",
+    [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow)],
+    ids=lambda k: f"w{k}",
+)
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(DP_CPU))
 def test_fit(trainer, dtype, workers, seed, no_orphans):
     """The tutorial's problem and lr; 3 workers hold uneven shards (34, 33, 33 points)."""
@@ -96,6 +101,7 @@ def test_fit(trainer, dtype, workers, seed, no_orphans):
         assert_agrees(result, ref, dtype, seed.n)
 
 
+@pytest.mark.slow  # a worker group a trainer and dtype, 131,074 points
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(DP_CPU))
 def test_fit_large_shards(trainer, dtype, no_orphans):
     """Shards of 65,537 points, past every size switch of the one-process trainers (JAX's small forms end at 10⁴)."""
@@ -119,6 +125,7 @@ def test_empty_shard_and_fit_closes_its_group(trainer, no_orphans):
     assert_float64_agrees(trainer.fit(problem, config), reference_fit(problem, config))
 
 
+@pytest.mark.slow  # fault injection: a group started, trained, killed
 @pytest.mark.parametrize(("trainer_id", "rank"), [("torch-autograd-dp-cpu", 1), ("jax-grad-dp-cpu", 0)])
 def test_killed_worker_fails_the_run(trainer, rank, no_orphans):
     """SIGKILL one worker mid-run: the run raises within seconds naming it, and the others are stopped.
@@ -147,6 +154,7 @@ def test_killed_worker_fails_the_run(trainer, rank, no_orphans):
     assert prepared.group.closed
 
 
+@pytest.mark.slow  # fault injection: a group whose worker never joins
 @pytest.mark.parametrize("trainer_id", DP_CPU)
 def test_worker_lost_before_rendezvous_fails_the_start(trainer, monkeypatch, no_orphans):
     """A worker that exits before it joins the group: an error naming it, no hang in the rendezvous."""

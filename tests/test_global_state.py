@@ -16,9 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).with_name("global_state.py")
 
 
+@pytest.mark.slow  # a fresh process imports every framework and fits every trainer
 def test_fits_leave_global_state_untouched():
     proc = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -139,6 +139,7 @@ def _result(run: dict) -> backends.FitResult:
     return backends.FitResult.from_arrays(run["w"], run["b"], run["losses"], run["final_loss"])
 
 
+@pytest.mark.slow  # Numba's CUDA simulator, in a subprocess
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 @pytest.mark.parametrize(("case", "path"), list(zip(SIM_CASES, SIM_PATHS, strict=True)), ids=SIM_IDS)
 def test_kernel_in_simulator_agrees(simulated, case, path, dtype):
@@ -153,6 +154,7 @@ def test_kernel_in_simulator_agrees(simulated, case, path, dtype):
     assert (first.w, first.b, first.final_loss) == (second.w, second.b, second.final_loss)
 
 
+@pytest.mark.slow  # Numba's CUDA simulator, in a subprocess
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 @pytest.mark.parametrize("limit", [16, 1 << 15], ids=["per-epoch-kernels", "one-launch"])
 def test_kernel_in_simulator_reports_divergence(simulated, dtype, limit):

@@ -276,6 +276,7 @@ def test_a_bad_command_line_is_one_line(argv):
 # --- 4. Ctrl-C ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a real `regbench run` in a subprocess, interrupted
 def test_ctrl_c_during_a_run_saves_nothing_and_exits_130(tmp_path):
     storage = tmp_path / "storage"
     earlier = write_run(storage, "0001_before.json")
@@ -327,6 +328,7 @@ def test_ctrl_c_in_any_other_command_is_one_line(tmp_path, monkeypatch, capsys):
     ],
     ids=["bad -k", "unknown option", "nothing selected", "everything skipped"],
 )
+@pytest.mark.slow  # a `regbench run` subprocess (pytest bench inside) a case
 def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
     storage = tmp_path / "storage"
     proc = regbench("run", "--storage", storage, "--out", tmp_path / "out", "--", *args)
@@ -340,6 +342,7 @@ def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
 # --- 6. no writes outside storage and out; an atomic save -----------------------------------------------------
 
 
+@pytest.mark.slow  # a real `regbench run` from a copy of the checkout
 def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
     """A tiny run from a copy of the checkout: the copy and the working folder hold only what the run made."""
     checkout = tmp_path / "checkout"
@@ -364,6 +367,7 @@ def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
     assert sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*")) == listing  # no .pytest_cache
 
 
+@pytest.mark.slow  # 50 fresh processes a case
 @pytest.mark.parametrize("locked", [True, False], ids=["locked", "link alone"])
 def test_simultaneous_saves_all_survive_under_numbers_of_their_own(tmp_path, locked):
     writers = 50

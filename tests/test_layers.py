@@ -102,6 +102,7 @@ def unknown_trainer_run(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # six fresh processes, each a whole command over saved runs
 def test_reports_are_made_from_saved_records_alone(tmp_path):
     run = unknown_trainer_run(tmp_path)
     old = sorted((ROOT / "tests" / "data" / "storage").glob("*/*.json"))  # schema 0: upgraded, not re-measured

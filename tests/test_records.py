@@ -70,6 +70,7 @@ def test_a_record_is_written_whole_by_one_model():
     assert FitRecord.model_validate(info).model_dump() == info
 
 
+@pytest.mark.slow  # a whole report, its history over 50 runs
 def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
     storage = tmp_path / "storage" / V1.parent.name
     storage.mkdir(parents=True)

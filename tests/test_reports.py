@@ -224,8 +224,17 @@ def test_loader_raises_when_nothing_is_readable(tmp_path):
 
 
 @pytest.mark.parametrize("command", [[], ["report"], ["compare"], ["history"], ["run"], ["list"]])
-def test_help(command):
-    out = subprocess.run([sys.executable, "-m", "regbench", *command, "--help"], capture_output=True, text=True)
+def test_help(command, capsys):
+    # In this process: the same parser as `python -m regbench` (whose entry point test_python_m_regbench_is_the_cli
+    # checks once), without a fresh interpreter a command.
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--help"])
+    assert exit_.value.code == 0
+    assert "usage: regbench" in capsys.readouterr().out
+
+
+def test_python_m_regbench_is_the_cli():
+    out = subprocess.run([sys.executable, "-m", "regbench", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "usage: regbench" in out.stdout
 

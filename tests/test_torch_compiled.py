@@ -88,6 +88,7 @@ def _fits_in_fresh_process(fits: list, cache: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow  # two fresh processes, each compiling from an empty cache
 def test_fits_leave_torch_as_found_and_depend_on_their_own_size(tmp_path):
     """Two fresh processes: compiling and fitting change no global state; the tutorial's fits are the same bits
     whether the process compiled them first, or after a threaded size and a second serial size (n dynamic)."""
