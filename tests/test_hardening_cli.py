@@ -1,0 +1,55 @@
+"""The second hardening battery: the suite's own pytest options, signals, commit failures, odd storages.
+
+Same style as tests/test_hardening.py: CLI cases run ``python -m regbench`` in a subprocess and assert the exit
+status, one line on stderr, no traceback, and that a storage holds nothing new.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_hardening import ROOT, TINY, one_line, regbench
+
+# --- 1. the suite's own pytest options: a usage error before any benchmark runs ---------------------------------
+
+BAD_SUITE_OPTIONS = [
+    ("--sweep-sizes=0", "positive integers"),
+    ("--sweep-sizes=-5,abc", "positive integers"),
+    ("--sweep-sizes=,", "positive integers"),
+    ("--marginal-n=-3", "positive integer"),
+    ("--regbench-rounds=0", "positive integer"),
+    ("--workers=0", "positive integer"),
+    ("--scaling-sizes=x", "positive integers"),
+    ("--scaling-workers=0,2", "positive integers"),
+    ("--scaling-dtypes=float16", "float32, float64"),
+]
+
+
+@pytest.mark.parametrize(("option", "why"), BAD_SUITE_OPTIONS)
+def test_a_bad_suite_option_is_one_line_before_any_benchmark(tmp_path, option, why):
+    storage, out = tmp_path / "storage", tmp_path / "out"
+    proc = regbench("run", "--storage", storage, "--out", out, "--", *TINY, option, timeout=120)
+    name, value = option.split("=", 1)
+    one_line(proc, 2, "regbench: error: pytest: argument", name, why, repr(value), "nothing saved")
+    assert "passed" not in proc.stdout  # pytest stopped at its command line
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no storage, no report folder, no staging
+
+
+def test_good_suite_options_parametrize_the_benchmarks():
+    """The parsed values (lists, not strings) reach the parameters: sizes as given, defaults parsed too."""
+    cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider",
+           "--sweep", "--sweep-sizes=100, 1000", "--marginal-n=7", "--scaling", "--scaling-sizes=50",
+           "--scaling-workers=1,3", "--scaling-dtypes=float64", "-k", "numpy-manual-fused or scaling"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ids = proc.stdout
+    assert "test_sweep[n100-numpy" in ids
+    assert "test_sweep[n1000-numpy" in ids
+    assert "test_sweep[n1000000-" not in ids  # the default sizes replaced
+    assert "test_marginal[n7-numpy" in ids
+    assert "test_scaling[n50-w1-float64-" in ids
+    assert "test_scaling[n50-w3-float64-" in ids
+    assert "float32-" not in ids.split("test_scaling", 1)[1]
