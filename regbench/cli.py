@@ -100,6 +100,10 @@ def cmd_compare(args) -> int:
             raise UsageError(f"{side} {path}: no trainer benchmarks to compare (only the bandwidth floor)")
     method = Method(threshold=args.threshold, alpha=args.alpha)
     result = compare_runs(base, new, method, args.max_drift)
+    if result.table.empty:  # a gate over nothing would pass with --allow-missing: refused, whatever is allowed
+        why = f"; e.g. {result.missing[0]}" if result.missing else ""
+        raise UsageError(f"BASE {paths[0]} and NEW {paths[1]} have no benchmark in common ({len(result.missing)} "
+                         f"only in BASE, {len(result.added)} only in NEW{why}): nothing to compare")  # fmt: skip
     print(f"compare: BASE {paths[0]} → NEW {paths[1]}")
     print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
     print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))

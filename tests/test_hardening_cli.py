@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
-from tests.test_hardening import ROOT, TINY, one_line, regbench
+from reports.compare import relative_change
+from tests.test_hardening import FIT, ROOT, TINY, one_line, regbench, write_run
+from tests.test_reports import fingerprint
 
 # --- 1. the suite's own pytest options: a usage error before any benchmark runs ---------------------------------
 
@@ -53,3 +55,48 @@ def test_good_suite_options_parametrize_the_benchmarks():
     assert "test_scaling[n50-w1-float64-" in ids
     assert "test_scaling[n50-w3-float64-" in ids
     assert "float32-" not in ids.split("test_scaling", 1)[1]
+
+
+# --- 2. records that pass the schema but could fool a reader ----------------------------------------------------
+
+
+def diverge(data):
+    """The first fit diverged: NaN weights and loss, as a trainer saves them."""
+    info = FIT(data)["extra_info"]
+    info.update(w=float("nan"), b=float("nan"), final_loss=float("nan"), diverged=True)
+    info["losses"] = [float("nan")] * len(info["losses"])
+
+
+def test_a_diverged_benchmark_compared_with_itself_has_not_changed(tmp_path):
+    path = write_run(tmp_path, "0001_diverged.json", diverge)
+    proc = regbench("compare", path, path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert "accuracy change(s)" not in proc.stdout
+    assert "ok: no significant slow-down" in proc.stdout
+    assert relative_change(float("nan"), float("nan")) == 0.0
+    assert relative_change(float("nan"), 1.0) == float("inf")  # NaN against a number has changed
+    assert relative_change(1.0, float("nan")) == float("inf")
+
+
+def test_a_benchmark_that_starts_diverging_is_still_an_accuracy_change(tmp_path):
+    good, bad = write_run(tmp_path, "0001_good.json"), write_run(tmp_path, "0002_diverged.json", diverge)
+    proc = regbench("compare", good, bad)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    assert "1 accuracy change(s)" in proc.stdout
+
+
+def rename_trainers(data):
+    for bench in data["benchmarks"]:
+        if not bench["name"].startswith("test_floor["):
+            bench["extra_info"]["lr"] *= 2  # another setup everywhere: nothing pairs with the fixture run
+
+
+@pytest.mark.parametrize("allow", [[], ["--allow-missing"]])
+def test_a_comparison_of_nothing_fails_whatever_is_allowed_missing(tmp_path, allow):
+    base, new = write_run(tmp_path, "0001_base.json"), write_run(tmp_path, "0002_other.json", rename_trainers)
+    before = fingerprint(tmp_path)
+    proc = regbench("compare", base, new, *allow)
+    one_line(proc, 2, f"BASE {base} and NEW {new} have no benchmark in common", "nothing to compare",
+             "(not comparable)")  # fmt: skip
+    assert proc.stdout == ""
+    assert fingerprint(tmp_path) == before
