@@ -8,7 +8,10 @@ name, and a number another writer took meanwhile is given up: two runs
 finishing at once both keep their files, under numbers of their own, and a
 reader never sees a half-written file. pytest-benchmark
 itself writes in place (open, then serialise) and numbers by listing the folder,
-which is why runs are not saved straight into the storage.
+which is why runs are not saved straight into the storage. A staging folder
+is named after its owner (``.staging-<pid>@<host>-…``), so that a later run on
+the same host removes one whose owner is gone (killed outright, the machine
+restarted) and leaves a live one alone.
 """
 
 from __future__ import annotations
@@ -17,17 +20,52 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 NUMBERED = re.compile(r"^(\d{4})_(.+)\.json$")
+#: A staging folder's name: its owner's pid and host, then mkdtemp's random part (letters, digits, "_").
+STAGING = re.compile(r"^\.staging-(\d+)@(.*)-\w+$")
+
+
+def _host() -> str:
+    return re.sub(r"[^\w.-]", "_", socket.gethostname())[:64] or "host"
 
 
 def staging_folder(storage: Path) -> Path:
     """A fresh hidden folder inside ``storage`` (same file system, so files can be linked into place)."""
     storage.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".staging-", dir=storage))
+    return Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}@{_host()}-", dir=storage))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def clean_stale(storage: Path) -> tuple[list[Path], list[Path]]:
+    """Remove the staging folders whose owner (of this host) is gone; returns those removed and those left
+    whose owner cannot be told (another host's, or an older regbench's without a pid)."""
+    removed, unknown = [], []
+    try:
+        folders = [p for p in storage.iterdir() if p.name.startswith(".staging-") and p.is_dir()]
+    except OSError:  # no storage yet, or one that cannot be listed: the run's own checks say so
+        return removed, unknown
+    for folder in folders:
+        match = STAGING.match(folder.name)
+        if match is None or match.group(2) != _host():
+            unknown.append(folder)
+        elif int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            discard(folder)
+            removed.append(folder)
+    return removed, unknown
 
 
 def _next_number(folder: Path) -> int:

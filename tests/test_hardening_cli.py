@@ -6,11 +6,17 @@ status, one line on stderr, no traceback, and that a storage holds nothing new.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from regbench import store
 from reports.compare import relative_change
 from tests.test_hardening import FIT, ROOT, TINY, one_line, regbench, write_run
 from tests.test_reports import fingerprint
@@ -100,3 +106,87 @@ def test_a_comparison_of_nothing_fails_whatever_is_allowed_missing(tmp_path, all
              "(not comparable)")  # fmt: skip
     assert proc.stdout == ""
     assert fingerprint(tmp_path) == before
+
+
+# --- 3. signals other than Ctrl-C ---------------------------------------------------------------------------------
+
+#: 5000 rounds of the tutorial loop (~40 s): always still running when the signal comes.
+SLOW = ["-k", "fit and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--no-cold-start",
+        "--regbench-rounds=5000"]  # fmt: skip
+
+
+def processes_with(marker: str) -> list[int]:
+    """The pids of the processes whose command line holds ``marker`` (a path unique to one test)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if marker.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+    return pids
+
+
+def start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
+    storage = tmp_path / "storage"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-B", "-m", "regbench", "run", "--storage", str(storage), "--out", str(tmp_path / "out"),
+           "--", *SLOW]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("running:")
+    deadline = time.monotonic() + 60
+    while not processes_with(str(storage)) and time.monotonic() < deadline:  # the pytest child has started
+        time.sleep(0.2)
+    time.sleep(3)  # pytest is importing, collecting or timing by now
+    return proc, storage
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_or_sighup_stops_the_run_its_child_and_its_staging(tmp_path, signum):
+    proc, storage = start_slow_run(tmp_path)
+    start = time.monotonic()
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert time.monotonic() - start < 60  # stopped, not run to its end
+    assert proc.returncode == 128 + signum, err
+    assert err.strip() == f"regbench: stopped by {signal.Signals(signum).name}: nothing saved"
+    assert processes_with(str(storage)) == []  # pytest and anything it started are gone
+    assert not storage.exists()  # no staging folder, and the storage it created removed
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc")
+def test_a_killed_run_takes_its_child_along_and_the_next_run_removes_its_staging(tmp_path):
+    proc, storage = start_slow_run(tmp_path)
+    assert processes_with(str(storage))
+    proc.kill()
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 10
+    while processes_with(str(storage)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with(str(storage)) == []  # the kernel killed pytest with its parent
+    [stale] = [p for p in storage.iterdir() if p.name.startswith(".staging-")]
+    # The next run (here one refused at pytest's command line: quick) removes it, the owner being gone.
+    later = regbench("run", "--storage", storage, "--out", tmp_path / "out", "--", "--regbench-rounds=0")
+    one_line(later, 2, "--regbench-rounds")
+    assert f"removed {stale}: left by a run that is gone" in later.stdout
+    assert not storage.exists() or list(storage.iterdir()) == []
+
+
+def test_a_live_runs_staging_is_left_and_an_unknown_one_reported(tmp_path):
+    live = store.staging_folder(tmp_path)  # this process's own: alive
+    parents = tmp_path / f".staging-{os.getppid()}@{store._host()}-abc123"
+    other_host = tmp_path / ".staging-1@elsewhere-abc123"
+    older = tmp_path / ".staging-k2j3h4g5"  # an older regbench's name: no owner recorded
+    for folder in (parents, other_host, older):
+        folder.mkdir()
+    removed, unknown = store.clean_stale(tmp_path)
+    assert removed == []
+    assert sorted(unknown) == sorted([other_host, older])
+    assert all(p.exists() for p in (live, parents, other_host, older))
+    proc = regbench("run", "--storage", tmp_path, "--out", tmp_path / "out", "--", "--regbench-rounds=0")
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2
+    assert sorted(line.split(" ")[2] for line in err[:-1]) == sorted(map(str, [other_host, older]))
+    assert all("may be left by a run that is gone" in line for line in err[:-1])
+    assert "--regbench-rounds" in err[-1]
