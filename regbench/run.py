@@ -121,19 +121,20 @@ def _run(args, write_report: Callable) -> int:
 
     check_folder(args.storage, "--storage")
     check_folder(args.out, "--out")
-    removed, unknown = store.clean_stale(args.storage)
+    store.preflight(args.storage, args.name)
+    removed, notes = store.clean_stale(args.storage)
     for folder in removed:
         print(f"removed {folder}: left by a run that is gone", flush=True)
-    for folder in unknown:
-        print(f"regbench: warning: {folder} may be left by a run that is gone (another host's, or an older "
-              "regbench's); remove it if no run is using it", file=sys.stderr)  # fmt: skip
+    for note in notes:
+        print(f"regbench: warning: {note}", file=sys.stderr)
     bench_dir = Path(bench.__file__).parent
     saved: list[Path] = []
+    keep_staging = False
     new_storage = not args.storage.exists()  # removed again if the run saves nothing
     try:
         staging = store.staging_folder(args.storage)
     except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
-        raise UsageError(f"--storage {args.storage}: cannot be written ({exc})") from None
+        raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
@@ -161,6 +162,10 @@ def _run(args, write_report: Callable) -> int:
             print(rest.strip(), file=sys.stderr)
         if status == PYTEST_NO_TESTS:
             raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
+        if status != 0 and store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
+            print(f"regbench: error: no space left on the device of --storage {args.storage} (pytest exit status "
+                  f"{status}); nothing saved, no report written", file=sys.stderr)  # fmt: skip
+            return 1
         if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
             why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
             print(f"regbench: the benchmark run failed (pytest exit status {status}{why}); nothing saved, no report "
@@ -170,9 +175,16 @@ def _run(args, write_report: Callable) -> int:
             skipped = _skipped(outcomes)
             why = f": skipped {skipped}" if skipped else ""
             raise UsageError(f"the selection ran no benchmark{why}; nothing saved")
-        for path in store.commit(staging, args.storage):
-            saved.append(path)
-            print(f"saved: {path}", flush=True)
+        try:
+            for path in store.commit(staging, args.storage):
+                saved.append(path)
+                print(f"saved: {path}", flush=True)
+        except OSError as exc:  # the disk filled up or the folder's permissions changed since preflight
+            kept = sorted(staging.glob("*/*.json"))
+            keep_staging = True  # the finished run is never thrown away: the user is told where it is
+            print(f"regbench: error: the run could not be added to --storage {args.storage} ({store.describe(exc)});"
+                  f" it is kept in {', '.join(map(str, kept))}", file=sys.stderr)  # fmt: skip
+            return 1
         args.paths, args.all = [args.storage], False
         return write_report(args)
     except (KeyboardInterrupt, Stopped) as exc:
@@ -186,7 +198,8 @@ def _run(args, write_report: Callable) -> int:
             raise UsageError(f"{exc}; the run is saved: {', '.join(map(str, saved))}") from None
         raise
     finally:
-        store.discard(staging)
-        if new_storage and not saved:
+        if not keep_staging:
+            store.discard(staging)
+        if new_storage and not saved and not keep_staging:
             with contextlib.suppress(OSError):
                 args.storage.rmdir()

@@ -7,7 +7,9 @@ status, one line on stderr, no traceback, and that a storage holds nothing new.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from regbench import store
+from regbench import cli, store
+from regbench import run as supervisor
 from reports.compare import relative_change
 from tests.test_hardening import FIT, ROOT, TINY, one_line, regbench, write_run
-from tests.test_reports import fingerprint
+from tests.test_reports import MACHINE, NEW, fingerprint
 
 # --- 1. the suite's own pytest options: a usage error before any benchmark runs ---------------------------------
 
@@ -180,9 +183,9 @@ def test_a_live_runs_staging_is_left_and_an_unknown_one_reported(tmp_path):
     older = tmp_path / ".staging-k2j3h4g5"  # an older regbench's name: no owner recorded
     for folder in (parents, other_host, older):
         folder.mkdir()
-    removed, unknown = store.clean_stale(tmp_path)
+    removed, notes = store.clean_stale(tmp_path)
     assert removed == []
-    assert sorted(unknown) == sorted([other_host, older])
+    assert sorted(note.split(" ")[0] for note in notes) == sorted(map(str, [other_host, older]))
     assert all(p.exists() for p in (live, parents, other_host, older))
     proc = regbench("run", "--storage", tmp_path, "--out", tmp_path / "out", "--", "--regbench-rounds=0")
     err = proc.stderr.strip().splitlines()
@@ -190,3 +193,94 @@ def test_a_live_runs_staging_is_left_and_an_unknown_one_reported(tmp_path):
     assert sorted(line.split(" ")[2] for line in err[:-1]) == sorted(map(str, [other_host, older]))
     assert all("may be left by a run that is gone" in line for line in err[:-1])
     assert "--regbench-rounds" in err[-1]
+
+
+# --- 4. a finished run never lost at its commit -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["machine folder a file", "lock file a folder", "name too long in bytes"])
+def test_what_the_commit_needs_is_checked_before_any_benchmark(tmp_path, case):
+    storage = tmp_path / "storage"
+    earlier = write_run(storage, "0001_before.json")
+    folder = store.machine_folder(storage)
+    name = ["--name", "日" * 90]  # 100 characters allowed, but 270 bytes: more than a file name's 255
+    if case == "machine folder a file":
+        shutil.rmtree(folder)
+        earlier = storage / "notes.txt"  # what the storage held before: unchanged
+        earlier.write_text("mine")
+        folder.write_text("not a folder")
+        name, why = [], [str(folder), "is not a folder"]
+    elif case == "lock file a folder":
+        (folder / store.LOCK).mkdir(parents=True)
+        name, why = [], [str(folder / store.LOCK), "not a writable file"]
+    else:
+        why = ["--name", "bytes, more than the 255"]
+    before = fingerprint(storage)
+    proc = regbench("run", *name, "--storage", storage, "--out", tmp_path / "out", "--", *TINY)
+    one_line(proc, 2, f"--storage {storage}" if case != "name too long in bytes" else "--name", *why)
+    assert "running:" not in proc.stdout  # no benchmark started
+    assert fingerprint(storage) == before
+    assert earlier.exists()
+    assert not [p for p in storage.iterdir() if p.name.startswith(".staging-")]
+
+
+class SavesOneRun:
+    """pytest stood in for: it saves one run into the staging folder and exits with ``status``."""
+
+    status = 0
+
+    def __init__(self, cmd, **kwargs):
+        staging = Path(next(a for a in cmd if a.startswith("--benchmark-storage=")).split("file://", 1)[1])
+        (staging / MACHINE.name).mkdir()
+        shutil.copy(NEW, staging / MACHINE.name / "0001_run.json")
+
+    def wait(self):
+        return self.status
+
+
+def test_a_commit_that_fails_keeps_the_staged_run_and_says_where(tmp_path, monkeypatch, capsys):
+    storage = tmp_path / "storage"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", SavesOneRun)
+    monkeypatch.setattr(store.os, "link", full)
+    assert cli.main(["run", "--storage", str(storage), "--out", str(tmp_path / "out")]) == 1
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1
+    assert "no space left on device" in err
+    assert "benchmark run failed" not in err
+    kept = Path(err.strip().split("it is kept in ", 1)[1])
+    assert kept.read_bytes() == NEW.read_bytes()
+    assert kept.parent.parent.parent == storage  # storage/.staging-…/<machine>/0001_run.json
+    assert "saved:" not in out
+    assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    # Its owner gone (as if this process had ended), a later run neither removes it (it holds a run) nor hides it.
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    staging = kept.parent.parent.rename(storage / kept.parent.parent.name.replace(f"-{os.getpid()}@", f"-{gone.pid}@"))
+    removed, notes = store.clean_stale(storage)
+    assert removed == []
+    assert notes == [f"{staging} holds a run that was never added to the storage: {staging / MACHINE.name / kept.name}"]
+
+
+def test_a_run_that_fails_on_a_full_disk_says_no_space_left(tmp_path, monkeypatch, capsys):
+    class FailsOnAFullDisk(SavesOneRun):
+        status = 1
+
+    real = os.statvfs
+
+    def statvfs(path):
+        st = real(path)
+        return os.statvfs_result((*st[:4], 0, *st[5:]))  # f_bavail: no block left
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", FailsOnAFullDisk)
+    monkeypatch.setattr(store.os, "statvfs", statvfs)
+    assert cli.main(["run", "--storage", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no space left on the device of --storage" in err
+    assert "benchmark run failed" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
