@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import signal
@@ -16,13 +17,15 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from regbench import cli, store
 from regbench import run as supervisor
+from reports import load as load_module
 from reports.compare import relative_change
 from tests.test_hardening import FIT, ROOT, TINY, one_line, regbench, write_run
-from tests.test_reports import MACHINE, NEW, fingerprint
+from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
 # --- 1. the suite's own pytest options: a usage error before any benchmark runs ---------------------------------
 
@@ -284,3 +287,79 @@ def test_a_run_that_fails_on_a_full_disk_says_no_space_left(tmp_path, monkeypatc
     assert "no space left on the device of --storage" in err
     assert "benchmark run failed" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+# --- 5. OS and encoding errors, and what a storage's top level may hold -------------------------------------------
+
+
+def test_a_machine_folder_that_cannot_be_listed_is_named_and_the_others_reported(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path / "storage", "0001_good.json")
+    hidden = write_run(tmp_path / "storage" / "other", "0001_hidden.json").parent  # storage/other/<machine>/
+    locked = tmp_path / "storage" / "locked"
+    shutil.move(hidden, locked)
+    listdir = os.listdir
+
+    def refuse(path):  # as chmod 000 would (root reads any folder, so it is stood in for)
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(load_module.os, "listdir", refuse)
+    catalogue = load_module.read([tmp_path / "storage"])
+    assert [s.path.name for s in catalogue.all] == ["0001_good.json"]
+    assert catalogue.errors == [f"{locked}: cannot be listed (Permission denied); its runs are left out"]
+    assert cli.main(["history", str(tmp_path / "storage")]) == 0
+    err = capsys.readouterr().err
+    assert err == f"regbench: skipped {locked}: cannot be listed (Permission denied); its runs are left out\n"
+    # A file in it, given directly, is read: naming it needs no listing.
+    assert [s.path for s in load_module.read([locked / "0001_hidden.json"]).all] == [locked / "0001_hidden.json"]
+
+
+def test_a_path_longer_than_the_file_system_allows_is_one_line(tmp_path):
+    path = tmp_path / ("a" * 300)
+    one_line(regbench("report", path, "--out", tmp_path / "out"), 2, "cannot be read (File name too long)")
+    one_line(regbench("compare", NEW, path / "0001_x.json"), 2)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_file_whose_name_is_not_utf8_is_reported_escaped(tmp_path):
+    storage = tmp_path / "storage"
+    good = write_run(storage, "0001_good.json")
+    odd = good.parent / os.fsdecode(b"0002_caf\xe9.json")  # Latin-1 bytes: not UTF-8
+    shutil.copy(good, odd)
+    before = fingerprint(storage)
+    proc = regbench("report", storage, "--all", "--out", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    csv = (tmp_path / "out" / "results.csv").read_bytes().decode("utf-8")  # the whole file is UTF-8
+    assert set(pd.read_csv(io.StringIO(csv))["run"]) == {"0001_good", "0002_caf\\xe9"}
+    proc = regbench("history", storage)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0002_caf\\xe9" in proc.stdout
+    assert fingerprint(storage) == before
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def shell(redirect: str, *args) -> subprocess.CompletedProcess:
+        cmd = f'exec "{sys.executable}" -B -m regbench {" ".join(map(str, args))} {redirect}'
+        return subprocess.run(["sh", "-c", cmd], env=env, capture_output=True, text=True, timeout=300)
+
+    one_line(shell(">/dev/full", "list"), 1, "regbench: error: the output could not be written (no space left")
+    one_line(shell(">/dev/full", "history", STORAGE), 1, "no space left on device")
+    one_line(shell(">&-", "list"), 2, "standard output is closed")
+
+
+@pytest.mark.parametrize("stray", ["other.json", "notes.txt", "0001_loose.json"])
+def test_stray_files_at_a_storages_top_level_change_nothing(tmp_path, stray):
+    storage = tmp_path / "storage"
+    write_run(storage, "0001_a.json")
+    write_run(storage, "0002_b.json")
+    expected = [s.path for s in load_module.read([storage]).all]
+    (storage / stray).write_text('{"tool": "not regbench"}')
+    catalogue = load_module.read([storage])
+    assert [s.path for s in catalogue.all] == expected  # the machine folder's runs, all still found
+    proc = regbench("history", storage)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0002_b" in proc.stdout
