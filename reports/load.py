@@ -2,7 +2,10 @@
 
 Rules: storage is read, never written. A path is a storage folder (machine
 folders below it, as pytest-benchmark lays them out), one machine's folder, or
-a saved JSON file; a file reached twice (named twice, or through a link) is read
+a saved JSON file; only ``NNNN_*.json`` files are runs, so other files at a
+storage's top level change nothing, and a machine folder that cannot be listed
+is named and passed over; names are shown with bytes that are not UTF-8
+escaped (``shown``); a file reached twice (named twice, or through a link) is read
 once, and every file is read and validated once per command (``read``): the
 report and its history share what was read. Each row carries what its record
 says of the trainer (backend, method, roles, twin), never what today's registry
