@@ -53,8 +53,10 @@ def _raise_stopped(signum, frame):
 
 @contextlib.contextmanager
 def _stopping_signals():
-    """SIGTERM and SIGHUP raise Stopped while a run is supervised; the handlers before are put back after."""
-    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOPPING}
+    """SIGTERM and SIGHUP raise Stopped while a run is supervised; the handlers before are put back after. A signal
+    ignored when regbench started (``nohup`` ignores SIGHUP) stays ignored: the user asked for it."""
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOPPING
+                if signal.getsignal(signum) is not signal.SIG_IGN}  # fmt: skip
     try:
         yield
     finally:

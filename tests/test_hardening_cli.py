@@ -363,3 +363,16 @@ def test_stray_files_at_a_storages_top_level_change_nothing(tmp_path, stray):
     proc = regbench("history", storage)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "0002_b" in proc.stdout
+
+
+def test_a_signal_ignored_at_the_start_stays_ignored():
+    """``nohup regbench run`` must survive a hang-up: SIGHUP ignored stays ignored, SIGTERM is handled."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        term = signal.getsignal(signal.SIGTERM)
+        with supervisor._stopping_signals():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is supervisor._raise_stopped
+        assert signal.getsignal(signal.SIGTERM) is term
+    finally:
+        signal.signal(signal.SIGHUP, before)
