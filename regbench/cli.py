@@ -109,7 +109,9 @@ def cmd_compare(args) -> int:
         why = f"; e.g. {result.missing[0]}" if result.missing else ""
         raise UsageError(f"BASE {paths[0]} and NEW {paths[1]} have no benchmark in common ({len(result.missing)} "
                          f"only in BASE, {len(result.added)} only in NEW{why}): nothing to compare")  # fmt: skip
-    print(f"compare: BASE {paths[0]} → NEW {paths[1]}")
+    from reports.load import shown  # a file name that is not UTF-8 would fail a strict terminal
+
+    print(f"compare: BASE {shown(paths[0])} → NEW {shown(paths[1])}")
     print(f"method: {method.describe()}; accuracy: final loss, w, b within {args.max_drift:g} (relative)")
     print("environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"))
     table = result.table

@@ -376,3 +376,14 @@ def test_a_signal_ignored_at_the_start_stays_ignored():
         assert signal.getsignal(signal.SIGTERM) is term
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_compare_names_a_non_utf8_file_on_a_strict_terminal(tmp_path):
+    path = write_run(tmp_path, "0001_good.json")
+    odd = path.with_name(os.fsdecode(b"0002_caf\xe9.json"))
+    shutil.copy(path, odd)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONIOENCODING": "utf-8"}  # strict: no surrogates let through
+    proc = subprocess.run([sys.executable, "-B", "-m", "regbench", "compare", odd, odd], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "0002_caf\\xe9.json → NEW" in proc.stdout
