@@ -375,8 +375,10 @@ def _stop(procs: list[subprocess.Popen], conns: list, tmp: tempfile.TemporaryDir
 # --- the worker side ----------------------------------------------------------------------------------------------
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies, so no worker is ever orphaned."""
+def die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies, so no worker is ever orphaned.
+
+    Also used by regbench run's pytest child (bench.parent_watch): one copy of the prctl call."""
     libc_name = ctypes.util.find_library("c")
     if sys.platform.startswith("linux") and libc_name:
         pr_set_pdeathsig = 1
@@ -428,7 +430,7 @@ class _Heartbeat:
 
 
 def _serve(fd: int, parent_pid: int) -> int:
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     conn = multiprocessing.connection.Connection(fd)
     beat = _Heartbeat(conn)
     rank = int(os.environ[RANK_ENV])

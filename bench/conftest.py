@@ -15,6 +15,7 @@ import pytest
 
 from bench import dp_options
 from bench.environment import machine_record
+from bench.option_types import positive_int, positive_ints
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
@@ -28,13 +29,16 @@ def pytest_addoption(parser):
         "--sweep", action="store_true", help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}"
     )
     group.addoption(
-        "--sweep-sizes", default=DEFAULT_SWEEP_SIZES, help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]"
+        "--sweep-sizes",
+        type=positive_ints,
+        default=DEFAULT_SWEEP_SIZES,
+        help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]",
     )
     group.addoption(
-        "--marginal-n", type=int, default=MARGINAL_N, help=f"size of the marginal-cost study [{MARGINAL_N}]"
+        "--marginal-n", type=positive_int, default=MARGINAL_N, help=f"size of the marginal-cost study [{MARGINAL_N}]"
     )
     group.addoption(
-        "--regbench-rounds", type=int, default=None, help="timed rounds per benchmark (default: a time budget)"
+        "--regbench-rounds", type=positive_int, default=None, help="timed rounds per benchmark (default: a time budget)"
     )
     group.addoption(
         "--no-cold-start",
@@ -66,7 +70,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_generate_tests(metafunc):
     if "sweep_n" in metafunc.fixturenames:
         option = metafunc.config.getoption
-        sizes = [int(s) for s in option("--sweep-sizes").split(",") if s.strip()] if option("--sweep") else [LARGE_N]
+        sizes = option("--sweep-sizes") if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
     if "marginal_n" in metafunc.fixturenames:
         n = metafunc.config.getoption("--marginal-n")

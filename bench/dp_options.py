@@ -14,6 +14,7 @@ import os
 import pytest
 
 from backends._registry import spec_of
+from bench.option_types import dtype_list, positive_int, positive_ints
 
 DEFAULT_WORKERS = 2
 DEFAULT_SCALING_SIZES = "1000,100000,1000000,10000000"
@@ -27,21 +28,17 @@ def default_scaling_workers(cpus: int | None = None) -> str:
     return ",".join(map(str, sorted({*counts, cpus})))
 
 
-def _ints(text: str) -> list[int]:
-    return [int(s) for s in text.split(",") if s.strip()]
-
-
 def add_options(parser) -> None:
     group = parser.getgroup("regbench")
-    group.addoption("--workers", type=int, default=DEFAULT_WORKERS,
+    group.addoption("--workers", type=positive_int, default=DEFAULT_WORKERS,
                     help=f"worker processes of the data-parallel trainers [{DEFAULT_WORKERS}]")  # fmt: skip
     group.addoption("--scaling", action="store_true",
                     help="run the scaling study of the data-parallel trainers (bench/test_scaling.py)")  # fmt: skip
-    group.addoption("--scaling-sizes", default=DEFAULT_SCALING_SIZES,
+    group.addoption("--scaling-sizes", type=positive_ints, default=DEFAULT_SCALING_SIZES,
                     help=f"comma-separated sizes of the scaling study [{DEFAULT_SCALING_SIZES}]")  # fmt: skip
-    group.addoption("--scaling-workers", default=default_scaling_workers(),
+    group.addoption("--scaling-workers", type=positive_ints, default=default_scaling_workers(),
                     help=f"comma-separated worker (and thread) counts [{default_scaling_workers()}]")  # fmt: skip
-    group.addoption("--scaling-dtypes", default=DEFAULT_SCALING_DTYPES,
+    group.addoption("--scaling-dtypes", type=dtype_list, default=DEFAULT_SCALING_DTYPES,
                     help=f"comma-separated dtypes of the scaling study [{DEFAULT_SCALING_DTYPES}]")  # fmt: skip
 
 
@@ -52,13 +49,13 @@ def configure(config) -> None:
 def generate_tests(metafunc) -> None:
     option = metafunc.config.getoption
     if "scaling_n" in metafunc.fixturenames:
-        sizes = _ints(option("--scaling-sizes"))
+        sizes = option("--scaling-sizes")
         metafunc.parametrize("scaling_n", sizes, ids=[f"n{n}" for n in sizes])
     if "scaling_workers" in metafunc.fixturenames:
-        counts = _ints(option("--scaling-workers"))
+        counts = option("--scaling-workers")
         metafunc.parametrize("scaling_workers", counts, ids=[f"w{k}" for k in counts])
     if "scaling_dtype" in metafunc.fixturenames:
-        dtypes = [d.strip() for d in option("--scaling-dtypes").split(",") if d.strip()]
+        dtypes = option("--scaling-dtypes")
         metafunc.parametrize("scaling_dtype", dtypes)
 
 

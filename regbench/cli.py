@@ -7,7 +7,8 @@ alone). A user's mistake is one line on stderr and an exit status, never a
 traceback: 0 ok; 1 a regression (``compare``, reports.compare), an unmet
 target (``targets``, reports.targets) or a failed benchmark (``run``); 2
 unusable input (a bad option, a missing or unreadable path, a corrupt file:
-the line names it); 130 interrupted (Ctrl-C). Options are checked as they are
+the line names it); 130 interrupted (Ctrl-C), 128 + N for signal N
+(regbench.run); docs/exit-status.md lists them all. Options are checked as they are
 parsed (regbench.options), the folders a command writes before it does any
 work. Where some input files were good, ``report`` and ``history`` cover those
 and list the bad ones; every file is read once per command.
@@ -16,6 +17,7 @@ and list the bad ones; every file is read once per command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -75,8 +77,11 @@ def cmd_report(args) -> int:
 def resolve_run(spec: str, storage: Path) -> Path:
     """A saved run named by path, by number (``0003``, ``3``) or by name (``first``), in ``storage``."""
     path = Path(spec)
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except OSError as exc:  # a name longer than the file system allows, a folder on the way that cannot be entered
+        raise UsageError(f"{spec}: cannot be read ({exc.strerror})") from None
     if spec.isdigit():
         matches = sorted(storage.glob(f"*/{int(spec):04d}_*.json"))
     else:
@@ -100,7 +105,14 @@ def cmd_compare(args) -> int:
             raise UsageError(f"{side} {path}: no trainer benchmarks to compare (only the bandwidth floor)")
     method = Method(threshold=args.threshold, alpha=args.alpha)
     result = compare_runs(base, new, method, args.max_drift)
-    output, status = render(args.format, result, paths, method, args.max_drift, args.allow_missing)
+    if result.table.empty:  # a gate over nothing would pass with --allow-missing: refused, whatever is allowed
+        why = f"; e.g. {result.missing[0]}" if result.missing else ""
+        raise UsageError(f"BASE {paths[0]} and NEW {paths[1]} have no benchmark in common ({len(result.missing)} "
+                         f"only in BASE, {len(result.added)} only in NEW{why}): nothing to compare")  # fmt: skip
+    from reports.load import shown  # a file name that is not UTF-8 would fail a strict terminal
+
+    named = tuple(shown(path) for path in paths)
+    output, status = render(args.format, result, named, method, args.max_drift, args.allow_missing)
     print(output)
     return status
 
@@ -216,10 +228,57 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class OutputError(Exception):
+    """Standard output could not be written (a full disk, /dev/full, an I/O error): told apart from a command's
+    own OSError, which has a line of its own."""
+
+
+class _Output:
+    """``sys.stdout``, with a failure to write it raised as OutputError (a broken pipe stays BrokenPipeError)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.strerror or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.strerror or str(exc)) from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    if sys.stdout is None:  # started with its output closed (`>&-`): a file opened later could take its place
+        print("regbench: error: standard output is closed; give it a file or /dev/null", file=sys.stderr)
+        return 2
+    stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
-        return args.func(args)
+        args = parser().parse_args(argv)
+        status = args.func(args)
+        sys.stdout.flush()  # an output that cannot be written is found here, not in the interpreter's exit
+        return status
+    except OutputError as exc:
+        print(f"regbench: error: the output could not be written ({exc.args[0].lower()})", file=sys.stderr)
+        _silence_stdout()
+        return 1
     except UsageError as exc:
         print(f"regbench: error: {exc}", file=sys.stderr)
         return 2
@@ -229,3 +288,5 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    finally:
+        sys.stdout = stdout

@@ -8,6 +8,10 @@ folder (the child runs with ``-B`` and no cache provider); once a run is
 saved it is never lost: whatever happens after, the error says where it is.
 Why a selection ran nothing comes from the outcomes regbench's own pytest
 plugin recorded (bench.outcomes), never from pytest's printed output.
+SIGTERM and SIGHUP are handled as Ctrl-C is (the child's group stopped, the
+staging folder removed, one line, exit 128 + the signal's number); pytest dies
+with regbench even when regbench is killed outright (bench.parent_watch), and a
+staging folder such a death leaves is removed by the next run (regbench.store).
 """
 
 from __future__ import annotations
@@ -30,27 +34,59 @@ from regbench.checks import UsageError, check_folder
 PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 4, 5
 #: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
 OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+#: Signals that stop a run as Ctrl-C does (SIGINT itself arrives as KeyboardInterrupt).
+STOPPING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-def _run_pytest(cmd: list[str], stderr) -> tuple[int, bool]:
-    """Run pytest in a process group of its own; returns its exit status and whether Ctrl-C was pressed.
+class Stopped(BaseException):
+    """A stopping signal other than SIGINT arrived; a BaseException, as KeyboardInterrupt, so no handler of
+    ``Exception`` swallows it."""
 
-    The first Ctrl-C is passed on to pytest's group (pytest stops, its benchmark workers too), a second one kills
-    the group. Without a group of its own pytest could get a terminal's Ctrl-C twice, and a second interrupt
-    breaks its clean-up with a traceback.
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped(signum)
+
+
+@contextlib.contextmanager
+def _stopping_signals():
+    """SIGTERM and SIGHUP raise Stopped while a run is supervised; the handlers before are put back after. A signal
+    ignored when regbench started (``nohup`` ignores SIGHUP) stays ignored: the user asked for it."""
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in STOPPING
+                if signal.getsignal(signum) is not signal.SIG_IGN}  # fmt: skip
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run_pytest(cmd: list[str], stderr) -> tuple[int, int | None]:
+    """Run pytest in a process group of its own; returns its exit status and the first stopping signal's number
+    (SIGINT for Ctrl-C; None when none came).
+
+    The first Ctrl-C (or SIGTERM, SIGHUP) is passed on to pytest's group (pytest stops, its benchmark workers
+    too), a second one kills the group. Without a group of its own pytest could get a terminal's Ctrl-C twice,
+    and a second interrupt breaks its clean-up with a traceback.
     """
-    child = subprocess.Popen(cmd, stderr=stderr, **OWN_GROUP)
-    presses = 0
+    # pytest dies with this process even when it is SIGKILLed: bench.parent_watch asks the kernel for it.
+    env = {**os.environ, "REGBENCH_PARENT_PID": str(os.getpid())}
+    child = subprocess.Popen(cmd, stderr=stderr, env=env, **OWN_GROUP)
+    stopped: list[int] = []
     while True:
         try:
-            return child.wait(), presses > 0
-        except KeyboardInterrupt:
-            presses += 1
+            return child.wait(), (stopped[0] if stopped else None)
+        except (KeyboardInterrupt, Stopped) as exc:
+            signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
+            stopped.append(signum)
             if not hasattr(os, "killpg"):  # Windows: no process groups to signal
                 child.terminate()
                 continue
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGINT if presses == 1 else signal.SIGKILL)
+                os.killpg(child.pid, signum if len(stopped) == 1 else signal.SIGKILL)
 
 
 def _usage_error(stderr: str) -> str:
@@ -78,34 +114,48 @@ def _skipped(outcomes: Path) -> str:
 
 def run(args, write_report: Callable) -> int:
     """``regbench run``: benchmark in a pytest child, add the run to the storage, then ``write_report(args)``."""
+    with _stopping_signals():
+        return _run(args, write_report)
+
+
+def _run(args, write_report: Callable) -> int:
     import bench
 
     check_folder(args.storage, "--storage")
     check_folder(args.out, "--out")
+    store.preflight(args.storage, args.name)
+    removed, notes = store.clean_stale(args.storage)
+    for folder in removed:
+        print(f"removed {folder}: left by a run that is gone", flush=True)
+    for note in notes:
+        print(f"regbench: warning: {note}", file=sys.stderr)
     bench_dir = Path(bench.__file__).parent
     saved: list[Path] = []
+    keep_staging = False
     new_storage = not args.storage.exists()  # removed again if the run saves nothing
     try:
         staging = store.staging_folder(args.storage)
     except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
-        raise UsageError(f"--storage {args.storage}: cannot be written ({exc})") from None
+        raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
     cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-rs", "-p", "no:cacheprovider",
-           "-W", "ignore:Not saving anything", f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}",
-           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers,
-           *args.pytest_args]  # fmt: skip
+           "-p", "bench.parent_watch", "-W", "ignore:Not saving anything", f"--regbench-outcomes={outcomes}",
+           f"--benchmark-save={args.name}", "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}",
+           *workers, *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     try:
         # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error
         # about its arguments becomes regbench's one line; anything else on it is passed on then.
         with open(stderr_path, "w+b") as stderr:
-            status, interrupted = _run_pytest(cmd, stderr)
+            status, stopped_by = _run_pytest(cmd, stderr)
             stderr.seek(0)
             errors = stderr.read().decode(errors="replace")
-        if interrupted:
+        if stopped_by == signal.SIGINT:
             raise KeyboardInterrupt
+        if stopped_by is not None:
+            raise Stopped(stopped_by)
         if status == PYTEST_USAGE_ERROR:
             raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
         # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
@@ -114,6 +164,10 @@ def run(args, write_report: Callable) -> int:
             print(rest.strip(), file=sys.stderr)
         if status == PYTEST_NO_TESTS:
             raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
+        if status != 0 and store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
+            print(f"regbench: error: no space left on the device of --storage {args.storage} (pytest exit status "
+                  f"{status}); nothing saved, no report written", file=sys.stderr)  # fmt: skip
+            return 1
         if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
             why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
             print(f"regbench: the benchmark run failed (pytest exit status {status}{why}); nothing saved, no report "
@@ -123,21 +177,31 @@ def run(args, write_report: Callable) -> int:
             skipped = _skipped(outcomes)
             why = f": skipped {skipped}" if skipped else ""
             raise UsageError(f"the selection ran no benchmark{why}; nothing saved")
-        for path in store.commit(staging, args.storage):
-            saved.append(path)
-            print(f"saved: {path}", flush=True)
+        try:
+            for path in store.commit(staging, args.storage):
+                saved.append(path)
+                print(f"saved: {path}", flush=True)
+        except OSError as exc:  # the disk filled up or the folder's permissions changed since preflight
+            kept = sorted(staging.glob("*/*.json"))
+            keep_staging = True  # the finished run is never thrown away: the user is told where it is
+            print(f"regbench: error: the run could not be added to --storage {args.storage} ({store.describe(exc)});"
+                  f" it is kept in {', '.join(map(str, kept))}", file=sys.stderr)  # fmt: skip
+            return 1
         args.paths, args.all = [args.storage], False
         return write_report(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped) as exc:
+        signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"
-        print(f"regbench: interrupted: {kept}", file=sys.stderr)
-        return 130
+        what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        print(f"regbench: {what}: {kept}", file=sys.stderr)
+        return 128 + signum  # a shell's status for a death by that signal: 130 for Ctrl-C, 143 for SIGTERM
     except UsageError as exc:
         if saved:  # the report failed: the run is kept, and the user told where it is
             raise UsageError(f"{exc}; the run is saved: {', '.join(map(str, saved))}") from None
         raise
     finally:
-        store.discard(staging)
-        if new_storage and not saved:
+        if not keep_staging:
+            store.discard(staging)
+        if new_storage and not saved and not keep_staging:
             with contextlib.suppress(OSError):
                 args.storage.rmdir()

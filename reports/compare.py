@@ -6,8 +6,10 @@ threads), and two benchmarks differing in any of them are never paired. A
 benchmark of BASE that NEW lacks (or skipped) is listed with why, and fails
 the comparison unless missing ones are allowed; new ones are listed. Accuracy
 drifts when the final loss, w or b moved by more than ``max_drift``
-(relative), or divergence changed. Differences between the two
-runs' environments are listed, not judged.
+(relative), or divergence changed; a value that is NaN in both (a diverged
+fit compared with itself) has not moved. A comparison with no benchmark in
+common compared nothing and fails whatever is allowed missing. Differences
+between the two runs' environments are listed, not judged.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class Comparison:
         return self.table[self.table["accuracy"] != "ok"]
 
     def failed(self, allow_missing: bool = False) -> bool:
-        return not self.slower.empty or not self.drifted.empty or (bool(self.missing) and not allow_missing)
+        # An empty table passed no gate: nothing was compared (regbench.cli refuses it before this, exit 2).
+        nothing = self.table.empty
+        return nothing or not self.slower.empty or not self.drifted.empty or (bool(self.missing) and not allow_missing)
 
 
 def label(identity: tuple) -> str:
@@ -55,7 +59,8 @@ def label(identity: tuple) -> str:
 
 
 def relative_change(new: float, base: float) -> float:
-    if new == base:
+    # NaN == NaN is False, yet a fit that diverged to NaN twice has not changed: only NaN against a number has.
+    if new == base or (pd.isna(new) and pd.isna(base)):
         return 0.0
     if not (np.isfinite(new) and np.isfinite(base)):
         return float("inf")

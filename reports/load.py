@@ -2,7 +2,10 @@
 
 Rules: storage is read, never written. A path is a storage folder (machine
 folders below it, as pytest-benchmark lays them out), one machine's folder, or
-a saved JSON file; a file reached twice (named twice, or through a link) is read
+a saved JSON file; only ``NNNN_*.json`` files are runs, so other files at a
+storage's top level change nothing, and a machine folder that cannot be listed
+is named and passed over; names are shown with bytes that are not UTF-8
+escaped (``shown``); a file reached twice (named twice, or through a link) is read
 once, and every file is read and validated once per command (``read``): the
 report and its history share what was read. Each row carries what its record
 says of the trainer (backend, method, roles, twin), never what today's registry
@@ -23,6 +26,8 @@ import functools
 import importlib.metadata
 import json
 import os
+import re
+import stat as stat_kinds
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,29 +94,56 @@ class Runs:
     problems: dict[tuple[str, str], list] = field(default_factory=dict)
 
 
-def run_files(path: Path, latest: bool = True) -> list[Path]:
-    """The saved JSON files a path stands for."""
-    if not path.exists():
-        raise LoadError(f"{path}: no such file or folder")
-    if path.is_file():
-        return [path]
-    if not path.is_dir():  # a device, a pipe: reading it could block or never end
-        raise LoadError(f"{path}: not a file or folder")
+#: A saved run's file name, as pytest-benchmark numbers them.
+RUN_FILE = re.compile(r"^\d{4}_.*\.json$", re.DOTALL)
+
+
+def shown(path: Path | str) -> str:
+    """A path as text every output takes: bytes of its name that are not UTF-8 (which Python keeps as lone
+    surrogates) shown as ``\\xNN`` escapes, so a CSV, a chart or a terminal never fails on them."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _runs_in(folder: Path) -> list[Path]:
+    """The saved run files directly in ``folder`` (no pipes or devices), oldest first; OSError if it cannot be
+    listed (pathlib's glob would pass over such a folder without a word)."""
+    return sorted(folder / name for name in os.listdir(folder) if RUN_FILE.match(name) and (folder / name).is_file())
+
+
+def run_files(path: Path, latest: bool = True, errors: list[str] | None = None) -> list[Path]:
+    """The saved JSON files a path stands for: the path itself, or its runs if it is a machine folder (it holds
+    ``NNNN_*.json`` files) and those of each machine folder below it. Other files (notes, other tools' JSON) are
+    no machine's runs and change nothing. A machine folder below that cannot be listed is named in ``errors``
+    (when given, else it is a LoadError) and passed over."""
     try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        raise LoadError(f"{shown(path)}: no such file or folder") from None
+    except OSError as exc:  # a name too long, a folder on the way that cannot be entered
+        raise LoadError(f"{shown(path)}: cannot be read ({exc.strerror})") from None
+    if stat_kinds.S_ISREG(mode):
+        return [path]
+    if not stat_kinds.S_ISDIR(mode):  # a device, a pipe: reading it could block or never end
+        raise LoadError(f"{shown(path)}: not a file or folder")
+    try:
+        own = _runs_in(path)
         # Hidden folders are not machines (``regbench run`` stages its runs in one).
-        folders = (
-            [path]
-            if any(path.glob("*.json"))
-            else sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-        )
-        files = []
-        for folder in folders:
-            saved = sorted(p for p in folder.glob("[0-9][0-9][0-9][0-9]_*.json") if p.is_file())  # no pipes
-            files.extend(saved[-1:] if latest else saved)
+        folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as exc:  # a folder that cannot be listed
-        raise LoadError(f"{path}: cannot be read ({exc})") from None
+        raise LoadError(f"{shown(path)}: cannot be read ({exc.strerror})") from None
+    files = own[-1:] if latest else own
+    for folder in folders:
+        try:
+            saved = _runs_in(folder)
+        except OSError as exc:
+            message = f"{shown(folder)}: cannot be listed ({exc.strerror}); its runs are left out"
+            if errors is None:
+                raise LoadError(message) from None
+            errors.append(message)
+            continue
+        files.extend(saved[-1:] if latest else saved)
     if not files:
-        raise LoadError(f"{path}: no saved benchmark runs (NNNN_name.json) in it")
+        raise LoadError(f"{shown(path)}: no saved benchmark runs (NNNN_name.json) in it")
     return files
 
 
@@ -120,18 +152,20 @@ def _read(path: Path) -> Run:
     try:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LoadError(f"{path}: not readable as JSON ({exc})") from None
+        raise LoadError(f"{shown(path)}: not readable as JSON ({exc})") from None
     except RecursionError:
-        raise LoadError(f"{path}: not readable as JSON (nested too deeply)") from None
+        raise LoadError(f"{shown(path)}: not readable as JSON (nested too deeply)") from None
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) or "machine_info" not in data:
-        raise LoadError(f"{path}: not a pytest-benchmark file (no 'benchmarks' and 'machine_info')")
+        raise LoadError(f"{shown(path)}: not a pytest-benchmark file (no 'benchmarks' and 'machine_info')")
     written, installed = str(data.get("version", "0")), _installed_pytest_benchmark()
     if _major(written) > _major(installed):
-        raise LoadError(f"{path}: written by pytest-benchmark {written}, a newer format than the installed {installed}")
+        raise LoadError(
+            f"{shown(path)}: written by pytest-benchmark {written}, a newer format than the installed {installed}"
+        )
     try:
         return validate_run(data)
     except InvalidRecord as exc:
-        raise LoadError(f"{path}: not a regbench run: {exc}") from None
+        raise LoadError(f"{shown(path)}: not a regbench run: {exc}") from None
 
 
 @functools.cache
@@ -190,28 +224,29 @@ class Saved:
 
 def read_run(path: Path) -> Saved:
     """One saved file, validated and labelled by its folder and name; LoadError (naming the file) if unreadable."""
-    return Saved(path, _read(path), machine=path.parent.name, run=path.stem)
+    return Saved(path, _read(path), machine=shown(path.parent.name), run=shown(path.stem))
 
 
 def label(saved: list[Saved]) -> list[Saved]:
     """Name each run's machine and run (see the module's rules); returns the runs, each one once."""
     by_folder_name: dict[str, set] = {}
     for s in saved:
-        by_folder_name.setdefault(s.path.parent.name, set()).add(s.identity)
+        by_folder_name.setdefault(shown(s.path.parent.name), set()).add(s.identity)
     out, seen = [], set()
     for s in saved:
-        identities = by_folder_name[s.path.parent.name]
-        s.machine = s.path.parent.name
+        stem = shown(s.path.stem)
+        identities = by_folder_name[shown(s.path.parent.name)]
+        s.machine = shown(s.path.parent.name)
         if len(identities) > 1:
             differ = [i for i in range(len(s.identity)) if len({other[i] for other in identities}) > 1]
             s.machine += " (" + ", ".join(f"{s.identity[i][0]} {s.identity[i][1] or '?'}" for i in differ) + ")"
-        key = (s.machine, s.path.stem, s.record.datetime)
+        key = (s.machine, stem, s.record.datetime)
         if key in seen:
             continue
         seen.add(key)
         # Two runs of one machine and name saved at different times (two copies of a storage): told apart by time.
-        clash = any((o.machine, o.run) == (s.machine, s.path.stem) for o in out)
-        s.run = f"{s.path.stem} ({s.record.datetime or len(out)})" if clash else s.path.stem
+        clash = any((o.machine, o.run) == (s.machine, stem) for o in out)
+        s.run = f"{stem} ({s.record.datetime or len(out)})" if clash else stem
         out.append(s)
     return out
 
@@ -236,7 +271,7 @@ def _row(bench: Benchmark, saved: Saved) -> dict:
         min_s=stats.min,
         rounds=stats.rounds,
         per_epoch_s=stats.median / info.epochs,
-        file=str(saved.path),
+        file=shown(saved.path),
         losses=np.asarray(info.losses, dtype=float),
         samples=np.asarray(stats.data or [], dtype=float),
     )
@@ -270,7 +305,7 @@ def _saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]
     seen: set[tuple[int, int]] = set()
     for path in paths:
         try:
-            files = run_files(Path(path), latest=False)
+            files = run_files(Path(path), latest=False, errors=errors)
         except LoadError as exc:
             errors.append(str(exc))
             continue
