@@ -10,15 +10,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-#: Time budget per benchmark (seconds of timed rounds), and the bounds on rounds.
+#: Time budget per benchmark (seconds of timed rounds), a quick run's (``--quick``), and the bounds on rounds.
 ROUND_BUDGET_S = 1.5
+QUICK_BUDGET_S = 0.2
 MIN_ROUNDS = 5
 MAX_ROUNDS = 1000
 
 
-def choose_rounds(warm_call_s: float) -> int:
+def choose_rounds(warm_call_s: float, budget_s: float = ROUND_BUDGET_S) -> int:
     """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
-    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(budget_s / max(warm_call_s, 1e-9))))
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:

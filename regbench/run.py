@@ -8,6 +8,10 @@ folder (the child runs with ``-B`` and no cache provider); once a run is
 saved it is never lost: whatever happens after, the error says where it is.
 Why a selection ran nothing comes from the outcomes regbench's own pytest
 plugin recorded (bench.outcomes), never from pytest's printed output.
+pytest runs quiet (``-q``, classic output: no dots, no percentages); the
+progress is regbench's own line per benchmark (bench.progress), and pytest's
+skip list and summary still end its output. ``--quick`` is bench's own
+``--quick`` (the tutorial's problem alone, a small budget, no cold start).
 """
 
 from __future__ import annotations
@@ -91,11 +95,13 @@ def run(args, write_report: Callable) -> int:
         raise UsageError(f"--storage {args.storage}: cannot be written ({exc})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
+    quick = ["--quick"] if getattr(args, "quick", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
-    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-rs", "-p", "no:cacheprovider",
-           "-W", "ignore:Not saving anything", f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}",
-           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers,
-           *args.pytest_args]  # fmt: skip
+    # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
+    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
+           "-p", "no:cacheprovider", "-W", "ignore:Not saving anything", "--regbench-progress",
+           f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}", "--benchmark-save-data",
+           f"--benchmark-storage=file://{staging.resolve()}", *workers, *quick, *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     try:
         # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error

@@ -1,8 +1,9 @@
 """pandas tables of a loaded run: speed, accuracy, scaling over n (targets: reports.targets; two runs: reports.compare).
 
 Rules: numbers stay numbers here (seconds, ratios); formatting for people
-happens only in ``present()``. A diverged fit gets no speed-up and a skipped
-trainer no time: the ``status`` column says which.
+happens only in ``present()``. A diverged fit gets no speed-up: the
+``status`` column says so. A skipped trainer is no row here: the report lists
+the skipped ones apart, with their reasons (reports.summary).
 """
 
 from __future__ import annotations
@@ -33,24 +34,20 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     df = df.join(ref, on=KEYS)
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
+    cols = ["machine", "run", "n", "trainer", "workers", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds",
+            "first_call_s",
             "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
             "status"]  # fmt: skip
     if df["gpu_time_s"].isna().all():
         cols.remove("gpu_time_s")
-    out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
-    skipped = runs.skipped
-    if kind == "fit" and not skipped.empty:
-        skipped = skipped.assign(status="skipped: " + skipped["reason"]).drop(columns="reason")
-        out = pd.concat([out, skipped], ignore_index=True)
-    return out.reset_index(drop=True)
+    return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
 def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference."""
     df = runs.table[runs.table["kind"] == kind].copy()
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
+    cols = ["machine", "run", "n", "trainer", "workers", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
             "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
@@ -100,7 +97,7 @@ def _fmt_param(v: float) -> str:
     return f"{v:.7f}" if abs(v) < 1e6 else f"{v:.6g}"
 
 
-def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
+def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n", "workers")) -> pd.DataFrame:
     """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
     out = df.copy()
     for col in [c for c in drop_single if c in out and out[c].nunique(dropna=False) <= 1]:
