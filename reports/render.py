@@ -184,7 +184,7 @@ def _fastest_table(summary: Summary) -> pd.DataFrame:
 def _md_summary(summary: Summary, sections) -> list[str]:
     parts = ['<a id="summary"></a>', "## Summary", ""]
     parts += [f"- **Machine**: {_md_text(line)}" for line in summary.machines]
-    parts += [f"- **Agreement**: {_md_text(line)}" for line in summary.agreement]
+    parts += [f"- **Agreement**: {_md_text(line)}" for line in summary.agreement.values()]
     parts += [f"- **{_md_text(summary.targets.capitalize())}**", ""]
     if not summary.fastest.empty:
         parts += ["Fastest trainer of each framework on the tutorial's problem (speed-up over the reference, same "
@@ -242,7 +242,8 @@ def _html_table(df: pd.DataFrame) -> str:
 def _html_summary(summary: Summary, sections) -> list[str]:
     esc = html.escape
     items = [f"<li id='machine'><b>Machine</b>: {esc(line)}</li>" for line in summary.machines]
-    items += [f"<li class='agreement'><b>Agreement</b>: {esc(line)}</li>" for line in summary.agreement]
+    items += [f"<li id='agreement-{esc(dtype)}'><b>Agreement</b>: {esc(line)}</li>"
+              for dtype, line in summary.agreement.items()]  # fmt: skip
     items.append(f"<li id='targets-met'><b>{esc(summary.targets.capitalize())}</b></li>")
     parts = ["<div class='summary' id='summary'><h2>Summary</h2>", f"<ul>{''.join(items)}</ul>"]
     if not summary.fastest.empty:
@@ -257,7 +258,7 @@ def _html_summary(summary: Summary, sections) -> list[str]:
 def _html_skipped(summary: Summary) -> str:
     items = "".join(f"<li><b>{html.escape(reason)}</b>: {', '.join(f'<code>{html.escape(t)}</code>' for t in trainers)}"
                     "</li>" for reason, trainers in summary.skipped)  # fmt: skip
-    return f"<h2 id='skipped'>Skipped trainers</h2><ul class='skipped'>{items}</ul>"
+    return f"<h2 id='skipped'>Skipped trainers</h2><ul class='skipped' id='skipped-list'>{items}</ul>"
 
 
 def _html(out_tables, pngs, errors, summary: Summary) -> str:

@@ -30,7 +30,7 @@ KEY_VERSIONS = ("numpy", "torch", "jax", "numba")
 class Summary:
     machines: list[str] = field(default_factory=list)  # one line per machine and run
     fastest: pd.DataFrame = field(default_factory=pd.DataFrame)  # n, framework, trainer, dtype, median_s, speedup
-    agreement: list[str] = field(default_factory=list)  # one line per dtype
+    agreement: dict[str, str] = field(default_factory=dict)  # dtype -> its line
     targets: str = ""
     skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (reason, ["trainer dtype", ...])
 
@@ -66,28 +66,28 @@ def fastest(runs: Runs) -> pd.DataFrame:
     return best[["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"]].reset_index(drop=True)
 
 
-def agreement(runs: Runs) -> list[str]:
+def agreement(runs: Runs) -> dict[str, str]:
     """Per dtype: whether every fit stays within AGREE_EPS epsilons of the float64 reference, and the worst one."""
     table = runs.table
     is_reference = table["reference"].astype(bool) & (table["dtype"] == "float64")  # itself: 0 by definition
     fit = table[(table["kind"] == "fit") & ~is_reference]
-    lines = []
+    lines = {}
     for dtype, group in fit.groupby("dtype", sort=True):
         bound = AGREE_EPS * float(np.finfo(dtype).eps)
         rel = group["ref_loss_rel"].astype(float)
         if rel.isna().all():
-            lines.append(f"{dtype}: no agreement measured")
+            lines[dtype] = f"{dtype}: no agreement measured"
             continue
         worst = group.loc[rel.fillna(np.inf).idxmax()]
         name = trainer_name(worst["trainer"], worst["workers"])
         off = group[~(rel <= bound)]  # NaN (a diverged history) does not agree
         if off.empty:
-            lines.append(f"{dtype}: every trainer agrees with the float64 reference (worst loss difference "
-                         f"{worst['ref_loss_rel']:.2g}, {name}; bound {bound:.2g})")  # fmt: skip
+            lines[dtype] = (f"{dtype}: every trainer agrees with the float64 reference (worst loss difference "
+                            f"{worst['ref_loss_rel']:.2g}, {name}; bound {bound:.2g})")  # fmt: skip
         else:
             names = ", ".join(sorted({trainer_name(t, w) for t, w in zip(off["trainer"], off["workers"], strict=True)}))
-            lines.append(f"{dtype}: {len(off)} of {len(group)} fits differ from the float64 reference by more than "
-                         f"{bound:.2g} (worst {worst['ref_loss_rel']:.2g}, {name}): {names}")  # fmt: skip
+            lines[dtype] = (f"{dtype}: {len(off)} of {len(group)} fits differ from the float64 reference by more "
+                            f"than {bound:.2g} (worst {worst['ref_loss_rel']:.2g}, {name}): {names}")  # fmt: skip
     return lines
 
 
