@@ -2,8 +2,9 @@
 
 Rules: the default run times the tutorial's problem, the large problem
 (n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
-``--sweep-sizes``; ``--quick`` times the tutorial's problem alone (bench/test_fit.py; the rest is deselected)
-with QUICK_BUDGET_S of rounds per benchmark and no cold start, and its saved run says so (RunFacts.quick);
+``--sweep-sizes``; ``--quick`` times the tutorial's problem alone in QUICK_DTYPES (bench/test_fit.py; the rest is
+deselected) with QUICK_BUDGET_S of rounds per benchmark, no cold start and no peak memory (bench.harness), and
+its saved run says so (RunFacts.quick);
 the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
@@ -21,7 +22,7 @@ from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
-from bench.rounds import QUICK_BUDGET_S, ROUND_BUDGET_S
+from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -49,8 +50,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--quick",
         action="store_true",
-        help=f"the quick run: the tutorial's problem only, {QUICK_BUDGET_S} s of rounds each, no cold start; "
-        "its saved run is marked quick",
+        help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, {QUICK_BUDGET_S} s of rounds "
+        "each, no cold start or peak memory; its saved run is marked quick",
     )
     group.addoption("--regbench-progress", action="store_true", help="one line per finished benchmark, with an ETA")
     group.addoption(
@@ -82,10 +83,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.sweep)
     dp_options.collection_modifyitems(config, items)
     if config.getoption("--quick"):  # the tutorial's problem alone: the question a new user asks first
-        deselected = [item for item in items if item.originalname != "test_fit"]
+        kept = [
+            item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in QUICK_DTYPES
+        ]
+        deselected = [item for item in items if item not in kept]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
-            items[:] = [item for item in items if item.originalname == "test_fit"]
+            items[:] = kept
 
 
 def pytest_generate_tests(metafunc):
@@ -122,6 +126,11 @@ def budget(request):
     if chosen is not None:
         return chosen
     return QUICK_BUDGET_S if request.config.getoption("--quick") else ROUND_BUDGET_S
+
+
+@pytest.fixture
+def quick(request):
+    return request.config.getoption("--quick")
 
 
 @pytest.fixture
