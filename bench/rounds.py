@@ -15,7 +15,7 @@ from collections.abc import Callable
 ROUND_BUDGET_S = 1.5
 QUICK_BUDGET_S = 0.2
 MIN_ROUNDS = 5
-QUICK_MIN_ROUNDS = 3
+QUICK_MIN_ROUNDS = 2
 MAX_ROUNDS = 1000
 #: A quick run's dtypes: one, so that every trainer answers in about a minute (agreement is still with float64's).
 QUICK_DTYPES = ("float32",)

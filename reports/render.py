@@ -250,7 +250,7 @@ def _html_summary(summary: Summary, sections) -> list[str]:
         parts += ["<p>Fastest trainer of each framework on the tutorial's problem (speed-up over the reference, "
                   "same dtype):</p>", f"<div id='fastest'>{_html_table(_fastest_table(summary))}</div>"]  # fmt: skip
     parts.append("</div>")
-    links = "".join(f"<a href='#{anchor}'>{esc(title)}</a>" for anchor, title, _, _ in sections)
+    links = " ".join(f"<a href='#{anchor}'>{esc(title)}</a>" for anchor, title, _, _ in sections)  # room to wrap
     parts.append(f"<nav class='toc' id='contents'><b>Contents</b>: {links}</nav>")
     return parts
 

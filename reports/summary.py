@@ -92,11 +92,14 @@ def agreement(runs: Runs) -> dict[str, str]:
 
 
 def targets_line(judged: dict[str, pd.DataFrame]) -> str:
+    """x of y met, and of those not met how many were not measured (the run lacks their trainers or sizes)."""
     count, failed = targets.unmet(judged) if any("met" in t for t in judged.values()) else (0, 0)
     if not count:
         return "targets: none judged (the run has none of the trainers or sizes they need)"
-    not_met = f"; {failed} not met (see the target tables)" if failed else ""
-    return f"targets: {count - failed} of {count} met{not_met}"
+    unmeasured = sum(int(((t["met"] == False) & t["measured"].isna()).sum())  # noqa: E712 (a column of objects)
+                     for t in judged.values() if "met" in t and "measured" in t)  # fmt: skip
+    why = f", {unmeasured} of them not measured (the run lacks their trainers or sizes)" if unmeasured else ""
+    return f"targets: {count - failed} of {count} met" + (f"; {failed} not met{why}" if failed else "")
 
 
 def skipped(runs: Runs) -> list[tuple[str, list[str]]]:

@@ -27,7 +27,8 @@ def _status(df: pd.DataFrame) -> pd.Series:
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
 
-    ``gpu_time`` (the GPU's own time of a round, from CUDA events) is shown where some trainer has it.
+    ``gpu_time`` (the GPU's own time of a round, from CUDA events), the cold starts and the peak memory are shown
+    where some trainer has them.
     """
     df = runs.table[runs.table["kind"] == kind].copy()
     ref = df[df["reference"].astype(bool)].set_index(KEYS)["median_s"].rename("ref_median_s")
@@ -38,8 +39,10 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
             "first_call_s",
             "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
             "status"]  # fmt: skip
-    if df["gpu_time_s"].isna().all():
-        cols.remove("gpu_time_s")
+    # What no trainer of these runs measured (a GPU's own time; a quick run's cold starts and memory) is no column.
+    for col in ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio"):
+        if df[col].isna().all():
+            cols.remove(col)
     return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
