@@ -54,9 +54,9 @@ def machine_line(info: dict, quick: bool = False) -> str:
 
 def fastest(runs: Runs) -> pd.DataFrame:
     """Per machine, run and size of the tutorial's fits: each framework's fastest trainer, its time and speed-up."""
-    speed = tables.speed(runs)
-    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][["machine", "run", "n", "trainer", "dtype", "backend"]],
-                      on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    speed = tables.speed(runs).drop(columns="workers", errors="ignore")  # shown there only where some trainer has 2+
+    keys = ["machine", "run", "n", "trainer", "dtype"]
+    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][[*keys, "backend", "workers"]], on=keys)
     fit = fit[fit["status"] != "diverged"].dropna(subset=["median_s"])
     if fit.empty:
         return pd.DataFrame(columns=["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"])

@@ -24,6 +24,13 @@ def _status(df: pd.DataFrame) -> pd.Series:
     )
 
 
+def _one_process(df: pd.DataFrame, cols: list[str]) -> None:
+    """No ``workers`` column where every trainer ran in one process: it says something only beside a
+    data-parallel trainer's count."""
+    if (df["workers"].fillna(1) == 1).all():
+        cols.remove("workers")
+
+
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
 
@@ -43,6 +50,7 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     for col in ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio"):
         if df[col].isna().all():
             cols.remove(col)
+    _one_process(df, cols)
     return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
@@ -52,6 +60,7 @@ def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "workers", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
             "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
+    _one_process(df, cols)
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
 
@@ -100,7 +109,7 @@ def _fmt_param(v: float) -> str:
     return f"{v:.7f}" if abs(v) < 1e6 else f"{v:.6g}"
 
 
-def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n", "workers")) -> pd.DataFrame:
+def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
     """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
     out = df.copy()
     for col in [c for c in drop_single if c in out and out[c].nunique(dropna=False) <= 1]:
