@@ -2,11 +2,14 @@
 
 Rules: the default run times the tutorial's problem, the large problem
 (n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
-``--sweep-sizes``; the data-parallel options live in bench/dp_options.py. Every
+``--sweep-sizes``; ``--quick`` times the tutorial's problem alone in QUICK_DTYPES (bench/test_fit.py; the rest is
+deselected) with QUICK_BUDGET_S of rounds per benchmark, no cold start and no peak memory (bench.harness), and
+its saved run says so (RunFacts.quick);
+the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
 selected benchmark and the small problems' data through its JSON hook
-(bench.outcomes).
+(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from bench.option_types import positive_int, positive_ints
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
+from bench.progress import Progress
+from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -41,6 +46,19 @@ def pytest_addoption(parser):
         "--regbench-rounds", type=positive_int, default=None, help="timed rounds per benchmark (default: a time budget)"
     )
     group.addoption(
+        "--regbench-budget",
+        type=float,
+        default=None,
+        help=f"seconds of timed rounds per benchmark [{ROUND_BUDGET_S}; {QUICK_BUDGET_S} with --quick]",
+    )
+    group.addoption(
+        "--quick",
+        action="store_true",
+        help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, {QUICK_BUDGET_S} s of rounds "
+        "each, no cold start or peak memory; its saved run is marked quick",
+    )
+    group.addoption("--regbench-progress", action="store_true", help="one line per finished benchmark, with an ETA")
+    group.addoption(
         "--no-cold-start",
         action="store_true",
         help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
@@ -56,7 +74,10 @@ def pytest_configure(config):
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
-    config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes")), "regbench-outcomes")
+    quick = config.getoption("--quick")
+    config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes"), quick), "regbench-outcomes")
+    if config.getoption("--regbench-progress"):
+        config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
 
 
@@ -65,6 +86,14 @@ def pytest_collection_modifyitems(config, items):
         if item.originalname in ("test_sweep", "test_floor"):
             item.add_marker(pytest.mark.sweep)
     dp_options.collection_modifyitems(config, items)
+    if config.getoption("--quick"):  # the tutorial's problem alone: the question a new user asks first
+        kept = [
+            item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in QUICK_DTYPES
+        ]
+        deselected = [item for item in items if item not in kept]
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+            items[:] = kept
 
 
 def pytest_generate_tests(metafunc):
@@ -95,8 +124,23 @@ def rounds(request):
 
 
 @pytest.fixture
+def budget(request):
+    """Seconds of timed rounds per benchmark, where --regbench-rounds does not fix their number."""
+    chosen = request.config.getoption("--regbench-budget")
+    if chosen is not None:
+        return chosen
+    return QUICK_BUDGET_S if request.config.getoption("--quick") else ROUND_BUDGET_S
+
+
+@pytest.fixture
+def quick(request):
+    return request.config.getoption("--quick")
+
+
+@pytest.fixture
 def cold_start(request):
-    return not request.config.getoption("--no-cold-start")
+    option = request.config.getoption
+    return not (option("--no-cold-start") or option("--quick"))
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

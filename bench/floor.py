@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench.rounds import choose_rounds, timed
+from bench.rounds import ROUND_BUDGET_S, choose_rounds, timed
 from records.model import FloorRecord
 
 
@@ -74,7 +74,8 @@ def device_copy(n: int, dtype: str) -> Callable[[], object]:
 FLOOR_PROBES = 7
 
 
-def run_floor(benchmark, n: int, dtype: str, device: str = "cpu", rounds: int | None = None) -> None:
+def run_floor(benchmark, n: int, dtype: str, device: str = "cpu", rounds: int | None = None,
+              budget_s: float = ROUND_BUDGET_S) -> None:  # fmt: skip
     """Time reading x and y once at size n on ``device``: the floor of an epoch's time (see the module's rules)."""
     if device == "cpu":
         reads = streaming_reads(n, dtype)
@@ -85,7 +86,7 @@ def run_floor(benchmark, n: int, dtype: str, device: str = "cpu", rounds: int | 
     method = min(probes, key=probes.get)
     read = reads[method]
     if rounds is None:
-        rounds = choose_rounds(probes[method])
+        rounds = choose_rounds(probes[method], budget_s)
     benchmark.pedantic(read, rounds=rounds, iterations=1, warmup_rounds=0)
     data_bytes = 2 * n * np.dtype(dtype).itemsize
     median = benchmark.stats.stats.median if benchmark.stats else probes[method]  # None with --benchmark-disable

@@ -14,7 +14,10 @@ to the loop); on a GPU, CUDA events around each round give its GPU time
 (``gpu_time_s``). After the rounds: the peak memory of one whole ``fit()``
 (bench.memory) and, for trainers that compile, the cold start
 (bench.cold_start). Whole ``fit()`` calls at two epoch counts give the fixed
-and the marginal cost (``run_fit_benchmark``). Nothing here changes a
+and the marginal cost (``run_fit_benchmark``). A quick run (``quick``) takes
+QUICK_MIN_ROUNDS at least, measures no peak memory (one more fit, and for a
+data-parallel trainer one more group of workers), and where nothing compiles
+sizes its rounds by the first call instead of one more. Nothing here changes a
 framework's settings.
 """
 
@@ -32,7 +35,7 @@ from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.memory import peak_memory
 from bench.problems import Workload
-from bench.rounds import choose_rounds, timed
+from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
 from records.model import FitRecord
 
 
@@ -89,8 +92,11 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
 
 def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Workload, config: backends.TrainConfig,
                   rounds: int | None = None, measure_cold_start: bool = False,
-                  threads: int | None = None) -> FitRecord:  # fmt: skip
+                  threads: int | None = None, budget_s: float = ROUND_BUDGET_S,
+                  quick: bool = False) -> FitRecord:  # fmt: skip
     """Time ``trainer`` on ``workload``; its record (what it computed, how accurate, what it cost) in ``extra_info``.
+
+    ``rounds``: timed rounds, or None for as many as fit in ``budget_s`` (bench.rounds).
 
     ``threads``: the threads the trainer computes on, where the benchmark set them (None: the framework's choice).
     """
@@ -101,7 +107,8 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
     with contextlib.closing(prepared) if hasattr(prepared, "close") else contextlib.nullcontext():
         _, first_call_s = timed(prepared.run)
         if rounds is None:
-            rounds = choose_rounds(timed(prepared.run)[1])
+            probe_s = first_call_s if quick and not spec.compiles else timed(prepared.run)[1]
+            rounds = choose_rounds(probe_s, budget_s, QUICK_MIN_ROUNDS if quick else MIN_ROUNDS)
         # The GPU work of a data-parallel fit happens in its workers: no events in this process.
         timer = event_timer(trainer.backend) if trainer.device != "cpu" and not spec.distributed else None
         timed_rounds = _Rounds(prepared, timer)
@@ -112,7 +119,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         # The group's own measurements: all-reduce cost, the workers' peak memory (backends._data_parallel).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
         group_info = {key: group_info[key] for key in ("allreduce_s", "worker_peak_bytes") if key in group_info}
-    peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
+    peak_bytes, memory_method = (None, None) if quick else peak_memory(trainer, lambda: trainer.fit(problem, config))
     fresh = {}
     if measure_cold_start and spec.compiles:
         fresh = cold_start(trainer, problem, config, spec.distributed)
@@ -133,7 +140,8 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
 
 
 def run_fit_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Workload,
-                      config: backends.TrainConfig, rounds: int | None = None) -> FitRecord:  # fmt: skip
+                      config: backends.TrainConfig, rounds: int | None = None,
+                      budget_s: float = ROUND_BUDGET_S) -> FitRecord:  # fmt: skip
     """Time whole ``fit()`` calls, as a user makes them: conversion, set-up, the epochs and the result.
 
     Two epoch counts of the same fit give its cost per epoch (the difference over
@@ -144,7 +152,7 @@ def run_fit_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload:
     problem = workload.problem
     _, first_call_s = timed(lambda: trainer.fit(problem, config))
     if rounds is None:
-        rounds = choose_rounds(timed(lambda: trainer.fit(problem, config))[1])
+        rounds = choose_rounds(timed(lambda: trainer.fit(problem, config))[1], budget_s)
     result = benchmark.pedantic(lambda: trainer.fit(problem, config), rounds=rounds, iterations=1, warmup_rounds=0)
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     record = _record(kind, trainer, workload, config, result, first_call_s=first_call_s, peak_bytes=peak_bytes,

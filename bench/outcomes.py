@@ -4,7 +4,7 @@ Rules: outcomes come from pytest's own reports (``pytest_runtest_logreport``),
 never from its printed output: each selected benchmark is passed, failed or
 skipped, with the skip's reason or the failure's one line, and its trainer and
 dtype from its parameters. They are stamped into the saved file with the
-problems' data (records.model.RunFacts, through pytest-benchmark's
+problems' data and whether the run was quick (records.model.RunFacts, through pytest-benchmark's
 ``pytest_benchmark_update_json``), and written to ``--regbench-outcomes`` at the
 end of the session, so that ``regbench run`` can say why a run saved nothing.
 """
@@ -19,8 +19,9 @@ from records.model import Outcome, RunFacts
 
 
 class OutcomeRecorder:
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, quick: bool = False) -> None:
         self.path = Path(path) if path else None
+        self.quick = quick
         self.selected: dict[str, dict] = {}  # nodeid -> the outcome's fields known at collection
         self.outcomes: dict[str, Outcome] = {}
 
@@ -45,7 +46,7 @@ class OutcomeRecorder:
             self.outcomes[report.nodeid] = Outcome(**fields, outcome="passed")
 
     def facts(self) -> RunFacts:
-        return RunFacts(outcomes=list(self.outcomes.values()), problems=small_data())
+        return RunFacts(outcomes=list(self.outcomes.values()), problems=small_data(), quick=self.quick)
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json) -> None:
         output_json["regbench"] = self.facts().model_dump()

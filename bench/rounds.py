@@ -1,7 +1,8 @@
 """How many timed rounds a benchmark gets, and the stopwatch every measurement uses.
 
 Rules: rounds follow a time budget, so slow variants get fewer, never fewer
-than MIN_ROUNDS; every time is ``time.perf_counter`` around a call that
+than MIN_ROUNDS (a quick run's: QUICK_MIN_ROUNDS, enough for a median, not for
+``compare``, which refuses quick runs against full ones); every time is ``time.perf_counter`` around a call that
 returns only when its device is done.
 """
 
@@ -10,15 +11,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-#: Time budget per benchmark (seconds of timed rounds), and the bounds on rounds.
+#: Time budget per benchmark (seconds of timed rounds), a quick run's (``--quick``), and the bounds on rounds.
 ROUND_BUDGET_S = 1.5
+QUICK_BUDGET_S = 0.2
 MIN_ROUNDS = 5
+QUICK_MIN_ROUNDS = 2
 MAX_ROUNDS = 1000
+#: A quick run's dtypes: one, so that every trainer answers in about a minute (agreement is still with float64's).
+QUICK_DTYPES = ("float32",)
 
 
-def choose_rounds(warm_call_s: float) -> int:
-    """Enough rounds for a stable median within the budget; at least MIN_ROUNDS even for slow variants."""
-    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_BUDGET_S / max(warm_call_s, 1e-9))))
+def choose_rounds(warm_call_s: float, budget_s: float = ROUND_BUDGET_S, least: int = MIN_ROUNDS) -> int:
+    """Enough rounds for a stable median within the budget; at least ``least`` even for slow variants."""
+    return max(least, min(MAX_ROUNDS, int(budget_s / max(warm_call_s, 1e-9))))
 
 
 def timed(fn: Callable[[], object]) -> tuple[object, float]:

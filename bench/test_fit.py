@@ -11,7 +11,17 @@ from bench.problems import tutorial
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
-def test_fit(benchmark, trainer, dtype, workers, rounds, cold_start):
+def test_fit(benchmark, trainer, dtype, workers, rounds, budget, cold_start, quick):
     config = backends.TrainConfig(dtype=dtype, workers=workers)
     benchmark.group = f"tutorial: n={tutorial().problem.n}, {config.epochs} epochs"
-    run_benchmark(benchmark, "fit", trainer, tutorial(), config, rounds, measure_cold_start=cold_start)
+    run_benchmark(
+        benchmark,
+        "fit",
+        trainer,
+        tutorial(),
+        config,
+        rounds,
+        measure_cold_start=cold_start,
+        budget_s=budget,
+        quick=quick,
+    )

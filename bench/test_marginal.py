@@ -20,7 +20,7 @@ from bench.problems import LR_TIMES_N, MARGINAL_EPOCHS, marginal_trainers, sized
 @pytest.mark.sweep
 @pytest.mark.parametrize("epochs", MARGINAL_EPOCHS, ids=[f"epochs{e}" for e in MARGINAL_EPOCHS])
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(marginal_trainers()))
-def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds):
+def test_marginal(benchmark, trainer, dtype, epochs, marginal_n, rounds, budget):
     config = backends.TrainConfig(epochs=epochs, lr=LR_TIMES_N / marginal_n, dtype=dtype)
     benchmark.group = f"marginal: n={marginal_n}, {epochs} epochs"
-    run_fit_benchmark(benchmark, "marginal", trainer, sized(marginal_n), config, rounds)
+    run_fit_benchmark(benchmark, "marginal", trainer, sized(marginal_n), config, rounds, budget)

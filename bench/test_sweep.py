@@ -22,16 +22,16 @@ from bench.problems import sized, sweep_config
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
-def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds):
+def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds, budget):
     config = replace(sweep_config(sweep_n, dtype), workers=workers)
     benchmark.group = f"sweep: n={sweep_n}, {config.epochs} epochs"
-    run_benchmark(benchmark, "sweep", trainer, sized(sweep_n), config, rounds)
+    run_benchmark(benchmark, "sweep", trainer, sized(sweep_n), config, rounds, budget_s=budget)
 
 
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
-def test_floor(benchmark, device, dtype, sweep_n, rounds):
+def test_floor(benchmark, device, dtype, sweep_n, rounds, budget):
     if device == "cuda" and not gpu_info():
         pytest.skip("no CUDA device seen by torch or cupy")
     benchmark.group = f"sweep: n={sweep_n}, {sweep_config(sweep_n, dtype).epochs} epochs"
-    run_floor(benchmark, sweep_n, dtype, device, rounds)
+    run_floor(benchmark, sweep_n, dtype, device, rounds, budget)

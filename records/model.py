@@ -146,6 +146,9 @@ class RunFacts(_Record):
     schema_version: Literal[1] = SCHEMA_VERSION
     outcomes: list[Outcome] = []
     problems: list[ProblemData] = []
+    # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a
+    # full run's (reports.compare.quick_mismatch).
+    quick: bool = False
 
 
 class Stats(_Record):

@@ -94,7 +94,7 @@ def resolve_run(spec: str, storage: Path) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from reports.compare import compare_runs
+    from reports.compare import compare_runs, quick_mismatch
     from reports.compare_format import render
     from reports.stats import Method
 
@@ -103,6 +103,9 @@ def cmd_compare(args) -> int:
     for side, path, runs in (("BASE", paths[0], base), ("NEW", paths[1], new)):
         if runs.table.empty:  # a gate over nothing would pass
             raise UsageError(f"{side} {path}: no trainer benchmarks to compare (only the bandwidth floor)")
+    mismatch = quick_mismatch(base, new)
+    if mismatch:  # its rounds and its missing cold starts would pass for slow-downs, or hide them
+        raise UsageError(f"{mismatch} ({paths[0]}, {paths[1]})")
     method = Method(threshold=args.threshold, alpha=args.alpha)
     result = compare_runs(base, new, method, args.max_drift)
     if result.table.empty:  # a gate over nothing would pass with --allow-missing: refused, whatever is allowed
@@ -215,6 +218,8 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder [{DEFAULT_OUT}]")
     u.add_argument("--workers", type=count_option, default=None,
                    help="worker processes of each data-parallel trainer [bench's default: 2]")  # fmt: skip
+    u.add_argument("--quick", action="store_true", help="the first answer in about a minute: the tutorial's problem "
+                   "only, few rounds, no cold start; saved as a quick run, never compared with a full one")  # fmt: skip
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 

@@ -12,6 +12,10 @@ SIGTERM and SIGHUP are handled as Ctrl-C is (the child's group stopped, the
 staging folder removed, one line, exit 128 + the signal's number); pytest dies
 with regbench even when regbench is killed outright (bench.parent_watch), and a
 staging folder such a death leaves is removed by the next run (regbench.store).
+pytest runs quiet (``-q``, classic output: no dots, no percentages); the
+progress is regbench's own line per benchmark (bench.progress), and pytest's
+skip list and summary still end its output. ``--quick`` is bench's own
+``--quick`` (the tutorial's problem alone, a small budget, no cold start).
 """
 
 from __future__ import annotations
@@ -139,11 +143,14 @@ def _run(args, write_report: Callable) -> int:
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
+    quick = ["--quick"] if getattr(args, "quick", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
-    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-rs", "-p", "no:cacheprovider",
-           "-p", "bench.parent_watch", "-W", "ignore:Not saving anything", f"--regbench-outcomes={outcomes}",
-           f"--benchmark-save={args.name}", "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}",
-           *workers, *args.pytest_args]  # fmt: skip
+    # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
+    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
+           "-p", "no:cacheprovider", "-p", "bench.parent_watch", "-W", "ignore:Not saving anything",
+           "--regbench-progress", f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}",
+           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers, *quick,
+           *args.pytest_args]  # fmt: skip
     print("running:", " ".join(cmd), flush=True)
     try:
         # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error

@@ -2,8 +2,9 @@
 
 Rules: the Agg backend, set before pyplot is imported, so charts render with
 no display; each function takes the tidy table and returns a Figure; a diverged
-fit is drawn hatched and labelled, a skipped trainer as a labelled empty row,
-never as a fast bar; native trainers are marked with the role their record
+fit is drawn hatched and labelled, never as a fast bar; a skipped trainer is
+not drawn (the report lists them apart); a data-parallel trainer's label
+names its workers; native trainers are marked with the role their record
 names (native loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines.
 """
 
@@ -26,18 +27,17 @@ ROLE_COLORS = {NATIVE_LOOP: "#8c8c8c", CPU_LIMIT: "#222222", GPU_LIMIT: "#76b900
 
 
 def _label(row: pd.Series, multi_machine: bool) -> str:
-    label = f"{row['trainer']} {row['dtype']}"
+    workers = row.get("workers")
+    label = f"{row['trainer']}{f' ×{int(workers)}' if pd.notna(workers) and workers > 1 else ''} {row['dtype']}"
     return f"{row['machine']}: {label}" if multi_machine else label
 
 
-def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.DataFrame | None = None,
-          err: tuple[str, str] | None = None, line: float | None = None) -> Figure:  # fmt: skip
+def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, err: tuple[str, str] | None = None,
+          line: float | None = None) -> Figure:  # fmt: skip
     multi = df["machine"].nunique() > 1
     df = df.sort_values(value, ascending=value != "speedup")
     labels = [_label(r, multi) for _, r in df.iterrows()]
-    extra = [] if skipped is None else [f"{t} {d} (skipped)".replace("  ", " ") for t, d in
-                                        zip(skipped["trainer"], skipped["dtype"], strict=True)]  # fmt: skip
-    fig, ax = plt.subplots(figsize=(10, 0.32 * (len(labels) + len(extra)) + 1.6), layout="constrained")
+    fig, ax = plt.subplots(figsize=(10, 0.32 * len(labels) + 1.6), layout="constrained")
     y = np.arange(len(labels))
     values = df[value].to_numpy(dtype=float)
     diverged = df["diverged"].astype(bool).to_numpy()
@@ -55,11 +55,8 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
         elif native:
             bars[yi].set_hatch("//")
             ax.text(plotted[yi], yi, "  " + native, va="center", fontsize=8)
-    for i, reason in enumerate([] if skipped is None else skipped["reason"]):
-        ax.text(0.01, len(labels) + i, reason, transform=ax.get_yaxis_transform(), va="center", color="#777777",
-                fontsize=8)  # fmt: skip
-    ax.set_yticks(np.arange(len(labels) + len(extra)), labels + extra, fontsize=8)
-    ax.set_ylim(len(labels) + len(extra) - 0.5, -0.5)  # top to bottom, every row inside the axes
+    ax.set_yticks(np.arange(len(labels)), labels, fontsize=9)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # top to bottom, every row inside the axes
     if np.isfinite(plotted).any():  # all diverged: nothing to scale
         ax.set_xscale("log")
     if line is not None:
@@ -70,10 +67,10 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, skipped: pd.Dat
     return fig
 
 
-def time_chart(fit: pd.DataFrame, skipped: pd.DataFrame) -> Figure:
-    """Median time of one 800-epoch fit per trainer, with IQR whiskers, log scale."""
+def time_chart(fit: pd.DataFrame) -> Figure:
+    """Median time of one 800-epoch fit per trainer, with IQR whiskers, log scale (the trainers that ran only)."""
     return _bars(fit, "median_s", "Time of one training run (median, IQR whiskers)", "seconds (log scale)",
-                 skipped=skipped, err=("q1_s", "q3_s"))  # fmt: skip
+                 err=("q1_s", "q3_s"))  # fmt: skip
 
 
 def speedup_chart(fit: pd.DataFrame) -> Figure:

@@ -9,7 +9,9 @@ drifts when the final loss, w or b moved by more than ``max_drift``
 (relative), or divergence changed; a value that is NaN in both (a diverged
 fit compared with itself) has not moved. A comparison with no benchmark in
 common compared nothing and fails whatever is allowed missing. Differences
-between the two runs' environments are listed, not judged.
+between the two runs' environments are listed, not judged. A quick run
+(``regbench run --quick``: fewer rounds, no cold start) is compared with quick
+runs only: ``quick_mismatch`` says why not, and ``regbench compare`` refuses.
 """
 
 from __future__ import annotations
@@ -97,6 +99,16 @@ def _why_missing(identity: tuple, new: pd.DataFrame, skipped: dict[tuple[str, st
         row = other.iloc[0]
         return f"{label(identity)}: NEW ran it with {row['epochs']} epochs, lr={row['lr']:g} (not comparable)"
     return f"{label(identity)}: not in NEW"
+
+
+def quick_mismatch(base: Runs, new: Runs) -> str | None:
+    """Why BASE and NEW cannot be compared because one is a quick run and the other not; None if they can."""
+    base_quick, new_quick = any(base.quick.values()), any(new.quick.values())
+    if base_quick == new_quick:
+        return None
+    which = "BASE" if base_quick else "NEW"
+    return (f"{which} is a quick run (regbench run --quick: fewer rounds, no cold start) and "
+            f"{'NEW' if base_quick else 'BASE'} a full one: compare a quick run with a quick run only")  # fmt: skip
 
 
 def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift: float = 1e-4) -> Comparison:

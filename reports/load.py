@@ -92,6 +92,8 @@ class Runs:
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
     #: The small problems' data, by (machine, run): [(problem record, x, y)], for the fitted-curve chart.
     problems: dict[tuple[str, str], list] = field(default_factory=dict)
+    #: Whether each run was quick (``regbench run --quick``: fewer rounds, the tutorial's problem only).
+    quick: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 #: A saved run's file name, as pytest-benchmark numbers them.
@@ -340,7 +342,7 @@ def read(paths: list[Path], latest: bool = False) -> Catalogue:
 
 def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     """The tidy tables of some read runs (each run once, as ``label`` names it)."""
-    rows, floors, skipped, machines, problems, seen = [], [], [], {}, {}, set()
+    rows, floors, skipped, machines, problems, quick, seen = [], [], [], {}, {}, {}, set()
     for s in saved:
         if (s.machine, s.run) in seen:  # a copy of a run (label() names it like its original)
             continue
@@ -349,6 +351,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         floors.extend(s.floor_rows())
         skipped.extend(s.skipped_rows())
         machines[(s.machine, s.run)] = s.machine_info
+        quick[(s.machine, s.run)] = s.record.regbench.quick
         problems[(s.machine, s.run)] = [
             (p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems
         ]
@@ -362,7 +365,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
-                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems)  # fmt: skip
+                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick)  # fmt: skip
 
 
 def load(paths: list[Path], latest: bool = True) -> Runs:

@@ -4,7 +4,10 @@ Rules: every file is written whole or not at all (written beside its target,
 then renamed over it); storage is never touched; the HTML embeds its charts,
 so the one file can be mailed or opened anywhere. Strings that come from the
 saved runs or the command line (trainer ids, machine and run names, paths,
-error messages) are escaped in both formats: they never become markup.
+error messages) are escaped in both formats: they never become markup. Both
+formats lead with the answer (reports.summary), then a table of contents
+whose links are the sections' own ids, then the skipped trainers as one list;
+an HTML table scrolls inside its own box rather than widening the page.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import pandas as pd
 from reports import charts, history, scaling, tables, targets
 from reports.history import History
 from reports.load import IN_MEMORY, Runs, gpu_label
+from reports.summary import Summary, summarize
 
 
 def _umask() -> int:
@@ -67,13 +71,13 @@ def _environment(runs: Runs) -> pd.DataFrame:
 def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     speed = tables.speed(runs)
-    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][
-        ["machine", "run", "n", "trainer", "dtype", "backend", "native", "reference", "q1_s", "q3_s", "diverged", "w",
-         "b", "losses"]], on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    fit = speed.drop(columns="workers", errors="ignore").merge(runs.table[runs.table["kind"] == "fit"][
+        ["machine", "run", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s", "q3_s",
+         "diverged", "w", "b", "losses"]], on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
     out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
     if not fit.empty:
-        pngs["time.png"] = _png(charts.time_chart(fit, runs.skipped))
+        pngs["time.png"] = _png(charts.time_chart(fit))
         pngs["speedup.png"] = _png(charts.speedup_chart(fit))
         pngs["losses.png"] = _png(charts.loss_chart(fit))
         data = _first_data(runs, fit)
@@ -162,13 +166,51 @@ def _md_table(df: pd.DataFrame) -> str:
     return shown.to_markdown(index=False, disable_numparse=True)
 
 
-def _markdown(out_tables, pngs, errors) -> str:
-    parts = ["# regbench report", "", NOTES, ""]
-    parts += [f"> could not read: {_md_text(e)}" for e in errors]
+def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | None, str | None]]:
+    """(anchor, title, table key, chart) of each section the report has, in order; the skipped list first."""
+    shown = [("skipped", "Skipped trainers", None, None)] if summary.skipped else []
     for key, title, png in SECTIONS:
         if (key is None or key not in out_tables) and png not in pngs:
             continue
-        parts += [f"## {title}", ""]
+        anchor = re.sub(r"[^a-z0-9]+", "-", (key or png.removesuffix(".png")).lower()).strip("-")
+        shown.append((anchor, title, key if key in out_tables else None, png if png in pngs else None))
+    return shown
+
+
+def _fastest_table(summary: Summary) -> pd.DataFrame:
+    return summary.fastest.rename(columns={"median_s": "time_s"})
+
+
+def _md_summary(summary: Summary, sections) -> list[str]:
+    parts = ['<a id="summary"></a>', "## Summary", ""]
+    parts += [f"- **Machine**: {_md_text(line)}" for line in summary.machines]
+    parts += [f"- **Agreement**: {_md_text(line)}" for line in summary.agreement.values()]
+    parts += [f"- **{_md_text(summary.targets.capitalize())}**", ""]
+    if not summary.fastest.empty:
+        parts += ["Fastest trainer of each framework on the tutorial's problem (speed-up over the reference, same "
+                  "dtype):", "", _md_table(_fastest_table(summary)), ""]  # fmt: skip
+    parts += ["**Contents**: " + " · ".join(f"[{_md_text(title)}](#{anchor})" for anchor, title, _, _ in sections), ""]
+    return parts
+
+
+def _md_skipped(summary: Summary) -> list[str]:
+    parts = ['<a id="skipped"></a>', "## Skipped trainers", ""]
+    for reason, trainers in summary.skipped:
+        parts.append(f"- {_md_text(reason)}: {_md_text(', '.join(trainers))}")
+    return [*parts, ""]
+
+
+def _markdown(out_tables, pngs, errors, summary: Summary) -> str:
+    sections = _sections(out_tables, pngs, summary)
+    parts = ["# regbench report", ""]
+    parts += [f"> could not read: {_md_text(e)}" for e in errors]
+    parts += _md_summary(summary, sections)
+    parts += [NOTES, ""]
+    for anchor, title, key, png in sections:
+        if anchor == "skipped":
+            parts += _md_skipped(summary)
+            continue
+        parts += [f'<a id="{anchor}"></a>', f"## {title}", ""]
         if key in out_tables:
             parts += [_md_table(out_tables[key]), ""]
         if png in pngs:
@@ -177,9 +219,13 @@ def _markdown(out_tables, pngs, errors) -> str:
 
 
 CSS = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
+.table{overflow-x:auto;max-width:100%;margin:1em 0}
+table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;
 white-space:nowrap}td:last-child{white-space:normal}th{background:#f0f0f0}img{max-width:100%;display:block;margin:1em 0}
-.note{color:#555;font-size:14px}.error{color:#a00}"""
+.note{color:#555;font-size:14px}.error{color:#a00}
+.summary{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.5em 1.2em;margin:1em 0}
+.summary li{margin:.3em 0}.toc{font-size:14px;line-height:1.8}.toc a{margin-right:1em;white-space:nowrap}
+.skipped li{font-size:14px;margin:.3em 0}.skipped code{font-size:12px}"""
 
 
 def _inline_markdown(text: str) -> str:
@@ -188,16 +234,47 @@ def _inline_markdown(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
 
 
-def _html(out_tables, pngs, errors) -> str:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>regbench report</title><style>{CSS}</style>"
-             "</head><body><h1>regbench report</h1>", f"<p class='note'>{_inline_markdown(NOTES)}</p>"]  # fmt: skip
+def _html_table(df: pd.DataFrame) -> str:
+    """A table in a box of its own that scrolls sideways when the table is wider than the page."""
+    return f"<div class='table'>{tables.present(df).to_html(index=False, border=0)}</div>"
+
+
+def _html_summary(summary: Summary, sections) -> list[str]:
+    esc = html.escape
+    items = [f"<li id='machine'><b>Machine</b>: {esc(line)}</li>" for line in summary.machines]
+    items += [f"<li id='agreement-{esc(dtype)}'><b>Agreement</b>: {esc(line)}</li>"
+              for dtype, line in summary.agreement.items()]  # fmt: skip
+    items.append(f"<li id='targets-met'><b>{esc(summary.targets.capitalize())}</b></li>")
+    parts = ["<div class='summary' id='summary'><h2>Summary</h2>", f"<ul>{''.join(items)}</ul>"]
+    if not summary.fastest.empty:
+        parts += ["<p>Fastest trainer of each framework on the tutorial's problem (speed-up over the reference, "
+                  "same dtype):</p>", f"<div id='fastest'>{_html_table(_fastest_table(summary))}</div>"]  # fmt: skip
+    parts.append("</div>")
+    links = " ".join(f"<a href='#{anchor}'>{esc(title)}</a>" for anchor, title, _, _ in sections)  # room to wrap
+    parts.append(f"<nav class='toc' id='contents'><b>Contents</b>: {links}</nav>")
+    return parts
+
+
+def _html_skipped(summary: Summary) -> str:
+    items = "".join(f"<li><b>{html.escape(reason)}</b>: {', '.join(f'<code>{html.escape(t)}</code>' for t in trainers)}"
+                    "</li>" for reason, trainers in summary.skipped)  # fmt: skip
+    return f"<h2 id='skipped'>Skipped trainers</h2><ul class='skipped' id='skipped-list'>{items}</ul>"
+
+
+def _html(out_tables, pngs, errors, summary: Summary) -> str:
+    sections = _sections(out_tables, pngs, summary)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>regbench report</title>"
+             f"<style>{CSS}</style></head><body><h1>regbench report</h1>"]  # fmt: skip
     parts += [f"<p class='error'>could not read: {html.escape(e)}</p>" for e in errors]
-    for key, title, png in SECTIONS:
-        if (key is None or key not in out_tables) and png not in pngs:
+    parts += _html_summary(summary, sections)
+    parts.append(f"<p class='note'>{_inline_markdown(NOTES)}</p>")
+    for anchor, title, key, png in sections:
+        if anchor == "skipped":
+            parts.append(_html_skipped(summary))
             continue
-        parts.append(f"<h2>{html.escape(title)}</h2>")
+        parts.append(f"<h2 id='{anchor}'>{html.escape(title)}</h2>")
         if key in out_tables:
-            parts.append(tables.present(out_tables[key]).to_html(index=False, border=0))
+            parts.append(_html_table(out_tables[key]))
         if png in pngs:
             data = base64.b64encode(pngs[png]).decode()
             parts.append(f"<img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>")
@@ -208,10 +285,11 @@ def _html(out_tables, pngs, errors) -> str:
 def write_report(runs: Runs, out: Path, past: History | None = None) -> list[Path]:
     """Write every file of the report into ``out``; returns their paths."""
     out_tables, pngs = build(runs, past)
+    summary = summarize(runs, targets.judge(runs))
     csv = runs.table.drop(columns=IN_MEMORY).to_csv(index=False)
     files = {"results.csv": csv.encode(), **pngs,
-             "report.md": _markdown(out_tables, pngs, runs.errors).encode(),
-             "report.html": _html(out_tables, pngs, runs.errors).encode()}  # fmt: skip
+             "report.md": _markdown(out_tables, pngs, runs.errors, summary).encode(),
+             "report.html": _html(out_tables, pngs, runs.errors, summary).encode()}  # fmt: skip
     for name, data in files.items():
         write_atomic(out / name, data)
     return [out / name for name in files]

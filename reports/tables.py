@@ -1,8 +1,9 @@
 """pandas tables of a loaded run: speed, accuracy, scaling over n (targets: reports.targets; two runs: reports.compare).
 
 Rules: numbers stay numbers here (seconds, ratios); formatting for people
-happens only in ``present()``. A diverged fit gets no speed-up and a skipped
-trainer no time: the ``status`` column says which.
+happens only in ``present()``. A diverged fit gets no speed-up: the
+``status`` column says so. A skipped trainer is no row here: the report lists
+the skipped ones apart, with their reasons (reports.summary).
 """
 
 from __future__ import annotations
@@ -23,35 +24,43 @@ def _status(df: pd.DataFrame) -> pd.Series:
     )
 
 
+def _one_process(df: pd.DataFrame, cols: list[str]) -> None:
+    """No ``workers`` column where every trainer ran in one process: it says something only beside a
+    data-parallel trainer's count."""
+    if (df["workers"].fillna(1) == 1).all():
+        cols.remove("workers")
+
+
 def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
 
-    ``gpu_time`` (the GPU's own time of a round, from CUDA events) is shown where some trainer has it.
+    ``gpu_time`` (the GPU's own time of a round, from CUDA events), the cold starts and the peak memory are shown
+    where some trainer has them.
     """
     df = runs.table[runs.table["kind"] == kind].copy()
     ref = df[df["reference"].astype(bool)].set_index(KEYS)["median_s"].rename("ref_median_s")
     df = df.join(ref, on=KEYS)
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds", "first_call_s",
+    cols = ["machine", "run", "n", "trainer", "workers", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds",
+            "first_call_s",
             "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
             "status"]  # fmt: skip
-    if df["gpu_time_s"].isna().all():
-        cols.remove("gpu_time_s")
-    out = df.sort_values(["machine", "run", "n", "median_s"])[cols]
-    skipped = runs.skipped
-    if kind == "fit" and not skipped.empty:
-        skipped = skipped.assign(status="skipped: " + skipped["reason"]).drop(columns="reason")
-        out = pd.concat([out, skipped], ignore_index=True)
-    return out.reset_index(drop=True)
+    # What no trainer of these runs measured (a GPU's own time; a quick run's cold starts and memory) is no column.
+    for col in ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio"):
+        if df[col].isna().all():
+            cols.remove(col)
+    _one_process(df, cols)
+    return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
 def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference."""
     df = runs.table[runs.table["kind"] == kind].copy()
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
+    cols = ["machine", "run", "n", "trainer", "workers", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
             "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
+    _one_process(df, cols)
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
 

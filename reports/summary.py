@@ -1,0 +1,126 @@
+"""The answer a report leads with: the machine, the fastest trainer of each framework, agreement, targets, skips.
+
+Rules: computed from the loaded runs and the judged targets alone, as data
+(strings and small tables); reports.render lays it out in Markdown and HTML.
+The fastest trainer of a framework is the least median of the tutorial's fits
+("fit" benchmarks) at each size, over its trainers and dtypes, diverged fits
+excluded; its speed-up is over the reference trainer of its dtype (reports.tables).
+A trainer agrees with the float64 reference when its loss history stays within
+AGREE_EPS machine epsilons of its dtype (relative), the bound tests/test_agreement.py
+holds every trainer to. Skipped trainers are one list, grouped by reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from reports import tables, targets
+from reports.load import Runs, gpu_label
+
+#: A trainer agrees with the float64 reference within this many machine epsilons of its dtype (relative loss).
+AGREE_EPS = 1000
+#: Libraries named in the machine's line, in this order (the others are in the environment table).
+KEY_VERSIONS = ("numpy", "torch", "jax", "numba")
+
+
+@dataclass
+class Summary:
+    machines: list[str] = field(default_factory=list)  # one line per machine and run
+    fastest: pd.DataFrame = field(default_factory=pd.DataFrame)  # n, framework, trainer, dtype, median_s, speedup
+    agreement: dict[str, str] = field(default_factory=dict)  # dtype -> its line
+    targets: str = ""
+    skipped: list[tuple[str, list[str]]] = field(default_factory=list)  # (reason, ["trainer dtype", ...])
+
+
+def trainer_name(trainer: str, workers) -> str:
+    """A trainer as people read it: a data-parallel one with its worker count (``torch-autograd-dp-cpu ×2``)."""
+    return f"{trainer} ×{int(workers)}" if pd.notna(workers) and int(workers) > 1 else trainer
+
+
+def machine_line(info: dict, quick: bool = False) -> str:
+    """CPU, cores, GPU and the key library versions of one run's ``machine_info``, in one line."""
+    env = info.get("regbench", {})
+    cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or "unknown CPU"
+    cores = f", {env['cpu_count']} cores" if env.get("cpu_count") else ""
+    versions = env.get("versions", {})
+    libs = ", ".join(f"{lib} {versions[lib]}" for lib in KEY_VERSIONS if versions.get(lib))
+    python = env.get("python") or info.get("python_version")
+    line = f"{cpu}{cores}; GPU: {gpu_label(env)}; Python {python}" + (f", {libs}" if libs else "")
+    return line + ("; a quick run (regbench run --quick: fewer rounds, no cold start)" if quick else "")
+
+
+def fastest(runs: Runs) -> pd.DataFrame:
+    """Per machine, run and size of the tutorial's fits: each framework's fastest trainer, its time and speed-up."""
+    speed = tables.speed(runs).drop(columns="workers", errors="ignore")  # shown there only where some trainer has 2+
+    keys = ["machine", "run", "n", "trainer", "dtype"]
+    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][[*keys, "backend", "workers"]], on=keys)
+    fit = fit[fit["status"] != "diverged"].dropna(subset=["median_s"])
+    if fit.empty:
+        return pd.DataFrame(columns=["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"])
+    best = fit.loc[fit.groupby(["machine", "run", "n", "backend"], sort=False)["median_s"].idxmin()]
+    best = best.assign(trainer=[trainer_name(t, w) for t, w in zip(best["trainer"], best["workers"], strict=True)])
+    best = best.rename(columns={"backend": "framework"}).sort_values(["machine", "run", "n", "median_s"])
+    return best[["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"]].reset_index(drop=True)
+
+
+def agreement(runs: Runs) -> dict[str, str]:
+    """Per dtype: whether every fit stays within AGREE_EPS epsilons of the float64 reference, and the worst one."""
+    table = runs.table
+    is_reference = table["reference"].astype(bool) & (table["dtype"] == "float64")  # itself: 0 by definition
+    fit = table[(table["kind"] == "fit") & ~is_reference]
+    lines = {}
+    for dtype, group in fit.groupby("dtype", sort=True):
+        bound = AGREE_EPS * float(np.finfo(dtype).eps)
+        rel = group["ref_loss_rel"].astype(float)
+        if rel.isna().all():
+            lines[dtype] = f"{dtype}: no agreement measured"
+            continue
+        worst = group.loc[rel.fillna(np.inf).idxmax()]
+        name = trainer_name(worst["trainer"], worst["workers"])
+        off = group[~(rel <= bound)]  # NaN (a diverged history) does not agree
+        if off.empty:
+            lines[dtype] = (f"{dtype}: every trainer agrees with the float64 reference (worst loss difference "
+                            f"{worst['ref_loss_rel']:.2g}, {name}; bound {bound:.2g})")  # fmt: skip
+        else:
+            names = ", ".join(sorted({trainer_name(t, w) for t, w in zip(off["trainer"], off["workers"], strict=True)}))
+            lines[dtype] = (f"{dtype}: {len(off)} of {len(group)} fits differ from the float64 reference by more "
+                            f"than {bound:.2g} (worst {worst['ref_loss_rel']:.2g}, {name}): {names}")  # fmt: skip
+    return lines
+
+
+def targets_line(judged: dict[str, pd.DataFrame]) -> str:
+    """x of y met, and of those not met how many were not measured (the run lacks their trainers or sizes)."""
+    count, failed = targets.unmet(judged) if any("met" in t for t in judged.values()) else (0, 0)
+    if not count:
+        return "targets: none judged (the run has none of the trainers or sizes they need)"
+    unmeasured = sum(int(((t["met"] == False) & t["measured"].isna()).sum())  # noqa: E712 (a column of objects)
+                     for t in judged.values() if "met" in t and "measured" in t)  # fmt: skip
+    why = f", {unmeasured} of them not measured (the run lacks their trainers or sizes)" if unmeasured else ""
+    return f"targets: {count - failed} of {count} met" + (f"; {failed} not met{why}" if failed else "")
+
+
+def skipped(runs: Runs) -> list[tuple[str, list[str]]]:
+    """Each reason a trainer was skipped, with the trainers (and dtypes) it stopped, most common first."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for row in runs.skipped.itertuples():
+        out.setdefault(row.reason, {}).setdefault(row.trainer, []).append(row.dtype)
+    ran = set(runs.table["trainer"])  # a trainer that ran in some dtype: the skipped dtypes are named
+    grouped = [(reason, [f"{t} ({', '.join(d for d in dtypes if d)})" if t in ran and any(dtypes) else t
+                         for t, dtypes in by.items()]) for reason, by in out.items()]  # fmt: skip
+    return sorted(grouped, key=lambda item: -len(item[1]))
+
+
+def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
+    many = len(runs.machines) > 1
+    machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False))
+                for (machine, run), info in runs.machines.items()]  # fmt: skip
+    return Summary(
+        machines=machines,
+        fastest=fastest(runs),
+        agreement=agreement(runs),
+        targets=targets_line(judged),
+        skipped=skipped(runs),
+    )
