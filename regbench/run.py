@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench import store
+from regbench.caches import cache_env
 from regbench.checks import UsageError, check_folder
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
@@ -68,7 +70,7 @@ def _stopping_signals():
             signal.signal(signum, handler)
 
 
-def _run_pytest(cmd: list[str], stderr) -> tuple[int, int | None]:
+def _run_pytest(cmd: list[str], stderr, env: dict[str, str]) -> tuple[int, int | None]:
     """Run pytest in a process group of its own; returns its exit status and the first stopping signal's number
     (SIGINT for Ctrl-C; None when none came).
 
@@ -77,7 +79,7 @@ def _run_pytest(cmd: list[str], stderr) -> tuple[int, int | None]:
     and a second interrupt breaks its clean-up with a traceback.
     """
     # pytest dies with this process even when it is SIGKILLed: bench.parent_watch asks the kernel for it.
-    env = {**os.environ, "REGBENCH_PARENT_PID": str(os.getpid())}
+    env = {**os.environ, **env, "REGBENCH_PARENT_PID": str(os.getpid())}
     child = subprocess.Popen(cmd, stderr=stderr, env=env, **OWN_GROUP)
     stopped: list[int] = []
     while True:
@@ -139,6 +141,7 @@ def _run(args, write_report: Callable) -> int:
     new_storage = not args.storage.exists()  # removed again if the run saves nothing
     try:
         staging = store.staging_folder(args.storage)
+        caches = cache_env(args.storage)
     except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
@@ -151,12 +154,16 @@ def _run(args, write_report: Callable) -> int:
            "--regbench-progress", f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}",
            "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers, *quick,
            *args.pytest_args]  # fmt: skip
+    # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
+    # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
+    if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:
+        os.environ["MPLCONFIGDIR"] = caches["MPLCONFIGDIR"]
     print("running:", " ".join(cmd), flush=True)
     try:
         # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error
         # about its arguments becomes regbench's one line; anything else on it is passed on then.
         with open(stderr_path, "w+b") as stderr:
-            status, stopped_by = _run_pytest(cmd, stderr)
+            status, stopped_by = _run_pytest(cmd, stderr, caches)
             stderr.seek(0)
             errors = stderr.read().decode(errors="replace")
         if stopped_by == signal.SIGINT:
@@ -210,5 +217,6 @@ def _run(args, write_report: Callable) -> int:
         if not keep_staging:
             store.discard(staging)
         if new_storage and not saved and not keep_staging:
+            shutil.rmtree(args.storage / ".cache", ignore_errors=True)  # regbench.caches: nothing else was made
             with contextlib.suppress(OSError):
                 args.storage.rmdir()

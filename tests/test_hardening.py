@@ -34,14 +34,18 @@ from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Variables that would point the frameworks' caches elsewhere than the defaults a fresh user has.
+CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 #: A selection of one quick benchmark: the fused NumPy loop on the tutorial's problem, one timed round.
 TINY = ["-k", "fit and numpy-manual-fused-cpu and float64", "-m", "not sweep", "--no-cold-start",
         "--regbench-rounds=1"]  # fmt: skip
 
 
-def regbench(*args, cwd: Path | None = None, pythonpath: Path = ROOT, timeout: float = 300, **kwargs):
-    """``regbench ARGS`` in a fresh process (-B: no bytecode written), its output captured as text."""
-    env = {**os.environ, "PYTHONPATH": str(pythonpath)}
+def regbench(*args, cwd: Path | None = None, pythonpath: Path = ROOT, timeout: float = 300, env: dict | None = None,
+             **kwargs):  # fmt: skip
+    """``regbench ARGS`` in a fresh process (-B: no bytecode written), its output captured as text; ``env`` is
+    the whole environment (PYTHONPATH added), the test's own by default."""
+    env = {**(os.environ if env is None else env), "PYTHONPATH": str(pythonpath)}
     cmd = [sys.executable, "-B", "-m", "regbench", *map(str, args)]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
 
@@ -342,9 +346,10 @@ def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
 # --- 6. no writes outside storage and out; an atomic save -----------------------------------------------------
 
 
-@pytest.mark.slow  # a real `regbench run` from a copy of the checkout
+@pytest.mark.slow  # a real `regbench run` from a copy of the checkout, torch compiling
 def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
-    """A tiny run from a copy of the checkout: the copy and the working folder hold only what the run made."""
+    """A tiny run from a copy of the checkout, with a HOME and a TMPDIR of its own: the copy, the working folder,
+    HOME and TMPDIR hold only what the run made, and the frameworks' caches are in the storage (regbench.caches)."""
     checkout = tmp_path / "checkout"
     for part in ("records", "backends", "bench", "reports", "regbench", "pyproject.toml"):
         copy_ = shutil.copytree if (ROOT / part).is_dir() else shutil.copy
@@ -354,14 +359,30 @@ def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
     work.mkdir()
     before = fingerprint(checkout)
     listing = sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*"))
-    proc = regbench("run", "--storage", "storage", "--out", "out", "--", *TINY, cwd=work, pythonpath=checkout)
+    home, tmp = tmp_path / "home", tmp_path / "tmp"
+    home.mkdir()
+    tmp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in CACHE_VARIABLES} | {"HOME": str(home), "TMPDIR": str(tmp)}
+    selection = ["-k", "fit and (numpy-manual-fused-cpu or torch-autograd-compiled-cpu) and float64", *TINY[2:]]
+    proc = regbench("run", "--storage", "storage", "--out", "out", "--", *selection, cwd=work, pythonpath=checkout,
+                    env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     assert f"--benchmark-storage=file://{work / 'storage'}" in proc.stdout  # staged inside the storage
     (saved,) = (work / "storage").glob("*/0001_run.json")
     assert f"saved: {saved.relative_to(work)}" in proc.stdout
     assert sorted(p.name for p in work.iterdir()) == ["out", "storage"]
-    assert sorted(p.name for p in (work / "storage").iterdir()) == [saved.parent.name]  # no staging left
+    assert sorted(p.name for p in (work / "storage").iterdir()) == [".cache", saved.parent.name]  # no staging left
+    assert list(home.rglob("*")) == list(tmp.rglob("*")) == []
+    caches = {p.name for p in (work / "storage" / ".cache").iterdir()}
+    if backends.available()["torch-autograd-compiled-cpu"].ok:
+        assert {"torchinductor", "matplotlib", "tmp"} <= caches
+        assert list((work / "storage" / ".cache" / "tmp").glob("torchinductor_*/precompiled_headers"))
+    # A HOME that cannot be written: no matplotlib warning about its config folder.
+    env["HOME"] = "/dev/null/home"
+    proc = regbench("run", "--storage", "storage", "--out", "out", "--", *TINY, cwd=work, pythonpath=checkout, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "matplotlib" not in proc.stderr.lower(), proc.stderr
     assert (work / "out" / "report.html").exists()
     assert fingerprint(checkout) == before
     assert sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*")) == listing  # no .pytest_cache
