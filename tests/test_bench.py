@@ -163,6 +163,7 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
     assert not mismatches, "saved by the benchmark process, not reproduced here:\n" + "\n".join(mismatches)
 
 
+@pytest.mark.slow  # the saved run
 def test_saved_records_describe_themselves(saved_run):
     """Each record names its kind, problem and trainer as the registry describes it; the file keeps the outcome of
     every selected benchmark and the tutorial's data (records.model)."""
