@@ -141,7 +141,8 @@ def test_json_lists_missing_added_and_accuracy_changes(tmp_path, capsys):
     status, doc = as_json(capsys, new, path)
     assert status == doc["exit_status"] == 1
     assert doc["reasons"] == ["1 accuracy change(s)", "1 missing from NEW"]
-    assert doc["missing"] == ["fit numpy-manual-tutorial-cpu float32 (n=100, 800 epochs, lr=0.001): not in NEW"]
+    tutorial = "fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 800 epochs, lr=0.001)"
+    assert doc["missing"] == [f"{tutorial}: not in NEW"]
     assert doc["added"] == []
     (drifted,) = [row for row in doc["rows"] if not row["accuracy_ok"]]
     assert drifted["accuracy"] == "drift > 0.0001"
@@ -152,7 +153,7 @@ def test_json_lists_missing_added_and_accuracy_changes(tmp_path, capsys):
     assert (status, doc["reasons"], doc["thresholds"]["allow_missing"]) == (1, ["1 accuracy change(s)"], True)
     status, doc = as_json(capsys, path, new, "--max-drift", "1")
     assert (status, doc["result"], doc["missing"]) == (0, "ok", [])
-    assert doc["added"] == ["fit numpy-manual-tutorial-cpu float32 (n=100, 800 epochs, lr=0.001)"]
+    assert doc["added"] == ["fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 800 epochs, lr=0.001)"]
 
 
 def test_json_without_raw_samples_has_null_intervals(capsys, unjudged):
@@ -220,7 +221,8 @@ def test_markdown_lists_missing_and_passes_when_allowed(tmp_path, capsys, unjudg
     path = variant(tmp_path, "0003_fewer.json", lambda data: data["benchmarks"].pop(0))
     status, out = compare(capsys, unjudged[1], path, "--format", "markdown")
     assert status == 1
-    assert "missing from NEW:\n\n- fit numpy-manual-tutorial-cpu float32 (n=100, 800 epochs, lr=0.001)" in out
+    tutorial = "fit numpy-manual-tutorial-cpu float32 (quadratic, n=100, 800 epochs, lr=0.001)"
+    assert f"missing from NEW:\n\n- {tutorial}" in out
     status, out = compare(capsys, unjudged[1], path, "--allow-missing", "--format", "markdown")
     assert status == 0
     assert out.splitlines()[0] == "### regbench compare: ok"
