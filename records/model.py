@@ -165,16 +165,15 @@ class Benchmark(_Record):
     name: str
     group: str | None = None
     stats: Stats
-    extra_info: FloorRecord | FitRecord  # told apart by ``kind`` in Run below, so the errors name the right model
+    extra_info: FloorRecord | FitRecord  # told apart by ``kind`` (_by_kind), so that errors name the right model
 
     @model_validator(mode="before")
     @classmethod
     def _by_kind(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("extra_info"), dict):
-            model = FloorRecord if data["extra_info"].get("kind") == FLOOR else FitRecord
             info = data["extra_info"]
-            if not isinstance(info, BaseModel):
-                data = {**data, "extra_info": _validated(model, info, ("extra_info",))}
+            model = FloorRecord if info.get("kind") == FLOOR else FitRecord
+            data = {**data, "extra_info": _validated(model, info, ("extra_info",))}
         return data
 
     @property
