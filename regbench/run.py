@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench import store
-from regbench.caches import cache_env
+from regbench.caches import CACHE_FOLDER, cache_env
 from regbench.checks import UsageError, check_folder
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
@@ -139,10 +139,15 @@ def _run(args, write_report: Callable) -> int:
     saved: list[Path] = []
     keep_staging = False
     new_storage = not args.storage.exists()  # removed again if the run saves nothing
+    new_caches = not (args.storage / CACHE_FOLDER).exists()  # so are the caches it made (regbench.caches)
     try:
         staging = store.staging_folder(args.storage)
-        caches = cache_env(args.storage)
     except OSError as exc:  # what check_folder cannot foresee: a name too long, a full disk
+        raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
+    try:
+        caches = cache_env(args.storage)
+    except OSError as exc:
+        store.discard(staging)
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
@@ -216,7 +221,8 @@ def _run(args, write_report: Callable) -> int:
     finally:
         if not keep_staging:
             store.discard(staging)
+        if new_caches and not saved and not keep_staging:  # a run that saves nothing leaves nothing
+            shutil.rmtree(args.storage / CACHE_FOLDER, ignore_errors=True)
         if new_storage and not saved and not keep_staging:
-            shutil.rmtree(args.storage / ".cache", ignore_errors=True)  # regbench.caches: nothing else was made
             with contextlib.suppress(OSError):
                 args.storage.rmdir()
