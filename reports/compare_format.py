@@ -136,6 +136,7 @@ def _row(row: pd.Series) -> dict:
     label, _, reason = str(row["verdict"]).partition(": ")
     return {
         "kind": row["kind"],
+        "problem": row["problem"],
         "trainer": row["trainer"],
         "dtype": row["dtype"],
         "n": int(row["n"]),
