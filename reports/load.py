@@ -112,7 +112,7 @@ def _runs_in(folder: Path) -> list[Path]:
     return sorted(folder / name for name in os.listdir(folder) if RUN_FILE.match(name) and (folder / name).is_file())
 
 
-def run_files(path: Path, latest: bool = True, errors: list[str] | None = None) -> list[Path]:
+def run_files(path: Path, errors: list[str] | None = None) -> list[Path]:
     """The saved JSON files a path stands for: the path itself, or its runs if it is a machine folder (it holds
     ``NNNN_*.json`` files) and those of each machine folder below it. Other files (notes, other tools' JSON) are
     no machine's runs and change nothing. A machine folder below that cannot be listed is named in ``errors``
@@ -133,7 +133,7 @@ def run_files(path: Path, latest: bool = True, errors: list[str] | None = None) 
         folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     except OSError as exc:  # a folder that cannot be listed
         raise LoadError(f"{shown(path)}: cannot be read ({exc.strerror})") from None
-    files = own[-1:] if latest else own
+    files = own
     for folder in folders:
         try:
             saved = _runs_in(folder)
@@ -143,7 +143,7 @@ def run_files(path: Path, latest: bool = True, errors: list[str] | None = None) 
                 raise LoadError(message) from None
             errors.append(message)
             continue
-        files.extend(saved[-1:] if latest else saved)
+        files.extend(saved)
     if not files:
         raise LoadError(f"{shown(path)}: no saved benchmark runs (NNNN_name.json) in it")
     return files
@@ -307,7 +307,7 @@ def _saved_files(paths: list[Path], errors: list[str]) -> dict[Path, list[Path]]
     seen: set[tuple[int, int]] = set()
     for path in paths:
         try:
-            files = run_files(Path(path), latest=False, errors=errors)
+            files = run_files(Path(path), errors=errors)
         except LoadError as exc:
             errors.append(str(exc))
             continue
