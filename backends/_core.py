@@ -24,6 +24,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 DTYPES = ("float32", "float64")
+_LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in DTYPES}
+#: Set by Problem's and TrainConfig's own validation, last: check_fit checks again only an instance without it
+#: (a subclass that skipped the validation), so that a validated fit pays nothing twice (~10 µs of a 60 µs fit).
+_VALIDATED = "_validated"
 
 #: The tutorial's recipe: ``x = linspace(-1, 1, 100)``, ``np.random.seed(100)``.
 SEED_N = 100
@@ -88,6 +92,7 @@ class Problem:
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "w0", _finite_float("w0", self.w0))
         object.__setattr__(self, "b0", _finite_float("b0", self.b0))
+        object.__setattr__(self, _VALIDATED, True)
 
     @property
     def n(self) -> int:
@@ -178,6 +183,7 @@ class TrainConfig:
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
         object.__setattr__(self, "workers", int(self.workers))
+        object.__setattr__(self, _VALIDATED, True)
 
 
 #: Below this many bytes of loss history no memory is checked: reading the system's figure costs more than it saves.
@@ -219,13 +225,17 @@ def check_fit(problem: Any, config: Any) -> None:
         raise TypeError(f"problem must be a backends.Problem, got {type(problem).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a backends.TrainConfig, got {type(config).__name__}")
-    _check_invariants(problem, config)
-    limit = float(np.finfo(config.dtype).max)
-    for name, value in {**problem.largest, "lr": config.lr}.items():
-        if not math.isfinite(value):  # NaN in the data of a problem that skipped validation
-            raise ValueError(f"problem's {name} is not finite: {value}")
-        if value > limit:
-            raise ValueError(f"{name} reaches {value:.3g}, beyond {config.dtype}'s largest value {limit:.3g}")
+    if not (problem.__dict__.get(_VALIDATED) and config.__dict__.get(_VALIDATED)):
+        _check_invariants(problem, config)
+    limit = _LARGEST[config.dtype]
+    largest = problem.largest
+    # One test for the usual case (max() can pass over a NaN, a sum cannot); the loop says which value failed.
+    if not (max(largest.values()) <= limit and config.lr <= limit and math.isfinite(sum(largest.values()))):
+        for name, value in {**largest, "lr": config.lr}.items():
+            if not math.isfinite(value):  # NaN in the data of a problem that skipped validation
+                raise ValueError(f"problem's {name} is not finite: {value}")
+            if value > limit:
+                raise ValueError(f"{name} reaches {value:.3g}, beyond {config.dtype}'s largest value {limit:.3g}")
     history = 2 * 8 * config.epochs
     if history >= HISTORY_CHECKED_FROM:
         free = available_memory()

@@ -115,8 +115,11 @@ class RegisteredTrainer:
         if config.workers != 1 and not self.spec.distributed:
             raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
                              "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
-        module = importlib.import_module(self.spec.module)
-        return module.prepare(self.spec.variant, self.spec.device, problem, config)
+        return self._module.prepare(self.spec.variant, self.spec.device, problem, config)
+
+    @functools.cached_property
+    def _module(self) -> ModuleType:
+        return importlib.import_module(self.spec.module)
 
     def fit(self, problem: Problem, config: TrainConfig) -> FitResult:
         prepared = self.prepare(problem, config)

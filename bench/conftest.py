@@ -18,6 +18,7 @@ import pytest
 
 from bench import dp_options
 from bench.environment import machine_record
+from bench.isolation import Isolation, planned_machine
 from bench.option_types import positive_int, positive_ints
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
@@ -64,6 +65,21 @@ def pytest_addoption(parser):
         help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
     )
     group.addoption("--regbench-outcomes", default=None, help="write every selected benchmark's outcome there (JSON)")
+    group.addoption(
+        "--regbench-framework",
+        default=None,
+        help="run only this framework's benchmarks (regbench run starts one process per framework: bench.isolation)",
+    )
+    group.addoption(
+        "--regbench-plan", default=None, help="write the selected benchmarks, their frameworks and the machine there"
+    )
+    group.addoption("--regbench-machine", default=None, help="stamp the machine record of this plan file")
+    group.addoption(
+        "--regbench-progress-of",
+        default=None,
+        help="DONE,TOTAL,START: this process's benchmarks follow DONE others of a run of TOTAL started at START (Unix "
+        "time), for the progress lines",
+    )
     dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
@@ -71,11 +87,15 @@ def pytest_configure(config):
     # Registered here as well as in pyproject.toml, so that the benchmarks also run from an installed copy.
     config.addinivalue_line("markers", "sweep: the larger problems, the bandwidth floor and the marginal-cost study")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
+    config.addinivalue_line("markers", "framework(name): the framework of a benchmark that names no trainer")
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
     quick = config.getoption("--quick")
     config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes"), quick), "regbench-outcomes")
+    plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
+    if plan or framework:
+        config.pluginmanager.register(Isolation(plan, framework), "regbench-isolation")
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
@@ -144,4 +164,5 @@ def cold_start(request):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["regbench"] = machine_record()
+    planned = config.getoption("--regbench-machine")
+    machine_info["regbench"] = planned_machine(planned) if planned else machine_record()

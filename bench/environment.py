@@ -44,12 +44,36 @@ def jax_cpu_dispatch() -> str | None:
     return "async" if jax.config.read(JAX_ASYNC_DISPATCH) else "inline"
 
 
+#: The vector extensions that decide how wide a compiled loop's arithmetic can be, as /proc/cpuinfo names them.
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_fp16",
+                "avx512_bf16", "avx_vnni", "amx_tile", "asimd", "sve", "sve2")  # fmt: skip
+
+
+def cpu_facts() -> dict:
+    """The CPU's model and vector extensions, from Linux's /proc/cpuinfo ({} where it cannot be read)."""
+    facts: dict = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in ("model name", "cpu family", "model", "Features", "flags") and key not in facts:
+                    facts[key] = value
+                if not key and facts:  # the first processor's block is enough
+                    break
+    except OSError:
+        return {}
+    flags = set((facts.get("flags") or facts.get("Features") or "").split())
+    return {"model": facts.get("model name"), "family": facts.get("cpu family"), "model_number": facts.get("model"),
+            "vector_extensions": [flag for flag in VECTOR_FLAGS if flag in flags]}  # fmt: skip
+
+
 def machine_record() -> dict:
     """What regbench adds to pytest-benchmark's machine_info (records.model.Environment)."""
     info = {
         "versions": library_versions(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_facts(),
         "thread_env": {
             k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
         },

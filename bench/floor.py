@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bench.isolation import loaded_frameworks
 from bench.rounds import ROUND_BUDGET_S, choose_rounds, timed
 from records.model import FloorRecord
 
@@ -92,5 +93,6 @@ def run_floor(benchmark, n: int, dtype: str, device: str = "cpu", rounds: int | 
     median = benchmark.stats.stats.median if benchmark.stats else probes[method]  # None with --benchmark-disable
     floor_s = median / (1 if device == "cpu" else 2)
     record = FloorRecord(n=n, dtype=dtype, device=device, data_bytes=data_bytes, method=method,
-                         first_call_s=first_call_s, floor_s=floor_s, bandwidth_Bps=data_bytes / floor_s)  # fmt: skip
+                         first_call_s=first_call_s, floor_s=floor_s, bandwidth_Bps=data_bytes / floor_s,
+                         loaded_frameworks=loaded_frameworks())  # fmt: skip
     benchmark.extra_info.update(record.model_dump())

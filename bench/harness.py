@@ -33,6 +33,7 @@ from backends import metrics
 from backends._registry import spec_of, twin_of
 from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
+from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
 from bench.problems import Workload
 from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
@@ -86,7 +87,8 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n,
         epochs=config.epochs, lr=config.lr, w=result.w, b=result.b, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize, **measured,
+        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize,
+        loaded_frameworks=loaded_frameworks(), **measured,
     )  # fmt: skip
 
 

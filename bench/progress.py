@@ -6,8 +6,11 @@ and pytest's one line), and an estimate of the time left (the mean time of the
 benchmarks so far, times those left). Lines go through pytest's terminal
 writer: colour only where it would colour (a terminal), never a control
 character in a log; pytest's own dots are silenced for the benchmarks (their
-outcome still counts in its summary and ``-rs`` list). Numbers come from the
-benchmark fixture's stats and record, never from printed output.
+outcome still counts in its summary and ``-rs`` list). ``regbench run`` runs
+one process per framework: ``--regbench-progress-of DONE,TOTAL,START`` numbers
+a process's benchmarks in the whole run's (START: the run's start, a Unix
+time), and the estimate is the whole run's. Numbers come from the benchmark
+fixture's stats and record, never from printed output.
 """
 
 from __future__ import annotations
@@ -46,6 +49,12 @@ class Progress:
         self.items: dict[str, pytest.Item] = {}  # nodeid -> item, in the order they run
         self.done: set[str] = set()
         self.start = 0.0
+        # regbench run's processes, one per framework (bench.isolation), number their benchmarks in the whole run's.
+        of = config.getoption("--regbench-progress-of", None)
+        self.before, self.total, self.run_start = 0, None, None
+        if of:
+            before, total, start = of.split(",")
+            self.before, self.total, self.run_start = int(before), int(total), float(start)
 
     def pytest_collection_finish(self, session) -> None:
         self.items = {item.nodeid: item for item in session.items}
@@ -72,7 +81,7 @@ class Progress:
 
     def line(self, item: pytest.Item, report) -> str:
         """``i/N trainer dtype n=…: median … (rounds) · ~… left`` for one finished benchmark."""
-        total, index = len(self.items), len(self.done)
+        total, index = self.total or len(self.items), self.before + len(self.done)
         params = getattr(getattr(item, "callspec", None), "params", {})
         benchmark = item.funcargs.get("benchmark") if hasattr(item, "funcargs") else None
         info = getattr(benchmark, "extra_info", None) or {}
@@ -93,7 +102,7 @@ class Progress:
             result = f"median {_time(stats.median)} ({stats.rounds} rounds)"
         else:
             result = "passed"
-        elapsed = time.perf_counter() - self.start
+        elapsed = time.time() - self.run_start if self.run_start else time.perf_counter() - self.start
         left = total - index
         eta = f"~{_duration(elapsed / index * left)} left" if left else f"done in {_duration(elapsed)}"
         return f"[{index:>{len(str(total))}}/{total}] {what}: {result} · {eta}"

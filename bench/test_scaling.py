@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import pytest
 
-from backends._registry import CPU_LIMIT, specs, twin_of, with_role
+from backends._registry import CPU_LIMIT, spec_of, specs, twin_of, with_role
 from bench.harness import run_benchmark
 from bench.params import GPU_DEVICES, require_trainer
 from bench.problems import sized, sweep_config
@@ -75,6 +75,7 @@ def numba_threads(count: int):
         numba.set_num_threads(previous)
 
 
+@pytest.mark.framework(spec_of(NATIVE_SIMD).backend)
 def test_scaling_native(benchmark, scaling_dtype, scaling_n, scaling_workers, rounds):
     trainer = require_trainer(NATIVE_SIMD)
     benchmark.group = _group(scaling_n, scaling_dtype)

@@ -29,7 +29,14 @@ def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds, budget):
 
 
 @pytest.mark.parametrize("dtype", backends.DTYPES)
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+# The framework each floor reads with (bench.floor), for regbench run's one process per framework (bench.isolation).
+@pytest.mark.parametrize(
+    "device",
+    [
+        pytest.param("cpu", marks=pytest.mark.framework("numba")),
+        pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.framework("torch")]),
+    ],
+)
 def test_floor(benchmark, device, dtype, sweep_n, rounds, budget):
     if device == "cuda" and not gpu_info():
         pytest.skip("no CUDA device seen by torch or cupy")

@@ -99,6 +99,8 @@ class FitRecord(_Record):
     ref_dw: float | None = None
     ref_db: float | None = None
     ref_loss_rel: float | None = None
+    # The frameworks its process had imported when it was measured (bench.isolation); None: not recorded.
+    loaded_frameworks: list[str] | None = None
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
@@ -120,6 +122,7 @@ class FloorRecord(_Record):
     first_call_s: Seconds | None = None
     floor_s: Seconds | None = None
     bandwidth_Bps: Positive
+    loaded_frameworks: list[str] | None = None  # as FitRecord's
 
 
 class Outcome(_Record):
@@ -149,6 +152,9 @@ class RunFacts(_Record):
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a
     # full run's (reports.compare.quick_mismatch).
     quick: bool = False
+    # The frameworks whose benchmarks ran each in a pytest process of their own, in that order (``regbench run``,
+    # bench.isolation); empty: every benchmark ran in one process (``pytest bench``).
+    processes: list[str] = []
 
 
 class Stats(_Record):
@@ -197,10 +203,20 @@ class Gpu(_Record):
     cuda_runtime_version: str | None = None
 
 
+class CpuFacts(_Record):
+    """The CPU as Linux names it, and the vector extensions a compiled loop can use (bench.environment)."""
+
+    model: str | None = None
+    family: str | None = None
+    model_number: str | None = None
+    vector_extensions: list[str] = []
+
+
 class Environment(_Record):
     versions: dict[str, str | None] = {}
     python: str | None = None
     cpu_count: Count | None = None
+    cpu: CpuFacts | None = None  # None in runs saved before it was recorded
     torch_threads: int | None = None
     numba_threads: int | None = None
     thread_env: dict[str, str] = {}

@@ -27,11 +27,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import store
+from regbench import merge, store
 from regbench.caches import CACHE_FOLDER, cache_env
 from regbench.checks import UsageError, check_folder
 
@@ -70,7 +71,7 @@ def _stopping_signals():
             signal.signal(signum, handler)
 
 
-def _run_pytest(cmd: list[str], stderr, env: dict[str, str]) -> tuple[int, int | None]:
+def _run_pytest(cmd: list[str], stderr, stdout, env: dict[str, str]) -> tuple[int, int | None]:
     """Run pytest in a process group of its own; returns its exit status and the first stopping signal's number
     (SIGINT for Ctrl-C; None when none came).
 
@@ -80,7 +81,7 @@ def _run_pytest(cmd: list[str], stderr, env: dict[str, str]) -> tuple[int, int |
     """
     # pytest dies with this process even when it is SIGKILLed: bench.parent_watch asks the kernel for it.
     env = {**os.environ, **env, "REGBENCH_PARENT_PID": str(os.getpid())}
-    child = subprocess.Popen(cmd, stderr=stderr, env=env, **OWN_GROUP)
+    child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env, **OWN_GROUP)
     stopped: list[int] = []
     while True:
         try:
@@ -108,14 +109,82 @@ def _usage_error(stderr: str) -> str:
     return "pytest refused its arguments"
 
 
-def _skipped(outcomes: Path) -> str:
+def _skipped(outcomes: list[dict]) -> str:
     """How many benchmarks were skipped and why, as the run's own plugin recorded them ("" when it wrote none)."""
-    try:
-        recorded = json.loads(outcomes.read_text())
-    except (OSError, ValueError):
-        return ""
-    reasons = Counter(o["reason"] for o in recorded if o.get("outcome") == "skipped")
+    reasons = Counter(o["reason"] for o in outcomes if o.get("outcome") == "skipped")
     return ", ".join(f"{count} × {reason}" for reason, count in reasons.most_common())
+
+
+class _Failed(Exception):
+    """A benchmark process failed: the run is not saved. Its arguments: the line that says why, pytest's status."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False) -> None:
+    """Run one pytest process; its stderr, and with ``quiet`` its stdout, kept in ``folder`` until it ends.
+
+    A stopping signal is raised again here; pytest's usage error and a selection of nothing are a UsageError; a
+    failed run is ``_Failed``. pytest's stderr (short: its progress and results go to stdout) is held until it
+    ends, so that an error about its arguments becomes regbench's one line; anything else on it is passed on then.
+    """
+    folder.mkdir(parents=True)
+    with open(folder / ".stderr", "w+b") as stderr, open(folder / ".stdout", "w+b") if quiet else _stdout() as out:
+        status, stopped_by = _run_pytest(cmd, stderr, out, env)
+        stderr.seek(0)
+        errors = stderr.read().decode(errors="replace")
+        if quiet and status not in (0, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):  # what went wrong is in its output
+            out.seek(0)
+            print(out.read().decode(errors="replace").strip(), flush=True)
+    if stopped_by == signal.SIGINT:
+        raise KeyboardInterrupt
+    if stopped_by is not None:
+        raise Stopped(stopped_by)
+    if status == PYTEST_USAGE_ERROR:
+        raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
+    # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
+    rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
+    if rest.strip():
+        print(rest.strip(), file=sys.stderr)
+    if status == PYTEST_NO_TESTS:
+        raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
+    if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
+        why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
+        raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}")
+
+
+@contextlib.contextmanager
+def _stdout():
+    yield None  # pytest's stdout is regbench's
+
+
+def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> None:
+    """The run into ``staging``: a plan pass, then one pytest process per framework (bench.isolation), merged into
+    one file (regbench.merge)."""
+    # The plan first (pytest collects, runs nothing): a user's mistake is found before any long work.
+    plan_path = staging / ".plan.json"
+    _pytest([*base, "--collect-only", f"--regbench-plan={plan_path}"], staging / "plan", caches, quiet=True)
+    plan = json.loads(plan_path.read_text())["benchmarks"]
+    counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
+    done, begun = 0, time.time()
+    for framework, count in counts.items():
+        print(f"{framework}: {count} benchmark{'s' * (count > 1)}, in a new process", flush=True)
+        part = staging / "parts" / framework
+        _pytest([*base, f"--regbench-framework={framework}", f"--regbench-machine={plan_path}",
+                 "--regbench-progress", f"--regbench-progress-of={done},{len(plan)},{begun}",
+                 f"--regbench-outcomes={part / 'outcomes.json'}", f"--benchmark-save={name}",
+                 "--benchmark-save-data", f"--benchmark-storage=file://{part.resolve()}"], part, caches)  # fmt: skip
+        done += count
+    outcomes = [merge.read_outcomes(staging / "parts" / framework / "outcomes.json") for framework in counts]
+    files = [path for framework in counts for path in (staging / "parts" / framework).glob("*/*.json")]
+    if not files:
+        skipped = _skipped([o for process in outcomes for o in process])
+        raise UsageError(f"the selection ran no benchmark{f': skipped {skipped}' if skipped else ''}; nothing saved")
+    run_file = staging / files[0].parent.name / files[0].name
+    run_file.parent.mkdir()
+    run_file.write_text(json.dumps(merge.merge([json.loads(f.read_text()) for f in files], outcomes, list(counts))))
+    shutil.rmtree(staging / "parts")
 
 
 def run(args, write_report: Callable) -> int:
@@ -149,53 +218,20 @@ def _run(args, write_report: Callable) -> int:
     except OSError as exc:
         store.discard(staging)
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
-    outcomes, stderr_path = staging / ".outcomes.json", staging / ".stderr"
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     quick = ["--quick"] if getattr(args, "quick", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
     # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
-    cmd = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
-           "-p", "no:cacheprovider", "-p", "bench.parent_watch", "-W", "ignore:Not saving anything",
-           "--regbench-progress", f"--regbench-outcomes={outcomes}", f"--benchmark-save={args.name}",
-           "--benchmark-save-data", f"--benchmark-storage=file://{staging.resolve()}", *workers, *quick,
-           *args.pytest_args]  # fmt: skip
+    base = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
+            "-p", "no:cacheprovider", "-p", "bench.parent_watch", "-W", "ignore:Not saving anything", *workers,
+            *quick, *args.pytest_args]  # fmt: skip
     # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:
         os.environ["MPLCONFIGDIR"] = caches["MPLCONFIGDIR"]
-    print("running:", " ".join(cmd), flush=True)
+    print("running:", " ".join(base), flush=True)
     try:
-        # pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error
-        # about its arguments becomes regbench's one line; anything else on it is passed on then.
-        with open(stderr_path, "w+b") as stderr:
-            status, stopped_by = _run_pytest(cmd, stderr, caches)
-            stderr.seek(0)
-            errors = stderr.read().decode(errors="replace")
-        if stopped_by == signal.SIGINT:
-            raise KeyboardInterrupt
-        if stopped_by is not None:
-            raise Stopped(stopped_by)
-        if status == PYTEST_USAGE_ERROR:
-            raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
-        # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
-        rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
-        if rest.strip():
-            print(rest.strip(), file=sys.stderr)
-        if status == PYTEST_NO_TESTS:
-            raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
-        if status != 0 and store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
-            print(f"regbench: error: no space left on the device of --storage {args.storage} (pytest exit status "
-                  f"{status}); nothing saved, no report written", file=sys.stderr)  # fmt: skip
-            return 1
-        if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
-            why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
-            print(f"regbench: the benchmark run failed (pytest exit status {status}{why}); nothing saved, no report "
-                  "written", file=sys.stderr)  # fmt: skip
-            return 1
-        if not any(staging.glob("*/*.json")):
-            skipped = _skipped(outcomes)
-            why = f": skipped {skipped}" if skipped else ""
-            raise UsageError(f"the selection ran no benchmark{why}; nothing saved")
+        _benchmark(base, staging, caches, args.name)
         try:
             for path in store.commit(staging, args.storage):
                 saved.append(path)
@@ -208,6 +244,11 @@ def _run(args, write_report: Callable) -> int:
             return 1
         args.paths, args.all = [args.storage], False
         return write_report(args)
+    except _Failed as exc:
+        if store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
+            exc = f"error: no space left on the device of --storage {args.storage} ({exc.args[1]})"
+        print(f"regbench: {exc}; nothing saved, no report written", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, Stopped) as exc:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"

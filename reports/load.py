@@ -94,6 +94,8 @@ class Runs:
     problems: dict[tuple[str, str], list] = field(default_factory=dict)
     #: Whether each run was quick (``regbench run --quick``: fewer rounds, the tutorial's problem only).
     quick: dict[tuple[str, str], bool] = field(default_factory=dict)
+    #: The frameworks each run benchmarked in a process of their own, in order; [] where it ran in one process.
+    processes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
 
 #: A saved run's file name, as pytest-benchmark numbers them.
@@ -342,7 +344,7 @@ def read(paths: list[Path], latest: bool = False) -> Catalogue:
 
 def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     """The tidy tables of some read runs (each run once, as ``label`` names it)."""
-    rows, floors, skipped, machines, problems, quick, seen = [], [], [], {}, {}, {}, set()
+    rows, floors, skipped, machines, problems, quick, processes, seen = [], [], [], {}, {}, {}, {}, set()
     for s in saved:
         if (s.machine, s.run) in seen:  # a copy of a run (label() names it like its original)
             continue
@@ -352,6 +354,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         skipped.extend(s.skipped_rows())
         machines[(s.machine, s.run)] = s.machine_info
         quick[(s.machine, s.run)] = s.record.regbench.quick
+        processes[(s.machine, s.run)] = s.record.regbench.processes
         problems[(s.machine, s.run)] = [
             (p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems
         ]
@@ -365,7 +368,8 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
-                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick)  # fmt: skip
+                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick,
+                processes=processes)  # fmt: skip
 
 
 def load(paths: list[Path], latest: bool = True) -> Runs:

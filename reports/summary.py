@@ -40,16 +40,25 @@ def trainer_name(trainer: str, workers) -> str:
     return f"{trainer} ×{int(workers)}" if pd.notna(workers) and int(workers) > 1 else trainer
 
 
-def machine_line(info: dict, quick: bool = False) -> str:
-    """CPU, cores, GPU and the key library versions of one run's ``machine_info``, in one line."""
+def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = ()) -> str:
+    """CPU, cores, GPU and the key library versions of one run's ``machine_info``, in one line, and how its
+    processes were laid out (records.model.RunFacts.processes)."""
     env = info.get("regbench", {})
     cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or "unknown CPU"
+    facts = env.get("cpu") or {}
+    if facts.get("family"):
+        cpu += f" (family {facts['family']}, model {facts.get('model_number')})"
+    if facts.get("vector_extensions"):
+        cpu += f" with {', '.join(v.upper() for v in facts['vector_extensions'])}"
     cores = f", {env['cpu_count']} cores" if env.get("cpu_count") else ""
     versions = env.get("versions", {})
     libs = ", ".join(f"{lib} {versions[lib]}" for lib in KEY_VERSIONS if versions.get(lib))
     python = env.get("python") or info.get("python_version")
     line = f"{cpu}{cores}; GPU: {gpu_label(env)}; Python {python}" + (f", {libs}" if libs else "")
-    return line + ("; a quick run (regbench run --quick: fewer rounds, no cold start)" if quick else "")
+    line += "; a quick run (regbench run --quick: fewer rounds, no cold start)" if quick else ""
+    if processes:
+        return line + f"; each framework in a process of its own ({', '.join(processes)})"
+    return line + "; every framework in one process (pytest bench)"
 
 
 def fastest(runs: Runs) -> pd.DataFrame:
@@ -115,7 +124,8 @@ def skipped(runs: Runs) -> list[tuple[str, list[str]]]:
 
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
     many = len(runs.machines) > 1
-    machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False))
+    machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False),
+                                                             tuple(runs.processes.get((machine, run), ())))
                 for (machine, run), info in runs.machines.items()]  # fmt: skip
     return Summary(
         machines=machines,

@@ -1,0 +1,79 @@
+"""One process per framework: which framework a benchmark belongs to, and the plugin that runs one framework's.
+
+Rules: a benchmark's framework is its trainer's ``backend`` (the registry's),
+or the ``framework`` marker of a benchmark that names no trainer (the
+bandwidth floor and the native loop's thread counts run Numba). A figure
+depends on what else its process has loaded or run (thread pools that spin,
+allocators, a JIT's caches), so ``regbench run`` runs each framework's
+benchmarks in a pytest process of their own: a plan pass (``--regbench-plan``,
+with ``--collect-only``) lists every selected benchmark with its framework and
+makes the machine record, then one process per framework keeps only its own
+(``--regbench-framework``) and stamps that record (``--regbench-machine``).
+Every record says which frameworks its process had loaded when it was
+measured (``loaded_frameworks``), so that a reader sees the isolation instead of
+trusting it. ``pytest bench`` on its own still runs everything in one process.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends._registry import spec_of
+from bench.environment import machine_record
+
+MARK = "framework"
+#: The frameworks whose presence in a process can change another's figures (NumPy is in every process).
+FRAMEWORKS = ("torch", "jax", "numba", "cupy")
+
+
+def framework_of(item: pytest.Item) -> str:
+    marker = item.get_closest_marker(MARK)
+    if marker is not None:
+        return marker.args[0]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    trainer_id = params.get("trainer_id")
+    if trainer_id is None:
+        raise pytest.UsageError(f"{item.nodeid}: a benchmark names a trainer or has a @pytest.mark.{MARK}(name)")
+    return spec_of(trainer_id).backend
+
+
+def loaded_frameworks() -> list[str]:
+    """The frameworks imported in this process so far (NumPy left out: every process has it)."""
+    return [name for name in FRAMEWORKS if name in sys.modules]
+
+
+def plan(items: list[pytest.Item]) -> list[dict[str, str]]:
+    """Every selected benchmark with its framework, in the order pytest would run them."""
+    return [{"nodeid": item.nodeid, "framework": framework_of(item)} for item in items]
+
+
+class Isolation:
+    """``--regbench-plan FILE``: write the plan; ``--regbench-framework NAME``: keep that framework's benchmarks."""
+
+    def __init__(self, plan_path: str | None, framework: str | None) -> None:
+        self.plan_path = Path(plan_path) if plan_path else None
+        self.framework = framework
+
+    @pytest.hookimpl(trylast=True)  # after every other selection (-k, -m, --quick, the data-parallel options)
+    def pytest_collection_modifyitems(self, config, items) -> None:
+        if self.framework is not None:
+            mine = {item.nodeid: framework_of(item) == self.framework for item in items}
+            kept = [item for item in items if mine[item.nodeid]]
+            deselected = [item for item in items if not mine[item.nodeid]]
+            if deselected:
+                config.hook.pytest_deselected(items=deselected)
+                items[:] = kept
+        if self.plan_path is not None:
+            # The machine record imports every framework installed: made once, here, in a process that measures
+            # nothing, and handed to each framework's process (--regbench-machine), which would import them all.
+            machine = machine_record() if items else None
+            self.plan_path.write_text(json.dumps({"benchmarks": plan(items), "machine": machine}))
+
+
+def planned_machine(plan_path: str) -> dict:
+    """The machine record the plan pass made (``--regbench-machine``: the plan's file)."""
+    return json.loads(Path(plan_path).read_text())["machine"]

@@ -1,0 +1,112 @@
+"""One process per framework (bench.isolation, regbench.merge): the plan, the merged file, the records that say
+which frameworks their process had loaded, and whether a trainer's figure moves when other frameworks were
+imported, probed or run before it in its process (tests/coresidence.py, judged by reports.stats)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from backends._registry import specs
+from records.model import validate_run
+from regbench.merge import merge
+from reports.stats import SLOWER, Method, compare_samples
+
+ROOT = Path(__file__).resolve().parents[1]
+V1_RUN = next((ROOT / "tests" / "data" / "v1").glob("*/0001_v1.json"))
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "PY_COLORS")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_the_plan_names_each_benchmark_s_framework(tmp_path):
+    """Every benchmark of every study (the sweep, the floor, the scaling study too) belongs to one framework."""
+    plan_path = tmp_path / "plan.json"
+    cmd = [sys.executable, "-B", "-m", "pytest", str(ROOT / "bench"), "--collect-only", "-q", "-p", "no:cacheprovider",
+           "--sweep", "--scaling", f"--regbench-plan={plan_path}"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    plan = json.loads(plan_path.read_text())
+    frameworks = {entry["nodeid"]: entry["framework"] for entry in plan["benchmarks"]}
+    assert set(frameworks.values()) <= {spec.backend for spec in specs()}
+    assert {f for node, f in frameworks.items() if "test_floor[" in node and "-cpu-" in node} == {"numba"}
+    assert {f for node, f in frameworks.items() if "test_floor[" in node and "-cuda-" in node} == {"torch"}
+    assert {f for node, f in frameworks.items() if "test_scaling_native" in node} == {"numba"}
+    for node, framework in frameworks.items():
+        trainer = re.search(r"\[([a-z]+)-[a-z]+-[a-z]+-(cpu|cuda|gpu)", node)
+        if trainer:
+            assert framework == trainer.group(1), node
+    assert plan["machine"]["cpu_count"] == os.cpu_count()  # the machine record, made once for every process
+
+
+def test_merged_parts_keep_every_benchmark_outcome_and_problem():
+    run = json.loads(V1_RUN.read_text())
+    half = len(run["benchmarks"]) // 2
+    parts = [{**run, "benchmarks": run["benchmarks"][:half]}, {**run, "benchmarks": run["benchmarks"][half:]}]
+    outcomes = run["regbench"]["outcomes"]
+    merged = merge(parts, [outcomes[:1], outcomes[1:]], ["numpy", "torch"])
+    validate_run(merged)
+    assert merged["benchmarks"] == run["benchmarks"]
+    assert merged["regbench"]["outcomes"] == outcomes
+    assert merged["regbench"]["problems"] == run["regbench"]["problems"]  # the same data from both parts, once
+    assert merged["regbench"]["processes"] == ["numpy", "torch"]
+    assert merged["machine_info"] == run["machine_info"]
+
+
+QUICK = ("numpy-manual-tutorial-cpu", "jax-grad-scan-cpu", "numba-native-loop-cpu")
+
+
+@pytest.mark.slow
+def test_regbench_run_measures_each_framework_in_a_process_of_its_own(tmp_path):
+    cmd = [sys.executable, "-m", "regbench", "run", "--quick", "--storage", str(tmp_path / "s"), "--out",
+           str(tmp_path / "r"), "--", "-k", " or ".join(QUICK)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (saved,) = (tmp_path / "s").glob("*/*.json")
+    run = json.loads(saved.read_text())
+    assert run["regbench"]["processes"] == ["numpy", "jax", "numba"]
+    loaded = {b["extra_info"]["trainer"]: b["extra_info"]["loaded_frameworks"] for b in run["benchmarks"]}
+    assert loaded == {"numpy-manual-tutorial-cpu": [], "jax-grad-scan-cpu": ["jax"], "numba-native-loop-cpu": ["numba"]}
+    # One numbering over the three processes: 1/3, 2/3, 3/3.
+    progress = re.findall(r"^\[(\d+)/(\d+)\] (\S+)", proc.stdout, flags=re.M)
+    assert [(int(i), int(n)) for i, n, _ in progress] == [(1, 3), (2, 3), (3, 3)], proc.stdout
+    assert "each framework in a process of its own (numpy, jax, numba)" in (tmp_path / "r" / "report.md").read_text()
+
+
+ROUNDS = 200
+#: The trainers whose figures the headline ratios divide: the native loop, and the best JAX and torch forms.
+CORESIDENT = ("numba-native-loop-cpu", "jax-grad-scan-cpu", "torch-autograd-compiled-cpu")
+
+
+def _times(trainer_id: str, condition: str) -> list[float]:
+    cmd = [sys.executable, str(ROOT / "tests" / "coresidence.py"), trainer_id, condition, str(ROUNDS)]
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer_id", CORESIDENT)
+def test_a_figure_with_other_frameworks_in_its_process(trainer_id, record_property):
+    """Importing or probing the other frameworks must not slow a trainer (``regbench list`` probes them all);
+    having run them may, which is why ``regbench run`` gives each framework a process of its own: by how much
+    is recorded here (the test's properties) and bounded by the largest effect seen so far (1.8×, issue 26)."""
+    alone = _times(trainer_id, "alone")
+    for condition in ("imported", "probed"):
+        verdict = compare_samples(alone, _times(trainer_id, condition), Method())
+        record_property(f"{condition}_ratio", verdict.ratio)
+        assert verdict.label != SLOWER, f"{condition}: {verdict.ratio:.3f}× alone ({verdict.text})"
+    ran = compare_samples(alone, _times(trainer_id, "ran"), Method())
+    record_property("ran_ratio", ran.ratio)
+    record_property("alone_median_s", statistics.median(alone))
+    assert ran.ratio < 2.0, f"after the other frameworks ran: {ran.ratio:.3f}× alone ({ran.text})"
