@@ -18,7 +18,7 @@ import pytest
 
 from bench import dp_options
 from bench.environment import machine_record
-from bench.isolation import Isolation, planned_machine
+from bench.isolation import Isolation
 from bench.option_types import positive_int, positive_ints
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
@@ -70,10 +70,7 @@ def pytest_addoption(parser):
         default=None,
         help="run only this framework's benchmarks (regbench run starts one process per framework: bench.isolation)",
     )
-    group.addoption(
-        "--regbench-plan", default=None, help="write the selected benchmarks, their frameworks and the machine there"
-    )
-    group.addoption("--regbench-machine", default=None, help="stamp the machine record of this plan file")
+    group.addoption("--regbench-plan", default=None, help="write the selected benchmarks and their frameworks there")
     group.addoption(
         "--regbench-progress-of",
         default=None,
@@ -164,5 +161,4 @@ def cold_start(request):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    planned = config.getoption("--regbench-machine")
-    machine_info["regbench"] = planned_machine(planned) if planned else machine_record()
+    machine_info["regbench"] = machine_record()

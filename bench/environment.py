@@ -8,9 +8,9 @@ pytest-benchmark's machine-info hook (bench.plugin).
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import os
 import platform
+import sys
 
 from bench.gpu import gpu_info, precision_settings
 
@@ -33,11 +33,12 @@ JAX_ASYNC_DISPATCH = "jax_cpu_enable_async_dispatch"
 
 
 def jax_cpu_dispatch() -> str | None:
-    """How this process dispatches JAX's CPU computations ("async", JAX's default, or "inline"); None without JAX.
+    """How this process dispatches JAX's CPU computations ("async", JAX's default, or "inline"); None where this
+    process has not imported JAX.
 
     Read, never set: the benchmark processes keep every framework's defaults, as a user's process does.
     """
-    if importlib.util.find_spec("jax") is None:
+    if "jax" not in sys.modules:
         return None
     import jax
 
@@ -68,7 +69,12 @@ def cpu_facts() -> dict:
 
 
 def machine_record() -> dict:
-    """What regbench adds to pytest-benchmark's machine_info (records.model.Environment)."""
+    """What regbench adds to pytest-benchmark's machine_info (records.model.Environment).
+
+    A framework's own facts (threads, devices, dispatch) are read where this process imported it, never by
+    importing it here (torch alone costs ~4 s of CPU): under ``regbench run`` each framework's process records
+    its own, and regbench.merge unites them.
+    """
     info = {
         "versions": library_versions(),
         "python": platform.python_version(),
@@ -78,18 +84,18 @@ def machine_record() -> dict:
             k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
         },
     }
-    if info["versions"]["torch"]:
+    if "torch" in sys.modules:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()
         info["torch_cuda"] = torch.version.cuda
-    if info["versions"]["jax"]:
+    if "jax" in sys.modules:
         import jax
 
         info["jax_platform"] = jax.default_backend()
         info["jax_devices"] = [str(d) for d in jax.devices()]
         info["jax_cpu_dispatch"] = jax_cpu_dispatch()
-    if info["versions"]["numba"]:
+    if "numba" in sys.modules:
         import numba
 
         info["numba_threads"] = numba.config.NUMBA_NUM_THREADS

@@ -55,6 +55,15 @@ def _driver_facts() -> dict[str, str]:
     return facts
 
 
+def _has_cuda_driver() -> bool:
+    """Whether the CUDA driver library loads: every CUDA device needs it, and loading it imports no framework."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
 def _torch_info() -> dict[str, Any]:
     import torch
 
@@ -92,6 +101,8 @@ def gpu_info() -> dict[str, Any]:
     Keys: ``name``, ``compute_capability``, ``total_memory_bytes``, ``cuda_runtime_version`` (the
     framework's), ``driver_version`` and ``driver_cuda_version`` (where the driver tells), ``read_through``.
     """
+    if not _has_cuda_driver():  # no device to find: importing torch to be told so costs ~4 s of CPU
+        return {}
     for framework, read in (("torch", _torch_info), ("cupy", _cupy_info)):
         if not _installed(framework):
             continue

@@ -6,9 +6,9 @@ bandwidth floor and the native loop's thread counts run Numba). A figure
 depends on what else its process has loaded or run (thread pools that spin,
 allocators, a JIT's caches), so ``regbench run`` runs each framework's
 benchmarks in a pytest process of their own: a plan pass (``--regbench-plan``,
-with ``--collect-only``) lists every selected benchmark with its framework and
-makes the machine record, then one process per framework keeps only its own
-(``--regbench-framework``) and stamps that record (``--regbench-machine``).
+with ``--collect-only``) lists every selected benchmark with its framework,
+then one process per framework keeps only its own (``--regbench-framework``)
+and records its own framework's facts in the machine record (bench.environment).
 Every record says which frameworks its process had loaded when it was
 measured (``loaded_frameworks``), so that a reader sees the isolation instead of
 trusting it. ``pytest bench`` on its own still runs everything in one process.
@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 
 from backends._registry import spec_of
-from bench.environment import machine_record
 
 MARK = "framework"
 #: The frameworks whose presence in a process can change another's figures (NumPy is in every process).
@@ -68,12 +67,4 @@ class Isolation:
                 config.hook.pytest_deselected(items=deselected)
                 items[:] = kept
         if self.plan_path is not None:
-            # The machine record imports every framework installed: made once, here, in a process that measures
-            # nothing, and handed to each framework's process (--regbench-machine), which would import them all.
-            machine = machine_record() if items else None
-            self.plan_path.write_text(json.dumps({"benchmarks": plan(items), "machine": machine}))
-
-
-def planned_machine(plan_path: str) -> dict:
-    """The machine record the plan pass made (``--regbench-machine``: the plan's file)."""
-    return json.loads(Path(plan_path).read_text())["machine"]
+            self.plan_path.write_text(json.dumps({"benchmarks": plan(items)}))

@@ -136,7 +136,8 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         errors = stderr.read().decode(errors="replace")
         if quiet and status not in (0, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):  # what went wrong is in its output
             out.seek(0)
-            print(out.read().decode(errors="replace").strip(), flush=True)
+            if said := out.read().decode(errors="replace").strip():
+                print(said, flush=True)
     if stopped_by == signal.SIGINT:
         raise KeyboardInterrupt
     if stopped_by is not None:
@@ -171,8 +172,8 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     for framework, count in counts.items():
         print(f"{framework}: {count} benchmark{'s' * (count > 1)}, in a new process", flush=True)
         part = staging / "parts" / framework
-        _pytest([*base, f"--regbench-framework={framework}", f"--regbench-machine={plan_path}",
-                 "--regbench-progress", f"--regbench-progress-of={done},{len(plan)},{begun}",
+        _pytest([*base, f"--regbench-framework={framework}", "--regbench-progress",
+                 f"--regbench-progress-of={done},{len(plan)},{begun}",
                  f"--regbench-outcomes={part / 'outcomes.json'}", f"--benchmark-save={name}",
                  "--benchmark-save-data", f"--benchmark-storage=file://{part.resolve()}"], part, caches)  # fmt: skip
         done += count
@@ -229,7 +230,8 @@ def _run(args, write_report: Callable) -> int:
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:
         os.environ["MPLCONFIGDIR"] = caches["MPLCONFIGDIR"]
-    print("running:", " ".join(base), flush=True)
+    print("running:", " ".join(base), f"--regbench-framework=NAME --benchmark-storage=file://{staging.resolve()}"
+          "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
     try:
         _benchmark(base, staging, caches, args.name)
         try:

@@ -1,13 +1,15 @@
 """Issue 16's battery: every bad input gets one clear line and the right exit status, no traceback, no lost run.
 
-CLI cases run ``python -m regbench`` in a subprocess and assert the exit status, the one line on stderr and, where
-a storage is involved, that its bytes are unchanged. Exit statuses: 0 ok, 1 regression or unmet target or failed
-benchmark, 2 unusable input, 130 interrupted.
+CLI cases run ``regbench`` (in this process, and one case of each check in a fresh one) and assert the exit
+status, the one line on stderr and, where a storage is involved, that its bytes are unchanged. Exit statuses: 0
+ok, 1 regression or unmet target or failed benchmark, 2 unusable input, 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 import multiprocessing
 import os
@@ -35,19 +37,33 @@ from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Variables that would point the frameworks' caches elsewhere than the defaults a fresh user has.
+#: A run saved by this schema's regbench (tests/data/v1): what a benchmark process writes now.
+(V1_RUN,) = (ROOT / "tests" / "data" / "v1").glob("*/*.json")
 CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 #: A selection of one quick benchmark: the fused NumPy loop on the tutorial's problem, one timed round.
 TINY = ["-k", "fit and numpy-manual-fused-cpu and float64", "-m", "not sweep", "--no-cold-start",
         "--regbench-rounds=1"]  # fmt: skip
 
 
-def regbench(*args, cwd: Path | None = None, pythonpath: Path = ROOT, timeout: float = 300, env: dict | None = None,
-             **kwargs):  # fmt: skip
-    """``regbench ARGS`` in a fresh process (-B: no bytecode written), its output captured as text; ``env`` is
-    the whole environment (PYTHONPATH added), the test's own by default."""
+def regbench(*args, cwd: Path | None = None, pythonpath: Path = ROOT, timeout: float | None = None,
+             env: dict | None = None, fresh: bool = False, **kwargs):  # fmt: skip
+    """``regbench ARGS``, its exit status and output captured as text: in this process (``cli.main``, as the
+    entry point calls it: seconds saved on every case), or with ``fresh`` (or a ``cwd``, ``env``,
+    ``pythonpath`` or ``timeout`` of its own: a read that could block) in a fresh process (-B: no bytecode
+    written), where ``env`` is the whole environment (PYTHONPATH added), the test's own by default. Each check
+    keeps one fresh-process case, so that what only a real process shows (an exit status, a traceback before
+    main) is still seen."""
+    if not (fresh or kwargs or cwd is not None or env is not None or pythonpath != ROOT or timeout is not None):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = cli.main([str(arg) for arg in args])
+            except SystemExit as exc:  # argparse's way out, as in the entry point
+                status = exc.code
+        return subprocess.CompletedProcess(args, status, out.getvalue(), err.getvalue())
     env = {**(os.environ if env is None else env), "PYTHONPATH": str(pythonpath)}
     cmd = [sys.executable, "-B", "-m", "regbench", *map(str, args)]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, **kwargs)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout or 300, **kwargs)
 
 
 def one_line(proc, status: int, *fragments: str) -> str:
@@ -127,8 +143,10 @@ def test_a_bad_record_is_one_line_naming_file_benchmark_and_field(tmp_path, case
     else:
         path = write_run(tmp_path, "0001_bad.json", change)
     before = fingerprint(tmp_path)
-    one_line(regbench("report", path, "--out", tmp_path / "out"), 2, str(path), *fragments)
-    one_line(regbench("compare", NEW, path), 2, str(path), *fragments)  # compare reads it through the same gate
+    fresh = case == "no benchmarks"  # one case in a fresh process, where an exit status is a process's
+    one_line(regbench("report", path, "--out", tmp_path / "out", fresh=fresh), 2, str(path), *fragments)
+    # compare reads it through the same gate
+    one_line(regbench("compare", NEW, path, fresh=fresh), 2, str(path), *fragments)
     assert fingerprint(tmp_path) == before  # nothing written: no report folder, the record untouched
 
 
@@ -189,11 +207,16 @@ def test_an_unusable_folder_is_refused_before_any_work(tmp_path, command, option
 def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, monkeypatch, capsys):
     storage = tmp_path / "storage"
 
-    class Benchmarks:  # pytest stood in for: it saves one run into the staging folder and succeeds
+    class Benchmarks:  # pytest stood in for: the plan names one framework, whose process saves one run
         def __init__(self, cmd, **kwargs):
-            staging = Path(next(a for a in cmd if a.startswith("--benchmark-storage=")).split("file://", 1)[1])
-            (staging / MACHINE.name).mkdir()
-            shutil.copy(NEW, staging / MACHINE.name / "0001_run.json")
+            options = dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
+            if "--regbench-plan" in options:
+                plan = {"benchmarks": [{"nodeid": "test_fit[x]", "framework": "numpy"}], "machine": None}
+                Path(options["--regbench-plan"]).write_text(json.dumps(plan))
+                return
+            staging = Path(options["--benchmark-storage"].split("file://", 1)[1])
+            (staging / MACHINE.name).mkdir(parents=True)
+            shutil.copy(V1_RUN, staging / MACHINE.name / "0001_run.json")
 
         def wait(self):
             return 0
@@ -205,7 +228,7 @@ def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, m
     monkeypatch.setattr("reports.render.write_report", fail)
     assert cli.main(["run", "--storage", str(storage), "--out", str(tmp_path / "out")]) == 2
     saved = storage / MACHINE.name / "0001_run.json"
-    assert saved.read_bytes() == NEW.read_bytes()
+    assert json.loads(saved.read_text())["benchmarks"] == json.loads(V1_RUN.read_text())["benchmarks"]
     out, err = capsys.readouterr()
     assert f"saved: {saved}" in out
     assert err.count("\n") == 1
@@ -247,7 +270,8 @@ def test_errors_while_collecting_are_a_failed_run_not_an_interruption(tmp_path, 
     ],
 )
 def test_thresholds_must_be_finite_and_positive(option, value):
-    proc = regbench("compare", NEW, NEW, f"{option}={value}")  # with "=": argparse would take "-inf" for an option
+    # With "=": argparse would take "-inf" for an option.
+    proc = regbench("compare", NEW, NEW, f"{option}={value}", fresh=(option, value) == ("--alpha", "0"))
     one_line(proc, 2, "compare: argument", option, f"got {value!r}")
     assert proc.stdout == ""
 
@@ -274,7 +298,7 @@ def test_an_empty_or_duplicated_new_is_an_error(tmp_path, change, why):
 
 @pytest.mark.parametrize("argv", [[], ["frobnicate"], ["compare", "only-one"], ["report", "--bogus"]])
 def test_a_bad_command_line_is_one_line(argv):
-    one_line(regbench(*argv), 2, "regbench: error:", "--help")
+    one_line(regbench(*argv, fresh=not argv), 2, "regbench: error:", "--help")
 
 
 # --- 4. Ctrl-C ----------------------------------------------------------------------------------------------------
@@ -335,7 +359,7 @@ def test_ctrl_c_in_any_other_command_is_one_line(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow  # a `regbench run` subprocess (pytest bench inside) a case
 def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
     storage = tmp_path / "storage"
-    proc = regbench("run", "--storage", storage, "--out", tmp_path / "out", "--", *args)
+    proc = regbench("run", "--storage", storage, "--out", tmp_path / "out", "--", *args, fresh=True)
     line = one_line(proc, status, message)
     assert line.endswith("nothing saved")
     assert "pytest exit status" not in line

@@ -46,7 +46,6 @@ def test_the_plan_names_each_benchmark_s_framework(tmp_path):
         trainer = re.search(r"\[([a-z]+)-[a-z]+-[a-z]+-(cpu|cuda|gpu)", node)
         if trainer:
             assert framework == trainer.group(1), node
-    assert plan["machine"]["cpu_count"] == os.cpu_count()  # the machine record, made once for every process
 
 
 def test_merged_parts_keep_every_benchmark_outcome_and_problem():
@@ -60,7 +59,18 @@ def test_merged_parts_keep_every_benchmark_outcome_and_problem():
     assert merged["regbench"]["outcomes"] == outcomes
     assert merged["regbench"]["problems"] == run["regbench"]["problems"]  # the same data from both parts, once
     assert merged["regbench"]["processes"] == ["numpy", "torch"]
-    assert merged["machine_info"] == run["machine_info"]
+    assert merged["machine_info"] == run["machine_info"]  # each part's facts, united: here the same facts twice
+
+
+def test_merged_machine_facts_are_each_framework_s_own():
+    """Each process records the facts of the frameworks it imported: the run has every one of them."""
+    run = json.loads(V1_RUN.read_text())
+    env = run["machine_info"]["regbench"]
+    torch_env = {k: v for k, v in env.items() if not k.startswith("jax_")}
+    jax_env = {k: v for k, v in env.items() if not k.startswith("torch_")}
+    parts = [{**run, "machine_info": {**run["machine_info"], "regbench": e}} for e in (torch_env, jax_env)]
+    merged = merge(parts, [[], []], ["torch", "jax"])
+    assert merged["machine_info"]["regbench"] == env
 
 
 QUICK = ("numpy-manual-tutorial-cpu", "jax-grad-scan-cpu", "numba-native-loop-cpu")
