@@ -223,9 +223,10 @@ def _run(args, write_report: Callable) -> int:
     quick = ["--quick"] if getattr(args, "quick", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
     # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
+    # Without hypothesis's plugin (the tests' tool, not the benchmarks'): ~1 s of imports in each process.
     base = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
-            "-p", "no:cacheprovider", "-p", "bench.parent_watch", "-W", "ignore:Not saving anything", *workers,
-            *quick, *args.pytest_args]  # fmt: skip
+            "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "bench.parent_watch",
+            "-W", "ignore:Not saving anything", *workers, *quick, *args.pytest_args]  # fmt: skip
     # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:

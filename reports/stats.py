@@ -26,7 +26,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 SLOWER, FASTER, SAME, UNRELIABLE = "slower", "faster", "same", "unreliable"
 
@@ -97,6 +96,8 @@ def ratio_ci(base: np.ndarray, new: np.ndarray, method: Method) -> tuple[float, 
     """
     if max(len(base), len(new)) > EXACT_MAX_ROUNDS:
         return _order_statistic_ci(base, new, method)
+    from scipy import stats  # imported on first use: ~2 s that a report of one run never needs
+
     result = stats.bootstrap(
         (base, new),
         _ratio_of_medians,
@@ -142,6 +143,8 @@ def mann_whitney_p(base: np.ndarray, new: np.ndarray) -> float:
     """Two-sided Mann–Whitney U p-value; 1.0 where it is undefined (every time equal on both sides)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # zero variance of U: no evidence, handled below
+        from scipy import stats
+
         p = float(stats.mannwhitneyu(new, base, alternative="two-sided").pvalue)
     return p if np.isfinite(p) else 1.0
 

@@ -32,13 +32,12 @@ from reports import tables
 from reports.history import collect
 from reports.load import load, read
 from tests.concurrent_save import save_at_once
+from tests.fake_pytest import V1_RUN, FakePytest
 from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Variables that would point the frameworks' caches elsewhere than the defaults a fresh user has.
-#: A run saved by this schema's regbench (tests/data/v1): what a benchmark process writes now.
-(V1_RUN,) = (ROOT / "tests" / "data" / "v1").glob("*/*.json")
 CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 #: A selection of one quick benchmark: the fused NumPy loop on the tutorial's problem, one timed round.
 TINY = ["-k", "fit and numpy-manual-fused-cpu and float64", "-m", "not sweep", "--no-cold-start",
@@ -207,27 +206,13 @@ def test_an_unusable_folder_is_refused_before_any_work(tmp_path, command, option
 def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, monkeypatch, capsys):
     storage = tmp_path / "storage"
 
-    class Benchmarks:  # pytest stood in for: the plan names one framework, whose process saves one run
-        def __init__(self, cmd, **kwargs):
-            options = dict(a.split("=", 1) for a in cmd if a.startswith("--") and "=" in a)
-            if "--regbench-plan" in options:
-                plan = {"benchmarks": [{"nodeid": "test_fit[x]", "framework": "numpy"}], "machine": None}
-                Path(options["--regbench-plan"]).write_text(json.dumps(plan))
-                return
-            staging = Path(options["--benchmark-storage"].split("file://", 1)[1])
-            (staging / MACHINE.name).mkdir(parents=True)
-            shutil.copy(V1_RUN, staging / MACHINE.name / "0001_run.json")
-
-        def wait(self):
-            return 0
-
     def fail(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(supervisor.subprocess, "Popen", Benchmarks)
+    monkeypatch.setattr(supervisor.subprocess, "Popen", FakePytest)
     monkeypatch.setattr("reports.render.write_report", fail)
     assert cli.main(["run", "--storage", str(storage), "--out", str(tmp_path / "out")]) == 2
-    saved = storage / MACHINE.name / "0001_run.json"
+    saved = storage / V1_RUN.parent.name / "0001_run.json"
     assert json.loads(saved.read_text())["benchmarks"] == json.loads(V1_RUN.read_text())["benchmarks"]
     out, err = capsys.readouterr()
     assert f"saved: {saved}" in out
@@ -237,12 +222,8 @@ def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, m
 
 
 def test_errors_while_collecting_are_a_failed_run_not_an_interruption(tmp_path, monkeypatch, capsys):
-    class Broken:  # pytest stood in for: a benchmark module that does not import (pytest's exit status 2)
-        def __init__(self, cmd, **kwargs):
-            pass
-
-        def wait(self):
-            return 2
+    class Broken(FakePytest):  # a benchmark module that does not import: pytest's exit status 2 while collecting
+        plan_status = 2
 
     monkeypatch.setattr(supervisor.subprocess, "Popen", Broken)
     assert cli.main(["run", "--storage", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 1

@@ -9,6 +9,7 @@ from bench.dp_options import default_scaling_workers
 from regbench import cli
 from regbench import run as supervisor
 from reports import scaling
+from tests.fake_pytest import FakePytest
 
 DP = "torch-autograd-dp-cpu"
 
@@ -78,18 +79,18 @@ def test_default_worker_counts():
 
 
 def test_run_passes_workers_to_the_benchmarks(monkeypatch, tmp_path):
-    seen = []
+    commands: list[list[str]] = []
 
-    class Done:
-        def __init__(self, cmd, **kwargs):
-            seen.append(cmd)
+    class Fails(FakePytest):  # the plan passes, the benchmarks fail: stop before the report
+        status = 1
 
-        def wait(self):
-            return 1  # a failed run: stop before the report
+    Fails.commands = commands
 
-    monkeypatch.setattr(supervisor.subprocess, "Popen", Done)
+    monkeypatch.setattr(supervisor.subprocess, "Popen", Fails)
     assert cli.main(["run", "--workers", "3", "--storage", str(tmp_path), "--", "-k", "dp"]) == 1
-    (cmd,) = seen
-    assert cmd[-3:] == ["--workers=3", "-k", "dp"]
+    assert len(commands) == 2  # the plan, then the one framework's process
+    for cmd in commands:
+        at = cmd.index("--workers=3")
+        assert cmd[at : at + 3] == ["--workers=3", "-k", "dp"]
     with pytest.raises(SystemExit):
         cli.main(["run", "--workers", "0"])
