@@ -65,13 +65,18 @@ def assert_float64_agrees(result: backends.FitResult, ref: backends.FitResult) -
                                rtol=FLOAT64_RTOL, atol=0)  # fmt: skip
 
 
+#: Each trainer's float64 fit (the 1e-12 check) in the default tier, float32 in the slow one: a worker group each.
+DEFAULT_FLOAT64 = [pytest.param(*p.values, id=p.id, marks=[*p.marks, *([pytest.mark.slow] if p.values[1] != "float64"
+                   else [])]) for p in trainer_params(DP_CPU)]  # fmt: skip
+
+
 #: 2 workers (the CI's and the benchmarks' count) in the default tier; 1 and 3 (uneven shards) in the slow tier.
 @pytest.mark.parametrize(
     "workers",
     [pytest.param(1, marks=pytest.mark.slow), 2, pytest.param(3, marks=pytest.mark.slow)],
     ids=lambda k: f"w{k}",
 )
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(DP_CPU))
+@pytest.mark.parametrize(("trainer_id", "dtype"), DEFAULT_FLOAT64)
 def test_fit(trainer, dtype, workers, seed, no_orphans):
     """The tutorial's problem and lr; 3 workers hold uneven shards (34, 33, 33 points)."""
     config = backends.TrainConfig(epochs=EPOCHS, dtype=dtype, workers=workers)
@@ -114,6 +119,7 @@ def test_fit_large_shards(trainer, dtype, no_orphans):
         assert_agrees(result, ref, dtype, problem.n)
 
 
+@pytest.mark.slow  # a worker group a trainer
 @pytest.mark.parametrize("trainer_id", DP_CPU)
 def test_empty_shard_and_fit_closes_its_group(trainer, no_orphans):
     """One point over two workers: the empty shard adds nothing (JAX pads it to one masked point).

@@ -46,6 +46,7 @@ def assert_one_clean_line(message: str) -> None:
     assert "C++" not in message
 
 
+@pytest.mark.slow  # a worker group started, then stopped: seconds of timeouts each
 def test_a_stopped_worker_is_named_within_the_hang_timeout(no_orphans):  # noqa: F811
     with WorkerGroup("tests.dp_helpers:Sleeper", [None] * 3, hang_timeout_s=HANG_S) as group:
         assert group.call("sleep", 0.01) == [0, 1, 2]
@@ -81,6 +82,7 @@ def test_hang_timeout_from_the_environment_and_the_keyword(monkeypatch):
         resolve_hang_timeout(True)
 
 
+@pytest.mark.slow  # a worker group started, then stopped: seconds of timeouts each
 @pytest.mark.parametrize(("trainer_id", "rank"), [("torch-autograd-dp-cpu", 1), ("jax-grad-dp-cpu", 0)])
 def test_a_stopped_worker_fails_the_fit_naming_it(trainer_id, rank, monkeypatch, no_orphans):  # noqa: F811
     """SIGSTOP one worker mid-training: its peers wait in a collective; the error names the stopped rank.
@@ -139,6 +141,7 @@ def test_a_large_shard_counts_in_the_estimate(monkeypatch):
         backends.get_trainer("torch-autograd-dp-cpu").prepare(problem, backends.TrainConfig(workers=2))
 
 
+@pytest.mark.slow  # a worker group started, then stopped: seconds of timeouts each
 def test_a_stopped_jax_worker_is_named_when_jax_gives_up_first(monkeypatch, no_orphans):  # noqa: F811
     """JAX's coordination service gives up on a silent peer after 10 s, failing the others: the stopped one is named."""
     from backends.jax_dp import HEARTBEAT_TIMEOUT_S

@@ -176,7 +176,12 @@ def storage_with_bad_newest(tmp_path, request):
     return storage, bad, UNREADABLE[request.param][1]
 
 
-@pytest.mark.parametrize("storage_with_bad_newest", list(UNREADABLE), indirect=True)
+#: One unreadable newest file in the default tier, the others in the slow one (a report each, ~5 s).
+@pytest.mark.parametrize(
+    "storage_with_bad_newest",
+    [pytest.param(k, marks=[] if k == "truncated" else [pytest.mark.slow]) for k in UNREADABLE],
+    indirect=True,
+)
 def test_report_and_history_use_the_newest_readable_run(storage_with_bad_newest, tmp_path, capsys):
     storage, bad, why = storage_with_bad_newest
     before = fingerprint(storage)
@@ -200,6 +205,7 @@ def test_report_and_history_use_the_newest_readable_run(storage_with_bad_newest,
     assert fingerprint(storage) == before
 
 
+@pytest.mark.slow  # a report and a history chart over several runs (~15 s)
 def test_history_flags_steps_and_version_changes(tmp_path, capsys):
     storage = tmp_path / "storage"
     save(storage, "0001_a.json", with_samples(NEW, 1))

@@ -29,6 +29,7 @@ def _env() -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow  # pytest collecting every study in a fresh process
 def test_the_plan_names_each_benchmark_s_framework(tmp_path):
     """Every benchmark of every study (the sweep, the floor, the scaling study too) belongs to one framework."""
     plan_path = tmp_path / "plan.json"

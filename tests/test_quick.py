@@ -14,6 +14,8 @@ import pytest
 
 from regbench.cli import main
 
+#: A real `regbench run --quick` (its processes, its report): the slow tier.
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 #: Two trainers that run anywhere, and their CUDA twins, which run or skip: both kinds of progress line.
 SUBSET = "numpy-manual-tutorial"

@@ -85,6 +85,7 @@ def test_speed_table_is_relative_to_the_numpy_tutorial_loop():
     assert speed["median_s"].notna().all()
 
 
+@pytest.mark.slow  # a whole report (~6 s)
 def test_diverged_fit_gets_no_speed_up(tmp_path):
     def diverge(data):
         data["benchmarks"][0]["extra_info"]["diverged"] = True
@@ -201,6 +202,7 @@ def test_empty_storage(tmp_path, capsys):
     assert "no saved benchmark runs" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a whole report (~4 s)
 def test_good_files_are_reported_beside_a_bad_one(tmp_path, capsys):
     bad = tmp_path / "0009_bad.json"
     bad.write_text("[]")

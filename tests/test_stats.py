@@ -91,7 +91,7 @@ A_A_PAIRS = 200
 MAX_FALSE_ALARMS = 2  # 1 % of the pairs
 
 
-@pytest.mark.parametrize("n", [5, 20, 50, 200])
+@pytest.mark.parametrize("n", [5, 20, 50, pytest.param(200, marks=pytest.mark.slow)])
 def test_few_false_alarms_between_equal_runs_on_a_noisy_machine(n):
     """A/A: both samples from one noisy distribution (sigma 10 %, 10 % of rounds 1.5–4× slow)."""
     rng = np.random.default_rng(SEED + n)

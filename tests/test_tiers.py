@@ -63,6 +63,7 @@ def test_a_plain_run_leaves_the_slow_tier_out_and_says_so(project):
     ],
     ids=["-m slow", "-m gpu", "-m not slow", "-m everything", "--run-slow", "--run-slow -m", "node id"],
 )
+@pytest.mark.slow  # a fresh pytest a case
 def test_the_users_selection_decides(project, args, expected):
     assert selected(project, *args)[0] == expected
 

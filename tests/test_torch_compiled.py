@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRAINER = "torch-autograd-compiled-cpu"
 
 
+@pytest.mark.slow  # torch.compile of each size and dtype (10-30 s a case); test_agreement covers the tutorial's
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 @pytest.mark.parametrize(
     ("n", "epochs"),
