@@ -133,6 +133,7 @@ SECTIONS = [
     ("marginal targets", "Targets: the large problem, per epoch and before the first (whole fit() calls)", None),
     ("marginal cost", "Cost per epoch and fixed cost of a whole fit() (two epoch counts, CPU)", None),
     ("overhead", "Targets: what fit() adds over the bare training loop", None),
+    ("fit overhead", "Targets: a whole fit() in a fresh process against its loop, for the reference loops", None),
     ("memory", "Targets: peak memory a fit adds at the large size", None),
     (
         "history",

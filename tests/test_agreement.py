@@ -24,22 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import backends
-from backends._registry import specs
 from backends.metrics import reference_fit
 from bench.params import in_process_ids, trainer_params
+from tests.tiers import slow_if_costly, slow_if_per_size
 
 IN_PROCESS = in_process_ids()
-#: Trainers that compile again for every new size (torch.compile's graphs, JAX's programs and its eager ops): their
-#: cases at other sizes than the tutorial's are the slow tier (seconds each); test_fit runs them in the default one.
-PER_SIZE = {spec.id for spec in specs() if spec.backend == "jax" or (spec.backend == "torch" and spec.compiles)}
-
-
-def sized_params() -> list:
-    """Every in-process trainer × dtype, the ones that compile per size marked slow."""
-    return [pytest.param(*p.values, id=p.id, marks=[*p.marks, *([pytest.mark.slow] if p.values[0] in PER_SIZE else [])])
-            for p in trainer_params(IN_PROCESS)]  # fmt: skip
-
-
 LOSS_RTOL_EPS = 1000
 LOSS_ATOL_EPS = 200  # times the initial loss
 PARAM_TOL_EPS = 50  # times max(1, |parameter|)
@@ -61,7 +50,7 @@ def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: st
     )
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(IN_PROCESS))
+@pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_costly(trainer_params(IN_PROCESS)))
 def test_fit(trainer, dtype, seed):
     """The tutorial's problem and hyper-parameters: 100 points, 800 epochs, lr 1e-3."""
     config = backends.TrainConfig(dtype=dtype)
@@ -74,7 +63,7 @@ def test_fit(trainer, dtype, seed):
     assert result.final_loss < result.losses[0] / 1000
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), sized_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_per_size(trainer_params(IN_PROCESS)))
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 3000), problem_seed=st.integers(0, 2**32 - 1))
 def test_fit_random_problem(trainer, dtype, n, problem_seed):
@@ -84,7 +73,7 @@ def test_fit_random_problem(trainer, dtype, n, problem_seed):
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, problem.n)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), sized_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_per_size(trainer_params(IN_PROCESS)))
 def test_fit_large_problem(trainer, dtype):
     """Past every size switch in the trainers: JAX's small-problem forms (≤ 10⁴ points), Numba's threads (≥ 2¹⁷)."""
     problem = backends.make_problem(200_003, 5)
@@ -92,7 +81,7 @@ def test_fit_large_problem(trainer, dtype):
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, problem.n)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), sized_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_per_size(trainer_params(IN_PROCESS)))
 @pytest.mark.parametrize(("n", "epochs"), [(500, 100), (600_001, 3)], ids=["small", "threaded"])
 def test_deterministic(trainer, dtype, n, epochs):
     """Two fits of the same problem, one after the other in one process, give identical bits.
@@ -111,7 +100,7 @@ def test_deterministic(trainer, dtype, n, epochs):
     assert (first.w, first.b, first.final_loss) == (second.w, second.b, second.final_loss)
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), sized_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_per_size(trainer_params(IN_PROCESS)))
 @pytest.mark.parametrize("epochs", [5, 400], ids=["growing", "overflowing"])
 def test_divergence_is_reported(trainer, dtype, epochs, recwarn):
     """lr 1e-3 on 10⁴ points overshoots ~10× per epoch: a result, no exception, no warning."""

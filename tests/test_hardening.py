@@ -35,6 +35,7 @@ from tests.concurrent_save import save_at_once
 from tests.fake_pytest import V1_RUN, FakePytest
 from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
+from tests.tiers import slow_if_per_size
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Variables that would point the frameworks' caches elsewhere than the defaults a fresh user has.
@@ -169,6 +170,7 @@ def test_a_pipe_or_a_device_is_refused_not_read(tmp_path, kind):
     one_line(regbench("report", path, "--out", tmp_path / "out", timeout=60), 2, str(path), "not a file or folder")
 
 
+@pytest.mark.slow  # a fresh process and a whole report
 def test_a_pipe_in_a_storage_is_passed_over(tmp_path):
     """A pipe named like the newest run (nothing would ever write it): the run before it is reported."""
     good = write_run(tmp_path, "0001_good.json")
@@ -487,7 +489,9 @@ def test_values_beyond_float32_are_refused_without_a_warning(trainer, dtype, fie
     assert not [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(in_process_ids(), dtypes=("float32",)))
+@pytest.mark.parametrize(
+    ("trainer_id", "dtype"), slow_if_per_size(trainer_params(in_process_ids(), dtypes=("float32",)))
+)
 def test_data_at_the_edge_of_float32_diverges_quietly(trainer, dtype, recwarn):
     """x² and y just inside float32's range: the fit overflows while running, which is divergence, not a warning."""
     problem = backends.Problem(np.linspace(-1e19, 1e19, 10), np.full(10, 3e38), 0.5, 0.5)

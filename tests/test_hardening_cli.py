@@ -311,6 +311,7 @@ def test_a_path_longer_than_the_file_system_allows_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a whole report in a fresh process
 def test_a_run_file_whose_name_is_not_utf8_is_reported_escaped(tmp_path):
     storage = tmp_path / "storage"
     good = write_run(storage, "0001_good.json")
@@ -328,6 +329,7 @@ def test_a_run_file_whose_name_is_not_utf8_is_reported_escaped(tmp_path):
     assert fingerprint(storage) == before
 
 
+@pytest.mark.slow  # fresh processes with their output closed or full
 def test_an_output_that_cannot_be_written_is_one_line(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 

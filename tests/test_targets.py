@@ -110,6 +110,19 @@ def test_overhead_and_memory_verdicts():
     assert targets.unmet({"o": targets.overhead(runs), "m": targets.memory(runs)}) == (5, 1)
 
 
+def test_a_reference_loop_s_fit_in_a_fresh_process_is_within_ten_percent_of_its_loop():
+    runs = runs_of([
+        fit("numba-native-loop-cpu", 60e-6, fresh_fit_s=65e-6),
+        fit("numba-native-simd-cpu", 18e-6, fresh_fit_s=24e-6),
+        fit("jax-grad-scan-cpu", 200e-6, fresh_fit_s=400e-6),  # not a reference: not in the table
+    ])  # fmt: skip
+    table = targets.fit_overhead(runs).set_index("trainer")
+    assert list(table.index) == ["numba-native-loop-cpu", "numba-native-simd-cpu"]
+    assert table.loc["numba-native-loop-cpu", "overhead"] == pytest.approx(5 / 60)
+    assert bool(table.loc["numba-native-loop-cpu", "met"]) is True
+    assert bool(table.loc["numba-native-simd-cpu", "met"]) is False  # 33% over its loop
+
+
 @pytest.mark.parametrize("what", [t.what for t in targets.TARGETS])
 def test_every_target_names_trainers_by_role(what):
     (target,) = [t for t in targets.TARGETS if t.what == what]
