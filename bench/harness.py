@@ -15,9 +15,10 @@ to the loop); on a GPU, CUDA events around each round give its GPU time
 (bench.memory) and, for trainers that compile, the cold start
 (bench.cold_start). Whole ``fit()`` calls at two epoch counts give the fixed
 and the marginal cost (``run_fit_benchmark``). A quick run (``quick``) takes
-QUICK_MIN_ROUNDS at least, measures no peak memory (one more fit, and for a
-data-parallel trainer one more group of workers), and where nothing compiles
-sizes its rounds by the first call instead of one more. Nothing here changes a
+QUICK_MIN_ROUNDS at least and measures no peak memory (one more fit, and for a
+data-parallel trainer one more group of workers). Where nothing compiles, the
+first call sizes the rounds instead of one more call, in a quick run and
+wherever the first call shows that the rounds will be the fewest anyway. Nothing here changes a
 framework's settings.
 """
 
@@ -109,8 +110,12 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
     with contextlib.closing(prepared) if hasattr(prepared, "close") else contextlib.nullcontext():
         _, first_call_s = timed(prepared.run)
         if rounds is None:
-            probe_s = first_call_s if quick and not spec.compiles else timed(prepared.run)[1]
-            rounds = choose_rounds(probe_s, budget_s, QUICK_MIN_ROUNDS if quick else MIN_ROUNDS)
+            least = QUICK_MIN_ROUNDS if quick else MIN_ROUNDS
+            # A trainer that compiles nothing has run warm already, nearly: its first call sizes the rounds where
+            # a quick run asks for few, or where it gets the fewest anyway (JAX's eager loop: seconds a call).
+            warm = not spec.compiles and (quick or first_call_s * least >= budget_s)
+            probe_s = first_call_s if warm else timed(prepared.run)[1]
+            rounds = choose_rounds(probe_s, budget_s, least)
         # The GPU work of a data-parallel fit happens in its workers: no events in this process.
         timer = event_timer(trainer.backend) if trainer.device != "cpu" and not spec.distributed else None
         timed_rounds = _Rounds(prepared, timer)
