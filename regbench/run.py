@@ -165,7 +165,10 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     one file (regbench.merge)."""
     # The plan first (pytest collects, runs nothing): a user's mistake is found before any long work.
     plan_path = staging / ".plan.json"
-    _pytest([*base, "--collect-only", f"--regbench-plan={plan_path}"], staging / "plan", caches, quiet=True)
+    # Its storage too is the staging folder: pytest-benchmark makes its storage folder (./.benchmarks) when it starts.
+    plan_storage = f"--benchmark-storage=file://{(staging / 'plan').resolve()}"
+    _pytest([*base, "--collect-only", f"--regbench-plan={plan_path}", plan_storage], staging / "plan", caches,
+            quiet=True)  # fmt: skip
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
     done, begun = 0, time.time()
