@@ -1,0 +1,216 @@
+"""Problem ``linear`` (problems.linear): its hand-derived gradient, its learning rate, and every trainer that
+runs it against the float64 NumPy reference over the whole loss history.
+
+Tolerances. float64: every loss of the history within 1e-12 relative of the reference's (measured ≤ 45 eps,
+1e-14, n ≤ 1000, d ≤ 16, 2026-12-01). float32: the bounds of tests/test_agreement.py (1000 eps relative,
+200 eps of the first loss absolute, 50 eps·max(1, |θ_j|) per parameter, calibrated for the seed's problem
+up to 5000 points), scaled by ``max(1, n/5000)·max(1, d/16)``. Derivation: a residual ``X_i·θ + b − y_i``
+is a dot product of d terms, whose rounding error is bounded by ``γ_{d+2}·(Σ_j|X_ij·θ_j| + |b| + |y_i|)``
+(Higham, Accuracy and Stability, §3.1): it grows linearly with d, as the sum over n points grows linearly
+with n (§4.2). Measured at d = 16, n ≤ 1000 (float32): ≤ 74 eps relative in loss, ≤ 4 eps in θ; the
+bounds leave a factor of ten above that.
+
+Tiers: the default tier runs the trainers that compile nothing on one small problem (a second or two); the
+compiling trainers (torch.compile, jax.jit, Numba), the default run's small size and the hypothesis test
+over random (n, d) are in the slow tier.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import backends
+import problems
+from backends._registry import RegisteredTrainer, runs, spec_of, specs
+from backends.metrics import agreement, least_squares, optimum_gap, reference_fit
+from backends.numpy_manual import linear_loss_and_gradient
+from bench.params import trainer_params
+from problems import linear
+
+LINEAR = tuple(s.id for s in specs() if "linear" in s.problems and not s.distributed)
+#: The default tier's: they compile nothing (JAX's eager steps compile each operation on first use: 2 s a dtype).
+CHEAP = tuple(t for t in LINEAR if not spec_of(t).compiles and spec_of(t).backend != "jax")
+COMPILING = tuple(t for t in LINEAR if t not in CHEAP)
+
+LOSS_RTOL_EPS, LOSS_ATOL_EPS, PARAM_TOL_EPS = 1000, 200, 50
+CALIBRATED_N, CALIBRATED_D = 5000, 16
+FLOAT64_RTOL = 1e-12
+
+
+def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: str, n: int, d: int) -> None:
+    assert result.diverged is False
+    assert isinstance(result.w, np.ndarray)
+    assert result.w.shape == (d,)
+    assert type(result.b) is float
+    assert result.losses.shape == ref.losses.shape
+    if dtype == "float64":
+        np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
+        np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=FLOAT64_RTOL, atol=0)
+    eps = float(np.finfo(dtype).eps) * max(1.0, n / CALIBRATED_N) * max(1.0, d / CALIBRATED_D)
+    atol = LOSS_ATOL_EPS * eps * ref.losses[0]
+    np.testing.assert_allclose(result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=atol)
+    np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=LOSS_RTOL_EPS * eps, atol=atol)
+    want = ref.params
+    assert np.all(np.abs(result.params - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want)))
+
+
+def config_for(problem: backends.Problem, dtype: str, epochs: int = 800) -> backends.TrainConfig:
+    return backends.TrainConfig(epochs=epochs, lr=linear.lr(problem.n, d=problem.d), dtype=dtype)
+
+
+@pytest.fixture(scope="module")
+def small() -> backends.Problem:
+    return backends.make_linear_problem(200, 8, 4)
+
+
+# --- the problem module --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", problems.names())
+def test_problem_module_declares_the_contract(name):
+    module = problems.get(name)
+    assert name == module.NAME
+    assert not [attr for attr in problems.CONTRACT if not hasattr(module, attr)]
+    for sizes in (*module.DEFAULT_SIZES, *module.SWEEP_SIZES):
+        assert set(sizes) - {"n"} <= set(module.PARAMS)
+    data = module.make(50, 1)
+    assert data.x.dtype == np.float64
+    assert data.y.shape == (50, 1)
+    float32 = module.make(50, 1, dtype="float32")
+    assert float32.x.dtype == np.float32
+    assert float32.y.dtype == np.float32
+    assert float32.x.tobytes() == data.x.astype(np.float32).tobytes()  # the same draws, converted once
+
+
+def test_quadratic_module_is_the_seed_recipe(seed):
+    x, y, w0, b0 = problems.get("quadratic").make(100, 100)
+    assert (x.tobytes(), y.tobytes(), w0, b0) == (seed.x.tobytes(), seed.y.tobytes(), seed.w0, seed.b0)
+
+
+def test_linear_problem_is_seeded_and_valid():
+    a, b = backends.make_linear_problem(30, 4, 9), backends.make_linear_problem(30, 4, 9)
+    assert a.x.tobytes() == b.x.tobytes()
+    assert a.y.tobytes() == b.y.tobytes()
+    assert (a.model, a.n, a.d, a.params0.shape) == ("linear", 30, 4, (5,))
+    assert a.x.min() >= -1
+    assert a.x.max() <= 1
+    assert not a.x.flags.writeable
+    assert not a.w0.flags.writeable
+    assert backends.make_named_problem("linear", 30, 9, d=4).x.tobytes() == a.x.tobytes()
+    with pytest.raises(ValueError, match=r"^d must be a positive integer"):
+        backends.make_linear_problem(30, 0, 9)
+    with pytest.raises(ValueError, match=r"^w0 must have 4 values"):
+        backends.Problem(a.x, a.y, [1.0, 2.0], 0.0, model="linear")
+    with pytest.raises(ValueError, match=r"^model must be one of"):
+        backends.Problem(a.x, a.y, a.w0, 0.0, model="cubic")
+
+
+@pytest.mark.parametrize(("theta_scale", "b"), [(0.0, 0.0), (1.0, 2.5), (-4.0, -7.0)])
+def test_linear_gradient_matches_central_differences(theta_scale, b):
+    problem = backends.make_linear_problem(157, 6, 2)
+    x, y = problem.x, problem.y
+    w = theta_scale * np.linspace(-1, 1, 6)
+    grad_w, grad_b = linear.gradient(x, y, w, b)
+    h = 1e-5  # the loss is quadratic: the central difference is exact up to rounding
+    scale = abs(linear.loss(x, y, w, b)) / h * np.finfo(float).eps * 10
+    for j in range(6):
+        step = np.eye(6)[j] * h
+        fd = (linear.loss(x, y, w + step, b) - linear.loss(x, y, w - step, b)) / (2 * h)
+        assert grad_w[j] == pytest.approx(fd, abs=scale, rel=1e-9)
+    fd_b = (linear.loss(x, y, w, b + h) - linear.loss(x, y, w, b - h)) / (2 * h)
+    assert grad_b == pytest.approx(fd_b, abs=scale, rel=1e-9)
+    # The trainers' NumPy form (the tutorial's statements on (n, d) and (d, 1)) computes the same.
+    loss, gw, gb = linear_loss_and_gradient(x, y, w.reshape(-1, 1), np.full((1, 1), b))
+    np.testing.assert_allclose(gw[:, 0], grad_w, rtol=1e-12, atol=1e-9)
+    assert float(gb) == pytest.approx(grad_b, rel=1e-12, abs=1e-9)
+    assert float(loss) == pytest.approx(linear.loss(x, y, w, b), rel=1e-12)
+
+
+@pytest.mark.parametrize(("n", "d"), [(1, 1024), (10, 1024), (100, 16), (1000, 16), (120, 120), (3, 1)])
+def test_linear_learning_rate_is_stable_for_every_d(n, d):
+    """lr·λmax of the Hessian [X 1]ᵀ[X 1] stays near 0.1, far below 2, where 0.1/n would diverge for d ≫ n."""
+    x = backends.make_linear_problem(n, d, 0).x
+    z = np.column_stack([x, np.ones(n)])
+    top = np.linalg.eigvalsh(z.T @ z).max() if d < n else np.linalg.eigvalsh(z @ z.T).max()
+    assert top * linear.lr(n, d=d) < 0.2
+
+
+def test_optimum_and_metrics_take_a_vector(small):
+    w_opt, b_opt, loss_opt = least_squares(small)
+    assert w_opt.shape == (8,)
+    assert loss_opt > 0
+    ref = reference_fit(small, config_for(small, "float64"))
+    gap = optimum_gap(ref, small)
+    assert gap["w_opt"] is None
+    assert gap["b_opt"] == b_opt
+    assert gap["opt_distance"] < 1e-3
+    assert agreement(ref, ref) == {"ref_dw": 0.0, "ref_db": 0.0, "ref_loss_rel": 0.0}
+
+
+# --- trainers ------------------------------------------------------------------------------------------------------
+
+
+def test_registry_declares_problems():
+    assert runs("numpy-manual-tutorial-cpu", "linear")
+    assert runs("numpy-manual-tutorial-cpu", "quadratic")
+    assert not runs("torch-autograd-dp-cpu", "linear")
+    assert not runs("no-such-trainer", "quadratic")
+    assert all("quadratic" in s.problems for s in specs())
+
+
+def test_a_trainer_refuses_a_problem_it_does_not_run(small):
+    """One line, before anything is imported or converted (the data-parallel trainers run the seed's alone)."""
+    trainer = RegisteredTrainer(spec_of("torch-autograd-dp-cpu"))
+    with pytest.raises(ValueError, match=r"^torch-autograd-dp-cpu does not run problem 'linear'; it runs: quadratic$"):
+        trainer.prepare(small, config_for(small, "float64"))
+
+
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(CHEAP))
+def test_fit_linear(trainer, dtype, small):
+    """30 epochs (a second in all); the default run's whole history is held in the slow tier."""
+    config = config_for(small, dtype, epochs=30)
+    assert_agrees(trainer.fit(small, config), reference_fit(small, config), dtype, small.n, small.d)
+
+
+@pytest.mark.slow  # compiles (torch.compile, jax.jit, Numba, JAX's eager operations) per dtype
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(COMPILING))
+def test_fit_linear_compiled(trainer, dtype, small):
+    config = config_for(small, dtype, epochs=300)
+    assert_agrees(trainer.fit(small, config), reference_fit(small, config), dtype, small.n, small.d)
+
+
+@pytest.mark.slow  # the default run's small size, 800 epochs, every trainer
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(LINEAR))
+def test_fit_linear_default_size(trainer, dtype):
+    problem = backends.make_linear_problem(1000, 16, 0)
+    config = config_for(problem, dtype)
+    first = trainer.fit(problem, config)
+    assert_agrees(first, reference_fit(problem, config), dtype, problem.n, problem.d)
+    w_opt, b_opt, _ = least_squares(problem)
+    assert np.abs(first.params - np.append(w_opt, b_opt)).max() < 0.01  # it learned θ*
+    second = trainer.fit(problem, config)
+    assert first.losses.tobytes() == second.losses.tobytes()
+    assert first.params.tobytes() == second.params.tobytes()
+
+
+@pytest.mark.slow  # past Numba's parallel form (n ≥ 2·LINEAR_SHARE and n·d ≥ 2¹⁷) and JAX's small-problem forms
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(LINEAR))
+def test_fit_linear_threaded(trainer, dtype):
+    problem = backends.make_linear_problem(20_011, 8, 5)
+    config = config_for(problem, dtype, epochs=10)
+    first = trainer.fit(problem, config)
+    assert_agrees(first, reference_fit(problem, config), dtype, problem.n, problem.d)
+    assert first.losses.tobytes() == trainer.fit(problem, config).losses.tobytes()
+
+
+@pytest.mark.slow  # hypothesis: a compile per new shape for the compiling trainers
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(LINEAR))
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 2000), d=st.integers(1, 256), problem_seed=st.integers(0, 2**32 - 1))
+def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
+    problem = backends.make_linear_problem(n, d, problem_seed)
+    config = config_for(problem, dtype, epochs=100)
+    assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, n, d)
