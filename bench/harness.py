@@ -29,6 +29,7 @@ import statistics
 import numpy as np
 
 import backends
+import problems
 from backends import metrics
 from backends._registry import spec_of, twin_of
 from bench.cold_start import cold_start
@@ -81,12 +82,15 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     """The record of one benchmark: who ran on what, what it computed (``measured``: what it cost)."""
     spec = spec_of(trainer.id)
     problem = workload.problem
+    # A model of d features records θ whole, and its norm as w (a scalar the tables and compare read).
+    w, theta = (result.w, None) if np.ndim(result.w) == 0 else (float(np.linalg.norm(result.w)), result.w.tolist())
+    floor = problems.get(problem.model).floor_bytes(problem.n, np.dtype(config.dtype).itemsize, d=problem.d)
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, w=result.w, b=result.b, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize, **measured,
+        epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
+        diverged=result.diverged, data_bytes=floor, **measured,
     )  # fmt: skip
 
 
@@ -135,7 +139,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         **metrics.agreement(result, metrics.reference_fit(problem, config)),
         **group_info,
     )  # fmt: skip
-    benchmark.extra_info.update(record.model_dump())
+    benchmark.extra_info.update(record.dump())
     return record
 
 
@@ -157,5 +161,5 @@ def run_fit_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload:
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     record = _record(kind, trainer, workload, config, result, first_call_s=first_call_s, peak_bytes=peak_bytes,
                      memory_method=memory_method)  # fmt: skip
-    benchmark.extra_info.update(record.model_dump())
+    benchmark.extra_info.update(record.dump())
     return record
