@@ -139,7 +139,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         **metrics.agreement(result, metrics.reference_fit(problem, config)),
         **group_info,
     )  # fmt: skip
-    benchmark.extra_info.update(record.dump())
+    benchmark.extra_info.update(record.model_dump())
     return record
 
 
@@ -161,5 +161,5 @@ def run_fit_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload:
     peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     record = _record(kind, trainer, workload, config, result, first_call_s=first_call_s, peak_bytes=peak_bytes,
                      memory_method=memory_method)  # fmt: skip
-    benchmark.extra_info.update(record.dump())
+    benchmark.extra_info.update(record.model_dump())
     return record

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 #: The record's format. 0: files written before records described themselves (records.upgrade reads them).
 SCHEMA_VERSION = 1
@@ -112,9 +112,13 @@ class FitRecord(_Record):
     ref_db: float | None = None
     ref_loss_rel: float | None = None
 
-    def dump(self) -> dict:
-        """The record as saved: a seed's-problem record has no ``theta`` key, as before there was one."""
-        return self.model_dump(exclude={"theta"} if self.theta is None else None)
+    @model_serializer(mode="wrap")
+    def _theta_where_there_is_one(self, handler) -> dict:
+        """A record without θ (the seed's problem) is saved without the key, as before there was one."""
+        data = handler(self)
+        if self.theta is None:
+            data.pop("theta", None)
+        return data
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
