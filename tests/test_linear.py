@@ -17,6 +17,10 @@ over random (n, d) are in the slow tier.
 
 from __future__ import annotations
 
+import copy
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +33,8 @@ from backends.metrics import agreement, least_squares, optimum_gap, reference_fi
 from backends.numpy_manual import linear_loss_and_gradient
 from bench.params import trainer_params
 from problems import linear
+from records.model import validate_run
+from regbench.cli import main
 
 LINEAR = tuple(s.id for s in specs() if "linear" in s.problems and not s.distributed)
 #: The default tier's: they compile nothing (JAX's eager steps compile each operation on first use: 2 s a dtype).
@@ -214,3 +220,42 @@ def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
     problem = backends.make_linear_problem(n, d, problem_seed)
     config = config_for(problem, dtype, epochs=100)
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, n, d)
+
+
+# --- records: the identity holds the problem and its parameters ----------------------------------------------------
+
+
+def _run_with_linear(ds: tuple[int, ...]) -> dict:
+    """The committed current-schema run cut to its first fit, plus a copy of it for problem linear at each d."""
+    (source,) = (Path(__file__).parent / "data" / "v1").glob("*/*.json")
+    data = json.loads(source.read_text())
+    fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
+    data["benchmarks"] = [fit]
+    for d in ds:
+        twin = copy.deepcopy(fit)
+        twin["name"] = fit["name"].replace("test_fit", f"test_problem_linear_d{d}")
+        params = {"n": fit["extra_info"]["n"], "seed": 0, "d": d, "noise": 0.2}
+        twin["extra_info"].update(problem={"name": "linear", "params": params}, theta=[0.5] * d)
+        data["benchmarks"].append(twin)
+    return data
+
+
+def test_identity_holds_the_problem_and_its_parameters():
+    run = validate_run(_run_with_linear((16, 64)))  # a run holds each identity once: it would refuse a duplicate
+    identities = [b.identity() for b in run.fits]
+    assert [i[1] for i in identities] == ["quadratic", "linear(d=16)", "linear(d=64)"]
+    assert [i[:1] + i[2:] for i in identities[1:]] == [identities[0][:1] + identities[0][2:]] * 2
+    dumped = [b["extra_info"] for b in run.model_dump()["benchmarks"]]
+    assert "theta" not in dumped[0]  # the seed's record is saved as before
+    assert dumped[2]["theta"] == [0.5] * 64
+
+
+def test_compare_pairs_only_like_problems(tmp_path, capsys):
+    base, new = tmp_path / "0001_base.json", tmp_path / "0002_new.json"
+    base.write_text(json.dumps(_run_with_linear((16, 64))))
+    new.write_text(json.dumps(_run_with_linear((16, 32))))
+    main(["compare", str(base), str(new), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert sorted(row["problem"] for row in doc["rows"]) == ["linear(d=16)", "quadratic"]
+    assert [m.split(" (")[1].split(",")[0] for m in doc["missing"]] == ["linear(d=64)"]
+    assert [a.split(" (")[1].split(",")[0] for a in doc["added"]] == ["linear(d=32)"]
