@@ -11,8 +11,8 @@ with n (§4.2). Measured at d = 16, n ≤ 1000 (float32): ≤ 74 eps relative in
 bounds leave a factor of ten above that.
 
 Tiers: the default tier runs the trainers that compile nothing on one small problem (a second or two); the
-compiling trainers (torch.compile, jax.jit, Numba), the default run's small size and the hypothesis test
-over random (n, d) are in the slow tier.
+compiling trainers (torch.compile, jax.jit, Numba), the default run's small size, the hypothesis test
+over random (n, d), and the whole compare and report commands over a run with linear are in the slow tier.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
 # --- records: the identity holds the problem and its parameters ----------------------------------------------------
 
 
-def _run_with_linear(ds: tuple[int, ...]) -> dict:
+def _run_with_linear(ds: tuple[int, ...], kind: str = "fit") -> dict:
     """The committed current-schema run cut to its first fit, plus a copy of it for problem linear at each d."""
     (source,) = (Path(__file__).parent / "data" / "v1").glob("*/*.json")
     data = json.loads(source.read_text())
@@ -235,7 +235,7 @@ def _run_with_linear(ds: tuple[int, ...]) -> dict:
         twin = copy.deepcopy(fit)
         twin["name"] = fit["name"].replace("test_fit", f"test_problem_linear_d{d}")
         params = {"n": fit["extra_info"]["n"], "seed": 0, "d": d, "noise": 0.2}
-        twin["extra_info"].update(problem={"name": "linear", "params": params}, theta=[0.5] * d)
+        twin["extra_info"].update(kind=kind, problem={"name": "linear", "params": params}, theta=[0.5] * d, w_opt=None)
         data["benchmarks"].append(twin)
     return data
 
@@ -250,6 +250,7 @@ def test_identity_holds_the_problem_and_its_parameters():
     assert dumped[2]["theta"] == [0.5] * 64
 
 
+@pytest.mark.slow  # a whole command (bootstrap intervals; charts): 5-10 s
 def test_compare_pairs_only_like_problems(tmp_path, capsys):
     base, new = tmp_path / "0001_base.json", tmp_path / "0002_new.json"
     base.write_text(json.dumps(_run_with_linear((16, 64))))
@@ -259,3 +260,17 @@ def test_compare_pairs_only_like_problems(tmp_path, capsys):
     assert sorted(row["problem"] for row in doc["rows"]) == ["linear(d=16)", "quadratic"]
     assert [m.split(" (")[1].split(",")[0] for m in doc["missing"]] == ["linear(d=64)"]
     assert [a.split(" (")[1].split(",")[0] for a in doc["added"]] == ["linear(d=32)"]
+
+
+@pytest.mark.slow  # a whole command (bootstrap intervals; charts): 5-10 s
+def test_report_has_a_section_per_problem(tmp_path):
+    path = tmp_path / "0001_run.json"
+    path.write_text(json.dumps(_run_with_linear((16, 64), kind="problem")))
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    for d in (16, 64):
+        assert f"## Problem linear(d={d}): speed" in md
+        assert f"## Problem linear(d={d}): accuracy and agreement with the float64 NumPy reference" in md
+    speed = md.split("## Problem linear(d=16): speed")[1].split("## ")[0]
+    assert "numpy-manual-tutorial-cpu" in speed
+    assert "linear" not in md.split("## Speed: one 800-epoch")[1].split("## ")[0]  # the seed's section: its own
