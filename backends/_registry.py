@@ -71,7 +71,7 @@ _SPECS = (
     TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True, problems=_BOTH),
     TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True, problems=_BOTH),
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True, problems=_BOTH),
-    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True),
+    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True, problems=_BOTH),
     # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._data_parallel).
     TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager"),
     TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager"),

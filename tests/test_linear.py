@@ -18,7 +18,11 @@ over random (n, d), and the whole compare and report commands over a run with li
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,7 @@ from hypothesis import strategies as st
 
 import backends
 import problems
+from backends import DTYPES
 from backends._registry import RegisteredTrainer, runs, spec_of, specs
 from backends.metrics import agreement, least_squares, optimum_gap, reference_fit
 from backends.numpy_manual import linear_loss_and_gradient
@@ -292,3 +297,30 @@ def test_cuda_code_path_is_the_cpu_code(variant, dtype, small):
     assert got.losses.tobytes() == want.losses.tobytes()
     assert got.params.tobytes() == want.params.tobytes()
     assert got.final_loss == want.final_loss
+
+
+#: The Numba-CUDA kernels in the simulator: several blocks of residuals (n > 32 threads), and of updates (d > 32).
+SIM_CASES = [{"n": 37, "d": 3, "seed": 2, "epochs": 6, "lr": 0.0025}, {"n": 45, "d": 40, "seed": 3, "epochs": 3,
+                                                                        "lr": 0.001}]  # fmt: skip
+
+
+@pytest.mark.slow  # Numba's CUDA simulator, in a subprocess (a minute)
+def test_numba_cuda_kernels_in_simulator_agree():
+    if importlib.util.find_spec("numba_cuda") is None:
+        pytest.skip("numba-cuda is not installed (pip install 'numba-cuda[cu13]')")
+    cases = [{**case, "dtype": dtype, "runs": 2, "BLOCK_THREADS": 32} for case in SIM_CASES for dtype in DTYPES]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "tests.cudasim_fits"], input=json.dumps(cases), capture_output=True,
+                         text=True, cwd=root, env=env, timeout=600, check=True)  # fmt: skip
+    results = json.loads(out.stdout)
+    assert isinstance(results, list), results
+    for case, got in zip(cases, results, strict=True):
+        problem = backends.make_linear_problem(case["n"], case["d"], case["seed"])
+        config = backends.TrainConfig(epochs=case["epochs"], lr=case["lr"], dtype=case["dtype"])
+        first, second = (
+            backends.FitResult.from_arrays(run["w"], run["b"], run["losses"], run["final_loss"]) for run in got["runs"]
+        )
+        assert_agrees(first, reference_fit(problem, config), case["dtype"], problem.n, problem.d)
+        assert first.losses.tobytes() == second.losses.tobytes()  # fixed order: the same bits every run
+        assert first.params.tobytes() == second.params.tobytes()
