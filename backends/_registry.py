@@ -51,7 +51,7 @@ _NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
 _TORCH_DP, _JAX_DP = "backends.torch_dp", "backends.jax_dp"
 #: The seed's problem and the second workload (problems.linear). The GPU trainers run linear with the CPU ones'
 #: code (the CuPy path is tested on a NumPy stand-in, tests/test_linear.py); their agreement tests run where a
-#: GPU is lent. The Numba-CUDA kernel and the data-parallel trainers run the seed's alone, for now.
+#: GPU is lent. Every trainer runs both.
 _BOTH = ("quadratic", "linear")
 _SPECS = (
     TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE), problems=_BOTH),
@@ -73,10 +73,10 @@ _SPECS = (
     TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True, problems=_BOTH),
     TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True, problems=_BOTH),
     # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._data_parallel).
-    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager"),
-    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager"),
-    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
-    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
+    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
+    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
+    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
+    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 

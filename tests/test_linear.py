@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 import backends
 import problems
 from backends import DTYPES
-from backends._registry import RegisteredTrainer, runs, spec_of, specs
+from backends._registry import RegisteredTrainer, TrainerSpec, runs, spec_of, specs
 from backends.metrics import agreement, least_squares, optimum_gap, reference_fit
 from backends.numpy_manual import linear_loss_and_gradient
 from bench.params import trainer_params
@@ -42,6 +42,7 @@ from records.model import validate_run
 from regbench.cli import main
 
 LINEAR = tuple(s.id for s in specs() if "linear" in s.problems and not s.distributed)
+DATA_PARALLEL = tuple(s.id for s in specs() if "linear" in s.problems and s.distributed)
 #: The default tier's: they compile nothing (JAX's eager steps compile each operation on first use: 2 s a dtype).
 CHEAP = tuple(t for t in LINEAR if not spec_of(t).compiles and spec_of(t).backend != "jax")
 COMPILING = tuple(t for t in LINEAR if t not in CHEAP)
@@ -165,17 +166,18 @@ def test_optimum_and_metrics_take_a_vector(small):
 
 
 def test_registry_declares_problems():
-    assert runs("numpy-manual-tutorial-cpu", "linear")
-    assert runs("numpy-manual-tutorial-cpu", "quadratic")
-    assert not runs("torch-autograd-dp-cpu", "linear")
+    assert all(s.problems == ("quadratic", "linear") for s in specs())  # every trainer runs both
+    assert runs("torch-autograd-dp-cpu", "linear")
     assert not runs("no-such-trainer", "quadratic")
-    assert all("quadratic" in s.problems for s in specs())
+    assert TrainerSpec("acme", "magic", "fast", "cpu", "acme").problems == ("quadratic",)  # a spec's default
 
 
 def test_a_trainer_refuses_a_problem_it_does_not_run(small):
-    """One line, before anything is imported or converted (the data-parallel trainers run the seed's alone)."""
-    trainer = RegisteredTrainer(spec_of("torch-autograd-dp-cpu"))
-    with pytest.raises(ValueError, match=r"^torch-autograd-dp-cpu does not run problem 'linear'; it runs: quadratic$"):
+    """One line, before anything is imported or converted: a spec that declares the seed's problem alone."""
+    trainer = RegisteredTrainer(TrainerSpec("numpy", "manual", "tutorial", "cpu", "backends.numpy_manual"))
+    with pytest.raises(
+        ValueError, match=r"^numpy-manual-tutorial-cpu does not run problem 'linear'; it runs: quadratic$"
+    ):
         trainer.prepare(small, config_for(small, "float64"))
 
 
@@ -324,3 +326,18 @@ def test_numba_cuda_kernels_in_simulator_agree():
         assert_agrees(first, reference_fit(problem, config), case["dtype"], problem.n, problem.d)
         assert first.losses.tobytes() == second.losses.tobytes()  # fixed order: the same bits every run
         assert first.params.tobytes() == second.params.tobytes()
+
+
+@pytest.mark.slow  # a group of worker processes a fit (1-5 s each on 2 cores)
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(DATA_PARALLEL))
+@pytest.mark.parametrize("workers", [2, 3])
+def test_fit_linear_data_parallel(trainer, dtype, workers):
+    """101 points: uneven shards (JAX pads them); the parts (loss, ∂θ…, ∂b) are summed by one all-reduce."""
+    problem = backends.make_linear_problem(101, 5, 1)
+    config = backends.TrainConfig(epochs=100, lr=linear.lr(101, d=5), dtype=dtype, workers=workers)
+    try:
+        trainer.prepare(problem, config).close()  # starts nothing: checks the count fits here
+    except ValueError as exc:  # more workers than GPUs
+        pytest.skip(str(exc))
+    ref = reference_fit(problem, backends.TrainConfig(epochs=100, lr=config.lr))
+    assert_agrees(trainer.fit(problem, config), ref, dtype, problem.n, problem.d)

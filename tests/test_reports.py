@@ -248,4 +248,4 @@ def test_list(capsys):
     assert "torch-autograd-eager-cuda" in out
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert lines["numpy-manual-tutorial-cpu"].endswith(" | problems: quadratic, linear")
-    assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic")
+    assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic, linear")
