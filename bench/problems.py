@@ -80,6 +80,9 @@ def problem_config(workload: Workload, dtype: str) -> backends.TrainConfig:
 #: The dtypes the default run times the other problems in: float32 alone, so that the run stays within its
 #: few minutes on 2 cores (their float64 agreement is tested, tests/test_linear.py).
 PROBLEM_DTYPES = ("float32",)
+#: Seconds of timed rounds per benchmark of the other problems at most (the rounds are never fewer than
+#: bench.rounds.MIN_ROUNDS), for the same reason.
+PROBLEM_BUDGET_S = 0.5
 
 
 def default_problems() -> list[tuple[str, dict]]:

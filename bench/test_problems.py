@@ -3,7 +3,7 @@
 Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``): a new
 problem is benchmarked here without a change to this file. A trainer that does not run a problem is not
 collected for it (its spec says which it runs); one that cannot run here is skipped with the reason. In
-``PROBLEM_DTYPES`` only (float32), for the run's time. The
+``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each, for the run's time. The
 seed's problem keeps its own benchmarks (test_fit.py, test_sweep.py). No cold start is measured: the seed's
 problem measures each compiling trainer's. Deselected by ``--quick``, which times the seed's problem alone.
 """
@@ -15,7 +15,7 @@ import pytest
 from backends._registry import runs
 from bench.harness import run_benchmark
 from bench.params import trainer_params
-from bench.problems import PROBLEM_DTYPES, default_problems, named, problem_config
+from bench.problems import PROBLEM_BUDGET_S, PROBLEM_DTYPES, default_problems, named, problem_config
 
 
 def _params() -> list:
@@ -35,4 +35,4 @@ def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget):
     workload = named(problem, **sizes)
     config = problem_config(workload, dtype)
     benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
-    run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=budget)
+    run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S))
