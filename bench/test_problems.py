@@ -3,7 +3,8 @@
 Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``): a new
 problem is benchmarked here without a change to this file. A trainer that does not run a problem is not
 collected for it (its spec says which it runs); one that cannot run here is skipped with the reason. In
-``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each, for the run's time. The
+``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each, and without the eager
+baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the run's time. The
 seed's problem keeps its own benchmarks (test_fit.py, test_sweep.py). No cold start is measured: the seed's
 problem measures each compiling trainer's. Deselected by ``--quick``, which times the seed's problem alone.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends._registry import runs
+from backends._registry import BASELINE, REFERENCE, roles_of, runs
 from bench.harness import run_benchmark
 from bench.params import trainer_params
 from bench.problems import PROBLEM_BUDGET_S, PROBLEM_DTYPES, default_problems, named, problem_config
@@ -24,7 +25,8 @@ def _params() -> list:
         label = ",".join(f"{key}{value}" for key, value in sizes.items())
         for param in trainer_params(dtypes=PROBLEM_DTYPES):
             trainer_id, dtype = param.values
-            if runs(trainer_id, name):
+            roles = roles_of(trainer_id)
+            if runs(trainer_id, name) and (BASELINE not in roles or REFERENCE in roles):
                 params.append(pytest.param(name, sizes, trainer_id, dtype, id=f"{name}-{label}-{param.id}",
                                            marks=param.marks))  # fmt: skip
     return params
