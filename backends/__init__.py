@@ -3,7 +3,9 @@
 Rules: ``import backends`` imports no framework (torch, jax, numba); a trainer
 imports its framework when first probed or used. Every trainer runs the same
 algorithm on the same ``Problem`` and ``TrainConfig``: full-batch gradient
-descent on ``0.5·Σ(w·x²+b−y)²``.
+descent on ``0.5·Σ(ŷ−y)²`` of the problem's model (``problems``: the seed's
+``ŷ = w·x² + b``, or ``linear``'s ``ŷ = X·θ + b``), for the problems its spec
+declares.
 """
 
 from backends._core import (
@@ -14,6 +16,8 @@ from backends._core import (
     Problem,
     TrainConfig,
     Trainer,
+    make_linear_problem,
+    make_named_problem,
     make_problem,
     seed_problem,
 )
@@ -37,6 +41,8 @@ __all__ = [
     "TrainerUnavailable",
     "available",
     "get_trainer",
+    "make_linear_problem",
+    "make_named_problem",
     "make_problem",
     "seed_problem",
     "trainer_ids",

@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+import problems
+
 DTYPES = ("float32", "float64")
 _LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in DTYPES}
 #: Set by Problem's and TrainConfig's own validation, last: check_fit checks again only an instance without it
@@ -52,6 +54,33 @@ def _as_column(name: str, values: Any) -> np.ndarray:
     return arr
 
 
+def _as_matrix(name: str, values: Any) -> np.ndarray:
+    """A read-only float64 (n, d) array of finite values."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+    if arr.ndim != 2 or arr.size == 0:
+        raise ValueError(f"{name} must have shape (n, d) with n, d ≥ 1, got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    arr.flags.writeable = False
+    return arr
+
+
+def _finite_vector(name: str, values: Any, d: int) -> np.ndarray:
+    try:
+        arr = np.array(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric: {exc}") from None
+    if arr.shape != (d,):
+        raise ValueError(f"{name} must have {d} values, one per feature, got {arr.size}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    arr.flags.writeable = False
+    return arr
+
+
 def _is_real(value: Any) -> bool:
     """An int, a float or a NumPy integer or float (a one-element array of one too); never a bool or a string."""
     if isinstance(value, np.ndarray) and value.size == 1:
@@ -71,26 +100,32 @@ def _finite_float(name: str, value: Any) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Data and initial parameters of one fit of ``y = w·x² + b``.
+    """Data and initial parameters of one fit of the model of problem ``model`` (problems.MODULES).
 
-    ``x`` and ``y`` are stored as read-only float64 arrays of shape (n, 1), as in
-    the tutorial; trainers cast them to their working dtype.
+    ``quadratic`` (the seed's ``y = w·x² + b``): ``x`` and ``y`` are read-only float64 arrays of shape
+    (n, 1), as in the tutorial, and ``w0`` a float. ``linear``: ``x`` is (n, d), ``y`` (n, 1), and ``w0``
+    a read-only float64 vector of d values. ``b0`` is a float. Trainers cast them to their working dtype.
+    ``params0`` is every initial parameter as one vector (``[w0…, b0]``).
     """
 
     x: np.ndarray
     y: np.ndarray
-    w0: float
+    w0: float | np.ndarray
     b0: float
     name: str = "custom"
+    model: str = "quadratic"
 
     def __post_init__(self) -> None:
-        x = _as_column("x", self.x)
+        if self.model not in problems.names():
+            raise ValueError(f"model must be one of {problems.names()}, got {self.model!r}")
+        x = _as_column("x", self.x) if self.model == "quadratic" else _as_matrix("x", self.x)
         y = _as_column("y", self.y)
-        if x.shape != y.shape:
+        if len(x) != len(y):
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+        w0 = _finite_float("w0", self.w0) if self.model == "quadratic" else _finite_vector("w0", self.w0, x.shape[1])
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
-        object.__setattr__(self, "w0", _finite_float("w0", self.w0))
+        object.__setattr__(self, "w0", w0)
         object.__setattr__(self, "b0", _finite_float("b0", self.b0))
         object.__setattr__(self, _VALIDATED, True)
 
@@ -98,12 +133,24 @@ class Problem:
     def n(self) -> int:
         return len(self.x)
 
+    @property
+    def d(self) -> int:
+        """Features: 1 for the seed's model."""
+        return self.x.shape[1]
+
+    @property
+    def params0(self) -> np.ndarray:
+        """The initial parameters as one float64 vector: ``[w0…, b0]``."""
+        return np.append(self.w0, self.b0)
+
     @cached_property
     def largest(self) -> dict[str, float]:
-        """The largest magnitude the model computes with, per field: x² (not x), y, w0, b0."""
+        """The largest magnitude the model computes with, per field: x² (not x) for the seed's, y, w0, b0."""
         # Reductions only: no temporary array the size of the data (a fit's peak memory is measured).
         x, y = (max(-float(a.min()), float(a.max())) for a in (self.x, self.y))
-        return {"x²": x * x, "y": y, "w0": abs(self.w0), "b0": abs(self.b0)}
+        if self.model == "quadratic":
+            return {"x²": x * x, "y": y, "w0": abs(self.w0), "b0": abs(self.b0)}
+        return {"x": x, "y": y, "w0": float(np.abs(self.w0).max()), "b0": abs(self.b0)}
 
 
 #: Bytes make_problem holds at its peak per point: x, y, the recipe's temporaries and Problem's copies
@@ -123,17 +170,41 @@ def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
-    need = MAKE_PROBLEM_BYTES_PER_POINT * int(n)
+    _check_memory(n, MAKE_PROBLEM_BYTES_PER_POINT * int(n))
+    x, y, w, b = problems.get("quadratic").make(int(n), int(seed), noise=noise)  # the tutorial's recipe
+    return Problem(x, y, w, b, name=f"n={n},seed={seed}")
+
+
+#: Bytes make_linear_problem holds at its peak per value of X: the draw and Problem's copy.
+MAKE_LINEAR_BYTES_PER_VALUE = 24
+
+
+def make_linear_problem(n: int, d: int, seed: int, noise: float = 0.2) -> Problem:
+    """Problem ``linear`` (problems.linear): n points of d features uniform on [−1, 1], seeded."""
+    for name, value in (("n", n), ("d", d)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    noise = _finite_float("noise", noise)
+    _check_memory(n, MAKE_LINEAR_BYTES_PER_VALUE * int(n) * (int(d) + 1))
+    x, y, w, b = problems.get("linear").make(int(n), int(seed), d=int(d), noise=noise)
+    return Problem(x, y, w, b, name=f"n={n},d={d},seed={seed}", model="linear")
+
+
+def make_named_problem(model: str, n: int, seed: int, **params: Any) -> Problem:
+    """The problem ``model`` (a name in problems.MODULES) at size ``n`` with its ``params`` (its defaults else)."""
+    if model == "quadratic":
+        return make_problem(n, seed, **params)
+    if model == "linear":
+        return make_linear_problem(n, seed=seed, **{**problems.get("linear").PARAMS, **params})
+    raise ValueError(f"no problem {model!r} to make here; known problems: {', '.join(problems.names())}")
+
+
+def _check_memory(n: int, need: int) -> None:
     if need >= HISTORY_CHECKED_FROM and (free := available_memory()) is not None and need > free:
         raise ValueError(f"n={n}: the problem needs {need / 2**30:.3g} GiB, more than the "
                          f"{free / 2**30:.3g} GiB of memory available")  # fmt: skip
-    rng = np.random.RandomState(seed)
-    x = np.linspace(-1, 1, n).reshape(n, 1)
-    # The same expression, in the same order, as the tutorial: bit-identical y.
-    y = 3 * np.power(x, 2) + 2 + noise * rng.rand(x.size).reshape(n, 1)
-    w = rng.rand(1, 1)
-    b = rng.rand(1, 1)
-    return Problem(x, y, w.item(), b.item(), name=f"n={n},seed={seed}")
 
 
 def seed_problem() -> Problem:
@@ -247,17 +318,28 @@ def check_fit(problem: Any, config: Any) -> None:
 def _check_invariants(problem: Problem, config: TrainConfig) -> None:
     """What construction guarantees, checked again (cheaply: no pass over the data) for subclasses that skip it."""
     hint = f"(a {type(problem).__name__} that skipped Problem.__post_init__?)"
+    model = getattr(problem, "model", None)
+    if model not in problems.names():
+        raise TypeError(f"problem.model must be one of {problems.names()}, got {model!r} {hint}")
     for name in ("x", "y"):
         a = getattr(problem, name, None)
-        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 2 and a.shape[1] == 1 and len(a)):
+        column = name == "y" or model == "quadratic"
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 2 and a.size
+                and (a.shape[1] == 1 or not column)):  # fmt: skip
             got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise TypeError(f"problem.{name} must be a float64 array of shape (n, 1), got {got} {hint}")
-    if problem.x.shape != problem.y.shape:
+            raise TypeError(f"problem.{name} must be a float64 array of shape {'(n, 1)' if column else '(n, d)'}, "
+                            f"got {got} {hint}")  # fmt: skip
+    if len(problem.x) != len(problem.y):
         raise TypeError(f"problem.x and problem.y differ in length: {len(problem.x)} and {len(problem.y)} {hint}")
-    for name in ("w0", "b0"):
+    names = ("w0", "b0") if model == "quadratic" else ("b0",)
+    for name in names:
         value = getattr(problem, name, None)
         if type(value) is not float or not math.isfinite(value):
             raise TypeError(f"problem.{name} must be a finite float, got {value!r} {hint}")
+    if model != "quadratic":
+        w0 = getattr(problem, "w0", None)
+        if not (isinstance(w0, np.ndarray) and w0.dtype == np.float64 and w0.shape == (problem.x.shape[1],)):
+            raise TypeError(f"problem.w0 must be a float64 vector of {problem.x.shape[1]} values, got {w0!r} {hint}")
     fields = ("epochs", "lr", "dtype", "workers")
     values = tuple(getattr(config, f, None) for f in fields)
     checked = TrainConfig(*values)  # raises ValueError naming a bad field
@@ -281,9 +363,11 @@ class FitResult:
     computes it; ``final_loss`` is the loss at the returned ``w, b``. Values are
     float64 copies of what the trainer computed in its own dtype. ``diverged``
     is derived from them when first read, so that ``fit`` does not pay for it.
+    ``w`` is a float for the seed's model and a read-only float64 vector (θ) for
+    a model of d features; ``params`` is every parameter as one vector.
     """
 
-    w: float
+    w: float | np.ndarray
     b: float
     losses: np.ndarray
     final_loss: float
@@ -296,12 +380,22 @@ class FitResult:
         """
         hist = np.asarray(losses, dtype=np.float64)  # run() hands over fresh buffers: no copy needed
         hist.setflags(write=False)
-        return cls(float(w), float(b), hist, float(final_loss))
+        if np.ndim(w):  # a vector of parameters
+            w = np.array(w, dtype=np.float64).reshape(-1)
+            w.setflags(write=False)
+        else:
+            w = float(w)
+        return cls(w, float(b), hist, float(final_loss))
+
+    @property
+    def params(self) -> np.ndarray:
+        """Every fitted parameter as one float64 vector: ``[w…, b]``."""
+        return np.append(self.w, self.b)
 
     @cached_property
     def diverged(self) -> bool:
         """A non-finite value, or a final loss above the first (a Python bool: results serialise as JSON)."""
-        finite = math.isfinite(self.w) and math.isfinite(self.b) and math.isfinite(self.final_loss)
+        finite = bool(np.isfinite(self.w).all()) and math.isfinite(self.b) and math.isfinite(self.final_loss)
         if not (finite and bool(np.isfinite(self.losses).all())):
             return True
         return bool(self.final_loss > self.losses[0] * (1 + DIVERGENCE_SLACK))

@@ -64,6 +64,9 @@ def loopback_interface() -> str | None:
 def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: Any) -> list[dict[str, Any]]:
     """What each worker needs: its contiguous shard of x and y in the working dtype, and the run's settings.
 
+    ``model`` names the problem (problems.MODULES): the seed's x is a column, sent flat; linear's X is (n, d),
+    sent whole rows, and its ``w0`` a vector.
+
     ``counts`` (every rank's shard length) lets a worker pad its shard to the
     longest one where its framework needs equal shapes. First, ``config.workers``
     workers of ``footprint`` must fit this machine (``check_group_size``): the
@@ -71,15 +74,15 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
     """
     dtype = np.dtype(config.dtype)
     check_group_size(config.workers, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
-                     coordinator_bytes=4 * problem.n * dtype.itemsize)  # fmt: skip
-    x = problem.x.astype(dtype).ravel()
+                     coordinator_bytes=2 * (problem.d + 1) * problem.n * dtype.itemsize)  # fmt: skip
+    x = problem.x.astype(dtype).ravel() if problem.model == "quadratic" else problem.x.astype(dtype)
     y = problem.y.astype(dtype).ravel()
     bounds = shard_bounds(problem.n, config.workers)
     counts = [stop - start for start, stop in bounds]
     return [
         {"x": np.ascontiguousarray(x[start:stop]), "y": np.ascontiguousarray(y[start:stop]), "counts": counts,
          "w0": problem.w0, "b0": problem.b0, "lr": config.lr, "epochs": config.epochs, "dtype": config.dtype,
-         **common}
+         "model": problem.model, **common}
         for start, stop in bounds
     ]  # fmt: skip
 

@@ -38,6 +38,7 @@ class TrainerSpec:
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
     distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
     twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
+    problems: tuple[str, ...] = ("quadratic",)  # the problems (problems.MODULES) it runs; others it refuses
 
     @property
     def id(self) -> str:
@@ -48,30 +49,34 @@ _NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
     f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native", "numba_cuda")
 )
 _TORCH_DP, _JAX_DP = "backends.torch_dp", "backends.jax_dp"
+#: The seed's problem and the second workload (problems.linear). The GPU trainers run linear with the CPU ones'
+#: code (the CuPy path is tested on a NumPy stand-in, tests/test_linear.py); their agreement tests run where a
+#: GPU is lent. Every trainer runs both.
+_BOTH = ("quadratic", "linear")
 _SPECS = (
-    TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE)),
-    TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY),
-    TrainerSpec("numpy", "manual", "tutorial", "cuda", _NUMPY, (BASELINE,)),  # on CuPy arrays
-    TrainerSpec("numpy", "manual", "fused", "cuda", _NUMPY),
-    TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,)),
-    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH, compiles=True),
-    TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,)),
-    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH, compiles=True),
-    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH, compiles=True),
-    TrainerSpec("jax", "grad", "eager", "cpu", _JAX, (BASELINE,)),
-    TrainerSpec("jax", "grad", "jit", "cpu", _JAX, compiles=True),
-    TrainerSpec("jax", "grad", "scan", "cpu", _JAX, compiles=True),
-    TrainerSpec("jax", "grad", "eager", "gpu", _JAX, (BASELINE,)),
-    TrainerSpec("jax", "grad", "jit", "gpu", _JAX, compiles=True),
-    TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True),
-    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True),
-    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True),
-    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True),
+    TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE), problems=_BOTH),
+    TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY, problems=_BOTH),
+    TrainerSpec("numpy", "manual", "tutorial", "cuda", _NUMPY, (BASELINE,), problems=_BOTH),  # on CuPy arrays
+    TrainerSpec("numpy", "manual", "fused", "cuda", _NUMPY, problems=_BOTH),
+    TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,), problems=_BOTH),
+    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH, compiles=True, problems=_BOTH),
+    TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,), problems=_BOTH),
+    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH, compiles=True, problems=_BOTH),
+    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH, compiles=True, problems=_BOTH),
+    TrainerSpec("jax", "grad", "eager", "cpu", _JAX, (BASELINE,), problems=_BOTH),
+    TrainerSpec("jax", "grad", "jit", "cpu", _JAX, compiles=True, problems=_BOTH),
+    TrainerSpec("jax", "grad", "scan", "cpu", _JAX, compiles=True, problems=_BOTH),
+    TrainerSpec("jax", "grad", "eager", "gpu", _JAX, (BASELINE,), problems=_BOTH),
+    TrainerSpec("jax", "grad", "jit", "gpu", _JAX, compiles=True, problems=_BOTH),
+    TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True, problems=_BOTH),
+    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True, problems=_BOTH),
+    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True, problems=_BOTH),
+    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True, problems=_BOTH),
     # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._data_parallel).
-    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager"),
-    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager"),
-    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
-    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan"),
+    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
+    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
+    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
+    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
 )
 _BY_ID = {spec.id: spec for spec in _SPECS}
 
@@ -112,6 +117,9 @@ class RegisteredTrainer:
 
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
         check_fit(problem, config)
+        if problem.model not in self.spec.problems:
+            raise ValueError(f"{self.id} does not run problem {problem.model!r}; it runs: "
+                             f"{', '.join(self.spec.problems)}")  # fmt: skip
         if config.workers != 1 and not self.spec.distributed:
             raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
                              "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
@@ -140,6 +148,12 @@ def trainer_ids() -> tuple[str, ...]:
 def specs() -> tuple[TrainerSpec, ...]:
     """Every registered spec, in the order of ``trainer_ids()``; imports nothing."""
     return _SPECS
+
+
+def runs(trainer_id: str, problem: str) -> bool:
+    """Whether a known trainer runs problem ``problem`` (its spec declares it); imports nothing."""
+    spec = _BY_ID.get(trainer_id)
+    return spec is not None and problem in spec.problems
 
 
 def spec_of(trainer_id: str) -> TrainerSpec | None:

@@ -81,7 +81,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
 
 
 def _loss(w, b, x2, y, valid):
-    r = x2 * w + b - y
+    """The seed's loss on x² and a scalar w; problem linear's on X (n, d) and θ (d,) (a rank: traced apart)."""
+    r = (x2 @ w if x2.ndim == 2 else x2 * w) + b - y
     if valid is not None:
         r = jax.numpy.where(valid, r, 0)  # padding of an uneven shard adds nothing
     if r.shape[0] <= SMALL_MAX_N:
@@ -110,11 +111,16 @@ def _train(x2, y, *, w0, b0, lr, epochs, counts):
         # "varying", each device's gradient is its shard's alone, and one psum sums all three parts.
         w, b = carry
         loss, (grad_w, grad_b) = _loss_and_grad(*(jax.lax.pcast(v, "w", to="varying") for v in carry), x2, y, valid)
+        if jnp.ndim(w):  # problem linear: the parts are (loss, ∂θ…, ∂b), still one all-reduce
+            total = jax.lax.psum(jnp.concatenate([loss[None], grad_w, grad_b[None]]), "w")
+            return (w - lr * total[1:-1], b - lr * total[-1]), total[0]
         total = jax.lax.psum(jnp.stack([loss, grad_w, grad_b]), "w")  # the one all-reduce of the epoch
         return (w - lr * total[1], b - lr * total[2]), total[0]
 
     (w, b), losses = jax.lax.scan(epoch, (w0, b0), length=epochs)
     final = jax.lax.psum(_loss(w, b, x2, y, valid), "w")
+    if jnp.ndim(w):  # [θ…, b, final, losses...]
+        return jnp.concatenate([w, jnp.stack([b, final]), losses])
     return jnp.concatenate([jnp.stack([w, b, final]), losses])  # one transfer: [w, b, final, losses...]
 
 
@@ -185,17 +191,18 @@ class Worker:
         self.mesh = Mesh(np.array(devices), ("w",))
         counts = tuple(payload["counts"])
         length = max(1, max(counts))  # every shard padded to the longest (JAX shards evenly)
-        x2 = np.zeros(length, dtype)
-        y = np.zeros(length, dtype)
         x = payload["x"]
-        x2[: len(x)] = x * x
+        self.d = x.shape[1] if payload.get("model") == "linear" else 0  # linear: rows of X, θ (d,)
+        x2 = np.zeros((length, self.d) if self.d else length, dtype)
+        y = np.zeros(length, dtype)
+        x2[: len(x)] = x if self.d else x * x
         y[: len(x)] = payload["y"]
         sharding = NamedSharding(self.mesh, P("w"))
-        shape = (world * length,)
-        self.x2 = jax.make_array_from_process_local_data(sharding, x2, shape)
-        self.y = jax.make_array_from_process_local_data(sharding, y, shape)
+        self.x2 = jax.make_array_from_process_local_data(sharding, x2, (world * length, *x2.shape[1:]))
+        self.y = jax.make_array_from_process_local_data(sharding, y, (world * length,))
         scalar = dtype.type
-        train = partial(_train, w0=scalar(payload["w0"]), b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
+        w0 = np.asarray(payload["w0"], dtype) if self.d else scalar(payload["w0"])
+        train = partial(_train, w0=w0, b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
                         epochs=payload["epochs"], counts=counts)  # fmt: skip
         self._train = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(P("w"), P("w")), out_specs=P()))
         self._allreduce_fns: dict = {}
@@ -205,6 +212,9 @@ class Worker:
         if self.rank != 0:
             return None
         packed = np.asarray(out.addressable_data(0), dtype=np.float64)
+        if self.d:
+            d = self.d
+            return packed[:d], float(packed[d]), packed[d + 2 :], float(packed[d + 1])
         return float(packed[0]), float(packed[1]), packed[3:], float(packed[2])
 
     def measure_allreduce(self, rounds: int) -> float:

@@ -51,7 +51,8 @@ UNROLL = 8
 
 
 def _loss(w, b, x, y):
-    r = (x * x) * w + b - y
+    """The seed's loss on x (n,) and a scalar w; problem linear's on X (n, d) and θ (d,) (a rank: traced apart)."""
+    r = (x @ w if x.ndim == 2 else (x * x) * w) + b - y
     return (0.5 * r**2).sum()
 
 
@@ -74,7 +75,10 @@ def _scan_fit(w, b, x, y, lr, *, epochs):
 
 
 def _pack(w, b, losses, final):
-    """One array ``[w, b, final_loss, losses...]``: a single transfer to the host instead of four."""
+    """One array ``[w, b, final_loss, losses...]`` (``[θ…, b, final_loss, losses...]`` for a vector θ): a single
+    transfer to the host instead of four."""
+    if jnp.ndim(w):
+        return jnp.concatenate([w, jnp.stack([b, final]), losses])
     return jnp.concatenate([jnp.stack([w, b, final]), losses])
 
 
@@ -98,7 +102,7 @@ class _Fit:
     device: jax.Device
     x: Any  # (n,), working dtype: on the device, or on the host for a small CPU scan fit (see prepare)
     y: Any
-    w0: np.generic  # host scalars in the working dtype: passed with each call, cheaper than device_put
+    w0: np.generic  # host scalars in the working dtype: passed with each call, cheaper than device_put; θ (d,)
     b0: np.generic
     lr: np.generic
     epochs: int
@@ -124,6 +128,9 @@ class _Fit:
 
     def result(self, raw) -> FitResult:
         packed = np.asarray(raw)
+        if np.ndim(self.w0):  # [θ…, b, final_loss, losses...]
+            d = len(self.w0)
+            return FitResult.from_arrays(packed[:d], packed[d], packed[d + 2 :], packed[d + 1])
         return FitResult.from_arrays(packed[0], packed[1], packed[3:], packed[2])
 
 
@@ -134,12 +141,14 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     dev = jax.devices(device)[0]
     dtype = np.dtype(config.dtype)
     # Problem's arrays are read-only float64 columns: a float64 fit uses them as they are.
-    x = problem.x.astype(dtype, copy=False).ravel()
+    x = problem.x.astype(dtype, copy=False)
+    x = x.ravel() if problem.model == "quadratic" else x
     y = problem.y.astype(dtype, copy=False).ravel()
     if not (variant == "scan" and device == "cpu" and problem.n <= SMALL_MAX_N):
         with _precision(config.dtype):
             x, y = jax.device_put((x, y), dev)
     # else: one call copies host arrays into XLA's buffers in ~10 µs, a device_put here costs ~35 µs
     # (100 points, 2026-11-25): for a one-call fit that is a fifth of its time.
-    return _Fit(variant, config.dtype, dev, x, y, dtype.type(problem.w0), dtype.type(problem.b0),
-                dtype.type(config.lr), config.epochs)  # fmt: skip
+    w0 = dtype.type(problem.w0) if problem.model == "quadratic" else problem.w0.astype(dtype)
+    return _Fit(variant, config.dtype, dev, x, y, w0, dtype.type(problem.b0), dtype.type(config.lr),
+                config.epochs)  # fmt: skip

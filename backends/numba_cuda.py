@@ -215,6 +215,106 @@ def _kernels(dtype_name: str, one_block_threads: int, block_threads: int) -> Any
     return one_launch, epoch_pass, epoch_update
 
 
+@functools.cache
+def _linear_kernels(dtype_name: str, block_threads: int) -> Any:
+    """Problem linear: three launches an epoch, every sum in a fixed order (no atomics).
+
+    ``residual``: one thread a point, ``r_i = b + Σ_j X_ij·θ_j − y_i`` (the sum over j in order);
+    ``reduce``: one block a sum (d gradients ``Σ_i r_i·X_ij``, then ``Σ r_i`` and ``Σ r_i²``), each block's
+    threads striding over the points and meeting in a tree in shared memory; ``update``: ``θ, b -= lr·∂``
+    and the epoch's loss. A first version: X is read twice an epoch, the reduce's reads of a column are
+    strided; not yet the GPU's limit for this problem.
+    """
+    ftype = numba.from_dtype(np.dtype(dtype_name))
+
+    @cuda.jit
+    def residual(x, y, params, r):  # pragma: no cover - compiled
+        i = cuda.grid(1)
+        if i < x.shape[0]:
+            d = x.shape[1]
+            acc = params[d]
+            for j in range(d):
+                acc += x[i, j] * params[j]
+            r[i] = acc - y[i]
+
+    @cuda.jit
+    def reduce(x, r, sums):  # pragma: no cover - compiled
+        sh = cuda.shared.array(block_threads, ftype)
+        c = cuda.blockIdx.x
+        t = cuda.threadIdx.x
+        threads = cuda.blockDim.x
+        d = x.shape[1]
+        acc = r[0] - r[0]
+        for i in range(t, x.shape[0], threads):
+            if c < d:
+                acc += r[i] * x[i, c]
+            elif c == d:
+                acc += r[i]
+            else:
+                acc += r[i] * r[i]
+        sh[t] = acc
+        cuda.syncthreads()
+        s = threads // 2
+        while s > 0:
+            if t < s:
+                sh[t] += sh[t + s]
+            cuda.syncthreads()
+            s //= 2
+        if t == 0:
+            sums[c] = sh[0]
+
+    @cuda.jit
+    def update(sums, params, lr, half, losses, out, epoch):  # pragma: no cover - compiled
+        k = cuda.grid(1)
+        loss_at = sums.shape[0] - 1
+        if epoch < losses.shape[0]:
+            if k < loss_at:
+                params[k] -= lr * sums[k]
+            if k == 0:
+                losses[epoch] = half * sums[loss_at]
+        elif k == 0:
+            out[0] = half * sums[loss_at]
+
+    return residual, reduce, update
+
+
+@dataclass
+class _LinearFit:
+    kernels: Any  # (residual, reduce, update)
+    x: Any  # (n, d), working dtype, on the device
+    y: Any  # (n,)
+    params0: np.ndarray  # [θ…, b], working dtype, on the host
+    lr: np.generic
+    epochs: int
+    block_threads: int
+
+    def run(self):
+        residual, reduce, update = self.kernels
+        n, d = self.x.shape
+        dtype = self.params0.dtype
+        params = cuda.to_device(self.params0)
+        r = cuda.device_array(n, dtype)
+        sums = cuda.device_array(d + 2, dtype)
+        losses = cuda.device_array(self.epochs, np.float64)
+        out = cuda.device_array(1, dtype)
+        threads = self.block_threads
+        resid = residual[-(-n // threads), threads]
+        red = reduce[d + 2, threads]
+        upd = update[-(-(d + 1) // threads), threads]
+        half = dtype.type(0.5)
+        for epoch in range(self.epochs + 1):  # the last pass only measures the final loss
+            resid(self.x, self.y, params, r)
+            red(self.x, r, sums)
+            upd(sums, params, self.lr, half, losses, out, epoch)
+        cuda.synchronize()
+        return params, out, losses
+
+    def result(self, raw) -> FitResult:
+        params, out, losses = raw
+        host = params.copy_to_host()
+        return FitResult.from_arrays(host[:-1], host[-1], losses.copy_to_host(), out.copy_to_host()[0])
+
+
 def ptx(dtype_name: str, cc: tuple[int, int] = (8, 0)) -> dict[str, str]:
     """The PTX of each kernel for compute capability ``cc``: compiles them for a real GPU without needing one.
 
@@ -274,6 +374,16 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     if reason:
         raise ValueError(reason)
     dtype = np.dtype(config.dtype)
+    if problem.model == "linear":
+        return _LinearFit(
+            kernels=_linear_kernels(dtype.name, BLOCK_THREADS),
+            x=cuda.to_device(np.ascontiguousarray(problem.x, dtype=dtype)),
+            y=cuda.to_device(np.ascontiguousarray(problem.y.astype(dtype).ravel())),
+            params0=problem.params0.astype(dtype),
+            lr=dtype.type(config.lr),
+            epochs=config.epochs,
+            block_threads=BLOCK_THREADS,
+        )
     n = problem.n
     one_block = n <= ONE_BLOCK_MAX_N
     return _Fit(

@@ -73,6 +73,76 @@ _TRAINERS = {
 }
 
 
+#: Problem linear: points per share of a parallel epoch (each share's gradient is summed apart, then in order).
+LINEAR_SHARE = 1 << 12
+
+
+def _make_linear_trainer(fastmath, parallel: bool):
+    """Problem linear: one pass over X an epoch; ``r = X·θ + b − y`` per point, its gradient added as it goes.
+
+    In parallel, the points are cut into fixed shares of LINEAR_SHARE, each summed into its own row of
+    partial sums and the rows added in order: the bits depend on n and d only, not on the threads.
+    """
+    prange = numba.prange if parallel else range
+
+    @numba.njit(fastmath=fastmath, nogil=True)
+    def share(x, y, w, b, lo, hi, grad_w, zero):  # pragma: no cover - compiled
+        loss = zero
+        grad_b = zero
+        for i in range(lo, hi):
+            r = b
+            for j in range(x.shape[1]):
+                r += x[i, j] * w[j]
+            r -= y[i]
+            loss += r * r
+            grad_b += r
+            for j in range(x.shape[1]):
+                grad_w[j] += r * x[i, j]
+        return loss, grad_b
+
+    @numba.njit(fastmath=fastmath, parallel=parallel, nogil=True)
+    def epoch(x, y, w, b, parts, part_loss, part_b, zero):  # pragma: no cover - compiled
+        shares = parts.shape[0]
+        n = x.shape[0]
+        for s in prange(shares):
+            parts[s, :] = zero
+            lo = s * n // shares
+            hi = (s + 1) * n // shares
+            part_loss[s], part_b[s] = share(x, y, w, b, lo, hi, parts[s], zero)
+        grad_w = parts[0].copy()
+        loss, grad_b = part_loss[0], part_b[0]
+        for s in range(1, shares):
+            loss += part_loss[s]
+            grad_b += part_b[s]
+            for j in range(grad_w.shape[0]):
+                grad_w[j] += parts[s, j]
+        return loss, grad_w, grad_b
+
+    @numba.njit(fastmath=fastmath, nogil=True)
+    def train(x, y, w, b, lr, half, losses, shares):  # pragma: no cover - compiled
+        zero = half - half
+        w = w.copy()
+        parts = np.empty((shares, x.shape[1]), x.dtype)
+        part_loss = np.empty(shares, x.dtype)
+        part_b = np.empty(shares, x.dtype)
+        for i in range(losses.shape[0]):
+            loss, grad_w, grad_b = epoch(x, y, w, b, parts, part_loss, part_b, zero)
+            losses[i] = half * loss
+            for j in range(w.shape[0]):
+                w[j] -= lr * grad_w[j]
+            b -= lr * grad_b
+        return w, b, half * epoch(x, y, w, b, parts, part_loss, part_b, zero)[0]
+
+    return train
+
+
+_LINEAR_TRAINERS = {
+    ("loop", False): _make_linear_trainer(False, parallel=False),
+    ("simd", False): _make_linear_trainer(_REASSOC, parallel=False),
+    ("simd", True): _make_linear_trainer(_REASSOC, parallel=True),
+}
+
+
 @dataclass
 class _Fit(HostResult):
     train: Any
@@ -87,10 +157,42 @@ class _Fit(HostResult):
         return self.train(self.x, self.y, self.w0, self.b0, self.lr, self.epochs)
 
 
+@dataclass
+class _LinearFit(HostResult):
+    train: Any
+    x: np.ndarray  # (n, d), working dtype
+    y: np.ndarray  # (n,)
+    w0: np.ndarray  # (d,)
+    b0: np.generic
+    lr: np.generic
+    epochs: int
+    shares: int  # the shares of an epoch's points (1: one sequential pass)
+
+    def run(self):
+        losses = np.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
+        half = self.x.dtype.type(0.5)
+        w, b, final = self.train(self.x, self.y, self.w0, self.b0, self.lr, half, losses, self.shares)
+        return w, b, losses, final
+
+
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
+    dtype = np.dtype(config.dtype)
+    if problem.model == "linear":
+        # The parallel form from as many values of X as the seed's problem has points (its threads pay from there).
+        parallel = variant == "simd" and problem.n * problem.d >= PARALLEL_MIN_N and problem.n >= 2 * LINEAR_SHARE
+        return _LinearFit(
+            train=_LINEAR_TRAINERS[(variant, parallel)],
+            x=np.ascontiguousarray(problem.x, dtype=dtype),
+            y=np.ascontiguousarray(problem.y.astype(dtype).ravel()),
+            w0=np.ascontiguousarray(problem.w0, dtype=dtype),
+            b0=dtype.type(problem.b0),
+            lr=dtype.type(config.lr),
+            epochs=config.epochs,
+            shares=problem.n // LINEAR_SHARE if parallel else 1,
+        )
     parallel = variant == "simd" and problem.n >= PARALLEL_MIN_N
     return _Fit(
         train=_TRAINERS[(variant, parallel, config.dtype)],

@@ -85,6 +85,28 @@ def loss_and_gradient_on(xp: ModuleType):
 loss_and_gradient = loss_and_gradient_on(np)
 
 
+@functools.cache
+def linear_loss_and_gradient_on(xp: ModuleType):
+    """``linear_loss_and_gradient`` over array module ``xp``."""
+
+    def linear_loss_and_gradient(x, y, w, b):
+        """Problem ``linear``'s loss and hand-derived gradients, in the tutorial's style (x (n, d), w (d, 1)).
+
+        ``∂L/∂θ = Xᵀ(X·θ+b−y)`` and ``∂L/∂b = Σ(X·θ+b−y)`` for ``L = 0.5·Σ(X·θ+b−y)²``.
+        """
+        y_pred = x @ w + b
+        loss = 0.5 * (y_pred - y) ** 2
+        loss = loss.sum()
+        grad_w = x.T @ (y_pred - y)
+        grad_b = xp.sum(y_pred - y)
+        return loss, grad_w, grad_b
+
+    return linear_loss_and_gradient
+
+
+linear_loss_and_gradient = linear_loss_and_gradient_on(np)
+
+
 @dataclass
 class _Fit:
     """What both variants share: the array module, and the hand-over to the host."""
@@ -105,7 +127,8 @@ class _Fit:
     def result(self, raw) -> FitResult:
         w, b, losses, final = raw
         if self.xp is not np:  # one copy to the host for the whole history
-            w, b, losses, final = float(w), float(b), self.xp.asnumpy(losses), float(final)
+            w = self.xp.asnumpy(w) if w.ndim else float(w)
+            b, losses, final = float(b), self.xp.asnumpy(losses), float(final)
         return FitResult.from_arrays(w, b, losses, final)
 
 
@@ -113,13 +136,14 @@ class _Fit:
 class _TutorialFit(_Fit):
     x: Any  # (n, 1), working dtype, on the device
     y: Any
-    w0: Any  # (1, 1)
+    w0: Any  # (1, 1); (d, 1) for problem linear
     b0: Any
     lr: float
+    linear: bool = False  # problem linear: x is (n, d)
 
     def run(self):
         x, y, lr = self.x, self.y, self.lr
-        loss_and_gradient = loss_and_gradient_on(self.xp)
+        loss_and_gradient = (linear_loss_and_gradient_on if self.linear else loss_and_gradient_on)(self.xp)
         w, b = self.w0.copy(), self.b0.copy()
         losses = self.xp.empty(self.epochs)  # float64 holds every float32 loss exactly: no conversion in result()
         with self._quiet():
@@ -129,7 +153,7 @@ class _TutorialFit(_Fit):
                 b -= lr * grad_b
                 losses[i] = loss
             final = loss_and_gradient(x, y, w, b)[0]
-        return self._done((w[0, 0], b[0, 0], losses, final))
+        return self._done((w[:, 0] if self.linear else w[0, 0], b[0, 0], losses, final))
 
 
 @dataclass
@@ -155,6 +179,37 @@ class _FusedFit(_Fit):
                 losses[i] = half * dot(r, r)
                 w, b = w - lr * dot(r, x2), b - lr * r.sum()
             multiply(x2, w, out=r)
+            r += b
+            r -= y
+            final = half * dot(r, r)
+        return self._done((w, b, losses, final))
+
+
+@dataclass
+class _LinearFusedFit(_Fit):
+    """Problem linear, fused: X·θ and Xᵀr by BLAS (gemv) into preallocated buffers, scalars in the working dtype."""
+
+    x: Any  # (n, d), C-contiguous, working dtype, on the device
+    y: Any  # (n,)
+    w0: Any  # (d,)
+    b0: Any
+    lr: Any
+    half: Any
+
+    def run(self):
+        x, y, lr, half = self.x, self.y, self.lr, self.half
+        dot = self.xp.dot
+        w, b = self.w0.copy(), self.b0
+        r = self.xp.empty_like(y)
+        losses = self.xp.empty(self.epochs)  # float64: exact for float32 losses too
+        with self._quiet():
+            for i in range(self.epochs):
+                dot(x, w, out=r)
+                r += b
+                r -= y  # r = ŷ − y
+                losses[i] = half * dot(r, r)
+                w, b = w - lr * dot(r, x), b - lr * r.sum()
+            dot(x, w, out=r)
             r += b
             r -= y
             final = half * dot(r, r)
@@ -254,6 +309,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
 def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig):
     """The fit of ``variant`` on the device of array module ``xp``: the data is converted and moved here."""
     dtype = np.dtype(config.dtype)
+    if problem.model == "linear":
+        return _prepare_linear(xp, variant, problem, config, dtype)
     if variant == "tutorial":
         return _TutorialFit(
             xp=xp,
@@ -284,4 +341,18 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
             lr=scalar(config.lr),
             half=scalar(0.5),
         )
+    raise ValueError(f"no NumPy variant {variant!r}")
+
+
+def _prepare_linear(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
+    x = xp.asarray(np.ascontiguousarray(problem.x, dtype=dtype))
+    if variant == "tutorial":
+        return _TutorialFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype)),
+                            w0=xp.asarray(problem.w0.astype(dtype).reshape(-1, 1)),
+                            b0=xp.full((1, 1), problem.b0, dtype), lr=config.lr, linear=True)  # fmt: skip
+    if variant == "fused":
+        scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
+        return _LinearFusedFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype).ravel()),
+                               w0=xp.asarray(problem.w0.astype(dtype)), b0=scalar(problem.b0),
+                               lr=scalar(config.lr), half=scalar(0.5))  # fmt: skip
     raise ValueError(f"no NumPy variant {variant!r}")

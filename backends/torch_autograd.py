@@ -57,7 +57,9 @@ def _sync(device: torch.device) -> None:
 
 
 def _loss(w: torch.Tensor, b: torch.Tensor, x2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return (0.5 * (x2 * w + b - y) ** 2).sum()
+    """The seed's loss on x² (n,) and a scalar w; problem linear's on X (n, d) and θ (d,) (a rank: traced apart)."""
+    pred = x2 @ w if x2.dim() == 2 else x2 * w
+    return (0.5 * (pred + b - y) ** 2).sum()
 
 
 _grad_and_loss = torch.func.grad_and_value(_loss, argnums=(0, 1))
@@ -190,13 +192,14 @@ def _cpu_parallel_min_n() -> int:
 @dataclass
 class _Fit:
     variant: str
-    x: torch.Tensor  # (n, 1), working dtype, on the device; None for ``compiled``, which reads x2
+    x: torch.Tensor  # (n, 1) ((n, d): linear), working dtype, on the device; None for ``compiled``, which reads x2
     y: torch.Tensor  # (n, 1); (n,) for ``compiled``
-    w0: torch.Tensor  # (1, 1)
+    w0: torch.Tensor  # (1, 1); (d, 1) for linear
     b0: torch.Tensor
     lr: float
     epochs: int
-    x2: torch.Tensor | None = None  # (n,): x², computed once in prepare() for ``compiled``
+    x2: torch.Tensor | None = None  # (n,): x², computed once in prepare() for ``compiled``; linear: X (n, d)
+    square: bool = True  # the seed's model squares x; problem linear's features are X as it is
     _graph: Any = field(default=None, repr=False)
     _static: tuple = field(default=(), repr=False)
 
@@ -205,12 +208,13 @@ class _Fit:
 
     def result(self, raw) -> FitResult:
         w, b, losses, final = raw
-        return FitResult.from_arrays(w.item(), b.item(), losses.cpu().numpy(), final.item())
+        w = w.item() if w.numel() == 1 and self.square else w.detach().cpu().numpy().reshape(-1)
+        return FitResult.from_arrays(w, b.item(), losses.cpu().numpy(), final.item())
 
     def _eager_loop(self, w, b, losses):
-        x, y, lr = self.x, self.y, self.lr
+        x, y, lr, square = self.x, self.y, self.lr, self.square
         for i in range(self.epochs):
-            y_pred = x.pow(2).mm(w) + b
+            y_pred = (x.pow(2) if square else x).mm(w) + b
             loss = 0.5 * (y_pred - y) ** 2
             loss = loss.sum()
             loss.backward()
@@ -221,7 +225,7 @@ class _Fit:
                 b.grad.zero_()
                 losses[i] = loss
         with torch.no_grad():
-            final = (0.5 * (x.pow(2).mm(w) + b - y) ** 2).sum()
+            final = (0.5 * ((x.pow(2) if square else x).mm(w) + b - y) ** 2).sum()
         return final
 
     def _run_eager(self):
@@ -248,7 +252,7 @@ class _Fit:
 
     def _train_compiled(self, chunks: bool):
         x2, y = self.x2, self.y
-        w, b = self.w0.reshape(()), self.b0.reshape(())
+        w, b = self.w0.reshape(() if self.square else (-1,)), self.b0.reshape(())
         serial = x2.device.type == "cpu" and len(x2) < _cpu_parallel_min_n()
         lr = torch.tensor(self.lr, dtype=x2.dtype, device=x2.device)
         losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
@@ -299,7 +303,7 @@ class _Fit:
         self._graph, self._static = graph, (w, b, losses, final)
 
     def _eager_loop_once(self, w, b) -> None:
-        loss = (0.5 * (self.x.pow(2).mm(w) + b - self.y) ** 2).sum()
+        loss = (0.5 * ((self.x.pow(2) if self.square else self.x).mm(w) + b - self.y) ** 2).sum()
         loss.backward()
         with torch.no_grad():
             w.grad.zero_()
@@ -312,6 +316,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
         raise ValueError(reason)
     dev = torch.device(device)
     dtype = getattr(torch, config.dtype)
+    if problem.model == "linear":
+        return _prepare_linear(variant, dev, dtype, problem, config)
     # astype() copies into writable memory, which torch.from_numpy requires.
     y = torch.from_numpy(problem.y.astype(config.dtype)).to(dev)
     if variant == "compiled":
@@ -331,3 +337,15 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
         lr=config.lr,
         epochs=config.epochs,
     )
+
+
+def _prepare_linear(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
+    """Problem linear: X (n, d) as the features of every style, θ (d, 1) (``compiled``: (d,), y (n,))."""
+    x = torch.from_numpy(np.array(problem.x, dtype=config.dtype, order="C")).to(dev)  # a writable copy
+    y = torch.from_numpy(problem.y.astype(config.dtype)).to(dev)
+    w0 = torch.from_numpy(problem.w0.astype(config.dtype).reshape(-1, 1)).to(dev)
+    b0 = torch.full((1, 1), problem.b0, dtype=dtype, device=dev)
+    if variant == "compiled":
+        return _Fit(variant=variant, x=None, y=y.reshape(-1), x2=x, w0=w0, b0=b0, lr=config.lr, epochs=config.epochs,
+                    square=False)  # fmt: skip
+    return _Fit(variant=variant, x=x, y=y, w0=w0, b0=b0, lr=config.lr, epochs=config.epochs, square=False)

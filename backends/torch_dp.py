@@ -82,7 +82,8 @@ class Worker:
         self.rank = rank
         self.dtype = getattr(torch, payload["dtype"])
         x = torch.from_numpy(payload["x"]).to(self.device)  # the working dtype already
-        self.x2 = x * x  # x² once: every epoch reads it (as the tutorial's x.pow(2) computes it)
+        self.linear = payload.get("model") == "linear"  # X (n, d) and θ (d,): linear's features are X itself
+        self.x2 = x if self.linear else x * x  # x² once: every epoch reads it (as the tutorial's x.pow(2) does)
         self.y = torch.from_numpy(payload["y"]).to(self.device)
         self.w0 = torch.tensor(payload["w0"], dtype=self.dtype, device=self.device)
         self.b0 = torch.tensor(payload["b0"], dtype=self.dtype, device=self.device)
@@ -90,6 +91,8 @@ class Worker:
         self.epochs = payload["epochs"]
 
     def train(self):
+        if self.linear:
+            return self._train_linear()
         x2, y, lr = self.x2, self.y, self.lr
         w = self.w0.clone().requires_grad_(True)
         b = self.b0.clone().requires_grad_(True)
@@ -114,6 +117,34 @@ class Worker:
         if self.rank != 0:
             return None
         return w.item(), b.item(), losses.double().cpu().numpy(), final.item()
+
+    def _train_linear(self):
+        """Problem linear: the seed's loop on X·θ, the epoch's parts (loss, ∂θ…, ∂b) summed by one all_reduce."""
+        x, y, lr = self.x2, self.y, self.lr
+        w = self.w0.clone().requires_grad_(True)
+        b = self.b0.clone().requires_grad_(True)
+        d = w.numel()
+        losses = torch.empty(self.epochs, dtype=self.dtype, device=self.device)
+        parts = torch.empty(d + 2, dtype=self.dtype, device=self.device)
+        for i in range(self.epochs):
+            loss = (0.5 * (x @ w + b - y) ** 2).sum()  # this shard's part of the loss
+            loss.backward()
+            with torch.no_grad():
+                parts[0], parts[1 : d + 1], parts[d + 1] = loss, w.grad, b.grad
+                dist.all_reduce(parts)
+                losses[i] = parts[0]
+                w -= lr * parts[1 : d + 1]
+                b -= lr * parts[d + 1]
+                w.grad = None
+                b.grad = None
+        with torch.no_grad():
+            final = (0.5 * (x @ w + b - y) ** 2).sum().reshape(1)
+            dist.all_reduce(final)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        if self.rank != 0:
+            return None
+        return w.detach().cpu().numpy(), b.item(), losses.double().cpu().numpy(), final.item()
 
     def measure_allreduce(self, rounds: int) -> float:
         parts = torch.ones(3, dtype=self.dtype, device=self.device)

@@ -30,6 +30,7 @@ import statistics
 import numpy as np
 
 import backends
+import problems
 from backends import metrics
 from backends._registry import spec_of, twin_of
 from bench.cold_start import cold_start
@@ -83,13 +84,15 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     """The record of one benchmark: who ran on what, what it computed (``measured``: what it cost)."""
     spec = spec_of(trainer.id)
     problem = workload.problem
+    # A model of d features records θ whole, and its norm as w (a scalar the tables and compare read).
+    w, theta = (result.w, None) if np.ndim(result.w) == 0 else (float(np.linalg.norm(result.w)), result.w.tolist())
+    floor = problems.get(problem.model).floor_bytes(problem.n, np.dtype(config.dtype).itemsize, d=problem.d)
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, w=result.w, b=result.b, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=2 * problem.n * np.dtype(config.dtype).itemsize,
-        loaded_frameworks=loaded_frameworks(), **measured,
+        epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
+        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(), **measured,
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import functools
 from dataclasses import dataclass
 
 import backends
+import problems
 from backends._core import SEED
 from backends._registry import BASELINE, specs
 from records.model import ProblemData, ProblemRecord
@@ -58,6 +59,38 @@ def sized(n: int) -> Workload:
     return _workload(backends.make_problem(n, seed=0), 0)
 
 
+@functools.cache
+def named(name: str, n: int, **params) -> Workload:
+    """Problem ``name`` (problems.MODULES) at size ``n`` with ``params`` (its defaults else), seed 0."""
+    module = problems.get(name)
+    params = {**module.PARAMS, **params}
+    workload = Workload(backends.make_named_problem(name, n, 0, **params),
+                        ProblemRecord(name=name, params={"n": n, "seed": 0, **params}))  # fmt: skip
+    _used[(name, *workload.record.params.values())] = workload
+    return workload
+
+
+def problem_config(workload: Workload, dtype: str) -> backends.TrainConfig:
+    """The problem's learning rate at its size; LARGE_EPOCHS from LARGE_N values of data on (800 epochs below)."""
+    problem = workload.problem
+    lr = problems.get(problem.model).lr(problem.n, **{k: v for k, v in workload.record.params.items() if k != "n"})
+    return backends.TrainConfig(epochs=LARGE_EPOCHS if problem.n * problem.d >= LARGE_N else 800, lr=lr, dtype=dtype)
+
+
+#: The dtypes the default run times the other problems in: float32 alone, so that the run stays within its
+#: few minutes on 2 cores (their float64 agreement is tested, tests/test_linear.py).
+PROBLEM_DTYPES = ("float32",)
+#: Seconds of timed rounds per benchmark of the other problems at most (the rounds are never fewer than
+#: bench.rounds.MIN_ROUNDS), for the same reason.
+PROBLEM_BUDGET_S = 0.5
+
+
+def default_problems() -> list[tuple[str, dict]]:
+    """The default run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other
+    problem at each of its DEFAULT_SIZES, as (name, parameters with n)."""
+    return [(name, sizes) for name in problems.names() if name != MODEL for sizes in problems.get(name).DEFAULT_SIZES]
+
+
 def sweep_config(n: int, dtype: str) -> backends.TrainConfig:
     return backends.TrainConfig(epochs=LARGE_EPOCHS if n >= LARGE_N else 800, lr=LR_TIMES_N / n, dtype=dtype)
 
@@ -69,6 +102,7 @@ def marginal_trainers() -> tuple[str, ...]:
 
 
 def small_data() -> list[ProblemData]:
-    """The data of every small problem used in this process, for the run's file."""
+    """The data of every small problem used in this process whose report draws it (``DRAWS``), for the run's file."""
+    drawn = [w for w in _used.values() if w.problem.n <= SMALL_DATA_N and problems.get(w.record.name).DRAWS == "curve"]
     return [ProblemData(problem=w.record, x=w.problem.x[:, 0].tolist(), y=w.problem.y[:, 0].tolist())
-            for w in _used.values() if w.problem.n <= SMALL_DATA_N]  # fmt: skip
+            for w in drawn]  # fmt: skip

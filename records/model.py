@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 #: The record's format. 0: files written before records described themselves (records.upgrade reads them).
 SCHEMA_VERSION = 1
@@ -41,11 +41,22 @@ class _Record(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
 
 
+#: The parameters a problem's label leaves out: the size (its own column) and the recipe's seed and noise.
+UNLABELLED = ("n", "seed", "noise")
+
+
 class ProblemRecord(_Record):
     """What was fitted: the model's name and the parameters its data were made from (n, seed, noise, ...)."""
 
     name: str
     params: dict[str, Scalar] = {}
+
+    @property
+    def label(self) -> str:
+        """The problem as a benchmark's identity and the reports name it: its name, and for a problem with
+        parameters of its own, those too (``linear(d=16)``). The seed's problem is ``quadratic``, as ever."""
+        own = [f"{key}={value}" for key, value in sorted(self.params.items()) if key not in UNLABELLED]
+        return f"{self.name}({','.join(own)})" if own else self.name
 
 
 class FitRecord(_Record):
@@ -72,8 +83,9 @@ class FitRecord(_Record):
     epochs: Count
     lr: Positive
     # What it computed.
-    w: float  # non-finite values are a diverged fit's, kept as they are
+    w: float  # non-finite values are a diverged fit's, kept as they are; a model of d features: ‖θ‖₂
     b: float
+    theta: list[float] | None = None  # a model of d features: the fitted θ (its ``w`` is ‖θ‖₂)
     final_loss: float
     diverged: bool
     losses: list[float] = []  # the loss of every epoch, where the benchmark kept it
@@ -101,6 +113,14 @@ class FitRecord(_Record):
     ref_loss_rel: float | None = None
     # The frameworks its process had imported when it was measured (bench.isolation); None: not recorded.
     loaded_frameworks: list[str] | None = None
+
+    @model_serializer(mode="wrap")
+    def _theta_where_there_is_one(self, handler) -> dict:
+        """A record without θ (the seed's problem) is saved without the key, as before there was one."""
+        data = handler(self)
+        if self.theta is None:
+            data.pop("theta", None)
+        return data
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
@@ -193,7 +213,7 @@ class Benchmark(_Record):
     def identity(self) -> tuple:
         """What ``compare`` pairs by (IDENTITY); a trainer's benchmarks only."""
         info = self.extra_info
-        return tuple(info.problem.name if key == "problem" else getattr(info, key) for key in IDENTITY)
+        return tuple(info.problem.label if key == "problem" else getattr(info, key) for key in IDENTITY)
 
 
 class Gpu(_Record):

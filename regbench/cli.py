@@ -169,9 +169,11 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     import backends
+    from backends._registry import spec_of
 
     for tid, availability in backends.available().items():
-        print(f"{tid:32s} {'ok' if availability.ok else 'unavailable: ' + availability.reason}")
+        status = "ok" if availability.ok else "unavailable: " + availability.reason
+        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}")
     return 0
 
 
@@ -228,7 +230,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
     t.set_defaults(func=cmd_targets)
 
-    ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not")
+    ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not, and the problems "
+                        "it runs")  # fmt: skip
     ls.set_defaults(func=cmd_list)
     return p
 

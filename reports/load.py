@@ -262,7 +262,7 @@ def _row(bench: Benchmark, saved: Saved) -> dict:
     row.update(
         machine=saved.machine,
         run=saved.run,
-        problem=info.problem.name,
+        problem=info.problem.label,
         group=bench.group,
         roles="; ".join(roles),
         native=native_role(roles),

@@ -103,8 +103,20 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         out_tables["dp crossover"] = scaling.crossovers(study)
         out_tables["dp targets"] = scaling.targets(fits, study)
         pngs["scaling-dp.png"] = _png(scaling.chart(study))
+    for label in tables.problems_of(runs):  # the other problems: one section each (speed, accuracy, time charts)
+        out_tables[f"problem {label} speed"] = tables.speed(runs, tables.PROBLEM_KIND, label)
+        out_tables[f"problem {label} accuracy"] = tables.accuracy(runs, tables.PROBLEM_KIND, label)
+        rows = runs.table[(runs.table["kind"] == tables.PROBLEM_KIND) & (runs.table["problem"] == label)]
+        for n in sorted(rows["n"].unique()):
+            sized = rows[rows["n"] == n].dropna(subset=["median_s"])
+            if not sized.empty:
+                pngs[f"problem-{_slug(label)}-n{n}.png"] = _png(charts.time_chart(sized))
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _first_data(runs: Runs, fit: pd.DataFrame) -> tuple[int, object, object] | None:
@@ -175,6 +187,16 @@ def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | 
             continue
         anchor = re.sub(r"[^a-z0-9]+", "-", (key or png.removesuffix(".png")).lower()).strip("-")
         shown.append((anchor, title, key if key in out_tables else None, png if png in pngs else None))
+    # The other problems' sections (build): speed with each size's time chart, then accuracy.
+    for key in out_tables:
+        if key.startswith("problem ") and key.endswith(" speed"):
+            label = key.removeprefix("problem ").removesuffix(" speed")
+            charts_of = [p for p in pngs if p.startswith(f"problem-{_slug(label)}-n")]
+            shown.append((_slug(key), f"Problem {label}: speed", key, None))
+            shown += [(p.removesuffix(".png"), f"Problem {label}, {p.rsplit('-', 1)[1].removesuffix('.png')}: time",
+                       None, p) for p in charts_of]  # fmt: skip
+            shown.append((_slug(f"problem {label} accuracy"), f"Problem {label}: accuracy and agreement with the "
+                          "float64 NumPy reference", f"problem {label} accuracy", None))  # fmt: skip
     return shown
 
 

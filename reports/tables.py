@@ -14,6 +14,8 @@ import pandas as pd
 from reports.load import Runs
 
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
+#: The kind of the benchmarks of the problems other than the seed's (bench/test_problems.py).
+PROBLEM_KIND = "problem"
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
@@ -31,13 +33,23 @@ def _one_process(df: pd.DataFrame, cols: list[str]) -> None:
         cols.remove("workers")
 
 
-def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
+def _rows(runs: Runs, kind: str, problem: str | None) -> pd.DataFrame:
+    df = runs.table[runs.table["kind"] == kind]
+    return (df if problem is None else df[df["problem"] == problem]).copy()
+
+
+def problems_of(runs: Runs, kind: str = PROBLEM_KIND) -> list[str]:
+    """The problems (their labels, records.model.ProblemRecord.label) of the benchmarks of ``kind``, sorted."""
+    return sorted(runs.table[runs.table["kind"] == kind]["problem"].unique())
+
+
+def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataFrame:
     """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
 
     ``gpu_time`` (the GPU's own time of a round, from CUDA events), the cold starts and the peak memory are shown
-    where some trainer has them.
+    where some trainer has them. ``problem``: that problem's benchmarks alone (its label).
     """
-    df = runs.table[runs.table["kind"] == kind].copy()
+    df = _rows(runs, kind, problem)
     ref = df[df["reference"].astype(bool)].set_index(KEYS)["median_s"].rename("ref_median_s")
     df = df.join(ref, on=KEYS)
     df["speedup"] = (df["ref_median_s"] / df["median_s"]).where(~df["diverged"].astype(bool))
@@ -54,12 +66,17 @@ def speed(runs: Runs, kind: str = "fit") -> pd.DataFrame:
     return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
-def accuracy(runs: Runs, kind: str = "fit") -> pd.DataFrame:
-    """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference."""
-    df = runs.table[runs.table["kind"] == kind].copy()
+def accuracy(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataFrame:
+    """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference.
+
+    ``problem``: that problem's benchmarks alone; for a model of d features ``w`` is ‖θ‖₂, and ``w_opt``, which
+    its records leave out (θ* is a vector: ``opt_distance`` says how far), is no column."""
+    df = _rows(runs, kind, problem)
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "workers", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
             "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
+    if problem is not None and df["w_opt"].isna().all():
+        cols.remove("w_opt")
     _one_process(df, cols)
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 

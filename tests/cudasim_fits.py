@@ -28,17 +28,30 @@ def run(case: dict) -> dict:
     try:
         for name in SIZES:
             setattr(numba_cuda, name, case.get(name, defaults[name]))
-        problem = backends.make_problem(case["n"], case["seed"])
+        if "d" in case:  # problem linear
+            problem = backends.make_linear_problem(case["n"], case["d"], case["seed"])
+        else:
+            problem = backends.make_problem(case["n"], case["seed"])
         config = backends.TrainConfig(epochs=case["epochs"], lr=case["lr"], dtype=case["dtype"])
         prepared = backends.get_trainer(TRAINER_ID).prepare(problem, config)
         results = [prepared.result(prepared.run()) for _ in range(case.get("runs", 1))]
     finally:
         for name, value in defaults.items():
             setattr(numba_cuda, name, value)
+    if "d" in case:
+        path = "linear"
+    else:
+        path = "one launch" if prepared.one_block_threads else f"{prepared.blocks} blocks an epoch"
     return {
-        "path": "one launch" if prepared.one_block_threads else f"{prepared.blocks} blocks an epoch",
+        "path": path,
         "runs": [
-            {"w": r.w, "b": r.b, "losses": r.losses.tolist(), "final_loss": r.final_loss, "diverged": r.diverged}
+            {
+                "w": r.w if isinstance(r.w, float) else r.w.tolist(),
+                "b": r.b,
+                "losses": r.losses.tolist(),
+                "final_loss": r.final_loss,
+                "diverged": r.diverged,
+            }
             for r in results
         ],
     }

@@ -1,6 +1,6 @@
 """The floors of the code, held: imports only downward, and reports made from saved records alone.
 
-records ← backends ← bench, records ← reports, and regbench (the command line) over them all. A test reads
+records, problems ← backends ← bench, records ← reports, and regbench (the command line) over them all. A test reads
 every import statement of the source; another makes a report, a compare, a history and the targets in a
 process where importing the trainer registry, any backend module, bench or a framework raises.
 """
@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("records", "backends", "bench", "reports", "regbench")
+PACKAGES = ("records", "problems", "backends", "bench", "reports", "regbench")
 FRAMEWORKS = ("torch", "jax", "jaxlib", "numba", "cupy")
 #: What each floor may import of the project's packages.
 ALLOWED = {
     "records": {"records"},
-    "backends": {"records", "backends"},
-    "bench": {"records", "backends", "bench"},
+    "problems": {"problems"},
+    "backends": {"records", "problems", "backends"},
+    "bench": {"records", "problems", "backends", "bench"},
     "reports": {"records", "reports"},
     "regbench": set(PACKAGES),
 }
@@ -50,7 +51,7 @@ def test_imports_only_go_down(package):
     assert not wrong
 
 
-@pytest.mark.parametrize("package", ["records", "reports"])
+@pytest.mark.parametrize("package", ["records", "problems", "reports"])
 def test_records_and_reports_import_no_framework(package):
     wrong = {
         f"{path.relative_to(ROOT)} imports {name}"

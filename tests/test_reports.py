@@ -248,3 +248,6 @@ def test_list(capsys):
     out = capsys.readouterr().out
     assert "numpy-manual-tutorial-cpu" in out
     assert "torch-autograd-eager-cuda" in out
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert lines["numpy-manual-tutorial-cpu"].endswith(" | problems: quadratic, linear")
+    assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic, linear")

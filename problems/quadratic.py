@@ -1,0 +1,64 @@
+"""The seed's problem, from the tutorial: ``y = w·x² + b`` on ``x = linspace(−1, 1, n)``.
+
+Rules: the recipe is the tutorial's, draw for draw and operation for operation, so that its data, its
+initial parameters and the float64 NumPy loop reproduce the tutorial bit for bit (tests/test_tutorial.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from problems import Data
+
+NAME = "quadratic"
+PARAMS = {"noise": 0.2}
+#: The default run: the tutorial's 100 points (bench.problems.tutorial) and the large problem.
+DEFAULT_SIZES = ({"n": 100}, {"n": 10**6})
+SWEEP_SIZES = tuple({"n": 10**k} for k in range(2, 8))
+DRAWS = "curve"
+#: lr·n of the tutorial (lr 1e-3 on 100 points): lr·λmax(Hessian) ≈ 0.11 at every size.
+LR_TIMES_N = 0.1
+
+
+def make(n: int, seed: int, dtype: str = "float64", noise: float = 0.2) -> Data:
+    """The tutorial's recipe: ``RandomState(seed)`` draws as ``np.random.seed(seed)`` then ``np.random.rand``."""
+    rng = np.random.RandomState(seed)
+    x = np.linspace(-1, 1, n).reshape(n, 1)
+    # The same expression, in the same order, as the tutorial: bit-identical y.
+    y = 3 * np.power(x, 2) + 2 + noise * rng.rand(x.size).reshape(n, 1)
+    w = rng.rand(1, 1)
+    b = rng.rand(1, 1)
+    if dtype != "float64":
+        x, y = x.astype(dtype), y.astype(dtype)
+    return Data(x, y, w.item(), b.item())
+
+
+def features(x: np.ndarray) -> np.ndarray:
+    return np.power(x, 2)
+
+
+def loss(x: np.ndarray, y: np.ndarray, w: float, b: float) -> float:
+    return float((0.5 * (np.power(x, 2) * w + b - y) ** 2).sum())
+
+
+def gradient(x: np.ndarray, y: np.ndarray, w: float, b: float) -> tuple[float, float]:
+    """``∂L/∂w = Σ(w·x²+b−y)·x²``, ``∂L/∂b = Σ(w·x²+b−y)``."""
+    r = np.power(x, 2) * w + b - y
+    return float(np.sum(r * np.power(x, 2))), float(np.sum(r))
+
+
+def optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    z = np.power(x[:, 0].astype(np.float64), 2)
+    design = np.column_stack([z, np.ones_like(z)])
+    yy = y[:, 0].astype(np.float64)
+    (w, b), *_ = np.linalg.lstsq(design, yy, rcond=None)
+    return float(w), float(b), 0.5 * float(np.sum((w * z + b - yy) ** 2))
+
+
+def lr(n: int, **params) -> float:
+    return LR_TIMES_N / n
+
+
+def floor_bytes(n: int, itemsize: int, **params) -> int:
+    """x and y, read once."""
+    return 2 * n * itemsize
