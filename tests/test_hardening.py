@@ -419,6 +419,7 @@ def test_simultaneous_saves_all_survive_under_numbers_of_their_own(tmp_path, loc
 # --- machines told apart by their records; one file read once ---------------------------------------------------
 
 
+@pytest.mark.slow  # a whole report of two machines (~8 s)
 def test_two_machines_of_one_folder_name_are_told_apart(tmp_path):
     """Two hosts' storages, each with the default folder name and run 0001_run, and one file named twice."""
     hosts = {}
@@ -509,6 +510,7 @@ def test_a_diverged_fit_is_printed_compactly():
     assert list(shown["b"]) == ["-3e+06", "2.0000000", "0.0000000", "1.0000000"]
 
 
+@pytest.mark.slow  # a whole report (~5 s)
 def test_report_md_escapes_what_records_and_paths_hold(tmp_path):
     hostile = "<script>alert(1)</script>|[x](javascript:y)"
 

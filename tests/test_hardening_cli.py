@@ -148,6 +148,7 @@ def start_slow_run(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     return proc, storage
 
 
+@pytest.mark.slow  # a real run started and stopped
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_or_sighup_stops_the_run_its_child_and_its_staging(tmp_path, signum):
@@ -163,6 +164,7 @@ def test_sigterm_or_sighup_stops_the_run_its_child_and_its_staging(tmp_path, sig
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a real run started, killed, and a second run
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc")
 def test_a_killed_run_takes_its_child_along_and_the_next_run_removes_its_staging(tmp_path):
     proc, storage = start_slow_run(tmp_path)

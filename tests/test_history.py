@@ -176,10 +176,10 @@ def storage_with_bad_newest(tmp_path, request):
     return storage, bad, UNREADABLE[request.param][1]
 
 
-#: One unreadable newest file in the default tier, the others in the slow one (a report each, ~5 s).
+#: A report and a history each (~10 s): the slow tier.
 @pytest.mark.parametrize(
     "storage_with_bad_newest",
-    [pytest.param(k, marks=[] if k == "truncated" else [pytest.mark.slow]) for k in UNREADABLE],
+    [pytest.param(k, marks=pytest.mark.slow) for k in UNREADABLE],
     indirect=True,
 )
 def test_report_and_history_use_the_newest_readable_run(storage_with_bad_newest, tmp_path, capsys):
