@@ -1,7 +1,7 @@
 """How many timed rounds a benchmark gets, and the stopwatch every measurement uses.
 
 Rules: rounds follow a time budget, so slow variants get fewer, never fewer
-than MIN_ROUNDS (a quick run's: QUICK_MIN_ROUNDS, enough for a median, not for
+than MIN_ROUNDS (a quick run's: QUICK_MIN_ROUNDS, a rough look, not for
 ``compare``, which refuses quick runs against full ones); every time is ``time.perf_counter`` around a call that
 returns only when its device is done.
 """
@@ -15,7 +15,9 @@ from collections.abc import Callable
 ROUND_BUDGET_S = 1.5
 QUICK_BUDGET_S = 0.2
 MIN_ROUNDS = 5
-QUICK_MIN_ROUNDS = 2
+#: One: a quick run's slowest fits (JAX's eager loop, ~10 s each) get a single timed round besides their first call;
+#: compare judges nothing on fewer than 5 rounds anyway (reports.stats.Method.min_rounds).
+QUICK_MIN_ROUNDS = 1
 MAX_ROUNDS = 1000
 #: A quick run's dtypes: one, so that every trainer answers in about a minute (agreement is still with float64's).
 QUICK_DTYPES = ("float32",)
