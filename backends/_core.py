@@ -380,11 +380,12 @@ class FitResult:
         """
         hist = np.asarray(losses, dtype=np.float64)  # run() hands over fresh buffers: no copy needed
         hist.setflags(write=False)
-        if np.ndim(w):  # a vector of parameters
-            w = np.array(w, dtype=np.float64).reshape(-1)
-            w.setflags(write=False)
-        else:
-            w = float(w)
+        if type(w) is not float:  # a Python float (the native loops') needs no look: np.ndim costs ~1.5 µs
+            if np.ndim(w):  # a vector of parameters
+                w = np.array(w, dtype=np.float64).reshape(-1)
+                w.setflags(write=False)
+            else:
+                w = float(w)
         return cls(w, float(b), hist, float(final_loss))
 
     @property

@@ -179,8 +179,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    dtype = np.dtype(config.dtype)
     if problem.model == "linear":
+        dtype = np.dtype(config.dtype)
         # The parallel form from as many values of X as the seed's problem has points (its threads pay from there).
         parallel = variant == "simd" and problem.n * problem.d >= PARALLEL_MIN_N and problem.n >= 2 * LINEAR_SHARE
         return _LinearFit(
