@@ -1,10 +1,12 @@
 """``regbench run``: the supervisor of one benchmark run, from pytest's start to the run's place in the storage.
 
-Rules: pytest runs in a child process in a group of its own, so that Ctrl-C
-reaches regbench alone, which passes it on once; the run is saved into a
-staging folder inside the storage and added only when pytest succeeded
-(regbench.store); nothing is written outside the storage and the report
-folder (the child runs with ``-B`` and no cache provider); once a run is
+Rules: pytest runs in child processes, one at a time, each in a group of its
+own, so that Ctrl-C reaches regbench alone, which passes it on once: first a
+plan (pytest collects: a user's mistake is found before any long work), then
+one process per framework (bench.isolation), whose files are merged into one
+run (regbench.merge). The run is saved into a staging folder inside the
+storage and added only when every process succeeded (regbench.store); nothing is written outside the storage and the report
+folder (the children run with ``-B`` and no cache provider); once a run is
 saved it is never lost: whatever happens after, the error says where it is.
 Why a selection ran nothing comes from the outcomes regbench's own pytest
 plugin recorded (bench.outcomes), never from pytest's printed output.
