@@ -5,9 +5,10 @@ own, so that Ctrl-C reaches regbench alone, which passes it on once: first a
 plan (pytest collects: a user's mistake is found before any long work), then
 one process per framework (bench.isolation), whose files are merged into one
 run (regbench.merge). The run is saved into a staging folder inside the
-storage and added only when every process succeeded (regbench.store); nothing is written outside the storage and the report
-folder (the children run with ``-B`` and no cache provider); once a run is
-saved it is never lost: whatever happens after, the error says where it is.
+storage and added only when every process succeeded (regbench.store);
+nothing is written outside the storage and the report folder (the children
+run with ``-B`` and no cache provider); once a run is saved it is never
+lost: whatever happens after, the error says where it is.
 Why a selection ran nothing comes from the outcomes regbench's own pytest
 plugin recorded (bench.outcomes), never from pytest's printed output.
 SIGTERM and SIGHUP are handled as Ctrl-C is (the child's group stopped, the
