@@ -185,6 +185,11 @@ def test_saved_records_describe_themselves(saved_run):
         assert (tuple(info["roles"]), info["distributed"], info["compiles"]) == (
             spec.roles, spec.distributed, spec.compiles), name  # fmt: skip
         assert info["twin"] == twin_of(info["trainer"]), name
+        if info["kind"] == "problem":  # the other problems: their name and parameters, n and seed among them
+            assert info["problem"]["name"] in problems.names(), name
+            assert {"n", "seed"} <= set(info["problem"]["params"]), name
+            assert info["problem"]["params"]["n"] == info["n"], name
+            continue
         n, seed = (100, 100) if info["kind"] == "fit" else (1000, 0)
         assert info["problem"] == {"name": "quadratic", "params": {"n": n, "seed": seed, "noise": 0.2}}, name
     facts = data["regbench"]

@@ -115,17 +115,17 @@ def _times(trainer_id: str) -> dict[str, list[float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("trainer_id", CORESIDENT)
-def test_a_figure_with_other_frameworks_in_its_process(trainer_id, record_property):
+def test_a_figure_with_other_frameworks_in_its_process(trainer_id):
     """Importing or probing the other frameworks must not slow a trainer (``regbench list`` probes them all);
     having run them may, which is why ``regbench run`` gives each framework a process of its own: by how much
-    is recorded here (the test's properties) and bounded by the largest effect seen so far (1.8×, issue 26)."""
+    is printed (``-rP`` shows it) and bounded by the largest effect seen so far (1.8×, issue 26)."""
     times = _times(trainer_id)
     alone = times["alone"]
-    record_property("alone_median_s", statistics.median(alone))
+    print(f"{trainer_id}: alone {statistics.median(alone) * 1e6:.1f} µs")
     for condition in ("imported", "probed"):
         verdict = compare_samples(alone, times[condition], Method())
-        record_property(f"{condition}_ratio", verdict.ratio)
+        print(f"  {condition}: {verdict.ratio:.3f}× ({verdict.text})")
         assert verdict.label != SLOWER, f"{condition}: {verdict.ratio:.3f}× alone ({verdict.text})"
     ran = compare_samples(alone, times["ran"], Method())
-    record_property("ran_ratio", ran.ratio)
+    print(f"  ran: {ran.ratio:.3f}× ({ran.text})")
     assert ran.ratio < 2.0, f"after the other frameworks ran: {ran.ratio:.3f}× alone ({ran.text})"

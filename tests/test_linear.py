@@ -225,6 +225,13 @@ def test_fit_linear_threaded(trainer, dtype):
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(n=st.integers(1, 2000), d=st.integers(1, 256), problem_seed=st.integers(0, 2**32 - 1))
 def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
+    if trainer.id.startswith("torch-autograd-compiled"):
+        # Dynamo counts every specialisation of a code object (shape, dtype, 0/1 sizes) against its recompile limit
+        # (8), for the whole process: after the slow tier's other compiled shapes, random (n, d) reach it. A fresh
+        # Dynamo per example keeps this check about agreement (the limit itself: the closing note of 2026-12-02).
+        import torch
+
+        torch._dynamo.reset()
     problem = backends.make_linear_problem(n, d, problem_seed)
     config = config_for(problem, dtype, epochs=100)
     assert_agrees(trainer.fit(problem, config), reference_fit(problem, config), dtype, n, d)
