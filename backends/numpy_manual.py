@@ -158,58 +158,31 @@ class _TutorialFit(_Fit):
 
 @dataclass
 class _FusedFit(_Fit):
-    x2: Any  # (n,), working dtype, x² computed once, on the device
-    y: Any
-    w0: Any  # scalars in the working dtype: NumPy scalars, or 0-d CuPy arrays
-    b0: Any
-    lr: Any
-    half: Any
+    """Fused: the residual in one preallocated buffer, the sums by ``dot``, scalars in the working dtype. The
+    model's product is the features times w: ``multiply`` for the seed's x² (n,) and scalar w, BLAS's gemv
+    (``dot``) for problem linear's X (n, d) and θ (d,); the rest of the loop is the same for both."""
 
-    def run(self):
-        x2, y, lr, half = self.x2, self.y, self.lr, self.half
-        multiply, dot = self.xp.multiply, self.xp.dot
-        w, b = self.w0, self.b0
-        r = self.xp.empty_like(x2)
-        losses = self.xp.empty(self.epochs)  # float64: exact for float32 losses too
-        with self._quiet():
-            for i in range(self.epochs):
-                multiply(x2, w, out=r)
-                r += b
-                r -= y  # r = ŷ − y
-                losses[i] = half * dot(r, r)
-                w, b = w - lr * dot(r, x2), b - lr * r.sum()
-            multiply(x2, w, out=r)
-            r += b
-            r -= y
-            final = half * dot(r, r)
-        return self._done((w, b, losses, final))
-
-
-@dataclass
-class _LinearFusedFit(_Fit):
-    """Problem linear, fused: X·θ and Xᵀr by BLAS (gemv) into preallocated buffers, scalars in the working dtype."""
-
-    x: Any  # (n, d), C-contiguous, working dtype, on the device
+    features: Any  # x² (n,) computed once, or X (n, d) C-contiguous; working dtype, on the device
     y: Any  # (n,)
-    w0: Any  # (d,)
+    w0: Any  # scalars in the working dtype (NumPy scalars, or 0-d CuPy arrays); linear: θ0 (d,)
     b0: Any
     lr: Any
     half: Any
 
     def run(self):
-        x, y, lr, half = self.x, self.y, self.lr, self.half
-        dot = self.xp.dot
-        w, b = self.w0.copy(), self.b0
+        x, y, lr, half = self.features, self.y, self.lr, self.half
+        product, dot = (self.xp.multiply if x.ndim == 1 else self.xp.dot), self.xp.dot
+        w, b = self.w0, self.b0
         r = self.xp.empty_like(y)
         losses = self.xp.empty(self.epochs)  # float64: exact for float32 losses too
         with self._quiet():
             for i in range(self.epochs):
-                dot(x, w, out=r)
+                product(x, w, out=r)
                 r += b
                 r -= y  # r = ŷ − y
                 losses[i] = half * dot(r, r)
                 w, b = w - lr * dot(r, x), b - lr * r.sum()
-            dot(x, w, out=r)
+            product(x, w, out=r)
             r += b
             r -= y
             final = half * dot(r, r)
@@ -334,7 +307,7 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
         return _FusedFit(
             xp=xp,
             epochs=config.epochs,
-            x2=xp.asarray(x * x),
+            features=xp.asarray(x * x),
             y=xp.asarray(problem.y.astype(dtype).ravel()),
             w0=scalar(problem.w0),
             b0=scalar(problem.b0),
@@ -352,7 +325,7 @@ def _prepare_linear(xp: ModuleType, variant: str, problem: Problem, config: Trai
                             b0=xp.full((1, 1), problem.b0, dtype), lr=config.lr, linear=True)  # fmt: skip
     if variant == "fused":
         scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
-        return _LinearFusedFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype).ravel()),
-                               w0=xp.asarray(problem.w0.astype(dtype)), b0=scalar(problem.b0),
-                               lr=scalar(config.lr), half=scalar(0.5))  # fmt: skip
+        return _FusedFit(xp=xp, epochs=config.epochs, features=x, y=xp.asarray(problem.y.astype(dtype).ravel()),
+                         w0=xp.asarray(problem.w0.astype(dtype)), b0=scalar(problem.b0), lr=scalar(config.lr),
+                         half=scalar(0.5))  # fmt: skip
     raise ValueError(f"no NumPy variant {variant!r}")
