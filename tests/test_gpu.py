@@ -212,19 +212,24 @@ def _stand_in() -> types.ModuleType:
     return module
 
 
+def fit_on_stand_in(variant: str, problem: backends.Problem, config: backends.TrainConfig):
+    """A CuPy trainer's fit on the NumPy stand-in, checked to synchronise once a run, and the CPU trainer's fit."""
+    from backends.numpy_manual import prepare_on
+
+    prepared = prepare_on(_stand_in(), variant, problem, config)
+    before = _Device.synchronised
+    got = prepared.result(prepared.run())
+    assert _Device.synchronised == before + 1
+    return got, backends.get_trainer(f"numpy-manual-{variant}-cpu").fit(problem, config)
+
+
 @pytest.mark.parametrize("variant", ["tutorial", "fused"])
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 def test_cuda_code_path_is_the_cpu_code(variant, dtype, seed):
     """Through the CUDA branches (0-d device scalars, no errstate, one sync a run, one copy to the host),
     the loop gives the CPU trainer's bits."""
-    from backends.numpy_manual import prepare_on
-
     config = backends.TrainConfig(epochs=200, dtype=dtype)
-    prepared = prepare_on(_stand_in(), variant, seed, config)
-    before = _Device.synchronised
-    got = prepared.result(prepared.run())
-    assert _Device.synchronised == before + 1
-    want = backends.get_trainer(f"numpy-manual-{variant}-cpu").fit(seed, config)
+    got, want = fit_on_stand_in(variant, seed, config)
     assert got.losses.tobytes() == want.losses.tobytes()
     assert (got.w, got.b, got.final_loss) == (want.w, want.b, want.final_loss)
     assert_agrees(got, reference_fit(seed, config), dtype, seed.n)

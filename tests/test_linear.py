@@ -295,15 +295,9 @@ def test_report_has_a_section_per_problem(tmp_path):
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 def test_cuda_code_path_is_the_cpu_code(variant, dtype, small):
     """The CuPy trainers' code on a NumPy stand-in (tests/test_gpu.py): the CPU trainer's bits for linear too."""
-    from backends.numpy_manual import prepare_on
-    from tests.test_gpu import _Device, _stand_in
+    from tests.test_gpu import fit_on_stand_in
 
-    config = config_for(small, dtype, epochs=50)
-    prepared = prepare_on(_stand_in(), variant, small, config)
-    before = _Device.synchronised
-    got = prepared.result(prepared.run())
-    assert _Device.synchronised == before + 1
-    want = backends.get_trainer(f"numpy-manual-{variant}-cpu").fit(small, config)
+    got, want = fit_on_stand_in(variant, small, config_for(small, dtype, epochs=50))
     assert got.losses.tobytes() == want.losses.tobytes()
     assert got.params.tobytes() == want.params.tobytes()
     assert got.final_loss == want.final_loss
