@@ -133,7 +133,10 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
     ends, so that an error about its arguments becomes regbench's one line; anything else on it is passed on then.
     """
     folder.mkdir(parents=True)
-    with open(folder / ".stderr", "w+b") as stderr, open(folder / ".stdout", "w+b") if quiet else _stdout() as out:
+    with (
+        open(folder / ".stderr", "w+b") as stderr,
+        open(folder / ".stdout", "w+b") if quiet else contextlib.nullcontext() as out,  # None: regbench's stdout
+    ):
         status, stopped_by = _run_pytest(cmd, stderr, out, env)
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace")
@@ -156,11 +159,6 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
     if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
         why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
         raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}")
-
-
-@contextlib.contextmanager
-def _stdout():
-    yield None  # pytest's stdout is regbench's
 
 
 def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> None:
