@@ -1,10 +1,10 @@
 """A fresh process's warm ``fit()`` times of one trainer, after other frameworks were imported, probed or run.
 
-Run by tests/test_isolation.py, one process per condition: ``alone`` (only the
+Run by regbench.coresidence, one process per condition: ``alone`` (only the
 trainer's own framework), ``imported`` (every other framework imported
 first), ``probed`` (``backends.available()`` first, as ``regbench list`` does)
 or ``ran`` (one fit of each other framework's CPU trainers first). Prints the
-times, in seconds, as JSON. Usage: ``python coresidence.py TRAINER CONDITION ROUNDS``.
+times, in seconds, as JSON. Usage: ``python -m bench.coresidence TRAINER CONDITION ROUNDS``.
 """
 
 from __future__ import annotations
