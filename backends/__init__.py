@@ -12,6 +12,7 @@ from backends._core import (
     DTYPES,
     Availability,
     FitResult,
+    HostResult,
     PreparedFit,
     Problem,
     TrainConfig,
@@ -28,16 +29,19 @@ from backends._registry import (
     get_trainer,
     trainer_ids,
 )
+from backends.spec import TrainerSpec
 
 __all__ = [
     "DTYPES",
     "REFERENCE_ID",
     "Availability",
     "FitResult",
+    "HostResult",
     "PreparedFit",
     "Problem",
     "TrainConfig",
     "Trainer",
+    "TrainerSpec",
     "TrainerUnavailable",
     "available",
     "get_trainer",

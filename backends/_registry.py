@@ -1,15 +1,16 @@
 """Registry of every trainer regbench knows, usable here or not.
 
-Rules: listing trainer ids imports no framework. A backend module, and with it
-its framework, is imported the first time one of its trainers is probed or
-used. A spec's ``backend`` is the import name of its framework. Every backend
-module has the same shape: ``unavailable(variant, device) -> str`` (why it
-cannot run here, "" when it can) and ``prepare(variant, device, problem,
-config) -> PreparedFit``, and ``VARIANTS``, a mapping of each device it serves
-to its variants, which a test holds against the specs here. The roles a trainer
-plays in comparisons (the reference, each backend's baseline, the limits) are
-declared here and nowhere else: ``bench/`` writes them into every record, and
-``reports/`` reads them from there (records.roles names them).
+Rules: the trainers are regbench's own and every installed plugin's, found by
+backends.discovery; listing them imports no framework. A backend module, and
+with it its framework, is imported the first time one of its trainers is
+probed or used. Every backend module has the same shape (``CONTRACT``):
+``unavailable(variant, device) -> str`` (why it cannot run here, "" when it
+can), ``prepare(variant, device, problem, config) -> PreparedFit``, and
+``VARIANTS``, a mapping of each device it serves to its variants. A module
+that lacks part of it, fails to import or raises while probing makes its
+trainers unavailable, with the reason, never the suite. The roles a trainer
+plays in comparisons are declared in its spec and nowhere else: ``bench/``
+writes them into every record, and ``reports/`` reads them from there.
 """
 
 from __future__ import annotations
@@ -21,67 +22,27 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from backends._core import Availability, FitResult, PreparedFit, Problem, TrainConfig, check_fit
+from backends._core import (
+    Availability,
+    FitResult,
+    PreparedFit,
+    Problem,
+    TrainConfig,
+    check_fit,
+    make_named_problem,
+)
+from backends.builtin import TRAINERS as BUILTIN_SPECS
+from backends.discovery import Broken, Source, catalogue
+from backends.spec import TrainerSpec
 
 # The roles' names live with the saved record, which carries each trainer's roles to the reports.
-from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE, ROLES
+from problems import names as problem_names
+from records.roles import BASELINE, REFERENCE, ROLES
 
-
-@dataclass(frozen=True)
-class TrainerSpec:
-    backend: str  # framework family: "numpy", "torch", "jax", "numba"
-    method: str  # how gradients are obtained: "manual", "autograd", "grad", "native"
-    variant: str  # execution style: "tutorial", "eager", "jit", "scan", ...
-    device: str  # "cpu", "cuda", "gpu"
-    module: str  # backend module, imported on first use
-    roles: tuple[str, ...] = ()  # from ROLES
-    compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
-    distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
-    twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
-    problems: tuple[str, ...] = ("quadratic",)  # the problems (problems.MODULES) it runs; others it refuses
-
-    @property
-    def id(self) -> str:
-        return f"{self.backend}-{self.method}-{self.variant}-{self.device}"
-
-
-_NUMPY, _TORCH, _JAX, _NUMBA, _NUMBA_CUDA = (
-    f"backends.{m}" for m in ("numpy_manual", "torch_autograd", "jax_grad", "numba_native", "numba_cuda")
-)
-_TORCH_DP, _JAX_DP = "backends.torch_dp", "backends.jax_dp"
-#: The seed's problem and the second workload (problems.linear). The GPU trainers run linear with the CPU ones'
-#: code (the CuPy path is tested on a NumPy stand-in, tests/test_linear.py); their agreement tests run where a
-#: GPU is lent. Every trainer runs both.
-_BOTH = ("quadratic", "linear")
-_SPECS = (
-    TrainerSpec("numpy", "manual", "tutorial", "cpu", _NUMPY, (REFERENCE, BASELINE), problems=_BOTH),
-    TrainerSpec("numpy", "manual", "fused", "cpu", _NUMPY, problems=_BOTH),
-    TrainerSpec("numpy", "manual", "tutorial", "cuda", _NUMPY, (BASELINE,), problems=_BOTH),  # on CuPy arrays
-    TrainerSpec("numpy", "manual", "fused", "cuda", _NUMPY, problems=_BOTH),
-    TrainerSpec("torch", "autograd", "eager", "cpu", _TORCH, (BASELINE,), problems=_BOTH),
-    TrainerSpec("torch", "autograd", "compiled", "cpu", _TORCH, compiles=True, problems=_BOTH),
-    TrainerSpec("torch", "autograd", "eager", "cuda", _TORCH, (BASELINE,), problems=_BOTH),
-    TrainerSpec("torch", "autograd", "compiled", "cuda", _TORCH, compiles=True, problems=_BOTH),
-    TrainerSpec("torch", "autograd", "cudagraph", "cuda", _TORCH, compiles=True, problems=_BOTH),
-    TrainerSpec("jax", "grad", "eager", "cpu", _JAX, (BASELINE,), problems=_BOTH),
-    TrainerSpec("jax", "grad", "jit", "cpu", _JAX, compiles=True, problems=_BOTH),
-    TrainerSpec("jax", "grad", "scan", "cpu", _JAX, compiles=True, problems=_BOTH),
-    TrainerSpec("jax", "grad", "eager", "gpu", _JAX, (BASELINE,), problems=_BOTH),
-    TrainerSpec("jax", "grad", "jit", "gpu", _JAX, compiles=True, problems=_BOTH),
-    TrainerSpec("jax", "grad", "scan", "gpu", _JAX, compiles=True, problems=_BOTH),
-    TrainerSpec("numba", "native", "loop", "cpu", _NUMBA, (NATIVE_LOOP,), compiles=True, problems=_BOTH),
-    TrainerSpec("numba", "native", "simd", "cpu", _NUMBA, (CPU_LIMIT,), compiles=True, problems=_BOTH),
-    TrainerSpec("numba", "native", "kernel", "cuda", _NUMBA_CUDA, (GPU_LIMIT,), compiles=True, problems=_BOTH),
-    # Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._data_parallel).
-    TrainerSpec("torch", "autograd", "dp", "cpu", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
-    TrainerSpec("torch", "autograd", "dp", "cuda", _TORCH_DP, distributed=True, twin="eager", problems=_BOTH),
-    TrainerSpec("jax", "grad", "dp", "cpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
-    TrainerSpec("jax", "grad", "dp", "gpu", _JAX_DP, compiles=True, distributed=True, twin="scan", problems=_BOTH),
-)
-_BY_ID = {spec.id: spec for spec in _SPECS}
-
-#: The tutorial's NumPy loop: the reference every comparison is made against.
-(REFERENCE_ID,) = (spec.id for spec in _SPECS if REFERENCE in spec.roles)
+#: The tutorial's NumPy loop: the reference every comparison is made against (only a built-in may hold it).
+(REFERENCE_ID,) = (spec.id for spec in BUILTIN_SPECS if REFERENCE in spec.roles)
+#: What a backend module defines (tests/test_api.py holds the built-ins to it; a plugin's is checked on probing).
+CONTRACT = ("unavailable", "prepare")
 
 
 class TrainerUnavailable(RuntimeError):
@@ -141,28 +102,38 @@ class RegisteredTrainer:
 
 
 def trainer_ids() -> tuple[str, ...]:
-    """Every trainer id regbench knows, in a stable order; imports nothing."""
-    return tuple(_BY_ID)
+    """Every trainer id regbench knows, regbench's own first, in a stable order; imports no framework."""
+    return tuple(catalogue().specs)
 
 
 def specs() -> tuple[TrainerSpec, ...]:
-    """Every registered spec, in the order of ``trainer_ids()``; imports nothing."""
-    return _SPECS
+    """Every registered spec, in the order of ``trainer_ids()``; imports no framework."""
+    return tuple(catalogue().specs.values())
+
+
+def source_of(trainer_id: str) -> Source | None:
+    """The distribution and entry point that declared a known trainer."""
+    return catalogue().sources.get(trainer_id)
+
+
+def broken() -> tuple[Broken, ...]:
+    """Every plugin entry point or spec that was refused, with why."""
+    return catalogue().broken
 
 
 def runs(trainer_id: str, problem: str) -> bool:
     """Whether a known trainer runs problem ``problem`` (its spec declares it); imports nothing."""
-    spec = _BY_ID.get(trainer_id)
+    spec = spec_of(trainer_id)
     return spec is not None and problem in spec.problems
 
 
 def spec_of(trainer_id: str) -> TrainerSpec | None:
     """The spec of a known id, None for an id the registry does not know (an old saved run's, say)."""
-    return _BY_ID.get(trainer_id)
+    return catalogue().specs.get(trainer_id)
 
 
 def roles_of(trainer_id: str) -> tuple[str, ...]:
-    spec = _BY_ID.get(trainer_id)
+    spec = spec_of(trainer_id)
     return spec.roles if spec else ()
 
 
@@ -170,60 +141,89 @@ def with_role(role: str, device: str | None = None) -> tuple[str, ...]:
     """Ids of the trainers playing ``role`` (on ``device``, if given)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
-    return tuple(s.id for s in _SPECS if role in s.roles and device in (None, s.device))
+    return tuple(s.id for s in specs() if role in s.roles and device in (None, s.device))
 
 
 def baseline_of(trainer_id: str) -> str | None:
     """The baseline of a trainer's backend on its device (itself, for a baseline); None where there is none."""
-    spec = _BY_ID.get(trainer_id)
+    spec = spec_of(trainer_id)
     if spec is None:
         return None
-    found = [s.id for s in _SPECS if BASELINE in s.roles and (s.backend, s.device) == (spec.backend, spec.device)]
+    found = [s.id for s in specs() if BASELINE in s.roles and (s.backend, s.device) == (spec.backend, spec.device)]
     return found[0] if found else None
 
 
 def twin_of(trainer_id: str) -> str | None:
     """The single-process trainer a data-parallel one distributes (its steps, one process); None for others."""
-    spec = _BY_ID.get(trainer_id)
+    spec = spec_of(trainer_id)
     if spec is None or not spec.twin:
         return None
     return TrainerSpec(spec.backend, spec.method, spec.twin, spec.device, "").id
 
 
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:
-    framework = spec.backend
+    framework = spec.import_name
     if importlib.util.find_spec(framework) is None:
-        return None, f"{framework} is not installed (pip install 'regbench[{framework}]')"  # each has its extra
+        return None, f"{framework} is not installed ({spec.install_hint})"
     try:
-        return importlib.import_module(spec.module), ""
-    except Exception as exc:  # a broken install must read as a reason, not a crash
-        return None, f"importing {framework} failed: {type(exc).__name__}: {exc}"
+        module = importlib.import_module(spec.module)
+    except Exception as exc:  # a broken install or plugin must read as a reason, not a crash
+        return None, f"importing {spec.module} failed: {type(exc).__name__}: {exc}"
+    missing = [name for name in CONTRACT if not callable(getattr(module, name, None))]
+    if missing:
+        return None, f"{spec.module} lacks {', '.join(missing)} (a backend module defines {', '.join(CONTRACT)})"
+    return module, ""
 
 
 @functools.cache
 def _availability(trainer_id: str) -> Availability:
-    spec = _BY_ID[trainer_id]
+    spec = spec_of(trainer_id)
     module, reason = _load(spec)
     if module is not None:
         try:
             reason = module.unavailable(spec.variant, spec.device)
         except Exception as exc:
             reason = f"probing {spec.backend} on {spec.device} failed: {type(exc).__name__}: {exc}"
+        if not isinstance(reason, str):
+            reason = f"{spec.module}.unavailable() returned {type(reason).__name__}, not a reason string"
+    source = source_of(trainer_id)
+    if reason and not source.builtin:  # a plugin's trouble names the distribution to take it to
+        reason = f"{reason} [{source.distribution} {source.version}]"
     return Availability(ok=not reason, reason=reason)
+
+
+def prepare_fails(trainer_id: str) -> str:
+    """Why an available trainer's ``prepare`` fails on its first problem at n = 2 (``regbench list`` asks before a
+    long run does); "" when it prepares, or cannot be asked here (unavailable, or a data-parallel group)."""
+    spec = spec_of(trainer_id)
+    if not _availability(trainer_id).ok or spec.distributed:
+        return ""
+    problem = make_named_problem(spec.problems[0], 2, seed=0) if spec.problems[0] in problem_names() else None
+    if problem is None:
+        return ""
+    try:
+        prepared = RegisteredTrainer(spec).prepare(problem, TrainConfig(epochs=1))
+        if not isinstance(prepared, PreparedFit):
+            raise TypeError(f"prepare() returned {type(prepared).__name__}, not a PreparedFit (run and result)")
+    except Exception as exc:  # whatever a plugin raises is reported, not raised
+        source = source_of(trainer_id)
+        where = "" if source.builtin else f" [{source.distribution} {source.version}]"
+        return f"prepare() failed: {type(exc).__name__}: {exc}{where}"
+    return ""
 
 
 def available() -> Mapping[str, Availability]:
     """Every known trainer id with whether it can run here, and why not."""
-    return {trainer_id: _availability(trainer_id) for trainer_id in _BY_ID}
+    return {trainer_id: _availability(trainer_id) for trainer_id in trainer_ids()}
 
 
 def get_trainer(trainer_id: str) -> RegisteredTrainer:
     """The trainer ``trainer_id``; raises ValueError if unknown, TrainerUnavailable if unusable here."""
     if not isinstance(trainer_id, str):
         raise TypeError(f"trainer_id must be a string (one of backends.trainer_ids()), got {type(trainer_id).__name__}")
-    spec = _BY_ID.get(trainer_id)
+    spec = spec_of(trainer_id)
     if spec is None:
-        raise ValueError(f"unknown trainer {trainer_id!r}; known trainers: {', '.join(_BY_ID)}")
+        raise ValueError(f"unknown trainer {trainer_id!r}; known trainers: {', '.join(trainer_ids())}")
     availability = _availability(trainer_id)
     if not availability.ok:
         raise TrainerUnavailable(trainer_id, availability.reason)

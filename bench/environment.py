@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 
+from backends.discovery import catalogue
 from bench.gpu import gpu_info, precision_settings
 
 LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x",
@@ -19,9 +20,14 @@ LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda
 
 
 def library_versions() -> dict[str, str | None]:
-    """Installed version of each library the results depend on (None where absent)."""
+    """Installed version of each library the results depend on (None where absent): regbench's, and every
+    plugin's distribution and framework (a distribution named as its import name, where there is one)."""
+    found = catalogue()
+    plugins = [
+        (src.distribution, found.specs[tid].import_name) for tid, src in found.sources.items() if not src.builtin
+    ]
     versions = {}
-    for dist in LIBRARIES:
+    for dist in dict.fromkeys([*LIBRARIES, *(name for pair in plugins for name in pair)]):
         try:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:

@@ -15,7 +15,8 @@ import time
 import numpy as np
 
 import backends
-from backends._registry import CPU_LIMIT, NATIVE_LOOP, with_role
+from backends._registry import with_role
+from records.roles import CPU_LIMIT, NATIVE_LOOP
 
 
 def measure(trainer_id: str, dtype: str, calls: int) -> tuple[float, float]:

@@ -231,18 +231,19 @@ class _NumbaTimer(_Timer):
         return self._cuda.event_elapsed_time(self._begin, self._end) / 1000.0  # milliseconds
 
 
-#: Each trainer family's timer, by the registry's ``backend``: "numpy" trainers on CUDA run on CuPy.
-_TIMERS = {"torch": _TorchTimer, "cupy": _CupyTimer, "numpy": _CupyTimer, "numba": _NumbaTimer, "jax": None}
+#: The event timer of each GPU runtime a spec can name (backends.spec.GPU_RUNTIMES).
+_TIMERS = {"torch": _TorchTimer, "cupy": _CupyTimer, "numba": _NumbaTimer}
 
 
-def event_timer(framework: str) -> DeviceTimer | None:
-    """A GPU event timer for the trainers of ``framework`` (a registry ``backend``, or "cupy").
+def event_timer(gpu_runtime: str) -> DeviceTimer | None:
+    """A GPU event timer for the trainers whose spec names ``gpu_runtime`` ("torch", "cupy", "numba").
 
-    None for JAX, which has no public event API: a JAX trainer's GPU time is its wall time,
-    which is synchronised, since its ``run()`` blocks until the device is done. Creating a
-    timer imports the framework; the events are created at ``start()``, which needs a device.
+    None for "" (JAX's, which has no public event API, or a plugin's that names none): such a trainer's GPU
+    time is its wall time, which is synchronised, since its ``run()`` blocks until the device is done.
+    Creating a timer imports the runtime; the events are created at ``start()``, which needs a device.
     """
-    if framework not in _TIMERS:
-        raise ValueError(f"no event timer for {framework!r}; known: {', '.join(_TIMERS)}")
-    timer = _TIMERS[framework]
-    return None if timer is None else timer()
+    if gpu_runtime == "":
+        return None
+    if gpu_runtime not in _TIMERS:
+        raise ValueError(f"no event timer for {gpu_runtime!r}; known: {', '.join(_TIMERS)}")
+    return _TIMERS[gpu_runtime]()

@@ -32,7 +32,7 @@ import numpy as np
 import backends
 import problems
 from backends import metrics
-from backends._registry import spec_of, twin_of
+from backends._registry import source_of, spec_of, twin_of
 from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
@@ -79,6 +79,11 @@ class _Rounds:
                 self.gpu_s.append(self.timer.elapsed())
 
 
+def _source(trainer_id: str) -> str:
+    source = source_of(trainer_id)
+    return f"{source.distribution} {source.version}"
+
+
 def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: backends.TrainConfig,
             result: backends.FitResult, **measured) -> FitRecord:  # fmt: skip
     """The record of one benchmark: who ran on what, what it computed (``measured``: what it cost)."""
@@ -90,9 +95,10 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
-        twin=twin_of(trainer.id), compiles=spec.compiles, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(), **measured,
+        twin=twin_of(trainer.id), compiles=spec.compiles, source=_source(trainer.id), color=spec.color or None,
+        workers=config.workers, dtype=config.dtype, n=problem.n, epochs=config.epochs, lr=config.lr, w=w,
+        theta=theta, b=result.b, final_loss=result.final_loss, diverged=result.diverged, data_bytes=floor,
+        loaded_frameworks=loaded_frameworks(), **measured,
     )  # fmt: skip
 
 
@@ -120,7 +126,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
             probe_s = first_call_s if warm else timed(prepared.run)[1]
             rounds = choose_rounds(probe_s, budget_s, least)
         # The GPU work of a data-parallel fit happens in its workers: no events in this process.
-        timer = event_timer(trainer.backend) if trainer.device != "cpu" and not spec.distributed else None
+        timer = event_timer(spec.gpu_runtime) if trainer.device != "cpu" and not spec.distributed else None
         timed_rounds = _Rounds(prepared, timer)
         raw = benchmark.pedantic(timed_rounds.target, setup=timed_rounds.setup, rounds=rounds, iterations=1,
                                  warmup_rounds=0)  # fmt: skip

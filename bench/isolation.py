@@ -1,6 +1,6 @@
 """One process per framework: which framework a benchmark belongs to, and the plugin that runs one framework's.
 
-Rules: a benchmark's framework is its trainer's ``backend`` (the registry's),
+Rules: a benchmark's framework is its trainer's framework (its spec's ``import_name``),
 or the ``framework`` marker of a benchmark that names no trainer (the
 bandwidth floor and the native loop's thread counts run Numba). A figure
 depends on what else its process has loaded or run (thread pools that spin,
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from backends._registry import spec_of
+from backends._registry import spec_of, specs
 
 MARK = "framework"
-#: The frameworks whose presence in a process can change another's figures (NumPy is in every process).
-FRAMEWORKS = ("torch", "jax", "numba", "cupy")
+#: A GPU runtime a NumPy trainer loads (backends.builtin's CUDA ones run on CuPy) without it being a framework.
+GPU_RUNTIMES = ("cupy",)
 
 
 def framework_of(item: pytest.Item) -> str:
@@ -37,12 +37,19 @@ def framework_of(item: pytest.Item) -> str:
     trainer_id = params.get("trainer_id")
     if trainer_id is None:
         raise pytest.UsageError(f"{item.nodeid}: a benchmark names a trainer or has a @pytest.mark.{MARK}(name)")
-    return spec_of(trainer_id).backend
+    return spec_of(trainer_id).import_name
+
+
+def frameworks() -> tuple[str, ...]:
+    """Every framework whose presence in a process can change another's figures: each trainer's (regbench's own
+    and every plugin's), and CuPy; NumPy left out, as every process has it."""
+    names = (spec.import_name for spec in specs())
+    return tuple(dict.fromkeys(name for name in (*names, *GPU_RUNTIMES) if name != "numpy"))
 
 
 def loaded_frameworks() -> list[str]:
-    """The frameworks imported in this process so far (NumPy left out: every process has it)."""
-    return [name for name in FRAMEWORKS if name in sys.modules]
+    """The frameworks imported in this process so far."""
+    return [name for name in frameworks() if name in sys.modules]
 
 
 def plan(items: list[pytest.Item]) -> list[dict[str, str]]:

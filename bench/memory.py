@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import backends
 from backends._core import proc_kib
+from backends._registry import spec_of
 
 CPU_MEMORY_METHOD = "VmHWM after malloc_trim and a reset through /proc/self/clear_refs, in the benchmark process"
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
@@ -54,7 +55,7 @@ def peak_memory(trainer: backends.Trainer, fn: Callable[[], object]) -> tuple[in
     """Peak memory one call of ``fn`` adds, on the trainer's device, and how it was measured."""
     if trainer.device == "cpu":
         return _host_peak(fn)
-    if trainer.backend == "torch":
+    if spec_of(trainer.id).gpu_runtime == "torch":
         return _torch_cuda_peak(fn)
     fn()
     return None, f"not measured: no allocator statistics read for {trainer.backend} on {trainer.device}"

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import backends
 import problems
 from backends._core import SEED
-from backends._registry import BASELINE, specs
+from backends._registry import specs
 from records.model import ProblemData, ProblemRecord
+from records.roles import BASELINE
 
 #: The model every trainer fits: ``y = w·x² + b`` by ``0.5·Σ(w·x²+b−y)²``.
 MODEL = "quadratic"

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from backends._registry import BASELINE, REFERENCE, roles_of, runs
+from backends._registry import roles_of, runs
 from bench.harness import run_benchmark
 from bench.params import trainer_params
 from bench.problems import PROBLEM_BUDGET_S, PROBLEM_DTYPES, default_problems, named, problem_config
+from records.roles import BASELINE, REFERENCE
 
 
 def _params() -> list:

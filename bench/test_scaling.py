@@ -19,10 +19,11 @@ from dataclasses import replace
 
 import pytest
 
-from backends._registry import CPU_LIMIT, spec_of, specs, twin_of, with_role
+from backends._registry import spec_of, specs, twin_of, with_role
 from bench.harness import run_benchmark
 from bench.params import GPU_DEVICES, require_trainer
 from bench.problems import sized, sweep_config
+from records.roles import CPU_LIMIT
 
 DATA_PARALLEL = tuple(spec.id for spec in specs() if spec.distributed)
 TWINS = tuple(dict.fromkeys(twin_of(tid) for tid in DATA_PARALLEL))

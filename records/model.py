@@ -75,6 +75,8 @@ class FitRecord(_Record):
     distributed: bool = False  # a data-parallel trainer: a group of ``workers`` processes
     twin: str | None = None  # data-parallel: the trainer that runs the same steps in one process
     compiles: bool = False  # its first call compiles: first_call_s and the cold start say what that costs
+    source: str | None = None  # the distribution that declared it ("regbench-autograd 0.1.0"); None: older runs
+    color: str | None = None  # its backend's colour in the charts, as its spec hints (None: picked from the name)
     workers: Count = 1
     threads: Count | None = None  # None: the framework's own choice
     # The configuration.

@@ -169,11 +169,17 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     import backends
-    from backends._registry import spec_of
+    from backends._registry import broken, prepare_fails, source_of, spec_of
 
     for tid, availability in backends.available().items():
+        failure = prepare_fails(tid)
         status = "ok" if availability.ok else "unavailable: " + availability.reason
-        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}")
+        status = f"broken: {failure}" if failure else status
+        source = source_of(tid)
+        origin = "" if source.builtin else f" | from {source.distribution} {source.version}"
+        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}{origin}")
+    for refused in broken():  # a plugin's entry point or spec that was refused: the others above still run
+        print(f"{'broken':32s} {refused}")
     return 0
 
 

@@ -10,6 +10,8 @@ names (native loop, CPU or GPU limit); the scaling chart draws the bandwidth flo
 
 from __future__ import annotations
 
+import zlib
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -21,9 +23,18 @@ from matplotlib.figure import Figure
 
 from records.roles import CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP
 
-COLORS = {"numpy": "#4c72b0", "torch": "#dd8452", "jax": "#55a868", "numba": "#8c8c8c"}
+#: Where a record names no colour (older runs): one per backend, from its name, so that it is the same in every chart.
+PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974")
 #: Native trainers share a backend, so lines tell them apart by their role's colour.
 ROLE_COLORS = {NATIVE_LOOP: "#8c8c8c", CPU_LIMIT: "#222222", GPU_LIMIT: "#76b900"}
+
+
+def color_of(row: pd.Series | dict) -> str:
+    """A trainer's colour: its record's (its spec's hint), else its backend's from PALETTE."""
+    color = row.get("color")
+    if isinstance(color, str) and color:
+        return color
+    return PALETTE[zlib.crc32(str(row["backend"]).encode()) % len(PALETTE)]
 
 
 def _label(row: pd.Series, multi_machine: bool) -> str:
@@ -41,7 +52,7 @@ def _bars(df: pd.DataFrame, value: str, title: str, xlabel: str, err: tuple[str,
     y = np.arange(len(labels))
     values = df[value].to_numpy(dtype=float)
     diverged = df["diverged"].astype(bool).to_numpy()
-    colors = [COLORS.get(b, "#999999") for b in df["backend"]]
+    colors = [color_of(row) for _, row in df.iterrows()]
     xerr = None
     if err is not None:
         lo, hi = df[err[0]].to_numpy(dtype=float), df[err[1]].to_numpy(dtype=float)
@@ -89,7 +100,7 @@ def loss_chart(fit: pd.DataFrame) -> Figure:
         losses = row["losses"]
         if len(losses) == 0:
             continue
-        style = {"color": COLORS.get(row["backend"], "#999999"), "ls": "-" if row["dtype"] == "float64" else ":",
+        style = {"color": color_of(row), "ls": "-" if row["dtype"] == "float64" else ":",
                  "lw": 1, "label": _label(row, multi)}  # fmt: skip
         top.plot(np.arange(len(losses)), losses, **style)
         key = (row["machine"], row["run"])
@@ -118,7 +129,7 @@ def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
     grid = np.linspace(-1, 1, 200)
     multi = fit["machine"].nunique() > 1
     for _, row in fit[~fit["diverged"].astype(bool)].sort_values(["trainer", "dtype"]).iterrows():
-        ax.plot(grid, row["w"] * grid**2 + row["b"], lw=1, alpha=0.7, color=COLORS.get(row["backend"], "red"),
+        ax.plot(grid, row["w"] * grid**2 + row["b"], lw=1, alpha=0.7, color=color_of(row),
                 ls="-" if row["dtype"] == "float64" else ":", label=f"predict: {_label(row, multi)}")  # fmt: skip
     ax.set_xlim(-1, 1)
     ax.set_ylim(2, 6)
@@ -149,10 +160,9 @@ def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
     ok = sweep[~sweep["diverged"].astype(bool)]
     for (machine, trainer, dtype), group in ok.groupby(["machine", "trainer", "dtype"]):
         group = group.sort_values("n")
-        backend = group["backend"].iloc[0]
         label = f"{machine}: {trainer} {dtype}" if multi else f"{trainer} {dtype}"
         native = group["native"].iloc[0]
-        color = ROLE_COLORS.get(native, COLORS.get(backend))
+        color = ROLE_COLORS.get(native) or color_of(group.iloc[0])
         ax.plot(group["n"], group["per_epoch_s"], marker="o", ms=3, label=label, color=color,
                 ls="-" if dtype == "float64" else ":", lw=2.5 if native else 1.2)  # fmt: skip
     ax.set_xscale("log")

@@ -23,15 +23,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from records.model import IDENTITY
-from reports.charts import COLORS
+from reports.charts import color_of
 from reports.compare import version_changes
 from reports.load import Catalogue, Saved
 from reports.stats import FASTER, SLOWER, Method, compare_samples, mann_whitney_p
 from reports.tables import present
 
 COLUMNS = [
-    "machine", "order", "run", "datetime", "kind", "problem", "n", "trainer", "backend", "dtype", "epochs", "lr",
-    "median_s", "q1_s", "q3_s", "iqr_s", "rounds", "step", "step_ratio", "versions_changed",
+    "machine", "order", "run", "datetime", "kind", "problem", "n", "trainer", "backend", "color", "dtype", "epochs",
+    "lr", "median_s", "q1_s", "q3_s", "iqr_s", "rounds", "step", "step_ratio", "versions_changed",
 ]  # fmt: skip
 MARKERS = {SLOWER: ("^", "#c44e52"), FASTER: ("v", "#55a868")}
 
@@ -122,7 +122,7 @@ def chart(history: History) -> Figure:
         for (trainer, dtype), line in panel.groupby(["trainer", "dtype"]):
             line = line.sort_values("order")
             x, y = line["order"].to_numpy(), line["median_s"].to_numpy(dtype=float)
-            color = COLORS.get(line["backend"].iloc[0])
+            color = color_of(line.iloc[0])
             drawn = ax.plot(x, y, marker="o", ms=3, lw=1.2, ls="-" if dtype == "float64" else ":", color=color,
                             label=f"{trainer} {dtype}")  # fmt: skip
             ax.fill_between(x, line["q1_s"].to_numpy(dtype=float), line["q3_s"].to_numpy(dtype=float), alpha=0.12,

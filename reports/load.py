@@ -40,7 +40,7 @@ from records.roles import NATIVE_ROLES, REFERENCE
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
 COLUMNS = [
     "machine", "run", "kind", "problem", "group", "trainer", "backend", "method", "device", "variant", "roles",
-    "native", "reference", "distributed", "twin", "compiles", "dtype", "n", "epochs", "lr",
+    "native", "reference", "distributed", "twin", "compiles", "source", "color", "dtype", "n", "epochs", "lr",
     "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
     "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio",

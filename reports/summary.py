@@ -22,8 +22,6 @@ from reports.load import Runs, gpu_label
 
 #: A trainer agrees with the float64 reference within this many machine epsilons of its dtype (relative loss).
 AGREE_EPS = 1000
-#: Libraries named in the machine's line, in this order (the others are in the environment table).
-KEY_VERSIONS = ("numpy", "torch", "jax", "numba")
 
 
 @dataclass
@@ -40,9 +38,11 @@ def trainer_name(trainer: str, workers) -> str:
     return f"{trainer} ×{int(workers)}" if pd.notna(workers) and int(workers) > 1 else trainer
 
 
-def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = ()) -> str:
-    """CPU, cores, GPU and the key library versions of one run's ``machine_info``, in one line, and how its
-    processes were laid out (records.model.RunFacts.processes)."""
+def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = (),
+                 frameworks: tuple[str, ...] = ("numpy",), plugins: tuple[str, ...] = ()) -> str:  # fmt: skip
+    """CPU, cores, GPU and the versions of the run's frameworks (its records' backends; the others are in the
+    environment table) of one run's ``machine_info``, in one line; the plugins that declared some of its
+    trainers, and how its processes were laid out (records.model.RunFacts.processes)."""
     env = info.get("regbench", {})
     cpu = info.get("cpu", {}).get("brand_raw") or info.get("processor") or "unknown CPU"
     facts = env.get("cpu") or {}
@@ -52,7 +52,8 @@ def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = (
         cpu += f" with {', '.join(v.upper() for v in facts['vector_extensions'])}"
     cores = f", {env['cpu_count']} cores" if env.get("cpu_count") else ""
     versions = env.get("versions", {})
-    libs = ", ".join(f"{lib} {versions[lib]}" for lib in KEY_VERSIONS if versions.get(lib))
+    libs = ", ".join(f"{lib} {versions[lib]}" for lib in frameworks if versions.get(lib))
+    libs += f"; trainers from {', '.join(plugins)}" if plugins else ""
     python = env.get("python") or info.get("python_version")
     line = f"{cpu}{cores}; GPU: {gpu_label(env)}; Python {python}" + (f", {libs}" if libs else "")
     line += "; a quick run (regbench run --quick: fewer rounds, no cold start)" if quick else ""
@@ -122,10 +123,20 @@ def skipped(runs: Runs) -> list[tuple[str, list[str]]]:
     return sorted(grouped, key=lambda item: -len(item[1]))
 
 
+def _frameworks_and_plugins(table: pd.DataFrame, machine: str, run: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The backends of one run's records, NumPy first, and the distributions other than regbench that declared
+    some of its trainers, as the records say (the plugins need not be installed where the report is made)."""
+    rows = table[(table["machine"] == machine) & (table["run"] == run)]
+    frameworks = tuple(dict.fromkeys(["numpy", *rows["backend"]]))
+    sources = rows["source"].dropna()
+    return frameworks, tuple(sorted({s for s in sources if not s.startswith("regbench ")}))
+
+
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
     many = len(runs.machines) > 1
     machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False),
-                                                             tuple(runs.processes.get((machine, run), ())))
+                                                             tuple(runs.processes.get((machine, run), ())),
+                                                             *_frameworks_and_plugins(runs.table, machine, run))
                 for (machine, run), info in runs.machines.items()]  # fmt: skip
     return Summary(
         machines=machines,

@@ -13,6 +13,7 @@ import pytest
 
 import backends
 from bench.params import require_trainer
+from tests.plugins import site  # noqa: F401 (a fixture: a folder of fake installed distributions)
 
 SLOW = "slow"
 

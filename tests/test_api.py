@@ -160,7 +160,8 @@ def test_every_spec_matches_its_module():
 
 
 def test_roles_are_declared_once():
-    from backends._registry import BASELINE, CPU_LIMIT, NATIVE_LOOP, REFERENCE, baseline_of, roles_of, with_role
+    from backends._registry import baseline_of, roles_of, with_role
+    from records.roles import BASELINE, CPU_LIMIT, NATIVE_LOOP, REFERENCE
 
     assert with_role(REFERENCE) == (backends.REFERENCE_ID,)
     assert len(with_role(CPU_LIMIT)) == 1

@@ -24,7 +24,9 @@ import numpy as np
 import pytest
 
 import backends
+from backends._registry import spec_of, specs
 from backends.metrics import reference_fit
+from backends.spec import GPU_RUNTIMES
 from bench import gpu
 from bench.params import require_trainer, trainer_params
 from tests.test_agreement import assert_agrees
@@ -58,7 +60,7 @@ def test_run_returns_once_the_device_is_done(trainer_id):
     trainer = require_trainer(trainer_id)
     prepared = trainer.prepare(backends.seed_problem(), backends.TrainConfig(dtype="float32"))
     prepared.run()  # compiles
-    timer = gpu.event_timer(trainer.backend)
+    timer = gpu.event_timer(spec_of(trainer_id).gpu_runtime)
     timer.start()
     begin = time.perf_counter()
     raw = prepared.run()
@@ -317,12 +319,17 @@ def test_gpu_info_is_empty_without_a_gpu():
 
 
 def test_event_timers():
-    assert gpu.event_timer("jax") is None  # JAX has no public event API: its synchronised wall time is its GPU time
+    assert gpu.event_timer("") is None  # JAX has no public event API: its synchronised wall time is its GPU time
     with pytest.raises(ValueError, match="no event timer for 'tensorflow'"):
         gpu.event_timer("tensorflow")
-    for framework, package in (("torch", "torch"), ("numba", "numba_cuda"), ("cupy", "cupy"), ("numpy", "cupy")):
+    for runtime, package in (("torch", "torch"), ("numba", "numba_cuda"), ("cupy", "cupy")):
         if importlib.util.find_spec(package) is not None:
-            assert isinstance(gpu.event_timer(framework), gpu.DeviceTimer), framework
+            assert isinstance(gpu.event_timer(runtime), gpu.DeviceTimer), runtime
+
+
+def test_every_gpu_runtime_a_spec_may_name_has_its_timer():
+    assert {"", *gpu._TIMERS} == set(GPU_RUNTIMES)
+    assert {spec.gpu_runtime for spec in specs() if spec.device == "cpu"} == {""}
 
 
 def test_precision_settings():

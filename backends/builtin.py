@@ -1,0 +1,59 @@
+"""regbench's own trainers: the specs its entry point ``regbench.trainers`` names (backends.discovery).
+
+Rules: plain data, importing no framework. The built-ins are loaded and checked by the same code as a
+plugin's (and from a source checkout that was never pip-installed, by the same entry point made by hand);
+only they may hold the reference role, and no plugin may reuse their ids.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from backends.spec import TrainerSpec
+from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
+
+#: The seed's problem and the second workload (problems.linear). The GPU trainers run linear with the CPU ones'
+#: code (the CuPy path is tested on a NumPy stand-in, tests/test_linear.py); their agreement tests run where a
+#: GPU is lent. Every trainer runs both.
+_BOTH = ("quadratic", "linear")
+
+
+def _family(backend: str, method: str, module: str, color: str, **kw) -> partial[TrainerSpec]:
+    """The specs of one framework: its module, its extra of regbench's (``pip install 'regbench[torch]'``)."""
+    return partial(TrainerSpec, backend, method, module=f"backends.{module}", color=color, problems=_BOTH,
+                   install=f"pip install 'regbench[{backend}]'", **kw)  # fmt: skip
+
+
+_numpy = _family("numpy", "manual", "numpy_manual", "#4c72b0")
+_torch = _family("torch", "autograd", "torch_autograd", "#dd8452")
+_jax = _family("jax", "grad", "jax_grad", "#55a868")
+_numba = _family("numba", "native", "numba_native", "#8c8c8c", compiles=True)
+# Data-parallel: one process per shard, gradients summed by the framework's all-reduce (backends._data_parallel).
+_torch_dp = _family("torch", "autograd", "torch_dp", "#dd8452", distributed=True, twin="eager")
+_jax_dp = _family("jax", "grad", "jax_dp", "#55a868", compiles=True, distributed=True, twin="scan")
+
+TRAINERS = (
+    _numpy("tutorial", "cpu", roles=(REFERENCE, BASELINE)),
+    _numpy("fused", "cpu"),
+    _numpy("tutorial", "cuda", roles=(BASELINE,), gpu_runtime="cupy"),  # on CuPy arrays
+    _numpy("fused", "cuda", gpu_runtime="cupy"),
+    _torch("eager", "cpu", roles=(BASELINE,)),
+    _torch("compiled", "cpu", compiles=True),
+    _torch("eager", "cuda", roles=(BASELINE,), gpu_runtime="torch"),
+    _torch("compiled", "cuda", compiles=True, gpu_runtime="torch"),
+    _torch("cudagraph", "cuda", compiles=True, gpu_runtime="torch"),
+    _jax("eager", "cpu", roles=(BASELINE,)),
+    _jax("jit", "cpu", compiles=True),
+    _jax("scan", "cpu", compiles=True),
+    # JAX has no public event API: its GPU time is the wall time of a run() that blocks until the device is done.
+    _jax("eager", "gpu", roles=(BASELINE,)),
+    _jax("jit", "gpu", compiles=True),
+    _jax("scan", "gpu", compiles=True),
+    _numba("loop", "cpu", roles=(NATIVE_LOOP,)),
+    _numba("simd", "cpu", roles=(CPU_LIMIT,)),
+    _numba("kernel", "cuda", roles=(GPU_LIMIT,), module="backends.numba_cuda", gpu_runtime="numba"),
+    _torch_dp("dp", "cpu"),
+    _torch_dp("dp", "cuda", gpu_runtime="torch"),
+    _jax_dp("dp", "cpu"),
+    _jax_dp("dp", "gpu"),
+)

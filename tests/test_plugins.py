@@ -1,0 +1,142 @@
+"""Trainers from installed distributions (backends.discovery): found through the ``regbench.trainers`` entry
+points, run like regbench's own, and refused one line each when broken, without breaking anything else."""
+
+from __future__ import annotations
+
+import pytest
+
+import backends
+from backends import _registry
+from regbench.cli import main
+from tests.plugins import TOY_BACKEND, write_distribution
+
+TOY = "toy-manual-loop-cpu"
+SPEC = 'TrainerSpec("toy", "manual", "loop", "cpu", "toy_backend", framework="numpy", problems=("quadratic",){extra})'
+
+
+def _named(cases: list[tuple]) -> list:
+    return [pytest.param(*case, id=case[0].replace(" ", "-")) for case in cases]
+
+
+def _install(root, spec_source: str = SPEC.format(extra=""), backend: str = TOY_BACKEND,
+             name: str = "regbench-toy", **more_modules: str) -> None:  # fmt: skip
+    specs = f"from backends import TrainerSpec\nTRAINERS = ({spec_source},)\n"
+    modules = {"toy_specs.py": specs, "toy_backend.py": backend, **more_modules}
+    write_distribution(root, name, {"regbench.trainers": {"toy": "toy_specs:TRAINERS"}}, modules)
+
+
+def _listed(capsys) -> dict[str, str]:
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return {line.split()[0] + (f" {i}" if line.startswith("broken") else ""): line for i, line in enumerate(lines)}
+
+
+def _broken_lines(listed: dict[str, str]) -> list[str]:
+    return [line for key, line in listed.items() if key.startswith("broken")]
+
+
+def test_a_plugin_s_trainer_is_listed_run_and_recorded_as_its_own(site, capsys):
+    _install(site)
+    assert TOY in backends.trainer_ids()
+    listed = _listed(capsys)
+    assert listed[TOY].split()[1] == "ok"
+    assert "from regbench-toy 1.0" in listed[TOY]
+    assert listed[backends.REFERENCE_ID].split()[1] == "ok"  # the built-ins are all still there
+    assert not _broken_lines(listed)
+    problem, config = backends.seed_problem(), backends.TrainConfig()
+    result = backends.get_trainer(TOY).fit(problem, config)
+    ref = backends.get_trainer(backends.REFERENCE_ID).fit(problem, config)
+    assert abs(result.final_loss - ref.final_loss) <= 1e-12 * ref.final_loss
+    assert _registry.source_of(TOY).distribution == "regbench-toy"
+
+
+def test_listing_a_plugin_s_trainers_imports_not_its_backend(site):
+    import sys
+
+    _install(site)
+    assert TOY in backends.trainer_ids()
+    assert "toy_backend" not in sys.modules
+    assert backends.available()[TOY].ok
+    assert "toy_backend" in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("case", "install", "error"),
+    _named([
+        ("fails to import", {"spec_source": "1 / 0"}, "loading toy_specs:TRAINERS failed: ZeroDivisionError"),
+        ("not specs", {"spec_source": "'toy'"}, "toy_specs:TRAINERS is not a TrainerSpec or a tuple of them"),
+        ("malformed id", {"spec_source": SPEC.replace('"toy"', '"Toy-Box"', 1).format(extra="")},
+         "backend 'Toy-Box' is not lower-case letters"),
+        ("shadows a built-in", {"spec_source": 'TrainerSpec("numpy", "manual", "tutorial", "cpu", "toy_backend")'},
+         "numpy-manual-tutorial-cpu refused: a built-in trainer's id"),
+        ("claims the reference", {"spec_source": SPEC.format(extra=', roles=("reference",)')},
+         "the reference is regbench's own NumPy loop"),
+        ("an unknown role", {"spec_source": SPEC.format(extra=', roles=("fastest",)')}, "unknown role 'fastest'"),
+        ("a taken role", {"spec_source": SPEC.format(extra=', roles=("native loop",)')},
+         "role 'native loop' is held by numba-native-loop-cpu"),
+    ]),
+)  # fmt: skip
+def test_a_refused_entry_point_or_spec_is_one_line_naming_its_distribution(site, capsys, case, install, error):
+    _install(site, **install)
+    listed = _listed(capsys)
+    (line,) = _broken_lines(listed)
+    assert line.split(maxsplit=1)[1].startswith("regbench-toy 1.0 (entry point toy): "), line
+    assert error in line
+    assert TOY not in backends.trainer_ids()
+    assert listed[backends.REFERENCE_ID].split()[1] == "ok"
+    assert len(listed) - 1 == len(_registry.BUILTIN_SPECS)  # every built-in still listed
+
+
+def test_a_duplicated_id_keeps_the_first_distribution_s(site, capsys):
+    _install(site, name="regbench-toy")
+    _install(site, name="regbench-toy-fork")  # the same id again, from another distribution
+    listed = _listed(capsys)
+    (line,) = _broken_lines(listed)
+    assert "regbench-toy-fork 1.0" in line
+    assert f"{TOY} refused: already declared by regbench-toy 1.0 (entry point toy)" in line
+    assert listed[TOY].split()[1] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("case", "backend", "status"),
+    _named([
+        ("lacks prepare", "def unavailable(variant, device):\n    return ''\n",
+         "unavailable: toy_backend lacks prepare (a backend module defines unavailable, prepare)"),
+        ("fails to import", "import not_a_module_anywhere\n",
+         "unavailable: importing toy_backend failed: ModuleNotFoundError"),
+        ("unavailable raises", TOY_BACKEND + "\ndef unavailable(variant, device):\n    raise OSError('no driver')\n",
+         "unavailable: probing toy on cpu failed: OSError: no driver"),
+        ("unavailable returns a non-string", TOY_BACKEND + "\ndef unavailable(variant, device):\n    return None\n",
+         "unavailable: toy_backend.unavailable() returned NoneType, not a reason string"),
+        ("prepare raises", TOY_BACKEND + "\ndef prepare(variant, device, problem, config):\n    raise KeyError(1)\n",
+         "broken: prepare() failed: KeyError: 1"),
+        ("prepare returns nothing", TOY_BACKEND + "\ndef prepare(variant, device, problem, config):\n    return 1\n",
+         "broken: prepare() failed: TypeError: prepare() returned int, not a PreparedFit"),
+    ]),
+)  # fmt: skip
+def test_a_broken_backend_module_is_its_trainer_s_line_and_no_one_else_s(site, capsys, case, backend, status):
+    _install(site, backend=backend)
+    listed = _listed(capsys)
+    line = listed[TOY]
+    assert status in line, line
+    assert line.rstrip().endswith("[regbench-toy 1.0] | problems: quadratic | from regbench-toy 1.0"), line
+    assert not _broken_lines(listed)
+    assert sum(" ok " in f"{v} " for v in listed.values()) == sum(a.ok for a in backends.available().values()) - (
+        "broken" in status
+    )  # every other trainer as before
+    with pytest.raises((backends.TrainerUnavailable, KeyError, AttributeError)):
+        backends.get_trainer(TOY).fit(backends.seed_problem(), backends.TrainConfig())
+
+
+def test_regbench_declares_its_own_trainers_as_an_entry_point():
+    """The built-ins go through the loader a plugin's go through, by the entry point pyproject.toml declares."""
+    from pathlib import Path
+
+    import tomllib
+
+    from backends import discovery
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    declared = pyproject["project"]["entry-points"][discovery.GROUP]
+    assert declared == {discovery.BUILTIN.name: discovery.BUILTIN.value}
+    assert tuple(_registry.specs()[: len(_registry.BUILTIN_SPECS)]) == _registry.BUILTIN_SPECS
