@@ -100,7 +100,7 @@ def _finite_float(name: str, value: Any) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Problem:
-    """Data and initial parameters of one fit of the model of problem ``model`` (problems.MODULES).
+    """Data and initial parameters of one fit of the model family ``model`` (problems.MODELS).
 
     ``quadratic`` (the seed's ``y = w·x² + b``): ``x`` and ``y`` are read-only float64 arrays of shape
     (n, 1), as in the tutorial, and ``w0`` a float. ``linear``: ``x`` is (n, d), ``y`` (n, 1), and ``w0``
@@ -116,8 +116,8 @@ class Problem:
     model: str = "quadratic"
 
     def __post_init__(self) -> None:
-        if self.model not in problems.names():
-            raise ValueError(f"model must be one of {problems.names()}, got {self.model!r}")
+        if self.model not in problems.MODELS:
+            raise ValueError(f"model must be one of {problems.MODELS}, got {self.model!r}")
         x = _as_column("x", self.x) if self.model == "quadratic" else _as_matrix("x", self.x)
         y = _as_column("y", self.y)
         if len(x) != len(y):
@@ -192,13 +192,16 @@ def make_linear_problem(n: int, d: int, seed: int, noise: float = 0.2) -> Proble
     return Problem(x, y, w, b, name=f"n={n},d={d},seed={seed}", model="linear")
 
 
-def make_named_problem(model: str, n: int, seed: int, **params: Any) -> Problem:
-    """The problem ``model`` (a name in problems.MODULES) at size ``n`` with its ``params`` (its defaults else)."""
-    if model == "quadratic":
+def make_named_problem(name: str, n: int, seed: int, **params: Any) -> Problem:
+    """Problem ``name`` (problems.names(): regbench's or a plugin's) at size ``n`` with ``params`` (its defaults
+    else), made by its module's ``make`` and fitted with its ``MODEL``."""
+    if name == "quadratic":
         return make_problem(n, seed, **params)
-    if model == "linear":
+    if name == "linear":
         return make_linear_problem(n, seed=seed, **{**problems.get("linear").PARAMS, **params})
-    raise ValueError(f"no problem {model!r} to make here; known problems: {', '.join(problems.names())}")
+    module = problems.get(name)  # ValueError naming the known problems
+    x, y, w0, b0 = module.make(n, seed, **{**module.PARAMS, **params})
+    return Problem(x, y, w0, b0, name=f"{name}(n={n},seed={seed})", model=module.MODEL)
 
 
 def _check_memory(n: int, need: int) -> None:
@@ -319,8 +322,8 @@ def _check_invariants(problem: Problem, config: TrainConfig) -> None:
     """What construction guarantees, checked again (cheaply: no pass over the data) for subclasses that skip it."""
     hint = f"(a {type(problem).__name__} that skipped Problem.__post_init__?)"
     model = getattr(problem, "model", None)
-    if model not in problems.names():
-        raise TypeError(f"problem.model must be one of {problems.names()}, got {model!r} {hint}")
+    if model not in problems.MODELS:
+        raise TypeError(f"problem.model must be one of {problems.MODELS}, got {model!r} {hint}")
     for name in ("x", "y"):
         a = getattr(problem, name, None)
         column = name == "y" or model == "quadratic"

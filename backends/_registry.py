@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
+# The roles' names live with the saved record, which carries each trainer's roles to the reports.
+import problems
 from backends._core import (
     Availability,
     FitResult,
@@ -34,9 +36,6 @@ from backends._core import (
 from backends.builtin import TRAINERS as BUILTIN_SPECS
 from backends.discovery import Broken, Source, catalogue
 from backends.spec import TrainerSpec
-
-# The roles' names live with the saved record, which carries each trainer's roles to the reports.
-from problems import names as problem_names
 from records.roles import BASELINE, REFERENCE, ROLES
 
 #: The tutorial's NumPy loop: the reference every comparison is made against (only a built-in may hold it).
@@ -79,7 +78,7 @@ class RegisteredTrainer:
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
         check_fit(problem, config)
         if problem.model not in self.spec.problems:
-            raise ValueError(f"{self.id} does not run problem {problem.model!r}; it runs: "
+            raise ValueError(f"{self.id} does not run model {problem.model!r}; it runs: "
                              f"{', '.join(self.spec.problems)}")  # fmt: skip
         if config.workers != 1 and not self.spec.distributed:
             raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
@@ -122,9 +121,10 @@ def broken() -> tuple[Broken, ...]:
 
 
 def runs(trainer_id: str, problem: str) -> bool:
-    """Whether a known trainer runs problem ``problem`` (its spec declares it); imports nothing."""
+    """Whether a known trainer runs problem ``problem``: its spec lists the problem's model family (imports the
+    problem's module, NumPy only)."""
     spec = spec_of(trainer_id)
-    return spec is not None and problem in spec.problems
+    return spec is not None and problems.get(problem).MODEL in spec.problems
 
 
 def spec_of(trainer_id: str) -> TrainerSpec | None:
@@ -188,7 +188,7 @@ def _availability(trainer_id: str) -> Availability:
             reason = f"{spec.module}.unavailable() returned {type(reason).__name__}, not a reason string"
     source = source_of(trainer_id)
     if reason and not source.builtin:  # a plugin's trouble names the distribution to take it to
-        reason = f"{reason} [{source.distribution} {source.version}]"
+        reason = f"{reason} [{source.release}]"
     return Availability(ok=not reason, reason=reason)
 
 
@@ -198,7 +198,7 @@ def prepare_fails(trainer_id: str) -> str:
     spec = spec_of(trainer_id)
     if not _availability(trainer_id).ok or spec.distributed:
         return ""
-    problem = make_named_problem(spec.problems[0], 2, seed=0) if spec.problems[0] in problem_names() else None
+    problem = make_named_problem(spec.problems[0], 2, seed=0) if spec.problems[0] in problems.MODELS else None
     if problem is None:
         return ""
     try:
@@ -207,7 +207,7 @@ def prepare_fails(trainer_id: str) -> str:
             raise TypeError(f"prepare() returned {type(prepared).__name__}, not a PreparedFit (run and result)")
     except Exception as exc:  # whatever a plugin raises is reported, not raised
         source = source_of(trainer_id)
-        where = "" if source.builtin else f" [{source.distribution} {source.version}]"
+        where = "" if source.builtin else f" [{source.release}]"
         return f"prepare() failed: {type(exc).__name__}: {exc}{where}"
     return ""
 

@@ -12,44 +12,16 @@ the spec modules only; a backend module is imported when its trainer is probed o
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
+from importlib.metadata import EntryPoint
 
 from backends.spec import TrainerSpec
 from records.roles import BASELINE, REFERENCE
+from records.sources import Broken, Source, installed
 
 GROUP = "regbench.trainers"
-DISTRIBUTION = "regbench"
 #: regbench's own entry point, as pyproject.toml declares it: loaded first, whether or not regbench is installed.
 BUILTIN = EntryPoint(name="regbench", value="backends.builtin:TRAINERS", group=GROUP)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a trainer (or a broken entry point) came from: ``regbench-autograd 0.1.0 (entry point autograd)``."""
-
-    distribution: str
-    version: str
-    entry_point: str
-
-    def __str__(self) -> str:
-        return f"{self.distribution} {self.version} (entry point {self.entry_point})".replace("  ", " ")
-
-    @property
-    def builtin(self) -> bool:
-        return self.distribution == DISTRIBUTION
-
-
-@dataclass(frozen=True)
-class Broken:
-    """A plugin's entry point or spec that was refused, and why, in one line."""
-
-    source: Source
-    error: str
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.error}"
 
 
 @dataclass(frozen=True)
@@ -57,28 +29,6 @@ class Catalogue:
     specs: dict[str, TrainerSpec]  # by trainer id, in the order found: regbench's own first
     sources: dict[str, Source]  # by trainer id
     broken: tuple[Broken, ...]
-
-
-def _source(ep: EntryPoint) -> Source:
-    dist = ep.dist
-    if ep is BUILTIN or dist is None:
-        name, version = (DISTRIBUTION, _own_version()) if ep is BUILTIN else ("?", "")
-    else:
-        name, version = dist.metadata["Name"] or "?", dist.version or ""
-    return Source(name, version, ep.name)
-
-
-def _own_version() -> str:
-    try:
-        return version(DISTRIBUTION)
-    except PackageNotFoundError:  # a source checkout that was never installed
-        return "(source)"
-
-
-def installed(group: str, builtin: Iterable[EntryPoint]) -> list[EntryPoint]:
-    """regbench's own entry points first, then every other distribution's, by distribution and name."""
-    found = [ep for ep in entry_points(group=group) if ep.dist is None or ep.dist.metadata["Name"] != DISTRIBUTION]
-    return [*builtin, *sorted(found, key=lambda ep: (_source(ep).distribution, ep.name))]
 
 
 def _specs_of(obj: object) -> tuple[TrainerSpec, ...] | None:
@@ -101,8 +51,7 @@ def catalogue() -> Catalogue:
     sources: dict[str, Source] = {}
     held: dict[tuple[str, ...], str] = {}  # a unique role's key: the trainer holding it
     broken: list[Broken] = []
-    for ep in installed(GROUP, [BUILTIN]):
-        source = _source(ep)
+    for ep, source in installed(GROUP, [BUILTIN]):
         try:
             found = _specs_of(ep.load())
         except Exception as exc:  # whatever a plugin's import raises, the suite goes on

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, fields
 
+from problems import MODELS
 from records.roles import ROLES
 
 #: A part of a trainer's id (backend, method, variant, device): lower-case letters, digits and underscores,
@@ -32,7 +33,7 @@ class TrainerSpec:
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
     distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
     twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
-    problems: tuple[str, ...] = ("quadratic",)  # the problems (problems.names()) it runs; others it refuses
+    problems: tuple[str, ...] = ("quadratic",)  # the model families (problems.MODELS) it runs; others it refuses
     framework: str = ""  # the import name whose absence makes it unavailable, and its process ("": backend)
     install: str = ""  # what to run when the framework is missing ("": pip install FRAMEWORK)
     gpu_runtime: str = ""  # off the CPU, whose events time it and whose allocator measures it (GPU_RUNTIMES)
@@ -67,8 +68,8 @@ class TrainerSpec:
         if not self.module:
             out.append("module is empty")
         out += [f"unknown role {role!r} (roles: {', '.join(ROLES)})" for role in self.roles if role not in ROLES]
-        if not self.problems or not all(isinstance(p, str) and p for p in self.problems):
-            out.append(f"problems must name at least one problem, got {self.problems!r}")
+        if not self.problems or not set(self.problems) <= set(MODELS):
+            out.append(f"problems must name model families of {MODELS}, got {self.problems!r}")
         if self.twin and not self.distributed:
             out.append("only a distributed trainer has a twin")
         if self.gpu_runtime not in GPU_RUNTIMES:

@@ -79,11 +79,6 @@ class _Rounds:
                 self.gpu_s.append(self.timer.elapsed())
 
 
-def _source(trainer_id: str) -> str:
-    source = source_of(trainer_id)
-    return f"{source.distribution} {source.version}"
-
-
 def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: backends.TrainConfig,
             result: backends.FitResult, **measured) -> FitRecord:  # fmt: skip
     """The record of one benchmark: who ran on what, what it computed (``measured``: what it cost)."""
@@ -91,14 +86,14 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     problem = workload.problem
     # A model of d features records θ whole, and its norm as w (a scalar the tables and compare read).
     w, theta = (result.w, None) if np.ndim(result.w) == 0 else (float(np.linalg.norm(result.w)), result.w.tolist())
-    floor = problems.get(problem.model).floor_bytes(problem.n, np.dtype(config.dtype).itemsize, d=problem.d)
+    floor = problems.get(workload.record.name).floor_bytes(problem.n, np.dtype(config.dtype).itemsize, d=problem.d)
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
-        twin=twin_of(trainer.id), compiles=spec.compiles, source=_source(trainer.id), color=spec.color or None,
-        workers=config.workers, dtype=config.dtype, n=problem.n, epochs=config.epochs, lr=config.lr, w=w,
-        theta=theta, b=result.b, final_loss=result.final_loss, diverged=result.diverged, data_bytes=floor,
-        loaded_frameworks=loaded_frameworks(), **measured,
+        twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
+        color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
+        epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
+        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(), **measured,
     )  # fmt: skip
 
 

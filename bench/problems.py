@@ -62,7 +62,7 @@ def sized(n: int) -> Workload:
 
 @functools.cache
 def named(name: str, n: int, **params) -> Workload:
-    """Problem ``name`` (problems.MODULES) at size ``n`` with ``params`` (its defaults else), seed 0."""
+    """Problem ``name`` (problems.names()) at size ``n`` with ``params`` (its defaults else), seed 0."""
     module = problems.get(name)
     params = {**module.PARAMS, **params}
     workload = Workload(backends.make_named_problem(name, n, 0, **params),
@@ -74,7 +74,9 @@ def named(name: str, n: int, **params) -> Workload:
 def problem_config(workload: Workload, dtype: str) -> backends.TrainConfig:
     """The problem's learning rate at its size; LARGE_EPOCHS from LARGE_N values of data on (800 epochs below)."""
     problem = workload.problem
-    lr = problems.get(problem.model).lr(problem.n, **{k: v for k, v in workload.record.params.items() if k != "n"})
+    lr = problems.get(workload.record.name).lr(
+        problem.n, **{k: v for k, v in workload.record.params.items() if k != "n"}
+    )
     return backends.TrainConfig(epochs=LARGE_EPOCHS if problem.n * problem.d >= LARGE_N else 800, lr=lr, dtype=dtype)
 
 
@@ -89,7 +91,7 @@ PROBLEM_BUDGET_S = 0.5
 def default_problems() -> list[tuple[str, dict]]:
     """The default run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other
     problem at each of its DEFAULT_SIZES, as (name, parameters with n)."""
-    return [(name, sizes) for name in problems.names() if name != MODEL for sizes in problems.get(name).DEFAULT_SIZES]
+    return [(name, sizes) for name in problems.usable() if name != MODEL for sizes in problems.get(name).DEFAULT_SIZES]
 
 
 def sweep_config(n: int, dtype: str) -> backends.TrainConfig:

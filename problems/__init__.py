@@ -1,6 +1,6 @@
 """The problems (workloads) regbench trains: each defined once, in one module that imports no framework.
 
-Rules: this is the lowest floor beside ``records``: it imports NumPy only. A problem module declares
+Rules: this is the lowest floor beside ``records``: it imports NumPy and records only. A problem module declares
 
 - ``NAME``: the problem's name, as a saved record's ``problem.name`` carries it;
 - ``PARAMS``: its parameters beyond the size ``n`` and the seed, with their defaults (``{"noise": 0.2}``);
@@ -16,25 +16,40 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy only. A pro
 - ``lr(n, **params)``: the learning rate the benchmarks use at a size, stable for every size;
 - ``floor_bytes(n, itemsize, **params)``: the bytes one epoch must read at least (its data, once);
 - ``DRAWS``: what a report draws for it beside the loss curves (``"curve"``: the fitted curve over the data;
-  ``""``: nothing more).
+  ``""``: nothing more);
+- ``MODEL``: the model family its data are fitted with, one of ``MODELS``, which the trainers implement
+  (``"quadratic"``: x of shape (n, 1), ``ŷ = w·x² + b``; ``"linear"``: x of shape (n, d), ``ŷ = X·θ + b``).
+  A trainer's spec lists the families it runs; a new problem of a known family is run by all of them.
 
 ``w`` is a float for a one-feature model and a vector of ``d`` floats otherwise; ``b`` is a float. The
-problems known here are listed in ``MODULES``; ``register`` adds another (a plugin's, or a test's toy).
+problems are regbench's own and every installed distribution's, declared in the entry-point group
+``regbench.problems`` (the entry point's name is the problem's name, its value the module), found by the same
+loader (records.sources). Listing their names imports no problem module; one that fails to import, lacks part
+of the contract or takes a built-in's name is refused with one line (``status``), and the others stay.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
+from importlib.metadata import EntryPoint
 from types import ModuleType
 from typing import NamedTuple
 
 import numpy as np
 
-#: The problems regbench knows, by name: the module defining each, imported on first use.
-MODULES: dict[str, str] = {"quadratic": "problems.quadratic", "linear": "problems.linear"}
+from records.sources import Broken, Source, installed
+
+GROUP = "regbench.problems"
+#: regbench's own problems, as pyproject.toml declares them: found first, whether or not regbench is installed.
+BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear"))
+#: The model families the trainers implement (a problem's ``MODEL``).
+MODELS = ("quadratic", "linear")
 #: What every problem module defines (``tests/test_problems.py`` holds each module to it).
-CONTRACT = ("NAME", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "make", "features", "loss", "gradient",
-            "optimum", "lr", "floor_bytes")  # fmt: skip
+CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "make", "features", "loss",
+            "gradient", "optimum", "lr", "floor_bytes")  # fmt: skip
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class Data(NamedTuple):
@@ -46,28 +61,82 @@ class Data(NamedTuple):
     b0: float
 
 
+@functools.cache
+def _found() -> tuple[dict[str, tuple[str, Source]], tuple[Broken, ...]]:
+    """Every problem's module and source by name; the entry points refused."""
+    found: dict[str, tuple[str, Source]] = {}
+    broken = []
+    for ep, source in installed(GROUP, BUILTIN):
+        if not _NAME.fullmatch(ep.name):
+            broken.append(Broken(source, f"problem name {ep.name!r} is not lower-case letters, digits and _"))
+        elif ep.name in found:
+            owner = found[ep.name][1]
+            what = "a built-in problem's name" if owner.builtin else f"already declared by {owner}"
+            broken.append(Broken(source, f"problem {ep.name!r} refused: {what}"))
+        elif ":" in ep.value:
+            broken.append(Broken(source, f"problem {ep.name!r}: {ep.value} names an object, not a module"))
+        else:
+            found[ep.name] = (ep.value, source)
+    return found, tuple(broken)
+
+
 def names() -> tuple[str, ...]:
     """Every known problem's name, the seed's first; imports no problem module."""
-    return tuple(MODULES)
+    return tuple(_found()[0])
+
+
+def source(name: str) -> Source:
+    return _found()[0][name][1]
 
 
 def get(name: str) -> ModuleType:
-    """The module of problem ``name``; ValueError naming the known ones for any other name."""
-    if name not in MODULES:
-        raise ValueError(f"unknown problem {name!r}; known problems: {', '.join(MODULES)}")
-    return importlib.import_module(MODULES[name])
+    """The module of problem ``name``; ValueError naming the known ones for any other name, and for a module
+    that fails to import or to keep the contract (one line, naming its distribution)."""
+    found = _found()[0]
+    if name not in found:
+        raise ValueError(f"unknown problem {name!r}; known problems: {', '.join(found)}")
+    return _load(name)
 
 
-def register(module: ModuleType) -> None:
-    """Add a problem module (one that declares the whole contract) under its ``NAME``."""
+@functools.cache
+def _load(name: str) -> ModuleType:
+    path, src = _found()[0][name]
+    try:
+        module = importlib.import_module(path)
+    except Exception as exc:  # a plugin's import error is a line, not a crash
+        raise ValueError(f"problem {name!r} from {src}: importing {path} failed: {type(exc).__name__}: {exc}") from None
     missing = [attr for attr in CONTRACT if not hasattr(module, attr)]
     if missing:
-        raise ValueError(f"problem module {module.__name__} lacks {', '.join(missing)}")
-    MODULES[module.NAME] = module.__name__
+        raise ValueError(f"problem {name!r} from {src}: {path} lacks {', '.join(missing)}")
+    if name != module.NAME or module.MODEL not in MODELS:
+        raise ValueError(f"problem {name!r} from {src}: its NAME is {module.NAME!r} and its MODEL {module.MODEL!r} "
+                         f"(one of {', '.join(MODELS)})")  # fmt: skip
+    return module
 
 
-def unregister(name: str) -> None:
-    """Forget a registered problem (the seed's and linear stay)."""
-    if name in ("quadratic", "linear"):
-        raise ValueError(f"problem {name!r} is built in")
-    MODULES.pop(name, None)
+def status() -> dict[str, str]:
+    """Every problem's name with why it cannot be used ("" when it can); imports each problem's module."""
+    out = {}
+    for name in names():
+        try:
+            get(name)
+            out[name] = ""
+        except ValueError as exc:
+            out[name] = str(exc)
+    return out
+
+
+def usable() -> tuple[str, ...]:
+    """The problems whose module loads and keeps the contract."""
+    return tuple(name for name, why in status().items() if not why)
+
+
+def broken() -> tuple[Broken, ...]:
+    """The entry points of ``regbench.problems`` that were refused, with why."""
+    return _found()[1]
+
+
+def forget() -> None:
+    """Find the problems again (a test's installed or removed distribution)."""
+    _found.cache_clear()
+    _load.cache_clear()

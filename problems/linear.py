@@ -20,6 +20,7 @@ import numpy as np
 from problems import Data
 
 NAME = "linear"
+MODEL = "linear"
 PARAMS = {"d": 16, "noise": 0.2}
 #: The default run's small and medium problems.
 DEFAULT_SIZES = ({"n": 1000, "d": 16}, {"n": 10**5, "d": 64})

@@ -11,6 +11,7 @@ import numpy as np
 from problems import Data
 
 NAME = "quadratic"
+MODEL = "quadratic"
 PARAMS = {"noise": 0.2}
 #: The default run: the tutorial's 100 points (bench.problems.tutorial) and the large problem.
 DEFAULT_SIZES = ({"n": 100}, {"n": 10**6})

@@ -169,6 +169,7 @@ def cmd_run(args) -> int:
 
 def cmd_list(args) -> int:
     import backends
+    import problems
     from backends._registry import broken, prepare_fails, source_of, spec_of
 
     for tid, availability in backends.available().items():
@@ -176,9 +177,13 @@ def cmd_list(args) -> int:
         status = "ok" if availability.ok else "unavailable: " + availability.reason
         status = f"broken: {failure}" if failure else status
         source = source_of(tid)
-        origin = "" if source.builtin else f" | from {source.distribution} {source.version}"
+        origin = "" if source.builtin else f" | from {source.release}"
         print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}{origin}")
-    for refused in broken():  # a plugin's entry point or spec that was refused: the others above still run
+    for name, why in problems.status().items():
+        source = problems.source(name)
+        origin = "" if source.builtin else f" | from {source.release}"
+        print(f"{'problem ' + name:32s} {'broken: ' + why if why else 'ok'}{origin}")
+    for refused in (*broken(), *problems.broken()):  # a plugin's entry point refused: the others still run
         print(f"{'broken':32s} {refused}")
     return 0
 

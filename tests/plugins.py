@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import problems
 from backends import _registry, discovery
 
 
@@ -30,9 +31,10 @@ def write_distribution(root: Path, name: str, entry_points: dict[str, dict[str, 
 
 
 def forget_plugins() -> None:
-    """Make the registry find its trainers again and probe them afresh."""
+    """Make the registries find their trainers and problems again, and probe them afresh."""
     discovery.catalogue.cache_clear()
     _registry._availability.cache_clear()
+    problems.forget()
     importlib.invalidate_caches()
 
 

@@ -1,6 +1,6 @@
 """The floors of the code, held: imports only downward, and reports made from saved records alone.
 
-records, problems ← backends ← bench, records ← reports, and regbench (the command line) over them all. A test reads
+records ← problems ← backends ← bench, records ← reports, and regbench (the command line) over them all. A test reads
 every import statement of the source; another makes a report, a compare, a history and the targets in a
 process where importing the trainer registry, any backend module, bench or a framework raises.
 """
@@ -21,7 +21,7 @@ FRAMEWORKS = ("torch", "jax", "jaxlib", "numba", "cupy")
 #: What each floor may import of the project's packages.
 ALLOWED = {
     "records": {"records"},
-    "problems": {"problems"},
+    "problems": {"records", "problems"},
     "backends": {"records", "problems", "backends"},
     "bench": {"records", "problems", "backends", "bench"},
     "reports": {"records", "reports"},

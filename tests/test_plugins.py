@@ -27,7 +27,7 @@ def _install(root, spec_source: str = SPEC.format(extra=""), backend: str = TOY_
 
 def _listed(capsys) -> dict[str, str]:
     assert main(["list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    lines = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("problem ")]
     return {line.split()[0] + (f" {i}" if line.startswith("broken") else ""): line for i, line in enumerate(lines)}
 
 
@@ -140,3 +140,63 @@ def test_regbench_declares_its_own_trainers_as_an_entry_point():
     declared = pyproject["project"]["entry-points"][discovery.GROUP]
     assert declared == {discovery.BUILTIN.name: discovery.BUILTIN.value}
     assert tuple(_registry.specs()[: len(_registry.BUILTIN_SPECS)]) == _registry.BUILTIN_SPECS
+
+
+WIDE = """
+    from problems.linear import *  # the linear model's loss, gradient and optimum
+    from problems.linear import make as _make
+
+    NAME = "wide"
+    MODEL = "linear"
+    PARAMS = {"d": 40, "noise": 0.2}
+    DEFAULT_SIZES = ({"n": 50, "d": 40},)
+    SWEEP_SIZES = DEFAULT_SIZES
+
+    def make(n, seed, dtype="float64", d=40, noise=0.2):
+        return _make(n, seed, dtype, d=d, noise=noise)
+"""
+
+
+def _install_problem(root, module: str = WIDE, name: str = "wide") -> None:
+    write_distribution(
+        root, "regbench-wide", {"regbench.problems": {name: "wide_problem"}}, {"wide_problem.py": module}
+    )
+
+
+def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_model(site, capsys):
+    import problems
+    from bench.problems import default_problems
+
+    _install_problem(site)
+    assert problems.names() == ("quadratic", "linear", "wide")
+    assert ("wide", {"n": 50, "d": 40}) in default_problems()
+    problem = backends.make_named_problem("wide", 50, seed=0)
+    assert (problem.model, problem.d) == ("linear", 40)
+    assert _registry.runs(backends.REFERENCE_ID, "wide")
+    result = backends.get_trainer(backends.REFERENCE_ID).fit(problem, backends.TrainConfig(lr=1e-3))
+    assert result.final_loss < result.losses[0]
+    assert main(["list"]) == 0
+    assert "problem wide                     ok | from regbench-wide 1.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("case", "module", "name", "line"),
+    _named([
+        ("fails to import", "1 / 0", "wide", "problem wide                     broken: problem 'wide' from "
+         "regbench-wide 1.0 (entry point wide): importing wide_problem failed: ZeroDivisionError"),
+        ("lacks the contract", "NAME = 'wide'", "wide", "wide_problem lacks MODEL, PARAMS, DEFAULT_SIZES"),
+        ("an unknown model", WIDE.replace('MODEL = "linear"', 'MODEL = "cubic"'), "wide",
+         "its NAME is 'wide' and its MODEL 'cubic' (one of quadratic, linear)"),
+        ("takes a built-in's name", WIDE, "linear", "broken                           regbench-wide 1.0 (entry point "
+         "linear): problem 'linear' refused: a built-in problem's name"),
+    ]),
+)  # fmt: skip
+def test_a_broken_problem_is_one_line_and_the_others_run(site, capsys, case, module, name, line):
+    from bench.problems import default_problems
+
+    _install_problem(site, module, name)
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert line in out, out
+    assert "problem linear                   ok" in out
+    assert [name for name, _ in default_problems()] == ["linear", "linear"]  # linear's two sizes; no "wide"

@@ -21,11 +21,11 @@ def runs_of(rows: list[dict]) -> Runs:
     table = pd.DataFrame([{**base, **row} for row in rows]).reindex(columns=[*COLUMNS, "losses"])
     table["backend"] = table["trainer"].str.split("-").str[0]
     table["per_epoch_s"] = table["median_s"] / table["epochs"]
-    # What each row's record says of its trainer: here, what the registry says.
+    # What each row's record says of its trainer: here, what the registry says (a plugin's: no roles).
     specs = table["trainer"].map(spec_of)
-    table["roles"] = specs.map(lambda s: "; ".join(s.roles))
-    table["native"] = specs.map(lambda s: native_role(s.roles))
-    table["distributed"] = specs.map(lambda s: s.distributed)
+    table["roles"] = specs.map(lambda s: "; ".join(s.roles) if s else "")
+    table["native"] = specs.map(lambda s: native_role(s.roles) if s else "")
+    table["distributed"] = specs.map(lambda s: s.distributed if s else False)
     return Runs(table=table)
 
 
@@ -69,6 +69,20 @@ def test_ratio_targets_per_epoch_at_the_large_size():
     shown = verdict(speed, "jax: time per epoch / CPU limit")
     assert shown["measured"] == pytest.approx(12.0)
     assert shown["met"] is None  # shown, not judged
+
+
+def test_a_plugin_s_backend_gets_the_ratios_to_the_native_loop_shown_not_judged():
+    """A backend no issue set goals for (a plugin's, known only by its records here) is measured like the others."""
+    plugin = "autograd-grad-fused-cpu"
+    runs = runs_of([fit("numba-native-loop-cpu", 1.0), fit(plugin, 30.0), large("numba-native-loop-cpu", 2.0),
+                    large(plugin, 4.0)])  # fmt: skip
+    table = targets.speed(runs)
+    for what, ratio in (("autograd: time / native loop", 30.0), ("autograd: time per epoch / native loop", 2.0)):
+        row = verdict(table, what)
+        assert (row["trainer"], row["against"], row["measured"]) == (plugin, "numba-native-loop-cpu", ratio)
+        assert row["met"] is None  # shown, not judged
+    assert not table["target"].str.startswith("numba").any()  # native code is what the others are held against
+    assert targets.unmet({"speed targets": table[table["target"].str.startswith("autograd")]}) == (0, 0)
 
 
 def test_missing_trainers_are_not_measured_and_count_as_unmet():
