@@ -1,0 +1,20 @@
+"""regbench-autograd: trainers whose gradients come from HIPS autograd, as a regbench plugin.
+
+Rules: importing this package imports no framework. regbench lists ``TRAINERS`` (the entry point
+``regbench.trainers: autograd``) without autograd; each spec's ``module``, ``regbench_autograd.trainer``, is
+the backend module, imported with autograd when one of its trainers is first probed or used.
+"""
+
+from backends._registry import TrainerSpec  # TODO(maintainer): from backends import TrainerSpec
+
+#: The backend module of both trainers (VARIANTS, unavailable, prepare).
+TRAINER_MODULE = "regbench_autograd.trainer"
+_BOTH = ("quadratic", "linear")
+
+#: ``tutorial``: the loss, then ``autograd.grad`` of the loss function (two forward passes an epoch);
+#: ``fused``: ``autograd.value_and_grad`` (loss and gradient from one forward pass). No roles: those are the
+#: built-in trainers'.
+TRAINERS = (
+    TrainerSpec("autograd", "grad", "tutorial", "cpu", TRAINER_MODULE, problems=_BOTH),
+    TrainerSpec("autograd", "grad", "fused", "cpu", TRAINER_MODULE, problems=_BOTH),
+)
