@@ -5,7 +5,7 @@ Rules: importing this package imports no framework. regbench lists ``TRAINERS`` 
 the backend module, imported with autograd when one of its trainers is first probed or used.
 """
 
-from backends._registry import TrainerSpec  # TODO(maintainer): from backends import TrainerSpec
+from backends import TrainerSpec
 
 #: The backend module of both trainers (VARIANTS, unavailable, prepare).
 TRAINER_MODULE = "regbench_autograd.trainer"

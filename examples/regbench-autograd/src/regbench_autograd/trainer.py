@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 import problems
-from backends._core import HostResult, Problem, TrainConfig
+from backends import HostResult, Problem, TrainConfig
 
 try:
     import autograd
