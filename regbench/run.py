@@ -41,7 +41,7 @@ from regbench.checks import UsageError, check_folder
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
 #: for errors during collection: a Ctrl-C is known here, where it was pressed.
-PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 4, 5
+PYTEST_TESTS_FAILED, PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 1, 2, 4, 5
 #: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
 OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 #: Signals that stop a run as Ctrl-C does (SIGINT itself arrives as KeyboardInterrupt).
@@ -161,9 +161,10 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}")
 
 
-def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> None:
+def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> list[str]:
     """The run into ``staging``: a plan pass, then one pytest process per framework (bench.isolation), merged into
-    one file (regbench.merge)."""
+    one file (regbench.merge). Returns the frameworks whose process had failed benchmarks: the others' run on,
+    and the run keeps what every process measured (a plugin's broken trainer costs its own figures only)."""
     # The plan first (pytest collects, runs nothing): a user's mistake is found before any long work.
     plan_path = staging / ".plan.json"
     # Its storage too is the staging folder: pytest-benchmark makes its storage folder (./.benchmarks) when it starts.
@@ -172,14 +173,26 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
             quiet=True)  # fmt: skip
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
-    done, begun = 0, time.time()
+    done, begun, failed = 0, time.time(), []
     for framework, count in counts.items():
         print(f"{framework}: {count} benchmark{'s' * (count > 1)}, in a new process", flush=True)
         part = staging / "parts" / framework
-        _pytest([*base, f"--regbench-framework={framework}", "--regbench-progress",
-                 f"--regbench-progress-of={done},{len(plan)},{begun}",
-                 f"--regbench-outcomes={part / 'outcomes.json'}", f"--benchmark-save={name}",
-                 "--benchmark-save-data", f"--benchmark-storage=file://{part.resolve()}"], part, caches)  # fmt: skip
+        cmd = [
+            *base,
+            f"--regbench-framework={framework}",
+            "--regbench-progress",
+            f"--regbench-progress-of={done},{len(plan)},{begun}",
+            f"--regbench-outcomes={part / 'outcomes.json'}",
+            f"--benchmark-save={name}",
+            "--benchmark-save-data",
+            f"--benchmark-storage=file://{part.resolve()}",
+        ]
+        try:
+            _pytest(cmd, part, caches)
+        except _Failed as exc:
+            if exc.args[1] != f"pytest exit status {PYTEST_TESTS_FAILED}":  # not failed benchmarks: stop here
+                raise
+            failed.append(framework)
         done += count
     outcomes = [merge.read_outcomes(staging / "parts" / framework / "outcomes.json") for framework in counts]
     files = [path for framework in counts for path in (staging / "parts" / framework).glob("*/*.json")]
@@ -190,6 +203,7 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     run_file.parent.mkdir()
     run_file.write_text(json.dumps(merge.merge([json.loads(f.read_text()) for f in files], outcomes, list(counts))))
     shutil.rmtree(staging / "parts")
+    return failed
 
 
 def run(args, write_report: Callable) -> int:
@@ -238,7 +252,7 @@ def _run(args, write_report: Callable) -> int:
     print("running:", " ".join(base), f"--regbench-framework=NAME --benchmark-storage=file://{staging.resolve()}"
           "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
     try:
-        _benchmark(base, staging, caches, args.name)
+        failed = _benchmark(base, staging, caches, args.name)
         try:
             for path in store.commit(staging, args.storage):
                 saved.append(path)
@@ -250,7 +264,13 @@ def _run(args, write_report: Callable) -> int:
                   f" it is kept in {', '.join(map(str, kept))}", file=sys.stderr)  # fmt: skip
             return 1
         args.paths, args.all = [args.storage], False
-        return write_report(args)
+        status = write_report(args)
+        if failed:  # the report lists them; the others' figures are saved and reported
+            processes = f"process{'es' * (len(failed) > 1)}"
+            print(f"regbench: benchmarks failed in the {', '.join(failed)} {processes} (the report lists them); the "
+                  f"others are saved: {', '.join(map(str, saved))}", file=sys.stderr)  # fmt: skip
+            return 1
+        return status
     except _Failed as exc:
         if store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
             exc = f"error: no space left on the device of --storage {args.storage} ({exc.args[1]})"

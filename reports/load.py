@@ -222,8 +222,10 @@ class Saved:
         return rows
 
     def skipped_rows(self) -> list[dict]:
+        """The benchmarks that were skipped, and those that failed (their reason says so), with why."""
         return [{"machine": self.machine, "run": self.run, "trainer": o.trainer or o.test, "dtype": o.dtype or "",
-                 "reason": o.reason} for o in self.record.regbench.outcomes if o.outcome == "skipped"]  # fmt: skip
+                 "reason": o.reason if o.outcome == "skipped" else f"failed: {o.reason}"}
+                for o in self.record.regbench.outcomes if o.outcome != "passed"]  # fmt: skip
 
 
 def read_run(path: Path) -> Saved:

@@ -181,7 +181,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | None, str | None]]:
     """(anchor, title, table key, chart) of each section the report has, in order; the skipped list first."""
-    shown = [("skipped", "Skipped trainers", None, None)] if summary.skipped else []
+    shown = [("skipped", "Skipped and failed trainers", None, None)] if summary.skipped else []
     for key, title, png in SECTIONS:
         if (key is None or key not in out_tables) and png not in pngs:
             continue
@@ -217,7 +217,7 @@ def _md_summary(summary: Summary, sections) -> list[str]:
 
 
 def _md_skipped(summary: Summary) -> list[str]:
-    parts = ['<a id="skipped"></a>', "## Skipped trainers", ""]
+    parts = ['<a id="skipped"></a>', "## Skipped and failed trainers", ""]
     for reason, trainers in summary.skipped:
         parts.append(f"- {_md_text(reason)}: {_md_text(', '.join(trainers))}")
     return [*parts, ""]

@@ -1,8 +1,9 @@
 """A stand-in for the pytest processes ``regbench run`` starts (monkeypatched over ``subprocess.Popen``).
 
-The plan pass (``--regbench-plan``) names one framework; that framework's process saves one run of the current
-schema (tests/data/v1) into its staging folder and exits with ``status``. Subclasses set ``status``, or
-``plan_status`` for a pytest that fails before any benchmark (errors while collecting, say).
+The plan pass (``--regbench-plan``) names a benchmark of each of ``frameworks``; the first framework's process
+saves one run of the current schema (tests/data/v1) into its staging folder and exits with ``status``; a process
+of a framework in ``failing`` records a failed benchmark and exits 1 (pytest's failed tests) with no run saved.
+Subclasses set them, or ``plan_status`` for a pytest that fails before any benchmark (errors while collecting).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 class FakePytest:
     status = 0
     plan_status = 0
+    frameworks: tuple[str, ...] = ("numpy",)
+    failing: tuple[str, ...] = ()
     commands: list[list[str]] | None = None  # a subclass's own list gets every command line, in order
 
     def __init__(self, cmd, **kwargs):
@@ -27,12 +30,20 @@ class FakePytest:
         self.planning = "--regbench-plan" in options
         if self.planning:
             if self.plan_status == 0:
-                plan = {"benchmarks": [{"nodeid": "bench/test_fit.py::test_fit[x]", "framework": "numpy"}]}
-                Path(options["--regbench-plan"]).write_text(json.dumps(plan))
+                plan = [{"nodeid": f"bench/test_fit.py::test_fit[{f}]", "framework": f} for f in self.frameworks]
+                Path(options["--regbench-plan"]).write_text(json.dumps({"benchmarks": plan}))
+            return
+        self.framework = options.get("--regbench-framework")
+        if self.framework in self.failing:
+            failed = {"test": f"test_fit[{self.framework}]", "outcome": "failed", "trainer": f"{self.framework}-x",
+                      "dtype": "float32", "reason": "KeyError: 1"}  # fmt: skip
+            Path(options["--regbench-outcomes"]).write_text(json.dumps([failed]))
             return
         staging = Path(options["--benchmark-storage"].split("file://", 1)[1])
         (staging / V1_RUN.parent.name).mkdir(parents=True)
         shutil.copy(V1_RUN, staging / V1_RUN.parent.name / "0001_run.json")
 
     def wait(self):
-        return self.plan_status if self.planning else self.status
+        if self.planning:
+            return self.plan_status
+        return 1 if self.framework in self.failing else self.status

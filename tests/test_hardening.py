@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -233,6 +234,30 @@ def test_errors_while_collecting_are_a_failed_run_not_an_interruption(tmp_path, 
     assert err == ("regbench: the benchmark run failed (pytest exit status 2: errors while collecting the "
                    "benchmarks); nothing saved, no report written\n")  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_process_with_failed_benchmarks_costs_only_its_own_figures(tmp_path, monkeypatch, capsys):
+    """A plugin's trainer that raises fails its benchmarks; the other processes run, and the run is saved and
+    reported with the failure listed, exit status 1."""
+
+    class OneFails(FakePytest):
+        frameworks = ("numpy", "autograd")
+        failing = ("autograd",)
+        commands: ClassVar[list] = []
+
+    monkeypatch.setattr(supervisor.subprocess, "Popen", OneFails)
+    storage, out = tmp_path / "storage", tmp_path / "out"
+    assert cli.main(["run", "--storage", str(storage), "--out", str(out)]) == 1
+    (saved,) = storage.glob("*/0001_run.json")
+    err = capsys.readouterr().err
+    assert err == (f"regbench: benchmarks failed in the autograd process (the report lists them); the others are "
+                   f"saved: {saved}\n")  # fmt: skip
+    assert len([c for c in OneFails.commands if any(a.startswith("--regbench-framework=") for a in c)]) == 2
+    outcomes = json.loads(saved.read_text())["regbench"]["outcomes"]
+    assert {"trainer": "autograd-x", "outcome": "failed", "reason": "KeyError: 1"}.items() <= outcomes[-1].items()
+    report = (out / "report.md").read_text()
+    skipped = report[report.index("## Skipped and failed trainers") :]
+    assert "failed: KeyError: 1: autograd-x" in skipped.splitlines()[2], skipped[:300]
 
 
 # --- 3. a gate that cannot be fooled ----------------------------------------------------------------------------
