@@ -98,8 +98,6 @@ def _copy(fn, name: str):
 # device, thread count and shape (a second size seen makes n dynamic). lr is
 # passed as a tensor so that a new learning rate does not recompile. The
 # remainder of epochs % CHUNK runs through the one-step graph.
-_compiled_chunk = torch.compile(_chunk, fullgraph=True)
-_compiled_step = torch.compile(_step, fullgraph=True)
 # On the CPU, inductor decides when it compiles whether a kernel splits its sums
 # across threads: when n // threads >= cpp.min_chunk_size, n being the size hint
 # of the first size compiled for a dynamic n. That kernel then serves every size,
@@ -109,8 +107,6 @@ _compiled_step = torch.compile(_step, fullgraph=True)
 # (measured: the process, or cache, that first saw n ≥ 1024 on 2 threads).
 # Problems too small to be split run these serial copies instead, so that a
 # fit's summation order follows from its own n and the thread count only.
-_serial_chunk = torch.compile(_copy(_chunk, "_serial_chunk"), fullgraph=True, options={"cpp.threads": 1})
-_serial_step = torch.compile(_copy(_step, "_serial_step"), fullgraph=True, options={"cpp.threads": 1})
 
 
 def _loop(w, b, x2, y, lr, losses):
@@ -164,10 +160,21 @@ def _loop(w, b, x2, y, lr, losses):
 # with a while_loop, so a warm process still generates the code (its C++ builds
 # are cached): ~4.5 s to a first fit, ~2.5 s for the chunks. CUDA keeps the
 # chunks: that path is the one tested on a GPU.
-_compiled_loop = torch.compile(_loop, fullgraph=True, options={"cpp_wrapper": True})
-_serial_loop = torch.compile(
-    _copy(_loop, "_serial_loop"), fullgraph=True, options={"cpp_wrapper": True, "cpp.threads": 1}
-)
+
+
+def _compiled(prefix: str, serial: bool) -> tuple[Any, Any, Any]:
+    """The loop, a chunk and a step, compiled under code objects of their own named ``prefix…``: dynamo counts
+    recompiles per code object (8 by default, then it fails), so each model (the seed's scalar w, linear's θ:
+    every d is a shape) and each summation regime gets its own count."""
+    threads = {"cpp.threads": 1} if serial else {}
+    return (torch.compile(_copy(_loop, f"{prefix}loop"), fullgraph=True, options={"cpp_wrapper": True, **threads}),
+            torch.compile(_copy(_chunk, f"{prefix}chunk"), fullgraph=True, options=threads),
+            torch.compile(_copy(_step, f"{prefix}step"), fullgraph=True, options=threads))  # fmt: skip
+
+
+#: (loop, chunk, step) by (the seed's model, serial).
+_COMPILED = {(square, serial): _compiled(f"_{'seed' if square else 'linear'}_{'serial' if serial else 'split'}_",
+                                         serial) for square in (True, False) for serial in (True, False)}  # fmt: skip
 #: Why the CPU runs the chunks from Python instead of the loop, or None while the loop is used (see _give_up_loop).
 _loop_failed: str | None = None if _while_loop is not None else "torch has no while_loop higher-order op"
 
@@ -256,12 +263,12 @@ class _Fit:
         serial = x2.device.type == "cpu" and len(x2) < _cpu_parallel_min_n()
         lr = torch.tensor(self.lr, dtype=x2.dtype, device=x2.device)
         losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
+        loop, chunk, step = _COMPILED[(self.square, serial)]
         if x2.device.type == "cpu" and _loop_failed is None and not chunks:
             try:
-                return (_serial_loop if serial else _compiled_loop)(w, b, x2, y, lr, losses)
+                return loop(w, b, x2, y, lr, losses)
             except torch._dynamo.exc.TorchDynamoException as err:
                 _give_up_loop(err)
-        chunk, step = (_serial_chunk, _serial_step) if serial else (_compiled_chunk, _compiled_step)
         full = self.epochs - self.epochs % CHUNK
         for i in range(0, full, CHUNK):
             w, b, losses[i : i + CHUNK] = chunk(w, b, x2, y, lr)
