@@ -27,7 +27,7 @@ import backends
 from backends.metrics import reference_fit
 from bench import gpu
 from bench.params import require_trainer, trainer_params
-from tests.test_agreement import assert_agrees
+from regbench.conformance.checks import assert_agrees
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMPY_CUDA = ("numpy-manual-tutorial-cuda", "numpy-manual-fused-cuda")
