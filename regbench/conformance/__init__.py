@@ -20,8 +20,10 @@ plugin's trainer gets the checks the built-in ones get. Rules:
   ``run()``); change no process-wide setting of any framework; refuse bad arguments: TypeError for a problem
   or a config of the wrong type, ValueError for ``workers`` other than 1 (a trainer that is not
   data-parallel) and for a problem its spec does not list, naming the problems it runs;
-- the kit stands alone: it reads no conftest of regbench's and no pytest setting of a checkout, and passes
-  with warnings as errors; a whole run for one CPU trainer takes seconds (docs/development.md).
+- the kit stands alone: it needs no conftest or pytest setting of regbench's checkout, its fixtures
+  (``conftest.py`` here) come before those of the project it is run from, and its tests run with warnings as
+  errors wherever they run; a whole run for one CPU trainer takes seconds to tens of seconds (the README's
+  measurements; torch.compile's compiles take minutes).
 """
 
 import pytest
