@@ -1,12 +1,14 @@
-"""The ``regbench`` command line: parsing and dispatch of run, report, compare, history, targets, list.
+"""The ``regbench`` command line: parsing and dispatch of run, report, compare, history, targets, list, conform.
 
 Rules: the top floor of the project: it parses, checks and hands over; the
 work is done below (``regbench.run``, the supervisor of a benchmark run;
-``reports``, which read saved records; ``backends``, imported by ``list``
-alone). A user's mistake is one line on stderr and an exit status, never a
-traceback: 0 ok; 1 a regression (``compare``, reports.compare), an unmet
-target (``targets``, reports.targets) or a failed benchmark (``run``); 2
-unusable input (a bad option, a missing or unreadable path, a corrupt file:
+``reports``, which read saved records; ``backends``, imported by ``list`` and
+``conform`` alone; ``regbench.conformance``, the kit ``conform`` runs in a
+pytest child, whose exit status it passes through). A user's mistake is one
+line on stderr and an exit status, never a traceback: 0 ok; 1 a regression
+(``compare``, reports.compare), an unmet target (``targets``,
+reports.targets) or a failed benchmark (``run``); 2 unusable input (a bad
+option, a missing or unreadable path, a corrupt file, an unknown trainer id:
 the line names it); 130 interrupted (Ctrl-C), 128 + N for signal N
 (regbench.run); docs/exit-status.md lists them all. Options are checked as they are
 parsed (regbench.options), the folders a command writes before it does any
@@ -167,6 +169,12 @@ def cmd_run(args) -> int:
     return run(args, cmd_report)
 
 
+def cmd_conform(args) -> int:
+    from regbench.conformance.command import conform
+
+    return conform(args.trainers)
+
+
 def cmd_list(args) -> int:
     import backends
     import problems
@@ -244,6 +252,16 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not, and the problems "
                         "it runs")  # fmt: skip
     ls.set_defaults(func=cmd_list)
+
+    k = sub.add_parser("conform", help="the conformance kit: regbench's contract and agreement tests against "
+                       "trainers (a plugin's too); pytest's exit status",
+                       description="Runs (and prints first) python -m pytest -p regbench.conformance.plugin --pyargs "
+                       "regbench.conformance --trainer ID ...: agreement with the float64 NumPy reference, the "
+                       "prepare/run/result contract, inputs and global state left alone, bad arguments refused. "
+                       "A trainer that cannot run here is skipped with the reason. Exit status pytest's: 0 passed "
+                       "(or skipped), 1 a check failed; 2 an unknown id, before pytest starts.")  # fmt: skip
+    k.add_argument("trainers", nargs="+", metavar="ID", help="trainer ids (regbench list shows them)")
+    k.set_defaults(func=cmd_conform)
     return p
 
 

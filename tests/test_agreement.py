@@ -1,16 +1,8 @@
 """Every available trainer agrees with the float64 NumPy reference, and is deterministic.
 
-Tolerances are in units of the working dtype's machine epsilon (eps). Measured
-with every CPU trainer on 16 random problems, n from 1 to 5000, 200 epochs,
-lr = 0.1/n (2026-11-24): |Δloss_i| ≤ 67 eps·loss_i wherever loss_i > 1e-3·loss_0
-(mostly the float32 rounding of y itself, relative to residuals ~0.06),
-|Δloss_i| ≤ 14 eps·loss_0 everywhere (the float32 losses of an exact fit, n ≤ 2,
-stall near eps² while float64 goes on shrinking), |Δw|, |Δb| ≤ 4 eps·max(1, |w|).
-The bounds below leave a factor of ten or more above those. Beyond the 5000
-points they were measured on, they grow in proportion to n, as the rounding
-bound of a sequential sum does (Higham, Accuracy and Stability, §4.2): at
-200,003 points the strictly ordered Numba loop is 281 eps off in w (float32),
-every reassociating trainer ≤ 3 eps.
+The assertion and its tolerances, in units of the working dtype's machine epsilon and calibrated on random
+problems of 1 to 5000 points, are the conformance kit's (regbench/conformance/checks.py: how they were
+measured): the kit holds a plugin's trainer to the same ones.
 
 The data-parallel trainers, which start worker processes for every fit, are
 held to the same tolerances in tests/test_dp.py.
@@ -26,28 +18,10 @@ from hypothesis import strategies as st
 import backends
 from backends.metrics import reference_fit
 from bench.params import in_process_ids, trainer_params
+from regbench.conformance.checks import assert_agrees
 from tests.tiers import slow_if_costly, slow_if_per_size
 
 IN_PROCESS = in_process_ids()
-LOSS_RTOL_EPS = 1000
-LOSS_ATOL_EPS = 200  # times the initial loss
-PARAM_TOL_EPS = 50  # times max(1, |parameter|)
-CALIBRATED_N = 5000
-
-
-def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: str, n: int) -> None:
-    eps = float(np.finfo(dtype).eps) * max(1.0, n / CALIBRATED_N)
-    assert result.diverged is False  # a Python bool: results serialise as JSON
-    assert all(type(v) is float for v in (result.w, result.b, result.final_loss))
-    assert result.losses.shape == ref.losses.shape
-    np.testing.assert_allclose(
-        result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=LOSS_ATOL_EPS * eps * ref.losses[0]
-    )
-    for got, want in ((result.w, ref.w), (result.b, ref.b)):
-        assert abs(got - want) <= PARAM_TOL_EPS * eps * max(1.0, abs(want))
-    np.testing.assert_allclose(
-        result.final_loss, ref.final_loss, rtol=LOSS_RTOL_EPS * eps, atol=LOSS_ATOL_EPS * eps * ref.losses[0]
-    )
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_costly(trainer_params(IN_PROCESS)))

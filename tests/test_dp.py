@@ -24,12 +24,11 @@ from backends._data_parallel import shard_bounds
 from backends._process_group import RANK_ENV, WorkerError
 from backends.metrics import reference_fit
 from bench.params import trainer_params
-from tests.test_agreement import assert_agrees
+from regbench.conformance.checks import FLOAT64_RTOL, assert_agrees
 
 DP_CPU = ("torch-autograd-dp-cpu", "jax-grad-dp-cpu")
 #: A fault must surface within this many seconds, the other workers stopped.
 FAIL_WITHIN_S = 10.0
-FLOAT64_RTOL = 1e-12
 #: Epochs of the agreement fits: a quarter of the tutorial's 800, since each epoch's all-reduce costs
 #: 0.2–4 ms on a shared 2-core machine (the benchmarks run all 800).
 EPOCHS = 200

@@ -29,7 +29,7 @@ from backends.metrics import reference_fit
 from backends.spec import GPU_RUNTIMES
 from bench import gpu
 from bench.params import require_trainer, trainer_params
-from tests.test_agreement import assert_agrees
+from regbench.conformance.checks import assert_agrees
 
 ROOT = Path(__file__).resolve().parents[1]
 NUMPY_CUDA = ("numpy-manual-tutorial-cuda", "numpy-manual-fused-cuda")

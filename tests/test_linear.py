@@ -1,15 +1,9 @@
 """Problem ``linear`` (problems.linear): its hand-derived gradient, its learning rate, and every trainer that
 runs it against the float64 NumPy reference over the whole loss history.
 
-Tolerances. float64: every loss of the history within 1e-12 relative of the reference's (measured ≤ 45 eps,
-1e-14, n ≤ 1000, d ≤ 16, 2026-12-01). float32: the bounds of tests/test_agreement.py (1000 eps relative,
-200 eps of the first loss absolute, 50 eps·max(1, |θ_j|) per parameter, calibrated for the seed's problem
-up to 5000 points), scaled by ``max(1, n/5000)·max(1, d/16)``. Derivation: a residual ``X_i·θ + b − y_i``
-is a dot product of d terms, whose rounding error is bounded by ``γ_{d+2}·(Σ_j|X_ij·θ_j| + |b| + |y_i|)``
-(Higham, Accuracy and Stability, §3.1): it grows linearly with d, as the sum over n points grows linearly
-with n (§4.2). Measured at d = 16, n ≤ 1000 (float32): ≤ 74 eps relative in loss, ≤ 4 eps in θ; the
-bounds leave a factor of ten above that, and held for every CPU trainer over the hypothesis test's random
-(n ≤ 2000, d ≤ 256) problems (2026-12-01).
+Tolerances: the conformance kit's (regbench/conformance/checks.py, with their derivation): float64 every loss
+of the history within 1e-12 relative of the reference's, float32 the seed's eps bounds scaled by
+``max(1, n/5000)·max(1, d/16)``.
 
 Tiers: the default tier runs the trainers that compile nothing on one small problem (a second or two); the
 compiling trainers (torch.compile, jax.jit, Numba), the default run's small size, the hypothesis test
@@ -41,33 +35,13 @@ from bench.params import trainer_params
 from problems import linear
 from records.model import validate_run
 from regbench.cli import main
+from regbench.conformance.checks import assert_agrees
 
 LINEAR = tuple(s.id for s in specs() if "linear" in s.problems and not s.distributed)
 DATA_PARALLEL = tuple(s.id for s in specs() if "linear" in s.problems and s.distributed)
 #: The default tier's: they compile nothing (JAX's eager steps compile each operation on first use: 2 s a dtype).
 CHEAP = tuple(t for t in LINEAR if not spec_of(t).compiles and spec_of(t).backend != "jax")
 COMPILING = tuple(t for t in LINEAR if t not in CHEAP)
-
-LOSS_RTOL_EPS, LOSS_ATOL_EPS, PARAM_TOL_EPS = 1000, 200, 50
-CALIBRATED_N, CALIBRATED_D = 5000, 16
-FLOAT64_RTOL = 1e-12
-
-
-def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: str, n: int, d: int) -> None:
-    assert result.diverged is False
-    assert isinstance(result.w, np.ndarray)
-    assert result.w.shape == (d,)
-    assert type(result.b) is float
-    assert result.losses.shape == ref.losses.shape
-    if dtype == "float64":
-        np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
-        np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=FLOAT64_RTOL, atol=0)
-    eps = float(np.finfo(dtype).eps) * max(1.0, n / CALIBRATED_N) * max(1.0, d / CALIBRATED_D)
-    atol = LOSS_ATOL_EPS * eps * ref.losses[0]
-    np.testing.assert_allclose(result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=atol)
-    np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=LOSS_RTOL_EPS * eps, atol=atol)
-    want = ref.params
-    assert np.all(np.abs(result.params - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want)))
 
 
 def config_for(problem: backends.Problem, dtype: str, epochs: int = 800) -> backends.TrainConfig:

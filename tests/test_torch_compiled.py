@@ -48,36 +48,18 @@ def test_loop_runs_the_chunks_steps(dtype, n, epochs):
 
 
 _FITS = """
-import json, os, sys
-import torch, torch._dynamo.config as dynamo_config, torch._inductor.config as inductor_config
+import json, sys
 import backends
+from regbench.conformance.global_state import changes, settings
 
-def state():
-    return {
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "default_dtype": str(torch.get_default_dtype()),
-        "inductor": inductor_config.get_config_copy(),
-        "dynamo": dynamo_config.get_config_copy(),
-        "environ": dict(os.environ),
-    }
-
-before = state()
+before = settings(("torch",))
 fits = {}
 for n, dtype in json.loads(sys.argv[1]):
     problem = backends.seed_problem() if n == 100 else backends.make_problem(n, 3)
     config = backends.TrainConfig(epochs=200, lr=1e-3 if n == 100 else 0.1 / n, dtype=dtype)
     r = backends.get_trainer("torch-autograd-compiled-cpu").fit(problem, config)
     fits[f"{n}-{dtype}"] = [r.losses.tobytes().hex(), r.w.hex(), r.b.hex(), r.final_loss.hex()]
-after = state()
-changed = {}
-for k, old in before.items():
-    new = after[k]
-    if not isinstance(old, dict):
-        old, new = {"": old}, {"": new}
-    changed.update({f"{k}.{key}": [repr(old.get(key)), repr(new.get(key))]
-                    for key in old.keys() | new.keys() if old.get(key) != new.get(key)})
-print(json.dumps({"fits": fits, "changed": changed}))
+print(json.dumps({"fits": fits, "changed": changes(before, settings(("torch",)))}, default=repr))
 """
 
 

@@ -1,0 +1,69 @@
+"""The conformance kit's pytest plugin: ``-p regbench.conformance.plugin --trainer ID [--trainer ID ...]``.
+
+Rules: ``--trainer`` is required and repeatable; an id the registry does not know (``backends.trainer_ids()``),
+or none, is pytest's usage error in one line naming the known ids. Every test of the kit that takes
+``trainer_id`` runs once per id, with the id as its parameter id (its fixtures, ``trainer`` and ``spec``, are
+the kit's conftest.py's: there, they take precedence over any of the same name in the project it runs from).
+The kit's tests run with warnings as errors wherever they run (a trainer that spams warnings fails, as in
+regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Nothing
+here imports a framework.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import backends
+from backends._registry import spec_of
+
+KIT = "regbench.conformance."
+#: The warning filters of regbench's checkout (pyproject.toml), as marks: they apply after the project's own.
+WARNINGS = ("error", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+_IDS = pytest.StashKey[list[str]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("regbench conformance")
+    group.addoption("--trainer", action="append", default=[], metavar="ID",
+                    help="a trainer id to check (repeatable; regbench list shows them)")  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("help") or config.getoption("version"):
+        return
+    ids = list(dict.fromkeys(config.getoption("trainer")))  # each once, in the order given
+    known = backends.trainer_ids()
+    if not ids:
+        raise pytest.UsageError(f"--trainer ID is required (repeatable); known trainers: {', '.join(known)}")
+    unknown = [trainer_id for trainer_id in ids if spec_of(trainer_id) is None]
+    if unknown:
+        raise pytest.UsageError(f"unknown trainer {', '.join(map(repr, unknown))}; known trainers: "
+                                f"{', '.join(known)}")  # fmt: skip
+    config.stash[_IDS] = ids
+
+
+def _availability(trainer_id: str) -> str:
+    try:
+        backends.get_trainer(trainer_id)  # probes this trainer alone (backends.available() would probe them all)
+    except backends.TrainerUnavailable as exc:
+        return f"unavailable here: {exc.reason}"
+    return "available"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [f"regbench conformance: {trainer_id} ({_availability(trainer_id)})"
+            for trainer_id in config.stash.get(_IDS, [])]  # fmt: skip
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "trainer_id" in metafunc.fixturenames and metafunc.module.__name__.startswith(KIT):
+        ids = metafunc.config.stash[_IDS]
+        metafunc.parametrize("trainer_id", ids, ids=ids)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.startswith(KIT):
+            for spec in WARNINGS:
+                item.add_marker(pytest.mark.filterwarnings(spec))
