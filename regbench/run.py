@@ -190,7 +190,8 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
         try:
             _pytest(cmd, part, caches)
         except _Failed as exc:
-            if exc.args[1] != f"pytest exit status {PYTEST_TESTS_FAILED}":  # not failed benchmarks: stop here
+            # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
+            if exc.args[1] != f"pytest exit status {PYTEST_TESTS_FAILED}" or store.disk_full(staging):
                 raise
             failed.append(framework)
         done += count

@@ -151,7 +151,7 @@ def test_a_trainer_refuses_a_problem_it_does_not_run(small):
     """One line, before anything is imported or converted: a spec that declares the seed's problem alone."""
     trainer = RegisteredTrainer(TrainerSpec("numpy", "manual", "tutorial", "cpu", "backends.numpy_manual"))
     with pytest.raises(
-        ValueError, match=r"^numpy-manual-tutorial-cpu does not run problem 'linear'; it runs: quadratic$"
+        ValueError, match=r"^numpy-manual-tutorial-cpu does not run model 'linear'; it runs: quadratic$"
     ):
         trainer.prepare(small, config_for(small, "float64"))
 
