@@ -22,7 +22,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-# The roles' names live with the saved record, which carries each trainer's roles to the reports.
 import problems
 from backends._core import (
     Availability,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import backends
+import problems
 from backends import _registry
 from regbench.cli import main
 from tests.plugins import TOY_BACKEND, write_distribution
@@ -129,7 +130,7 @@ def test_a_broken_backend_module_is_its_trainer_s_line_and_no_one_else_s(site, c
 
 
 def test_regbench_declares_its_own_trainers_as_an_entry_point():
-    """The built-ins go through the loader a plugin's go through, by the entry point pyproject.toml declares."""
+    """The built-ins go through the loader a plugin's go through, by the entry points pyproject.toml declares."""
     from pathlib import Path
 
     import tomllib
@@ -137,9 +138,11 @@ def test_regbench_declares_its_own_trainers_as_an_entry_point():
     from backends import discovery
 
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    declared = pyproject["project"]["entry-points"][discovery.GROUP]
-    assert declared == {discovery.BUILTIN.name: discovery.BUILTIN.value}
+    declared = pyproject["project"]["entry-points"]
+    assert declared[discovery.GROUP] == {discovery.BUILTIN.name: discovery.BUILTIN.value}
+    assert declared[problems.GROUP] == {ep.name: ep.value for ep in problems.BUILTIN}
     assert tuple(_registry.specs()[: len(_registry.BUILTIN_SPECS)]) == _registry.BUILTIN_SPECS
+    assert problems.names()[: len(problems.BUILTIN)] == problems.MODELS  # each family's own problem, first
 
 
 WIDE = """
@@ -164,7 +167,6 @@ def _install_problem(root, module: str = WIDE, name: str = "wide") -> None:
 
 
 def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_model(site, capsys):
-    import problems
     from bench.problems import default_problems
 
     _install_problem(site)
