@@ -7,10 +7,12 @@ pytest-benchmark's machine-info hook (bench.plugin).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
 import sys
+from pathlib import Path
 
 from backends.discovery import catalogue
 from bench.gpu import gpu_info, precision_settings
@@ -56,8 +58,24 @@ VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512dq", "avx512bw
                 "avx512_bf16", "avx_vnni", "amx_tile", "asimd", "sve", "sve2")  # fmt: skip
 
 
+def last_cache_bytes() -> int | None:
+    """The size of the CPU's last-level cache (Linux's /sys; None where it cannot be read): whether a problem's
+    data stream from memory or from cache, for the bandwidth floor's targets."""
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+        with contextlib.suppress(ValueError):
+            sizes.append(int(size.rstrip("KMG")) * unit)
+    return max(sizes, default=None)
+
+
 def cpu_facts() -> dict:
-    """The CPU's model and vector extensions, from Linux's /proc/cpuinfo ({} where it cannot be read)."""
+    """The CPU's model and vector extensions, from Linux's /proc/cpuinfo ({} where it cannot be read), and its
+    last-level cache's size."""
     facts: dict = {}
     try:
         with open("/proc/cpuinfo") as f:
@@ -71,7 +89,8 @@ def cpu_facts() -> dict:
         return {}
     flags = set((facts.get("flags") or facts.get("Features") or "").split())
     return {"model": facts.get("model name"), "family": facts.get("cpu family"), "model_number": facts.get("model"),
-            "vector_extensions": [flag for flag in VECTOR_FLAGS if flag in flags]}  # fmt: skip
+            "vector_extensions": [flag for flag in VECTOR_FLAGS if flag in flags],
+            "cache_bytes": last_cache_bytes()}  # fmt: skip
 
 
 def machine_record() -> dict:

@@ -232,6 +232,7 @@ class CpuFacts(_Record):
     family: str | None = None
     model_number: str | None = None
     vector_extensions: list[str] = []
+    cache_bytes: Bytes | None = None  # the last-level cache's size
 
 
 class Environment(_Record):

@@ -196,11 +196,71 @@ def memory(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+#: The second workload's targets (issue 22), at its medium size, per epoch: each framework's fastest against the
+#: CPU limit, and the CPU limit against reading X and y once, where they stream from memory (not from cache).
+LINEAR_PROBLEM, LINEAR_N = "linear(d=64)", 10**5
+LINEAR_BOUND, LINEAR_FLOOR_BOUND = 3.0, 1.5
+
+
+def _bandwidth(runs: Runs, machine: str, run: str, dtype: str) -> pd.Series | None:
+    """The run's CPU floor of the largest size in ``dtype``: the best streaming read it measured."""
+    floor = runs.floor
+    mine = floor[(floor["machine"] == machine) & (floor["run"] == run) & (floor["device"] == "cpu")
+                 & (floor["dtype"] == dtype) & floor["bandwidth_Bps"].notna()]  # fmt: skip
+    return None if mine.empty else mine.loc[mine["n"].astype(float).idxmax()]
+
+
+def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str = "", value: float = np.nan,
+             judged: bool = True) -> dict:  # fmt: skip
+    """A row of a target table: not measured (no trainer) counts as not met; an unjudged one is shown."""
+    met = (value <= bound if trainer else False) if judged else None
+    return {**row, "target": what, "trainer": trainer, "against": against, "measured": value,
+            "required": f"≤ {bound:g}×", "met": met}  # fmt: skip
+
+
+def problem_targets(runs: Runs) -> pd.DataFrame:
+    """``linear`` at n = 10⁵, d = 64, per epoch: NumPy's, torch's and JAX's fastest each ≤ 3× the CPU limit, and the
+    CPU limit ≤ 1.5× the time to read X and y once at the run's measured bandwidth, judged where they exceed the
+    last-level cache (``cache_bytes`` of the machine record; shown otherwise: from cache, no floor is reached)."""
+    df = runs.table
+    rows = df[(df["kind"] == "problem") & (df["problem"] == LINEAR_PROBLEM) & (df["n"] == LINEAR_N)
+              & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]  # fmt: skip
+    out = []
+    for (machine, run, dtype), group in rows.groupby(["machine", "run", "dtype"]):
+        row = {"machine": machine, "run": run, "dtype": dtype, "n": LINEAR_N}
+        limit = None if (found := group[_has_role(group, CPU_LIMIT)]).empty else found.iloc[0]
+        for backend in FRAMEWORKS:
+            what = f"{LINEAR_PROBLEM}: {backend}'s time per epoch / CPU limit"
+            fastest = _fastest(group, backend)
+            if fastest is None or limit is None:
+                out.append(_verdict(row, what, LINEAR_BOUND))
+                continue
+            value = float(fastest["per_epoch_s"]) / float(limit["per_epoch_s"])
+            out.append(_verdict(row, what, LINEAR_BOUND, fastest["trainer"], limit["trainer"], value))
+        what = f"{LINEAR_PROBLEM}: CPU limit's time per epoch / reading X and y once"
+        floor = _bandwidth(runs, machine, run, dtype)
+        if limit is None or floor is None:
+            out.append(_verdict(row, what, LINEAR_FLOOR_BOUND))
+            continue
+        env = (runs.machines.get((machine, run)) or {}).get("regbench", {})
+        cache = (env.get("cpu") or {}).get("cache_bytes")
+        data, bandwidth = float(limit["data_bytes"]), float(floor["bandwidth_Bps"])
+        against = f"{data / 2**20:.3g} MiB at {bandwidth / 2**30:.3g} GiB/s (the floor at n={floor['n']:g})"
+        streams = cache is not None and data > cache
+        if not streams:
+            size = "unknown" if cache is None else f"{cache / 2**20:.3g} MiB"
+            against += f"; shown, not judged: X and y fit the last-level cache ({size})"
+        value = float(limit["per_epoch_s"]) / (data / bandwidth)
+        out.append(_verdict(row, what, LINEAR_FLOOR_BOUND, limit["trainer"], against, value, judged=streams))
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
 def judge(runs: Runs) -> dict[str, pd.DataFrame]:
     """The target tables of the loaded runs, and the marginal costs they judge."""
     costs = marginal_costs(runs)
     shown = costs.drop(columns=["roles", "distributed", "limit"])
-    return {"speed targets": speed(runs), "marginal targets": marginal(runs, costs), "marginal cost": shown,
+    return {"speed targets": speed(runs), "problem targets": problem_targets(runs),
+            "marginal targets": marginal(runs, costs), "marginal cost": shown,
             "overhead": overhead(runs), "fit overhead": fit_overhead(runs), "memory": memory(runs)}  # fmt: skip
 
 

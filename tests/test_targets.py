@@ -169,3 +169,31 @@ def test_marginal_cost_is_the_difference_of_two_epoch_counts():
     assert (fixed["measured"], fixed["met"]) == (pytest.approx(12.0), False)
     assert np.isnan(verdict(judged, "jax: time per epoch / CPU limit's")["measured"])
     assert targets.unmet({"m": judged})[1] == 5  # numpy's fixed cost; torch's two and JAX's two not measured
+
+
+def per_epoch(trainer: str, per_epoch_s: float) -> dict:
+    """linear(d=64) at n = 10⁵, 20 epochs, float32: X and y are 65 × 10⁵ values of 4 bytes."""
+    return {"kind": "problem", "problem": targets.LINEAR_PROBLEM, "n": targets.LINEAR_N, "epochs": 20,
+            "trainer": trainer, "median_s": 20 * per_epoch_s, "data_bytes": 65 * 10**5 * 4}  # fmt: skip
+
+
+@pytest.mark.parametrize(("cache", "judged"), [(16 * 2**20, True), (64 * 2**20, False), (None, False)])
+def test_linear_targets_per_epoch_against_the_cpu_limit_and_the_floor(cache, judged):
+    runs = runs_of([per_epoch("numba-native-simd-cpu", 1e-3), per_epoch("numpy-manual-fused-cpu", 2.5e-3),
+                    per_epoch("torch-autograd-compiled-cpu", 4e-3)])  # fmt: skip
+    floor = {"machine": "m", "run": "0001_x", "device": "cpu", "dtype": "float32", "method": "numba"}
+    runs.floor = pd.DataFrame([{**floor, "n": 10**5, "floor_s": 1.0, "bandwidth_Bps": 1e9},
+                               {**floor, "n": 10**6, "floor_s": 2e-4, "bandwidth_Bps": 40e9}])  # fmt: skip
+    runs.machines = {("m", "0001_x"): {"regbench": {"cpu": {"cache_bytes": cache}}}}
+    table = targets.problem_targets(runs)
+    numpy, torch = (verdict(table, f"linear(d=64): {b}'s time per epoch / CPU limit") for b in ("numpy", "torch"))
+    assert (numpy["trainer"], numpy["against"], numpy["measured"], numpy["met"]) == (
+        "numpy-manual-fused-cpu", "numba-native-simd-cpu", pytest.approx(2.5), True)  # fmt: skip
+    assert (torch["measured"], torch["met"]) == (pytest.approx(4.0), False)
+    jax = verdict(table, "linear(d=64): jax's time per epoch / CPU limit")
+    assert (jax["trainer"], jax["met"]) == ("", False)  # not measured: not met
+    floor_row = verdict(table, "linear(d=64): CPU limit's time per epoch / reading X and y once")
+    # 26 MB at the largest floor's 40 GB/s: 0.65 ms a read, against the CPU limit's 1 ms an epoch.
+    assert floor_row["measured"] == pytest.approx(1e-3 / (26e6 / 40e9))
+    assert floor_row["met"] is (False if judged else None)
+    assert ("shown, not judged" in floor_row["against"]) is not judged
