@@ -34,7 +34,7 @@ import pytest
 
 import backends
 import problems
-from backends._registry import TrainerSpec
+from backends import TrainerSpec
 from backends.metrics import reference_fit
 
 LOSS_RTOL_EPS = 1000

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends._registry import TrainerSpec, spec_of
+from backends import TrainerSpec
+from backends._registry import spec_of
 
 
 @pytest.fixture
