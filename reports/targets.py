@@ -259,7 +259,8 @@ def judge(runs: Runs) -> dict[str, pd.DataFrame]:
     """The target tables of the loaded runs, and the marginal costs they judge."""
     costs = marginal_costs(runs)
     shown = costs.drop(columns=["roles", "distributed", "limit"])
-    return {"speed targets": speed(runs), "problem targets": problem_targets(runs),
+    linear = problem_targets(runs)  # where the run has linear's medium size: not in a quick run
+    return {"speed targets": speed(runs), **({"linear targets": linear} if not linear.empty else {}),
             "marginal targets": marginal(runs, costs), "marginal cost": shown,
             "overhead": overhead(runs), "fit overhead": fit_overhead(runs), "memory": memory(runs)}  # fmt: skip
 
