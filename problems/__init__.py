@@ -46,7 +46,7 @@ GROUP = "regbench.problems"
 BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear"))
 #: The model families the trainers implement (a problem's ``MODEL``).
 MODELS = ("quadratic", "linear")
-#: What every problem module defines (``tests/test_problems.py`` holds each module to it).
+#: What every problem module defines (``tests/test_linear.py`` holds each module to it).
 CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "make", "features", "loss",
             "gradient", "optimum", "lr", "floor_bytes")  # fmt: skip
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

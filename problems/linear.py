@@ -10,7 +10,7 @@ largest eigenvalue of the Hessian ``ZᵀZ`` of the design ``Z = [X, 1]``. With f
 √(n/3)) lifts the intercept's eigenvalue to about ``n + d/2``, and the feature block's largest is about
 ``(√n + √d)²/3 ≤ 2(n + d)/3`` (Marchenko-Pastur). So ``λmax ≲ n + d`` for every (n, d), and
 ``lr·λmax ≲ 0.1``: the seed's ``0.1/n`` where d ≪ n, and still stable where d ≥ n, where ``0.1/n`` diverges
-(n = 1, d = 1024: λmax ≈ 360). tests/test_problems.py checks the bound against the Hessian's eigenvalues.
+(n = 1, d = 1024: λmax ≈ 360). tests/test_linear.py checks the bound against the Hessian's eigenvalues.
 """
 
 from __future__ import annotations
