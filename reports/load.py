@@ -51,7 +51,7 @@ COLUMNS = [
 #: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
 IN_MEMORY = ["losses", "samples"]
 #: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
-FLOOR_COLUMNS = ["machine", "run", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method"]
+FLOOR_COLUMNS = ["machine", "run", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method", "data_bytes"]
 #: The floor each trainer device reads through (JAX's "gpu" is a CUDA device's memory).
 FLOOR_DEVICE = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
 #: Columns of the skipped benchmarks' list.
@@ -216,9 +216,11 @@ class Saved:
         for bench in self.record.floors:
             info = bench.extra_info
             floor_s = bench.stats.median if info.floor_s is None else info.floor_s
+            # A floor reads x and y of n points: its bytes, where a record of an older run left them out.
+            data_bytes = info.data_bytes or 2 * info.n * np.dtype(info.dtype).itemsize
             rows.append({"machine": self.machine, "run": self.run, "device": info.device, "n": info.n,
                          "dtype": info.dtype, "floor_s": floor_s, "bandwidth_Bps": info.bandwidth_Bps,
-                         "method": info.method})  # fmt: skip
+                         "method": info.method, "data_bytes": data_bytes})  # fmt: skip
         return rows
 
     def skipped_rows(self) -> list[dict]:
@@ -363,10 +365,13 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:
-        # Each trainer row's share of the floor: the time to read its x and y once, over its time per epoch.
-        keys = ["machine", "run", "floor_device", "n", "dtype"]
-        floors = floor.rename(columns={"device": "floor_device"})[[*keys, "floor_s"]]
-        table = table.assign(floor_device=table["device"].map(FLOOR_DEVICE)).drop(columns="floor_s")
+        # Each trainer row's share of the floor: the time to read its data once, over its time per epoch. Matched
+        # by the bytes read, not by n: linear's X at n points is d times the seed's x (a run of --sweep has both).
+        keys = ["machine", "run", "floor_device", "read_bytes", "dtype"]
+        floors = floor.rename(columns={"device": "floor_device", "data_bytes": "read_bytes"})[[*keys, "floor_s"]]
+        seed_bytes = 2 * table["n"] * table["dtype"].map(lambda d: np.dtype(d).itemsize)
+        table = table.assign(floor_device=table["device"].map(FLOOR_DEVICE),
+                             read_bytes=table["data_bytes"].fillna(seed_bytes)).drop(columns="floor_s")  # fmt: skip
         table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import backends
@@ -87,3 +88,25 @@ def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
     assert main(["report", str(tmp_path / "storage"), "--out", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in reads) == sorted(p.name for p in storage.iterdir())  # 50 files, each once
     assert "History" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
+    """The floor reads the seed's x and y of n points. Linear's X at the same n is d times larger: under
+    ``--sweep`` both exist at n = 1000, and linear's row must not be given the seed's floor."""
+    data = json.loads(V1.read_text())
+    sweep = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep")
+    wide = copy.deepcopy(sweep)
+    info = wide["extra_info"]
+    info.update(kind="problem", problem={"name": "linear", "params": {"n": 1000, "seed": 0, "d": 16}},
+                data_bytes=17 * 1000 * (4 if info["dtype"] == "float32" else 8))  # fmt: skip
+    wide["name"] = wide["fullname"] = "test_problem[wide]"
+    data["benchmarks"].append(wide)
+    (tmp_path / V1.parent.name).mkdir()
+    path = tmp_path / V1.parent.name / V1.name
+    path.write_text(json.dumps(data))
+    table = loader.load([path]).table
+    seed_row = table[(table["kind"] == "sweep") & (table["dtype"] == info["dtype"])].iloc[0]
+    linear_row = table[table["kind"] == "problem"].iloc[0]
+    assert seed_row["n"] == linear_row["n"] == 1000
+    assert seed_row["floor_s"] > 0  # the floor of its 2 × 1000 values
+    assert pd.isna(linear_row["floor_s"])  # none of 17 × 1000 values was measured
