@@ -185,10 +185,13 @@ def _availability(trainer_id: str) -> Availability:
             reason = f"probing {spec.backend} on {spec.device} failed: {type(exc).__name__}: {exc}"
         if not isinstance(reason, str):
             reason = f"{spec.module}.unavailable() returned {type(reason).__name__}, not a reason string"
+    return Availability(ok=not reason, reason=_blamed(trainer_id, reason))
+
+
+def _blamed(trainer_id: str, reason: str) -> str:
+    """A plugin's trouble, naming the distribution to take it to; a built-in's as it is."""
     source = source_of(trainer_id)
-    if reason and not source.builtin:  # a plugin's trouble names the distribution to take it to
-        reason = f"{reason} [{source.release}]"
-    return Availability(ok=not reason, reason=reason)
+    return f"{reason} [{source.release}]" if reason and not source.builtin else reason
 
 
 def prepare_fails(trainer_id: str) -> str:
@@ -197,17 +200,13 @@ def prepare_fails(trainer_id: str) -> str:
     spec = spec_of(trainer_id)
     if not _availability(trainer_id).ok or spec.distributed:
         return ""
-    problem = make_named_problem(spec.problems[0], 2, seed=0) if spec.problems[0] in problems.MODELS else None
-    if problem is None:
-        return ""
+    problem = make_named_problem(spec.problems[0], 2, seed=0)  # a family's name is its own problem's (spec.faults)
     try:
         prepared = RegisteredTrainer(spec).prepare(problem, TrainConfig(epochs=1))
         if not isinstance(prepared, PreparedFit):
             raise TypeError(f"prepare() returned {type(prepared).__name__}, not a PreparedFit (run and result)")
     except Exception as exc:  # whatever a plugin raises is reported, not raised
-        source = source_of(trainer_id)
-        where = "" if source.builtin else f" [{source.release}]"
-        return f"prepare() failed: {type(exc).__name__}: {exc}{where}"
+        return _blamed(trainer_id, f"prepare() failed: {type(exc).__name__}: {exc}")
     return ""
 
 

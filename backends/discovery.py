@@ -74,7 +74,7 @@ def catalogue() -> Catalogue:
 def _refusal(spec, source, specs, sources, held) -> str:
     faults = spec.faults()
     if faults:
-        return f"spec {spec.backend!s}-{spec.method!s}-{spec.variant!s}-{spec.device!s} refused: {'; '.join(faults)}"
+        return f"spec {spec.id} refused: {'; '.join(faults)}"
     if spec.id in specs:
         owner = sources[spec.id]
         what = "a built-in trainer's id" if owner.builtin else f"already declared by {owner}"
