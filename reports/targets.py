@@ -11,8 +11,6 @@ with no bound is shown, not judged.
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,17 +87,17 @@ def _cpu_rows(runs: Runs) -> pd.DataFrame:
     return df[(tutorial | large) & ok]
 
 
-def _has_role(rows: pd.DataFrame, role: str) -> pd.Series:
-    """Whether each row's record names ``role`` among its roles ("; "-joined, reports.load)."""
-    return pd.Series([role in str(roles).split("; ") for roles in rows["roles"]], index=rows.index, dtype=bool)
+def _has_role(rows: pd.DataFrame, *roles: str) -> pd.Series:
+    """Whether each row's record names one of ``roles`` among its roles ("; "-joined, reports.load)."""
+    named = [set(str(found).split("; ")) for found in rows["roles"]]
+    return pd.Series([not held.isdisjoint(roles) for held in named], index=rows.index, dtype=bool)
 
 
 def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST) -> pd.Series | None:
     """The fastest one-process trainer of ``backend`` other than its baseline and native code (data-parallel ones use
     more cores; a native loop is what the others are held against)."""
     single = ~rows["distributed"].astype(bool)
-    native = functools.reduce(operator.or_, (_has_role(rows, role) for role in NATIVE_ROLES))
-    candidates = rows[(rows["backend"] == backend) & ~_has_role(rows, BASELINE) & single & ~native]
+    candidates = rows[(rows["backend"] == backend) & ~_has_role(rows, BASELINE, *NATIVE_ROLES) & single]
     candidates = candidates[candidates[by].notna()]
     return None if candidates.empty else candidates.loc[candidates[by].astype(float).idxmin()]
 
@@ -213,7 +211,7 @@ def _bandwidth(runs: Runs, machine: str, run: str, dtype: str) -> pd.Series | No
 def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str = "", value: float = np.nan,
              judged: bool = True) -> dict:  # fmt: skip
     """A row of a target table: not measured (no trainer) counts as not met; an unjudged one is shown."""
-    met = (value <= bound if trainer else False) if judged else None
+    met = None if not judged else bool(value <= bound) if trainer else False
     return {**row, "target": what, "trainer": trainer, "against": against, "measured": value,
             "required": f"≤ {bound:g}×", "met": met}  # fmt: skip
 
@@ -323,10 +321,8 @@ def marginal(runs: Runs, costs: pd.DataFrame) -> pd.DataFrame:
             )
             for what, column, bound in checks:
                 if fastest is None or limit.empty:
-                    out.append({**row, "target": what, "trainer": "", "against": "", "measured": np.nan,
-                                "required": f"≤ {bound:g}×", "met": False})  # fmt: skip
+                    out.append(_verdict(row, what, bound))
                     continue
                 value = fastest[column] / limit["per_epoch_s"].iloc[0]
-                out.append({**row, "target": what, "trainer": fastest["trainer"], "against": limit["trainer"].iloc[0],
-                            "measured": value, "required": f"≤ {bound:g}×", "met": bool(value <= bound)})  # fmt: skip
+                out.append(_verdict(row, what, bound, fastest["trainer"], limit["trainer"].iloc[0], value))
     return pd.DataFrame(out, columns=COLUMNS)
