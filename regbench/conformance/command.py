@@ -15,15 +15,22 @@ import sys
 from regbench.checks import UsageError
 
 
-def check_ids(trainer_ids: list[str]) -> None:
-    """A UsageError naming the known ids for any id the registry does not know."""
+def unknown_ids(trainer_ids: list[str]) -> str:
+    """The ids the registry does not know, in one line naming the known ones; "" when it knows them all."""
     import backends
     from backends._registry import spec_of
 
     unknown = [trainer_id for trainer_id in trainer_ids if spec_of(trainer_id) is None]
-    if unknown:
-        raise UsageError(f"conform: unknown trainer {', '.join(map(repr, unknown))}; known trainers: "
-                         f"{', '.join(backends.trainer_ids())}")  # fmt: skip
+    if not unknown:
+        return ""
+    return f"unknown trainer {', '.join(map(repr, unknown))}; known trainers: {', '.join(backends.trainer_ids())}"
+
+
+def check_ids(trainer_ids: list[str]) -> None:
+    """A UsageError naming the known ids for any id the registry does not know (the plugin's own check, before
+    pytest starts)."""
+    if why := unknown_ids(trainer_ids):
+        raise UsageError(f"conform: {why}")
 
 
 def pytest_command(trainer_ids: list[str]) -> list[str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends._registry import spec_of
+from regbench.conformance.command import unknown_ids
 
 KIT = "regbench.conformance."
 #: The warning filters of regbench's checkout (pyproject.toml), as marks: they apply after the project's own.
@@ -35,10 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     known = backends.trainer_ids()
     if not ids:
         raise pytest.UsageError(f"--trainer ID is required (repeatable); known trainers: {', '.join(known)}")
-    unknown = [trainer_id for trainer_id in ids if spec_of(trainer_id) is None]
-    if unknown:
-        raise pytest.UsageError(f"unknown trainer {', '.join(map(repr, unknown))}; known trainers: "
-                                f"{', '.join(known)}")  # fmt: skip
+    if why := unknown_ids(ids):
+        raise pytest.UsageError(why)
     config.stash[_IDS] = ids
 
 
