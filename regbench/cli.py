@@ -175,6 +175,11 @@ def cmd_conform(args) -> int:
     return conform(args.trainers)
 
 
+def _origin(source) -> str:
+    """Where a listed trainer or problem came from, for a plugin's (regbench's own say nothing)."""
+    return "" if source.builtin else f" | from {source.release}"
+
+
 def cmd_list(args) -> int:
     import backends
     import problems
@@ -184,13 +189,9 @@ def cmd_list(args) -> int:
         failure = prepare_fails(tid)
         status = "ok" if availability.ok else "unavailable: " + availability.reason
         status = f"broken: {failure}" if failure else status
-        source = source_of(tid)
-        origin = "" if source.builtin else f" | from {source.release}"
-        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}{origin}")
+        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}{_origin(source_of(tid))}")
     for name, why in problems.status().items():
-        source = problems.source(name)
-        origin = "" if source.builtin else f" | from {source.release}"
-        print(f"{'problem ' + name:32s} {'broken: ' + why if why else 'ok'}{origin}")
+        print(f"{'problem ' + name:32s} {'broken: ' + why if why else 'ok'}{_origin(problems.source(name))}")
     for refused in (*broken(), *problems.broken()):  # a plugin's entry point refused: the others still run
         print(f"{'broken':32s} {refused}")
     return 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from records.sources import DISTRIBUTION
 from reports import tables, targets
 from reports.load import Runs, gpu_label
 
@@ -129,7 +130,7 @@ def _frameworks_and_plugins(table: pd.DataFrame, machine: str, run: str) -> tupl
     rows = table[(table["machine"] == machine) & (table["run"] == run)]
     frameworks = tuple(dict.fromkeys(["numpy", *rows["backend"]]))
     sources = rows["source"].dropna()
-    return frameworks, tuple(sorted({s for s in sources if not s.startswith("regbench ")}))
+    return frameworks, tuple(sorted({s for s in sources if not s.startswith(f"{DISTRIBUTION} ")}))
 
 
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
