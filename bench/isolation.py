@@ -25,8 +25,6 @@ import pytest
 from backends._registry import spec_of, specs
 
 MARK = "framework"
-#: A GPU runtime a NumPy trainer loads (backends.builtin's CUDA ones run on CuPy) without it being a framework.
-GPU_RUNTIMES = ("cupy",)
 
 
 def framework_of(item: pytest.Item) -> str:
@@ -42,9 +40,11 @@ def framework_of(item: pytest.Item) -> str:
 
 def frameworks() -> tuple[str, ...]:
     """Every framework whose presence in a process can change another's figures: each trainer's (regbench's own
-    and every plugin's), and CuPy; NumPy left out, as every process has it."""
-    names = (spec.import_name for spec in specs())
-    return tuple(dict.fromkeys(name for name in (*names, *GPU_RUNTIMES) if name != "numpy"))
+    and every plugin's), then the GPU runtimes the specs name (CuPy, under NumPy's CUDA trainers); NumPy left
+    out, as every process has it."""
+    found = specs()
+    names = (*(spec.import_name for spec in found), *(spec.gpu_runtime for spec in found))
+    return tuple(dict.fromkeys(name for name in names if name not in ("", "numpy")))
 
 
 def loaded_frameworks() -> list[str]:
