@@ -36,9 +36,16 @@ SEED_N = 100
 SEED = 100
 
 
-def _as_column(name: str, values: Any) -> np.ndarray:
+def _data_dtype(*values: Any) -> type:
+    """float32 where every array is already float32 (a problem made in that working dtype: kept, so that a float32
+    fit converts nothing); float64 for anything else."""
+    f32 = all(isinstance(v, np.ndarray) and v.dtype == np.float32 for v in values)
+    return np.float32 if f32 else np.float64
+
+
+def _as_column(name: str, values: Any, dtype: type = np.float64) -> np.ndarray:
     try:
-        arr = np.array(values, dtype=np.float64)
+        arr = np.array(values, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric: {exc}") from None
     if arr.ndim == 2 and arr.shape[1] == 1:
@@ -54,10 +61,10 @@ def _as_column(name: str, values: Any) -> np.ndarray:
     return arr
 
 
-def _as_matrix(name: str, values: Any) -> np.ndarray:
-    """A read-only float64 (n, d) array of finite values."""
+def _as_matrix(name: str, values: Any, dtype: type = np.float64) -> np.ndarray:
+    """A read-only (n, d) array of finite values in ``dtype``."""
     try:
-        arr = np.array(values, dtype=np.float64)
+        arr = np.array(values, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric: {exc}") from None
     if arr.ndim != 2 or arr.size == 0:
@@ -104,7 +111,9 @@ class Problem:
 
     ``quadratic`` (the seed's ``y = w·x² + b``): ``x`` and ``y`` are read-only float64 arrays of shape
     (n, 1), as in the tutorial, and ``w0`` a float. ``linear``: ``x`` is (n, d), ``y`` (n, 1), and ``w0``
-    a read-only float64 vector of d values. ``b0`` is a float. Trainers cast them to their working dtype.
+    a read-only float64 vector of d values. ``b0`` is a float. Trainers cast them to their working dtype:
+    x and y given as float32 arrays (both) stay float32 (``dtype``), a problem made in that working dtype,
+    which a float32 fit uses without converting; any other data is float64.
     ``params0`` is every initial parameter as one vector (``[w0…, b0]``).
     """
 
@@ -118,8 +127,9 @@ class Problem:
     def __post_init__(self) -> None:
         if self.model not in problems.MODELS:
             raise ValueError(f"model must be one of {problems.MODELS}, got {self.model!r}")
-        x = _as_column("x", self.x) if self.model == "quadratic" else _as_matrix("x", self.x)
-        y = _as_column("y", self.y)
+        dtype = _data_dtype(self.x, self.y)
+        x = _as_column("x", self.x, dtype) if self.model == "quadratic" else _as_matrix("x", self.x, dtype)
+        y = _as_column("y", self.y, dtype)
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
         w0 = _finite_float("w0", self.w0) if self.model == "quadratic" else _finite_vector("w0", self.w0, x.shape[1])
@@ -132,6 +142,11 @@ class Problem:
     @property
     def n(self) -> int:
         return len(self.x)
+
+    @property
+    def dtype(self) -> str:
+        """The data's dtype: float64, or float32 for a problem made in that working dtype."""
+        return self.x.dtype.name
 
     @property
     def d(self) -> int:
@@ -158,49 +173,61 @@ class Problem:
 MAKE_PROBLEM_BYTES_PER_POINT = 40
 
 
-def make_problem(n: int, seed: int, noise: float = 0.2) -> Problem:
+def make_problem(n: int, seed: int, noise: float = 0.2, dtype: str = "float64") -> Problem:
     """The tutorial's recipe at another size or seed, draw for draw.
 
     ``RandomState(seed)`` yields the same stream as ``np.random.seed(seed)``
     followed by ``np.random.rand``, without touching NumPy's global state.
     A size whose arrays would not fit in the memory available is refused before anything is allocated.
+    ``dtype="float32"`` makes the data in that working dtype (the float64 draws, rounded once), which a float32
+    fit then uses without converting.
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
+    dtype = _data_name(dtype)
     _check_memory(n, MAKE_PROBLEM_BYTES_PER_POINT * int(n))
-    x, y, w, b = problems.get("quadratic").make(int(n), int(seed), noise=noise)  # the tutorial's recipe
+    x, y, w, b = problems.get("quadratic").make(int(n), int(seed), dtype, noise=noise)  # the tutorial's recipe
     return Problem(x, y, w, b, name=f"n={n},seed={seed}")
+
+
+def _data_name(dtype: Any) -> str:
+    name = name_of_dtype(dtype)
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+    return name
 
 
 #: Bytes make_linear_problem holds at its peak per value of X: the draw and Problem's copy.
 MAKE_LINEAR_BYTES_PER_VALUE = 24
 
 
-def make_linear_problem(n: int, d: int, seed: int, noise: float = 0.2) -> Problem:
-    """Problem ``linear`` (problems.linear): n points of d features uniform on [−1, 1], seeded."""
+def make_linear_problem(n: int, d: int, seed: int, noise: float = 0.2, dtype: str = "float64") -> Problem:
+    """Problem ``linear`` (problems.linear): n points of d features uniform on [−1, 1], seeded; ``dtype`` as
+    make_problem's."""
     for name, value in (("n", n), ("d", d)):
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
+    dtype = _data_name(dtype)
     _check_memory(n, MAKE_LINEAR_BYTES_PER_VALUE * int(n) * (int(d) + 1))
-    x, y, w, b = problems.get("linear").make(int(n), int(seed), d=int(d), noise=noise)
+    x, y, w, b = problems.get("linear").make(int(n), int(seed), dtype, d=int(d), noise=noise)
     return Problem(x, y, w, b, name=f"n={n},d={d},seed={seed}", model="linear")
 
 
-def make_named_problem(name: str, n: int, seed: int, **params: Any) -> Problem:
+def make_named_problem(name: str, n: int, seed: int, dtype: str = "float64", **params: Any) -> Problem:
     """Problem ``name`` (problems.names(): regbench's or a plugin's) at size ``n`` with ``params`` (its defaults
-    else), made by its module's ``make`` and fitted with its ``MODEL``."""
+    else), made by its module's ``make`` in ``dtype`` and fitted with its ``MODEL``."""
     if name == "quadratic":
-        return make_problem(n, seed, **params)
+        return make_problem(n, seed, dtype=dtype, **params)
     if name == "linear":
-        return make_linear_problem(n, seed=seed, **{**problems.get("linear").PARAMS, **params})
+        return make_linear_problem(n, seed=seed, dtype=dtype, **{**problems.get("linear").PARAMS, **params})
     module = problems.get(name)  # ValueError naming the known problems
-    x, y, w0, b0 = module.make(n, seed, **{**module.PARAMS, **params})
+    x, y, w0, b0 = module.make(n, seed, _data_name(dtype), **{**module.PARAMS, **params})
     return Problem(x, y, w0, b0, name=f"{name}(n={n},seed={seed})", model=module.MODEL)
 
 
@@ -210,9 +237,9 @@ def _check_memory(n: int, need: int) -> None:
                          f"{free / 2**30:.3g} GiB of memory available")  # fmt: skip
 
 
-def seed_problem() -> Problem:
-    """The tutorial's 100 points and initial ``w, b``."""
-    return replace(make_problem(SEED_N, SEED), name="tutorial")
+def seed_problem(dtype: str = "float64") -> Problem:
+    """The tutorial's 100 points and initial ``w, b`` (in ``dtype``: see make_problem)."""
+    return replace(make_problem(SEED_N, SEED, dtype=dtype), name="tutorial")
 
 
 def name_of_dtype(dtype: Any) -> str | None:
@@ -327,11 +354,13 @@ def _check_invariants(problem: Problem, config: TrainConfig) -> None:
     for name in ("x", "y"):
         a = getattr(problem, name, None)
         column = name == "y" or model == "quadratic"
-        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.ndim == 2 and a.size
+        if not (isinstance(a, np.ndarray) and a.dtype.name in DTYPES and a.ndim == 2 and a.size
                 and (a.shape[1] == 1 or not column)):  # fmt: skip
             got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-            raise TypeError(f"problem.{name} must be a float64 array of shape {'(n, 1)' if column else '(n, d)'}, "
-                            f"got {got} {hint}")  # fmt: skip
+            raise TypeError(f"problem.{name} must be a float32 or float64 array of shape "
+                            f"{'(n, 1)' if column else '(n, d)'}, got {got} {hint}")  # fmt: skip
+    if problem.x.dtype != problem.y.dtype:
+        raise TypeError(f"problem.x and problem.y differ in dtype: {problem.x.dtype} and {problem.y.dtype} {hint}")
     if len(problem.x) != len(problem.y):
         raise TypeError(f"problem.x and problem.y differ in length: {len(problem.x)} and {len(problem.y)} {hint}")
     names = ("w0", "b0") if model == "quadratic" else ("b0",)

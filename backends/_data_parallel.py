@@ -75,8 +75,10 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
     dtype = np.dtype(config.dtype)
     check_group_size(config.workers, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
                      coordinator_bytes=2 * (problem.d + 1) * problem.n * dtype.itemsize)  # fmt: skip
-    x = problem.x.astype(dtype).ravel() if problem.model == "quadratic" else problem.x.astype(dtype)
-    y = problem.y.astype(dtype).ravel()
+    # Views where the problem is in the working dtype already: the shards below are the copies.
+    x = problem.x.astype(dtype, copy=False)
+    x = x.ravel() if problem.model == "quadratic" else x
+    y = problem.y.astype(dtype, copy=False).ravel()
     bounds = shard_bounds(problem.n, config.workers)
     counts = [stop - start for start, stop in bounds]
     return [

@@ -186,7 +186,7 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
         return _LinearFit(
             train=_LINEAR_TRAINERS[(variant, parallel)],
             x=np.ascontiguousarray(problem.x, dtype=dtype),
-            y=np.ascontiguousarray(problem.y.astype(dtype).ravel()),
+            y=problem.y.astype(dtype, copy=False).ravel(),  # a (n, 1) column: ravel is a contiguous view
             w0=np.ascontiguousarray(problem.w0, dtype=dtype),
             b0=dtype.type(problem.b0),
             lr=dtype.type(config.lr),

@@ -288,8 +288,9 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
         return _TutorialFit(
             xp=xp,
             epochs=config.epochs,
-            x=xp.asarray(problem.x.astype(dtype)),
-            y=xp.asarray(problem.y.astype(dtype)),
+            # Read only, never written: a problem already in the working dtype is used as it is.
+            x=xp.asarray(problem.x.astype(dtype, copy=False)),
+            y=xp.asarray(problem.y.astype(dtype, copy=False)),
             w0=xp.full((1, 1), problem.w0, dtype),
             b0=xp.full((1, 1), problem.b0, dtype),
             lr=config.lr,  # a Python float, as in the tutorial: the arrays keep their dtype
@@ -303,12 +304,12 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
         # NumPy scalars are the cheapest on the CPU; on CUDA 0-d device arrays keep
         # every update on the device without mixing host scalars into device operations.
         scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
-        x = problem.x.astype(dtype).ravel()
+        x = problem.x.astype(dtype, copy=False).ravel()
         return _FusedFit(
             xp=xp,
             epochs=config.epochs,
             features=xp.asarray(x * x),
-            y=xp.asarray(problem.y.astype(dtype).ravel()),
+            y=xp.asarray(problem.y.astype(dtype, copy=False).ravel()),
             w0=scalar(problem.w0),
             b0=scalar(problem.b0),
             lr=scalar(config.lr),
@@ -320,12 +321,13 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
 def _prepare_linear(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
     x = xp.asarray(np.ascontiguousarray(problem.x, dtype=dtype))
     if variant == "tutorial":
-        return _TutorialFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype)),
+        return _TutorialFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype, copy=False)),
                             w0=xp.asarray(problem.w0.astype(dtype).reshape(-1, 1)),
                             b0=xp.full((1, 1), problem.b0, dtype), lr=config.lr, linear=True)  # fmt: skip
     if variant == "fused":
         scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
-        return _FusedFit(xp=xp, epochs=config.epochs, features=x, y=xp.asarray(problem.y.astype(dtype).ravel()),
+        y = xp.asarray(problem.y.astype(dtype, copy=False).ravel())
+        return _FusedFit(xp=xp, epochs=config.epochs, features=x, y=y,
                          w0=xp.asarray(problem.w0.astype(dtype)), b0=scalar(problem.b0), lr=scalar(config.lr),
                          half=scalar(0.5))  # fmt: skip
     raise ValueError(f"no NumPy variant {variant!r}")

@@ -155,8 +155,8 @@ def _loop(w, b, x2, y, lr, losses):
 # while_loop compiles on 2.11 and 2.13, with losses, w and b bit for bit those of
 # the chunks (tests/test_torch_compiled.py). ``cpp_wrapper`` and ``cpp.threads``
 # are per-compile options: inductor's module-level config stays as the user set
-# it. The epochs are the length of ``losses``, a shape: a second epoch count seen
-# makes it dynamic, as a second n does. inductor's FX graph cache skips graphs
+# it. The epochs are the length of ``losses``, a shape, dynamic from the first
+# compile (see _train_compiled). inductor's FX graph cache skips graphs
 # with a while_loop, so a warm process still generates the code (its C++ builds
 # are cached): ~4.5 s to a first fit, ~2.5 s for the chunks. CUDA keeps the
 # chunks: that path is the one tested on a GPU.
@@ -265,6 +265,15 @@ class _Fit:
         losses = torch.empty(self.epochs, dtype=x2.dtype, device=x2.device)
         loop, chunk, step = _COMPILED[(self.square, serial)]
         if x2.device.type == "cpu" and _loop_failed is None and not chunks:
+            # The epochs (losses' length) are dynamic from the first compile, and so is n where kernels split: a
+            # second epoch count or size recompiled the whole loop (20-34 s on 2 cores) before dynamo made it
+            # dynamic itself, and the kernel that served a size depended on the sizes compiled before it. The
+            # serial sizes keep a static n, whose kernels the headline n = 100 fit runs (same bits, same speed
+            # with the epochs dynamic: measured 2026-12-02).
+            torch._dynamo.mark_dynamic(losses, 0)
+            if not serial:
+                torch._dynamo.mark_dynamic(x2, 0)
+                torch._dynamo.mark_dynamic(y, 0)
             try:
                 return loop(w, b, x2, y, lr, losses)
             except torch._dynamo.exc.TorchDynamoException as err:

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     # (A data-parallel fit() starts its worker group anew: cold_start() asks for no fits of those.)
     args = p.parse_args(argv)
     config = backends.TrainConfig(epochs=args.epochs, lr=args.lr, dtype=args.dtype, workers=args.workers)
-    trainer, problem = backends.get_trainer(args.trainer), backends.seed_problem()
+    # The data in the working dtype, as a user makes them: the warm fit() calls convert nothing.
+    trainer, problem = backends.get_trainer(args.trainer), backends.seed_problem(args.dtype)
     prepared = trainer.prepare(problem, config)
     start = time.perf_counter()
     prepared.run()

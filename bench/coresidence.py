@@ -23,7 +23,7 @@ OTHERS = ("torch", "jax", "numba")
 
 def main(trainer_id: str, condition: str, rounds: int) -> list[float]:
     own = spec_of(trainer_id).backend
-    problem, config = backends.seed_problem(), backends.TrainConfig(dtype="float32")
+    problem, config = backends.seed_problem("float32"), backends.TrainConfig(dtype="float32")
     if condition == "imported":
         for name in OTHERS:
             if name != own:

@@ -21,7 +21,7 @@ from records.roles import CPU_LIMIT, NATIVE_LOOP
 
 def measure(trainer_id: str, dtype: str, calls: int) -> tuple[float, float]:
     """(median bare loop, median fit()) in seconds."""
-    problem, config = backends.seed_problem(), backends.TrainConfig(dtype=dtype)
+    problem, config = backends.seed_problem(dtype), backends.TrainConfig(dtype=dtype)  # data in the working dtype
     trainer = backends.get_trainer(trainer_id)
     trainer.fit(problem, config)  # compiles
     loop = trainer.prepare(problem, config).train

@@ -44,7 +44,8 @@ _used: dict[tuple, Workload] = {}
 def _workload(problem: backends.Problem, seed: int) -> Workload:
     record = ProblemRecord(name=MODEL, params={"n": problem.n, "seed": seed, "noise": NOISE})
     workload = Workload(problem, record)
-    _used[(record.name, *record.params.values())] = workload
+    if problem.dtype == "float64":  # the data a report draws: the draws as they are
+        _used[(record.name, *record.params.values())] = workload
     return workload
 
 
@@ -55,9 +56,10 @@ def tutorial() -> Workload:
 
 
 @functools.cache
-def sized(n: int) -> Workload:
-    """The tutorial's recipe at size ``n`` (seed 0): the sweep's, the large problem's and the marginal study's."""
-    return _workload(backends.make_problem(n, seed=0), 0)
+def sized(n: int, dtype: str = "float64") -> Workload:
+    """The tutorial's recipe at size ``n`` (seed 0): the sweep's, the large problem's and the marginal study's; in
+    ``dtype`` for whole ``fit()`` calls of that dtype, as a user who makes the data in the working dtype has it."""
+    return _workload(backends.make_problem(n, seed=0, dtype=dtype), 0)
 
 
 @functools.cache

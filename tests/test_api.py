@@ -125,6 +125,23 @@ def test_problem_is_read_only_float64_column():
         problem.x[0] = 5
 
 
+def test_problem_made_in_float32_stays_float32():
+    """Data made in the working dtype are kept (a float32 fit then converts nothing); any other data are float64."""
+    seed, made = backends.seed_problem(), backends.seed_problem("float32")
+    assert (seed.dtype, made.dtype) == ("float64", "float32")
+    assert made.x.tobytes() == seed.x.astype(np.float32).tobytes()
+    assert made.y.tobytes() == seed.y.astype(np.float32).tobytes()
+    assert (made.w0, made.b0) == (seed.w0, seed.b0)
+    assert not made.x.flags.writeable
+    linear = backends.make_linear_problem(50, 3, 1, dtype="float32")
+    assert (linear.dtype, linear.y.dtype, linear.w0.dtype) == ("float32", "float32", np.float64)
+    assert backends.make_named_problem("linear", 50, 1, dtype="float32", d=3).x.tobytes() == linear.x.tobytes()
+    mixed = backends.Problem(np.ones(3, np.float32), [1.0, 2.0, 3.0], 0.5, 0.1)  # float32 x, a list y: float64
+    assert (mixed.x.dtype, mixed.y.dtype) == (np.float64, np.float64)
+    with pytest.raises(ValueError, match=r"^dtype must be one of \('float32', 'float64'\), got 'float16'$"):
+        backends.make_problem(10, 0, dtype="float16")
+
+
 @pytest.mark.parametrize("n", [0, -1, 2.0])
 def test_bad_make_problem(n):
     with pytest.raises(ValueError, match=r"^n "):
@@ -256,9 +273,11 @@ class UncheckedConfig(backends.TrainConfig):
     ("problem", "config", "error", "message"),
     [
         (Unchecked([0.0, 1.0], [1.0, 2.0], 0.5, 0.1), backends.TrainConfig(), TypeError,
-         "problem.x must be a float64 array of shape (n, 1), got list (a Unchecked that skipped"),
+         "problem.x must be a float32 or float64 array of shape (n, 1), got list (a Unchecked that skipped"),
+        (Unchecked(np.ones((4, 1), np.float16), np.ones((4, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
+         "problem.x must be a float32 or float64 array of shape (n, 1), got float16 array of shape (4, 1)"),
         (Unchecked(np.ones((4, 1), np.float32), np.ones((4, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
-         "problem.x must be a float64 array of shape (n, 1), got float32 array of shape (4, 1)"),
+         "problem.x and problem.y differ in dtype: float32 and float64"),
         (Unchecked(np.ones((4, 1)), np.ones((3, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
          "problem.x and problem.y differ in length: 4 and 3"),
         (Unchecked(np.ones((4, 1)), np.ones((4, 1)), "0.5", 0.1), backends.TrainConfig(), TypeError,
@@ -268,7 +287,7 @@ class UncheckedConfig(backends.TrainConfig):
         (backends.seed_problem(), UncheckedConfig(lr="0.001"), ValueError, "lr must be a real number, got '0.001'"),
         (backends.seed_problem(), UncheckedConfig(dtype=np.float32), TypeError, "config fields {'epochs': 800, "),
     ],
-    ids=["list", "float32", "lengths", "w0", "nan", "config-lr", "config-dtype"],
+    ids=["list", "float16", "dtypes", "lengths", "w0", "nan", "config-lr", "config-dtype"],
 )  # fmt: skip
 def test_fit_refuses_subclasses_that_skipped_validation(problem, config, error, message):
     """Such a problem used to fail deep inside a framework; now every trainer's prepare refuses it in one line."""

@@ -83,3 +83,31 @@ def test_fits_leave_torch_as_found_and_depend_on_their_own_size(tmp_path):
     assert later["changed"] == {}
     for key in ("100-float32", "100-float64"):
         assert first["fits"][key] == later["fits"][key], key
+
+
+@pytest.mark.slow  # one torch.compile of the loop (20-40 s)
+def test_another_epoch_count_or_split_size_compiles_nothing():
+    """The loop is compiled once per model, regime and dtype: the epochs are dynamic from the first compile, and n
+    too where kernels split across threads, so the default run's large sizes and the marginal study's two epoch
+    counts share one compile (each recompile cost 20-34 s on 2 cores)."""
+    ta = pytest.importorskip("backends.torch_autograd")
+    from torch._dynamo.utils import counters
+
+    trainer = require_trainer(TRAINER)
+    split_n = ta._cpu_parallel_min_n()
+    n = split_n if split_n < 10**6 else 100  # one thread: no size splits, the epochs still vary
+    fits = [(n, 20), (n, 7)] + ([(2 * n + 3, 20)] if n == split_n else [])
+
+    def fit(size, epochs):
+        problem = backends.make_problem(size, 3)
+        return trainer.fit(problem, backends.TrainConfig(epochs=epochs, lr=0.1 / size, dtype="float32"))
+
+    first = fit(*fits[0])
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs > 0
+    for size, epochs in fits[1:]:
+        result = fit(size, epochs)
+        assert result.losses.shape == (epochs,)
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert ta._loop_failed is None, ta._loop_failed
+    assert first.losses.shape == (20,)

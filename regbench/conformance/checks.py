@@ -60,6 +60,12 @@ def small_linear(dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
 FITS = {"quadratic": tutorial, "linear": small_linear}
 
 
+def in_float32(problem: backends.Problem) -> backends.Problem:
+    """``problem`` with its data made in float32, as a user who works in float32 makes them (parameters kept)."""
+    return backends.Problem(problem.x.astype(np.float32), problem.y.astype(np.float32), problem.w0, problem.b0,
+                            name=problem.name, model=problem.model)  # fmt: skip
+
+
 def kit_fit(spec: TrainerSpec, name: str | None, dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
     """The kit's fit of problem ``name`` (None: the first the spec lists that the kit has); the calling test
     skipped where the spec does not list it."""
