@@ -303,16 +303,26 @@ def proc_kib(path: str, field: str) -> int:
     raise OSError(f"{field} not in {path}")
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable, else free pages); None if unknown."""
+def _memory(field: str, pages: str) -> int | None:
+    """Bytes of a /proc/meminfo field, else of ``os.sysconf`` pages; None if unknown."""
     try:
-        return proc_kib("/proc/meminfo", "MemAvailable") * 1024
+        return proc_kib("/proc/meminfo", field) * 1024
     except OSError:
         pass
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable, else free pages); None if unknown."""
+    return _memory("MemAvailable", "SC_AVPHYS_PAGES")
+
+
+def total_memory() -> int | None:
+    """Bytes of the machine's RAM (Linux's MemTotal, else its physical pages); None if unknown."""
+    return _memory("MemTotal", "SC_PHYS_PAGES")
 
 
 def check_fit(problem: Any, config: Any) -> None:

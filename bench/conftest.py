@@ -2,8 +2,9 @@
 
 Rules: the default run times the tutorial's problem, the large problem
 (n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
-``--sweep-sizes``; ``--quick`` times the tutorial's problem alone in QUICK_DTYPES (bench/test_fit.py; the rest is
-deselected) with QUICK_BUDGET_S of rounds per benchmark, no cold start and no peak memory (bench.harness), and
+``--sweep-sizes``, and every other problem at its ``SWEEP_SIZES`` too (bench/test_problems.py); ``--quick``
+times the tutorial's problem alone in QUICK_DTYPES (bench/test_fit.py; the rest is deselected) with
+QUICK_BUDGET_S of rounds per benchmark, no cold start and no peak memory (bench.harness), and
 its saved run says so (RunFacts.quick);
 the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (bench.environment) is written once per
@@ -32,7 +33,10 @@ DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 def pytest_addoption(parser):
     group = parser.getgroup("regbench")
     group.addoption(
-        "--sweep", action="store_true", help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}"
+        "--sweep",
+        action="store_true",
+        help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}, and the other problems at "
+        "their SWEEP_SIZES too",
     )
     group.addoption(
         "--sweep-sizes",

@@ -12,15 +12,17 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
+
 import backends
 import problems
-from backends._core import SEED
+from backends._core import SEED, total_memory
 from backends._registry import specs
-from records.model import ProblemData, ProblemRecord
+from records.model import SEED_PROBLEM, ProblemData, ProblemRecord
 from records.roles import BASELINE
 
 #: The model every trainer fits: ``y = w·x² + b`` by ``0.5·Σ(w·x²+b−y)²``.
-MODEL = "quadratic"
+MODEL = SEED_PROBLEM
 NOISE = 0.2
 #: The large problem of every run, and the sizes from which fits run LARGE_EPOCHS instead of 800.
 LARGE_N, LARGE_EPOCHS = 10**6, 20
@@ -65,10 +67,8 @@ def sized(n: int, dtype: str = "float64") -> Workload:
 @functools.cache
 def named(name: str, n: int, **params) -> Workload:
     """Problem ``name`` (problems.names()) at size ``n`` with ``params`` (its defaults else), seed 0."""
-    module = problems.get(name)
-    params = {**module.PARAMS, **params}
-    workload = Workload(backends.make_named_problem(name, n, 0, **params),
-                        ProblemRecord(name=name, params={"n": n, "seed": 0, **params}))  # fmt: skip
+    params = {**problems.get(name).PARAMS, **params}
+    workload = Workload(backends.make_named_problem(name, n, 0, **params), problem_record(name, n, **params))
     _used[(name, *workload.record.params.values())] = workload
     return workload
 
@@ -90,10 +90,46 @@ PROBLEM_DTYPES = ("float32",)
 PROBLEM_BUDGET_S = 0.5
 
 
-def default_problems() -> list[tuple[str, dict]]:
-    """The default run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other
-    problem at each of its DEFAULT_SIZES, as (name, parameters with n)."""
-    return [(name, sizes) for name in problems.usable() if name != MODEL for sizes in problems.get(name).DEFAULT_SIZES]
+def default_problems(sweep: bool = False) -> list[tuple[str, dict]]:
+    """The run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other problem at
+    each of its DEFAULT_SIZES, and with ``sweep`` (``--sweep``) at each of its SWEEP_SIZES too, each size once, in
+    that order, as (name, parameters with n)."""
+    out: list[tuple[str, dict]] = []
+    for name in problems.usable():
+        if name == MODEL:
+            continue
+        module = problems.get(name)
+        for sizes in (*module.DEFAULT_SIZES, *(module.SWEEP_SIZES if sweep else ())):
+            if (name, sizes) not in out:
+                out.append((name, dict(sizes)))
+    return out
+
+
+def problem_record(name: str, n: int, **params) -> ProblemRecord:
+    """The record of problem ``name`` at size ``n`` with ``params`` (its defaults else), seed 0, as ``named``
+    makes it, without making its data."""
+    return ProblemRecord(name=name, params={"n": n, "seed": 0, **{**problems.get(name).PARAMS, **params}})
+
+
+def data_bytes(name: str, n: int, dtype: str, **params) -> int:
+    """What an epoch of problem ``name`` at size ``n`` must read in ``dtype``: its ``floor_bytes``."""
+    module = problems.get(name)
+    return module.floor_bytes(n, np.dtype(dtype).itemsize, **{**module.PARAMS, **params})
+
+
+#: A problem whose data in the working dtype exceed this share of the machine's RAM is skipped: a sanity cap, the
+#: data being made in float64 on the host (twice as large again) whatever the trainer's device.
+RAM_SHARE = 0.25
+
+
+def too_large(name: str, n: int, dtype: str, **params) -> str:
+    """Why problem ``name`` at this size is not run on this machine ("" when it is): its data over RAM_SHARE of the
+    RAM (backends._core.total_memory; unknown: run)."""
+    need, total = data_bytes(name, n, dtype, **params), total_memory()
+    if total is None or need <= RAM_SHARE * total:
+        return ""
+    return (f"{problem_record(name, n, **params).label} at n={n}: its data take {need / 2**30:.3g} GiB in {dtype}, "
+            f"over {RAM_SHARE:.0%} of this machine's {total / 2**30:.3g} GiB of RAM")  # fmt: skip
 
 
 def sweep_config(n: int, dtype: str) -> backends.TrainConfig:

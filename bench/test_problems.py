@@ -1,12 +1,17 @@
-"""The default run's other problems: every trainer that runs one × dtype, at each of the problem's default sizes.
+"""The other problems: every trainer that runs one × dtype at each of the problem's sizes, and their bandwidth floor.
 
-Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``): a new
-problem is benchmarked here without a change to this file. A trainer that does not run a problem is not
-collected for it (its spec says which it runs); one that cannot run here is skipped with the reason. In
-``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each, and without the eager
-baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the run's time. The
-seed's problem keeps its own benchmarks (test_fit.py, test_sweep.py). No cold start is measured: the seed's
-problem measures each compiling trainer's. Deselected by ``--quick``, which times the seed's problem alone.
+Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``, and under
+``--sweep`` ``SWEEP_SIZES`` too: their union, each size once, in order; bench.problems.default_problems): a new
+problem is benchmarked, and swept, here without a change to this file or to reports. A trainer that does not run a
+problem is not collected for it (its spec says which it runs); one that cannot run here is skipped with the
+reason, and so is every size whose data in the working dtype would take over a quarter of this machine's RAM
+(bench.problems.too_large). In ``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each,
+and without the eager baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the
+run's time. Each size the run times also times one streaming read of exactly that problem's ``floor_bytes``
+(``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy marked gpu), its record
+naming the problem: the floor its rows are held against. The seed's problem keeps its own benchmarks
+(test_fit.py, test_sweep.py). No cold start is measured: the seed's problem measures each compiling trainer's.
+Deselected by ``--quick``, which times the seed's problem alone.
 """
 
 from __future__ import annotations
@@ -14,28 +19,79 @@ from __future__ import annotations
 import pytest
 
 from backends._registry import roles_of, runs
+from bench.floor import run_floor
+from bench.gpu import gpu_info
 from bench.harness import run_benchmark
 from bench.params import trainer_params
-from bench.problems import PROBLEM_BUDGET_S, PROBLEM_DTYPES, default_problems, named, problem_config
+from bench.problems import (
+    PROBLEM_BUDGET_S,
+    PROBLEM_DTYPES,
+    data_bytes,
+    default_problems,
+    named,
+    problem_config,
+    too_large,
+)
 from records.roles import BASELINE, REFERENCE
 
+#: The devices of the floor, with the framework each reads with (bench.floor), for regbench run's one process per
+#: framework (bench.isolation), as bench/test_sweep.py's.
+FLOOR_DEVICES = (
+    ("cpu", [pytest.mark.framework("numba")]),
+    ("cuda", [pytest.mark.gpu, pytest.mark.framework("torch")]),
+)
 
-def _params() -> list:
+
+def _label(sizes: dict) -> str:
+    return ",".join(f"{key}{value}" for key, value in sizes.items())
+
+
+def _params(sweep: bool) -> list:
     params = []
-    for name, sizes in default_problems():
-        label = ",".join(f"{key}{value}" for key, value in sizes.items())
+    for name, sizes in default_problems(sweep):
         for param in trainer_params(dtypes=PROBLEM_DTYPES):
             trainer_id, dtype = param.values
             roles = roles_of(trainer_id)
             if runs(trainer_id, name) and (BASELINE not in roles or REFERENCE in roles):
-                params.append(pytest.param(name, sizes, trainer_id, dtype, id=f"{name}-{label}-{param.id}",
+                params.append(pytest.param(name, sizes, trainer_id, dtype, id=f"{name}-{_label(sizes)}-{param.id}",
                                            marks=param.marks))  # fmt: skip
     return params
 
 
-@pytest.mark.parametrize(("problem", "sizes", "trainer_id", "dtype"), _params())
-def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget):
+def _floor_params(sweep: bool) -> list:
+    return [pytest.param(name, sizes, device, dtype, id=f"{name}-{_label(sizes)}-{device}-{dtype}", marks=marks)
+            for name, sizes in default_problems(sweep) for device, marks in FLOOR_DEVICES
+            for dtype in PROBLEM_DTYPES]  # fmt: skip
+
+
+def pytest_generate_tests(metafunc):
+    # The sizes depend on --sweep, which a decorator's parameters, made at import, cannot see.
+    sweep = metafunc.config.getoption("--sweep")
+    if metafunc.function is test_problem:
+        metafunc.parametrize(("problem", "sizes", "trainer_id", "dtype"), _params(sweep))
+    elif metafunc.function is test_floor:
+        metafunc.parametrize(("problem", "sizes", "device", "dtype"), _floor_params(sweep))
+
+
+def _runnable(problem: str, sizes: dict, dtype: str):
+    """The workload and its configuration; skipped where its data would not fit this machine's sanity cap."""
+    why = too_large(problem, **sizes, dtype=dtype)
+    if why:
+        pytest.skip(why)
     workload = named(problem, **sizes)
-    config = problem_config(workload, dtype)
+    return workload, problem_config(workload, dtype)
+
+
+def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget):
+    workload, config = _runnable(problem, sizes, dtype)
     benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
     run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S))
+
+
+def test_floor(benchmark, problem, sizes, device, dtype, rounds, budget):
+    if device == "cuda" and not gpu_info():
+        pytest.skip("no CUDA device seen by torch or cupy")
+    workload, config = _runnable(problem, sizes, dtype)
+    benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
+    run_floor(benchmark, workload.problem.n, dtype, device, rounds, min(budget, PROBLEM_BUDGET_S),
+              data_bytes=data_bytes(problem, **sizes, dtype=dtype), problem=workload.record)  # fmt: skip

@@ -27,6 +27,8 @@ SCHEMA_VERSION = 1
 IDENTITY = ["kind", "problem", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
 #: The kind of a bandwidth-floor benchmark; every other kind is a trainer's.
 FLOOR = "floor"
+#: The seed's problem (the tutorial's model): the one a floor that names no problem reads x and y of.
+SEED_PROBLEM = "quadratic"
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -132,7 +134,11 @@ class FitRecord(_Record):
 
 
 class FloorRecord(_Record):
-    """The bandwidth floor: one streaming read of the data on a device, the least time any epoch can take."""
+    """The bandwidth floor: one streaming read of the data on a device, the least time any epoch can take.
+
+    ``problem``: the problem whose data (its ``floor_bytes`` at size ``n``) the read stands for; None, and no
+    key in the file, for the seed's x and y of n points (every run written before floors named a problem).
+    """
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["floor"] = FLOOR
@@ -145,6 +151,20 @@ class FloorRecord(_Record):
     floor_s: Seconds | None = None
     bandwidth_Bps: Positive
     loaded_frameworks: list[str] | None = None  # as FitRecord's
+    problem: ProblemRecord | None = None
+
+    @property
+    def problem_label(self) -> str:
+        """The label of the problem the floor stands for (ProblemRecord.label; the seed's: SEED_PROBLEM)."""
+        return SEED_PROBLEM if self.problem is None else self.problem.label
+
+    @model_serializer(mode="wrap")
+    def _problem_where_there_is_one(self, handler) -> dict:
+        """The seed's floor is saved without the key, as before floors named a problem."""
+        data = handler(self)
+        if self.problem is None:
+            data.pop("problem", None)
+        return data
 
 
 class Outcome(_Record):

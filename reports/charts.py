@@ -138,8 +138,9 @@ def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
     return fig
 
 
-def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
-    """Median time per epoch against n, log-log, one line per trainer and dtype, over the bandwidth floor."""
+def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame, what: str = "x and y", title: str = "Scaling") -> Figure:
+    """Median time per epoch against n, log-log, one line per trainer and dtype, over the bandwidth floor (the time
+    to read ``what`` once: the seed's x and y, or another problem's data, whose rows and floors are given)."""
     fig, ax = plt.subplots(figsize=(10, 6), layout="constrained")
     for (machine, device, dtype), group in floor.groupby(["machine", "device", "dtype"]):
         group = group.sort_values("n")
@@ -169,7 +170,7 @@ def scaling_chart(sweep: pd.DataFrame, floor: pd.DataFrame) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel("n (points)")
     ax.set_ylabel("seconds per epoch (median)")
-    ax.set_title("Scaling: time per epoch against problem size (thick: native loops; red: reading x and y once)")
+    ax.set_title(f"{title}: time per epoch against problem size (thick: native loops; red: reading {what} once)")
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     return fig

@@ -50,8 +50,10 @@ COLUMNS = [
 ]  # fmt: skip
 #: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
 IN_MEMORY = ["losses", "samples"]
-#: Columns of the bandwidth floor: one streaming read of x and y per machine, run, size and dtype.
-FLOOR_COLUMNS = ["machine", "run", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method", "data_bytes"]
+#: Columns of the bandwidth floor: one streaming read of a problem's data (the seed's x and y, or another problem's
+#: ``floor_bytes``: ``problem`` is its label, as the trainers' rows have it) per machine, run, size and dtype.
+FLOOR_COLUMNS = ["machine", "run", "problem", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method",
+                 "data_bytes"]  # fmt: skip
 #: The floor each trainer device reads through (JAX's "gpu" is a CUDA device's memory).
 FLOOR_DEVICE = {"cpu": "cpu", "cuda": "cuda", "gpu": "cuda"}
 #: Columns of the skipped benchmarks' list.
@@ -216,11 +218,12 @@ class Saved:
         for bench in self.record.floors:
             info = bench.extra_info
             floor_s = bench.stats.median if info.floor_s is None else info.floor_s
-            # A floor reads x and y of n points: its bytes, where a record of an older run left them out.
+            # An older run's floor that left its bytes out read the seed's x and y of n points.
             data_bytes = info.data_bytes or 2 * info.n * np.dtype(info.dtype).itemsize
-            rows.append({"machine": self.machine, "run": self.run, "device": info.device, "n": info.n,
-                         "dtype": info.dtype, "floor_s": floor_s, "bandwidth_Bps": info.bandwidth_Bps,
-                         "method": info.method, "data_bytes": data_bytes})  # fmt: skip
+            rows.append({"machine": self.machine, "run": self.run, "problem": info.problem_label,
+                         "device": info.device, "n": info.n, "dtype": info.dtype, "floor_s": floor_s,
+                         "bandwidth_Bps": info.bandwidth_Bps, "method": info.method,
+                         "data_bytes": data_bytes})  # fmt: skip
         return rows
 
     def skipped_rows(self) -> list[dict]:
@@ -367,12 +370,18 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     if not floor.empty:
         # Each trainer row's share of the floor: the time to read its data once, over its time per epoch. Matched
         # by the bytes read, not by n: linear's X at n points is d times the seed's x (a run of --sweep has both).
+        # Two problems' floors can read as many bytes (linear at d = 1 and the seed): a row takes its own
+        # problem's, else any of as many bytes, and never two.
         keys = ["machine", "run", "floor_device", "read_bytes", "dtype"]
-        floors = floor.rename(columns={"device": "floor_device", "data_bytes": "read_bytes"})[[*keys, "floor_s"]]
+        floors = floor.rename(columns={"device": "floor_device", "data_bytes": "read_bytes"})[
+            [*keys, "problem", "floor_s"]
+        ]
         seed_bytes = 2 * table["n"] * table["dtype"].map(lambda d: np.dtype(d).itemsize)
         table = table.assign(floor_device=table["device"].map(FLOOR_DEVICE),
                              read_bytes=table["data_bytes"].fillna(seed_bytes)).drop(columns="floor_s")  # fmt: skip
-        table = table.merge(floors, on=keys, how="left")[[*COLUMNS, *IN_MEMORY]]
+        own = table.merge(floors.drop_duplicates([*keys, "problem"]), on=[*keys, "problem"], how="left")["floor_s"]
+        alike = table.merge(floors.drop_duplicates(keys).drop(columns="problem"), on=keys, how="left")["floor_s"]
+        table = table.assign(floor_s=own.fillna(alike).to_numpy())[[*COLUMNS, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
                 skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick,

@@ -90,7 +90,8 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         fraction = tables.scaling(runs, "floor_fraction")
         if not fraction.dropna(how="all").empty:
             out_tables["floor fraction"] = fraction.rename(columns=lambda n: f"n={n}").reset_index()
-        pngs["scaling.png"] = _png(charts.scaling_chart(sweep, runs.floor))  # one size (a default run): points
+        # The seed's floors alone (one size, a default run: points); the other problems' are in their sections.
+        pngs["scaling.png"] = _png(charts.scaling_chart(sweep, tables.floors(runs)))
     if not runs.floor.empty:
         out_tables["bandwidth"] = runs.floor.drop(columns="floor_s")
     if past is not None and past.has_steps:
@@ -107,7 +108,17 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         out_tables[f"problem {label} speed"] = tables.speed(runs, tables.PROBLEM_KIND, label)
         out_tables[f"problem {label} accuracy"] = tables.accuracy(runs, tables.PROBLEM_KIND, label)
         rows = runs.table[(runs.table["kind"] == tables.PROBLEM_KIND) & (runs.table["problem"] == label)]
-        for n in sorted(rows["n"].unique()):
+        sizes = tables.sizes_of(runs, label)
+        if len(sizes) > 1:
+            # A sweep: one scaling table and chart, not a time chart per size. Reports import no problem module
+            # (tests/test_layers.py), so they cannot name its DEFAULT_SIZES; a default run has one size per label.
+            scaled = tables.scaling(runs, kind=tables.PROBLEM_KIND, problem=label)
+            out_tables[f"problem {label} scaling"] = scaled.reset_index()
+            floors = tables.floors(runs, label)
+            chart = charts.scaling_chart(rows, floors, "its data", f"Problem {label}")
+            pngs[f"problem-{_slug(label)}-scaling.png"] = _png(chart)
+            continue
+        for n in sizes:
             sized = rows[rows["n"] == n].dropna(subset=["median_s"])
             if not sized.empty:
                 pngs[f"problem-{_slug(label)}-n{n}.png"] = _png(charts.time_chart(sized))
@@ -137,7 +148,7 @@ SECTIONS = [
     (None, "The fitted curves", "fit.png"),
     ("scaling", "Scaling: time per epoch against n (larger problems; the bandwidth floor first)", "scaling.png"),
     ("floor fraction", "Share of the bandwidth floor: time to read x and y once / time per epoch", None),
-    ("bandwidth", "The bandwidth floor: one streaming read of x and y", None),
+    ("bandwidth", "The bandwidth floor: one streaming read of a problem's data (the seed's: x and y)", None),
     ("dp scaling", "Data-parallel scaling: speed-up and efficiency over worker (or thread) counts", "scaling-dp.png"),
     ("dp crossover", "Data-parallel: the smallest n at which k workers beat one", None),
     ("dp targets", "Targets: data-parallel scaling", None),
@@ -188,7 +199,7 @@ def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | 
             continue
         anchor = re.sub(r"[^a-z0-9]+", "-", (key or png.removesuffix(".png")).lower()).strip("-")
         shown.append((anchor, title, key if key in out_tables else None, png if png in pngs else None))
-    # The other problems' sections (build): speed with each size's time chart, then accuracy.
+    # The other problems' sections (build): speed with each size's time chart, their scaling, then accuracy.
     for key in out_tables:
         if key.startswith("problem ") and key.endswith(" speed"):
             label = key.removeprefix("problem ").removesuffix(" speed")
@@ -196,6 +207,10 @@ def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | 
             shown.append((_slug(key), f"Problem {label}: speed", key, None))
             shown += [(p.removesuffix(".png"), f"Problem {label}, {p.rsplit('-', 1)[1].removesuffix('.png')}: time",
                        None, p) for p in charts_of]  # fmt: skip
+            scaled, png = f"problem {label} scaling", f"problem-{_slug(label)}-scaling.png"
+            if scaled in out_tables:
+                title = f"Problem {label}: time per epoch against n (the bandwidth floor first)"
+                shown.append((_slug(scaled), title, scaled, png if png in pngs else None))
             shown.append((_slug(f"problem {label} accuracy"), f"Problem {label}: accuracy and agreement with the "
                           "float64 NumPy reference", f"problem {label} accuracy", None))  # fmt: skip
     return shown

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from records.model import SEED_PROBLEM
 from reports.load import Runs
 
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
@@ -81,25 +82,38 @@ def accuracy(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.Da
     return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
 
 
-#: The label of the bandwidth floor's row in the scaling tables.
+#: The label of the bandwidth floor's row in the scaling tables: the seed's, and another problem's.
 FLOOR_LABEL = "bandwidth floor: read x and y once"
+PROBLEM_FLOOR_LABEL = "bandwidth floor: read its data once"
 
 
-def scaling(runs: Runs, value: str = "per_epoch_s") -> pd.DataFrame:
+def floors(runs: Runs, problem: str = SEED_PROBLEM) -> pd.DataFrame:
+    """The bandwidth floors that stand for ``problem`` (its label; the seed's by default)."""
+    return runs.floor[runs.floor["problem"] == problem]
+
+
+def sizes_of(runs: Runs, problem: str, kind: str = PROBLEM_KIND) -> list:
+    """The sizes (n) at which ``problem``'s benchmarks of ``kind`` ran, ascending."""
+    return sorted(_rows(runs, kind, problem)["n"].unique())
+
+
+def scaling(runs: Runs, value: str = "per_epoch_s", kind: str = "sweep", problem: str = SEED_PROBLEM) -> pd.DataFrame:
     """One row per trainer and dtype, one column per n: median time per epoch (or ``floor_fraction``).
 
-    With ``per_epoch_s``, the bandwidth floor of each size comes first.
+    With ``per_epoch_s``, the bandwidth floor of each size comes first: ``problem``'s own floors alone. By default
+    the seed's sweep; ``kind``, ``problem``: another problem's benchmarks (its label: n is its one size parameter).
     """
-    df = runs.table[runs.table["kind"] == "sweep"]
+    df = _rows(runs, kind, problem)
     if df.empty:
         return pd.DataFrame()
     df = df.assign(**{value: df[value].where(~df["diverged"].astype(bool))})
-    if value == "per_epoch_s" and not runs.floor.empty:
-        floor = runs.floor.assign(
-            trainer=FLOOR_LABEL + " (" + runs.floor["device"] + ")", per_epoch_s=runs.floor["floor_s"]
-        )
+    own = floors(runs, problem)
+    if value == "per_epoch_s" and not own.empty:
+        label = FLOOR_LABEL if problem == SEED_PROBLEM else PROBLEM_FLOOR_LABEL
+        floor = own.assign(trainer=label + " (" + own["device"] + ")", per_epoch_s=own["floor_s"])
         df = pd.concat([floor, df], ignore_index=True)
-    return df.pivot_table(index=["machine", "trainer", "dtype"], columns="n", values=value, aggfunc="first", sort=False)
+    by = df.pivot_table(index=["machine", "trainer", "dtype"], columns="n", values=value, aggfunc="first", sort=False)
+    return by.sort_index(axis=1)  # the sizes ascending, in whatever order the floors and rows were saved
 
 
 def _fmt_time(seconds: float) -> str:

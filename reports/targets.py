@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from records.model import SEED_PROBLEM
 from records.roles import BASELINE, CPU_LIMIT, NATIVE_LOOP, NATIVE_ROLES
 from reports.load import Runs
 
@@ -200,12 +201,17 @@ LINEAR_PROBLEM, LINEAR_N = "linear(d=64)", 10**5
 LINEAR_BOUND, LINEAR_FLOOR_BOUND = 3.0, 1.5
 
 
-def _bandwidth(runs: Runs, machine: str, run: str, dtype: str) -> pd.Series | None:
-    """The run's CPU floor of the largest size in ``dtype``: the best streaming read it measured."""
+def _bandwidth(runs: Runs, machine: str, run: str, dtype: str, problem: str, data_bytes: float) -> pd.Series | None:
+    """The run's CPU floor in ``dtype`` for ``problem``'s epoch of ``data_bytes``: the exact one (that problem's read
+    of as many bytes), else the seed's of the largest size, the best streaming read the run measured."""
     floor = runs.floor
     mine = floor[(floor["machine"] == machine) & (floor["run"] == run) & (floor["device"] == "cpu")
                  & (floor["dtype"] == dtype) & floor["bandwidth_Bps"].notna()]  # fmt: skip
-    return None if mine.empty else mine.loc[mine["n"].astype(float).idxmax()]
+    exact = mine[(mine["problem"] == problem) & (mine["data_bytes"] == data_bytes)]
+    if not exact.empty:
+        return exact.iloc[0]
+    seed = mine[mine["problem"] == SEED_PROBLEM]
+    return None if seed.empty else seed.loc[seed["n"].astype(float).idxmax()]
 
 
 def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str = "", value: float = np.nan,
@@ -218,8 +224,9 @@ def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str
 
 def problem_targets(runs: Runs) -> pd.DataFrame:
     """``linear`` at n = 10⁵, d = 64, per epoch: NumPy's, torch's and JAX's fastest each ≤ 3× the CPU limit, and the
-    CPU limit ≤ 1.5× the time to read X and y once at the run's measured bandwidth, judged where they exceed the
-    last-level cache (``cache_bytes`` of the machine record; shown otherwise: from cache, no floor is reached)."""
+    CPU limit ≤ 1.5× the time to read X and y once at the run's measured bandwidth (linear's own floor at that size
+    where the run has it, else the seed's largest), judged where they exceed the last-level cache (``cache_bytes``
+    of the machine record; shown otherwise: from cache, no floor is reached)."""
     df = runs.table
     rows = df[(df["kind"] == "problem") & (df["problem"] == LINEAR_PROBLEM) & (df["n"] == LINEAR_N)
               & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]  # fmt: skip
@@ -236,14 +243,15 @@ def problem_targets(runs: Runs) -> pd.DataFrame:
             value = float(fastest["per_epoch_s"]) / float(limit["per_epoch_s"])
             out.append(_verdict(row, what, LINEAR_BOUND, fastest["trainer"], limit["trainer"], value))
         what = f"{LINEAR_PROBLEM}: CPU limit's time per epoch / reading X and y once"
-        floor = _bandwidth(runs, machine, run, dtype)
+        floor = None if limit is None else _bandwidth(runs, machine, run, dtype, LINEAR_PROBLEM, limit["data_bytes"])
         if limit is None or floor is None:
             out.append(_verdict(row, what, LINEAR_FLOOR_BOUND))
             continue
         env = (runs.machines.get((machine, run)) or {}).get("regbench", {})
         cache = (env.get("cpu") or {}).get("cache_bytes")
         data, bandwidth = float(limit["data_bytes"]), float(floor["bandwidth_Bps"])
-        against = f"{data / 2**20:.3g} MiB at {bandwidth / 2**30:.3g} GiB/s (the floor at n={floor['n']:g})"
+        against = (f"{data / 2**20:.3g} MiB at {bandwidth / 2**30:.3g} GiB/s (the floor of {floor['problem']} at "
+                   f"n={floor['n']:g})")  # fmt: skip
         streams = cache is not None and data > cache
         if not streams:
             size = "unknown" if cache is None else f"{cache / 2**20:.3g} MiB"

@@ -17,7 +17,7 @@ import problems
 from backends import metrics
 from backends._registry import spec_of, twin_of
 from bench.gpu import gpu_info
-from bench.problems import MARGINAL_EPOCHS, marginal_trainers
+from bench.problems import MARGINAL_EPOCHS, default_problems, marginal_trainers
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What every trainer's record says of itself (records.model.FitRecord), so that a report needs no registry.
@@ -247,7 +247,8 @@ def test_saved_run_records_what_each_fit_costs(saved_run):
 @pytest.mark.slow  # the saved run
 def test_saved_run_has_the_bandwidth_floor(saved_run):
     data = json.loads(saved_run[0].read_text())
-    floors = {b["name"]: b for b in data["benchmarks"] if b["name"].startswith("test_floor[")}
+    every = [b for b in data["benchmarks"] if b["name"].startswith("test_floor[")]
+    floors = {b["name"]: b for b in every if "problem" not in b["extra_info"]}  # the seed's: x and y
     devices = ("cpu", "cuda") if gpu_info() else ("cpu",)  # the CUDA floor is skipped without a device
     assert set(floors) == {f"test_floor[n1000-{device}-{dtype}]" for device in devices for dtype in backends.DTYPES}
     for bench in floors.values():
@@ -255,6 +256,15 @@ def test_saved_run_has_the_bandwidth_floor(saved_run):
         assert info["data_bytes"] == 2 * 1000 * np.dtype(info["dtype"]).itemsize
         assert info["bandwidth_Bps"] == pytest.approx(info["data_bytes"] / bench["stats"]["median"])
         assert info["method"]
+    # The other problems' floors, at each of their sizes under --sweep: exactly their floor_bytes, their problem named.
+    others = [b["extra_info"] for b in every if "problem" in b["extra_info"]]
+    sized = {(name, *sorted(sizes.items())) for name, sizes in default_problems(sweep=True)}
+    assert {(i["problem"]["name"], *sorted((k, v) for k, v in i["problem"]["params"].items()
+                                          if k not in ("seed", "noise"))) for i in others} == sized  # fmt: skip
+    for info in others:
+        params = {k: v for k, v in info["problem"]["params"].items() if k not in ("n", "seed")}
+        module = problems.get(info["problem"]["name"])
+        assert info["data_bytes"] == module.floor_bytes(info["n"], np.dtype(info["dtype"]).itemsize, **params)
 
 
 @pytest.mark.slow  # cold starts: fresh processes with empty compile caches

@@ -181,9 +181,11 @@ def per_epoch(trainer: str, per_epoch_s: float) -> dict:
 def test_linear_targets_per_epoch_against_the_cpu_limit_and_the_floor(cache, judged):
     runs = runs_of([per_epoch("numba-native-simd-cpu", 1e-3), per_epoch("numpy-manual-fused-cpu", 2.5e-3),
                     per_epoch("torch-autograd-compiled-cpu", 4e-3)])  # fmt: skip
-    floor = {"machine": "m", "run": "0001_x", "device": "cpu", "dtype": "float32", "method": "numba"}
-    runs.floor = pd.DataFrame([{**floor, "n": 10**5, "floor_s": 1.0, "bandwidth_Bps": 1e9},
-                               {**floor, "n": 10**6, "floor_s": 2e-4, "bandwidth_Bps": 40e9}])  # fmt: skip
+    floor = {"machine": "m", "run": "0001_x", "problem": "quadratic", "device": "cpu", "dtype": "float32",
+             "method": "numba"}  # fmt: skip
+    runs.floor = pd.DataFrame([{**floor, "n": 10**5, "floor_s": 1.0, "bandwidth_Bps": 1e9, "data_bytes": 8 * 10**5},
+                               {**floor, "n": 10**6, "floor_s": 2e-4, "bandwidth_Bps": 40e9,
+                                "data_bytes": 8 * 10**6}])  # fmt: skip
     runs.machines = {("m", "0001_x"): {"regbench": {"cpu": {"cache_bytes": cache}}}}
     table = targets.problem_targets(runs)
     numpy, torch = (verdict(table, f"linear(d=64): {b}'s time per epoch / CPU limit") for b in ("numpy", "torch"))
@@ -197,3 +199,25 @@ def test_linear_targets_per_epoch_against_the_cpu_limit_and_the_floor(cache, jud
     assert floor_row["measured"] == pytest.approx(1e-3 / (26e6 / 40e9))
     assert floor_row["met"] is (False if judged else None)
     assert ("shown, not judged" in floor_row["against"]) is not judged
+
+
+def test_linear_floor_target_prefers_linear_s_own_floor_of_as_many_bytes():
+    """A run that timed linear's floor at its medium size holds the CPU limit against that read, not the seed's
+    largest; the seed's is the fallback, and a linear floor of other bytes is neither."""
+    runs = runs_of([per_epoch("numba-native-simd-cpu", 1e-3)])
+    floor = {"machine": "m", "run": "0001_x", "device": "cpu", "dtype": "float32", "method": "numba"}
+    seed = {**floor, "problem": "quadratic", "n": 10**6, "floor_s": 2e-4, "bandwidth_Bps": 40e9, "data_bytes": 8e6}
+    other = {**floor, "problem": "linear(d=64)", "n": 10**4, "floor_s": 1e-5, "bandwidth_Bps": 260e9,
+             "data_bytes": 65 * 10**4 * 4}  # fmt: skip
+    own = {**floor, "problem": "linear(d=64)", "n": 10**5, "floor_s": 1.3e-3, "bandwidth_Bps": 20e9,
+           "data_bytes": 65 * 10**5 * 4}  # fmt: skip
+    runs.machines = {("m", "0001_x"): {"regbench": {"cpu": {"cache_bytes": 2**20}}}}
+    what = "linear(d=64): CPU limit's time per epoch / reading X and y once"
+    runs.floor = pd.DataFrame([seed, other, own])
+    row = verdict(targets.problem_targets(runs), what)
+    assert row["measured"] == pytest.approx(1e-3 / (26e6 / 20e9))  # 26 MB at the exact floor's 20 GB/s
+    assert "the floor of linear(d=64) at n=100000" in row["against"]
+    runs.floor = pd.DataFrame([seed, other])
+    row = verdict(targets.problem_targets(runs), what)
+    assert row["measured"] == pytest.approx(1e-3 / (26e6 / 40e9))  # the seed's largest, not linear's other size
+    assert "the floor of quadratic at n=1e+06" in row["against"]
