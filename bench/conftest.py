@@ -36,12 +36,12 @@ def pytest_addoption(parser):
         "--sweep",
         action="store_true",
         help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}, and the other problems at "
-        "their SWEEP_SIZES too",
+        "their SWEEP_SIZES too (those of these n where --sweep-sizes is given)",
     )
     group.addoption(
         "--sweep-sizes",
         type=positive_ints,
-        default=DEFAULT_SWEEP_SIZES,
+        default=None,  # given: it picks the other problems' sweep sizes too (bench/test_problems.py)
         help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]",
     )
     group.addoption(
@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_generate_tests(metafunc):
     if "sweep_n" in metafunc.fixturenames:
         option = metafunc.config.getoption
-        sizes = option("--sweep-sizes") if option("--sweep") else [LARGE_N]
+        sizes = (option("--sweep-sizes") or positive_ints(DEFAULT_SWEEP_SIZES)) if option("--sweep") else [LARGE_N]
         metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
     if "marginal_n" in metafunc.fixturenames:
         n = metafunc.config.getoption("--marginal-n")

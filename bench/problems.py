@@ -90,16 +90,17 @@ PROBLEM_DTYPES = ("float32",)
 PROBLEM_BUDGET_S = 0.5
 
 
-def default_problems(sweep: bool = False) -> list[tuple[str, dict]]:
+def default_problems(sweep: bool = False, sweep_n: list[int] | None = None) -> list[tuple[str, dict]]:
     """The run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other problem at
-    each of its DEFAULT_SIZES, and with ``sweep`` (``--sweep``) at each of its SWEEP_SIZES too, each size once, in
-    that order, as (name, parameters with n)."""
+    each of its DEFAULT_SIZES, and with ``sweep`` (``--sweep``) at each of its SWEEP_SIZES too (only those whose n
+    is in ``sweep_n``, ``--sweep-sizes``, where given), each size once, in that order, as (name, parameters with n)."""
     out: list[tuple[str, dict]] = []
     for name in problems.usable():
         if name == MODEL:
             continue
         module = problems.get(name)
-        for sizes in (*module.DEFAULT_SIZES, *(module.SWEEP_SIZES if sweep else ())):
+        swept = [s for s in module.SWEEP_SIZES if sweep_n is None or s["n"] in sweep_n] if sweep else []
+        for sizes in (*module.DEFAULT_SIZES, *swept):
             if (name, sizes) not in out:
                 out.append((name, dict(sizes)))
     return out

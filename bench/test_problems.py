@@ -1,7 +1,8 @@
 """The other problems: every trainer that runs one × dtype at each of the problem's sizes, and their bandwidth floor.
 
 Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``, and under
-``--sweep`` ``SWEEP_SIZES`` too: their union, each size once, in order; bench.problems.default_problems): a new
+``--sweep`` ``SWEEP_SIZES`` too, those of the n in ``--sweep-sizes`` where it is given: their union, each size once,
+in order; bench.problems.default_problems): a new
 problem is benchmarked, and swept, here without a change to this file or to reports. A trainer that does not run a
 problem is not collected for it (its spec says which it runs); one that cannot run here is skipped with the
 reason, and so is every size whose data in the working dtype would take over a quarter of this machine's RAM
@@ -46,9 +47,9 @@ def _label(sizes: dict) -> str:
     return ",".join(f"{key}{value}" for key, value in sizes.items())
 
 
-def _params(sweep: bool) -> list:
+def _params(sizes_run: list[tuple[str, dict]]) -> list:
     params = []
-    for name, sizes in default_problems(sweep):
+    for name, sizes in sizes_run:
         for param in trainer_params(dtypes=PROBLEM_DTYPES):
             trainer_id, dtype = param.values
             roles = roles_of(trainer_id)
@@ -58,19 +59,20 @@ def _params(sweep: bool) -> list:
     return params
 
 
-def _floor_params(sweep: bool) -> list:
+def _floor_params(sizes_run: list[tuple[str, dict]]) -> list:
     return [pytest.param(name, sizes, device, dtype, id=f"{name}-{_label(sizes)}-{device}-{dtype}", marks=marks)
-            for name, sizes in default_problems(sweep) for device, marks in FLOOR_DEVICES
+            for name, sizes in sizes_run for device, marks in FLOOR_DEVICES
             for dtype in PROBLEM_DTYPES]  # fmt: skip
 
 
 def pytest_generate_tests(metafunc):
-    # The sizes depend on --sweep, which a decorator's parameters, made at import, cannot see.
-    sweep = metafunc.config.getoption("--sweep")
+    # The sizes depend on --sweep and --sweep-sizes, which a decorator's parameters, made at import, cannot see.
+    option = metafunc.config.getoption
+    sizes_run = default_problems(option("--sweep"), option("--sweep-sizes"))
     if metafunc.function is test_problem:
-        metafunc.parametrize(("problem", "sizes", "trainer_id", "dtype"), _params(sweep))
+        metafunc.parametrize(("problem", "sizes", "trainer_id", "dtype"), _params(sizes_run))
     elif metafunc.function is test_floor:
-        metafunc.parametrize(("problem", "sizes", "device", "dtype"), _floor_params(sweep))
+        metafunc.parametrize(("problem", "sizes", "device", "dtype"), _floor_params(sizes_run))
 
 
 def _runnable(problem: str, sizes: dict, dtype: str):

@@ -50,6 +50,20 @@ def test_sweep_collects_every_problem_at_every_size_with_its_floor():
     assert "bench/test_sweep.py::test_floor[n10000000-cpu-float32]" in nodes  # the seed's floors are still there
 
 
+def test_sweep_sizes_pick_the_other_problems_sweep_sizes_too():
+    """``--sweep-sizes`` given: the other problems' SWEEP_SIZES of those n only, beside their DEFAULT_SIZES."""
+    linear = problems.get("linear")
+    picked = bench_problems.default_problems(True, [1000, 10**6])
+    assert [sizes for name, sizes in picked if name == "linear"] == [
+        *linear.DEFAULT_SIZES,
+        *(s for s in linear.SWEEP_SIZES if s["n"] in (1000, 10**6) and s not in linear.DEFAULT_SIZES),
+    ]
+    assert [s for name, s in bench_problems.default_problems(True, [7]) if name == "linear"] == list(
+        linear.DEFAULT_SIZES
+    )
+    assert bench_problems.default_problems(False, [1000]) == bench_problems.default_problems()
+
+
 class FakeBenchmark:
     """pytest-benchmark's fixture as run_floor uses it, with ``--benchmark-disable``'s stats (None)."""
 
