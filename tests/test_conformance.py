@@ -30,7 +30,7 @@ from tests.plugins import TOY_BACKEND, write_distribution
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEAP = ("numpy-manual-tutorial-cpu", "numpy-manual-fused-cpu")
-KIT_TESTS = 12  # per trainer: 4 agreement, 8 contract (one of them per dtype)
+KIT_TESTS = 13  # per trainer: 4 agreement, 9 contract (one of them per dtype)
 
 
 class Outcomes:
@@ -120,8 +120,10 @@ def test_the_kit_fails_for_a_wrong_plugin_trainer(tmp_path, site):
                        {"off_specs.py": specs, "off_backend.py": OFF_BACKEND})  # fmt: skip
     status, outcomes = run_kit(tmp_path, "--trainer", "wrong-manual-loop-cpu")
     assert status == pytest.ExitCode.TESTS_FAILED
+    # The two float64 fits: of the tutorial's data, and of the same data made in float32.
     assert {test for test, outcome in outcomes.items() if outcome == "failed"} == {
-        "test_float64_agrees_with_the_reference[wrong-manual-loop-cpu]"
+        "test_float64_agrees_with_the_reference[wrong-manual-loop-cpu]",
+        "test_data_made_in_float32_fit_alike[wrong-manual-loop-cpu]",
     }
     assert outcomes["test_float32_agrees_with_the_reference[wrong-manual-loop-cpu]"] == "passed"
     assert outcomes["test_global_state_is_left_alone[wrong-manual-loop-cpu]"] == "passed"  # its fresh process too
