@@ -93,7 +93,8 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
         epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(), **measured,
+        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(),
+        data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
     )  # fmt: skip
 
 

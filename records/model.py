@@ -105,6 +105,8 @@ class FitRecord(_Record):
     peak_bytes: Bytes | None = None
     memory_method: str | None = None
     data_bytes: Count | None = None  # of the data read every epoch: never 0
+    # The dtype the problem's data were made in, where not float64 (then a fit of that dtype converted nothing).
+    data_dtype: Dtype | None = None
     worker_peak_bytes: Bytes | None = None
     # How accurate it was: against the closed-form optimum and the float64 reference.
     w_opt: float | None = None
@@ -119,11 +121,12 @@ class FitRecord(_Record):
     loaded_frameworks: list[str] | None = None
 
     @model_serializer(mode="wrap")
-    def _theta_where_there_is_one(self, handler) -> dict:
-        """A record without θ (the seed's problem) is saved without the key, as before there was one."""
+    def _unset_keys_left_out(self, handler) -> dict:
+        """A record without θ (the seed's problem), or of float64 data, is saved without the key."""
         data = handler(self)
-        if self.theta is None:
-            data.pop("theta", None)
+        for key in ("theta", "data_dtype"):  # absent, as before there was one
+            if data.get(key) is None:
+                data.pop(key, None)
         return data
 
     @model_validator(mode="after")

@@ -144,6 +144,8 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
         if marginal:  # whole fits at 1000 points (--marginal-n), at the study's two epoch counts
             assert (info["n"], info["lr"]) == (1000, 1e-4), name
             assert info["epochs"] in MARGINAL_EPOCHS, name
+            # Data made in the working dtype: a float32 record says so; a float64 one has no key.
+            assert info.get("data_dtype") == (None if info["dtype"] == "float64" else info["dtype"]), name
             config = backends.TrainConfig(epochs=info["epochs"], lr=info["lr"], dtype=info["dtype"])
             own = backends.get_trainer(info["trainer"]).fit(backends.make_problem(1000, 0), config)
             mismatches += [f"{name}: {key}" for key in ("w", "b", "final_loss") if info[key] != getattr(own, key)]

@@ -238,6 +238,10 @@ def test_identity_holds_the_problem_and_its_parameters():
     dumped = [b["extra_info"] for b in run.model_dump()["benchmarks"]]
     assert "theta" not in dumped[0]  # the seed's record is saved as before
     assert dumped[2]["theta"] == [0.5] * 64
+    assert all("data_dtype" not in d for d in dumped)  # float64 data: no key, as before there was one
+    made = run.fits[0].extra_info.model_copy(update={"data_dtype": "float32"}).model_dump()
+    assert made["data_dtype"] == "float32"
+    assert "theta" not in made
 
 
 @pytest.mark.slow  # a whole command (bootstrap intervals; charts): 5-10 s
