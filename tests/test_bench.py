@@ -64,13 +64,17 @@ def test_agreement_by_hand():
         metrics.agreement(got, fit_result(3.0, 1.0, [4.0], 0.5))
 
 
+#: The saved run's sweep size (``--sweep-sizes``): the other problems' sweep sizes of that n too.
+SWEEP_N = 1000
+
+
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory):
     """One real ``pytest bench`` with one timed round each, the sweep at n=1000 included, saved to a temp storage."""
     storage = tmp_path_factory.mktemp("storage")
     cmd = [
         sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1", "--sweep",
-        "--sweep-sizes=1000", "--marginal-n=1000", "--no-cold-start", f"--benchmark-storage=file://{storage}",
+        f"--sweep-sizes={SWEEP_N}", "--marginal-n=1000", "--no-cold-start", f"--benchmark-storage=file://{storage}",
         "--benchmark-save=smoke",
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -258,9 +262,11 @@ def test_saved_run_has_the_bandwidth_floor(saved_run):
         assert info["data_bytes"] == 2 * 1000 * np.dtype(info["dtype"]).itemsize
         assert info["bandwidth_Bps"] == pytest.approx(info["data_bytes"] / bench["stats"]["median"])
         assert info["method"]
-    # The other problems' floors, at each of their sizes under --sweep: exactly their floor_bytes, their problem named.
+    # The other problems' floors, at each of their sizes under --sweep (those of n = SWEEP_N): exactly their
+    # floor_bytes, their problem named.
     others = [b["extra_info"] for b in every if "problem" in b["extra_info"]]
-    sized = {(name, *sorted(sizes.items())) for name, sizes in default_problems(sweep=True)}
+    sized = {(name, *sorted(sizes.items())) for name, sizes in default_problems(True, [SWEEP_N])}
+    assert ("linear", ("d", 64), ("n", SWEEP_N)) in sized  # a sweep size beyond linear's DEFAULT_SIZES
     assert {(i["problem"]["name"], *sorted((k, v) for k, v in i["problem"]["params"].items()
                                           if k not in ("seed", "noise"))) for i in others} == sized  # fmt: skip
     for info in others:
