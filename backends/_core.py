@@ -187,13 +187,14 @@ def make_problem(n: int, seed: int, noise: float = 0.2, dtype: str = "float64") 
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
-    dtype = _data_name(dtype)
+    dtype = _checked_dtype(dtype)
     _check_memory(n, MAKE_PROBLEM_BYTES_PER_POINT * int(n))
     x, y, w, b = problems.get("quadratic").make(int(n), int(seed), dtype, noise=noise)  # the tutorial's recipe
     return Problem(x, y, w, b, name=f"n={n},seed={seed}")
 
 
-def _data_name(dtype: Any) -> str:
+def _checked_dtype(dtype: Any) -> str:
+    """The name of a working dtype (DTYPES); ValueError naming them for anything else."""
     name = name_of_dtype(dtype)
     if name not in DTYPES:
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
@@ -213,7 +214,7 @@ def make_linear_problem(n: int, d: int, seed: int, noise: float = 0.2, dtype: st
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     noise = _finite_float("noise", noise)
-    dtype = _data_name(dtype)
+    dtype = _checked_dtype(dtype)
     _check_memory(n, MAKE_LINEAR_BYTES_PER_VALUE * int(n) * (int(d) + 1))
     x, y, w, b = problems.get("linear").make(int(n), int(seed), dtype, d=int(d), noise=noise)
     return Problem(x, y, w, b, name=f"n={n},d={d},seed={seed}", model="linear")
@@ -227,7 +228,7 @@ def make_named_problem(name: str, n: int, seed: int, dtype: str = "float64", **p
     if name == "linear":
         return make_linear_problem(n, seed=seed, dtype=dtype, **{**problems.get("linear").PARAMS, **params})
     module = problems.get(name)  # ValueError naming the known problems
-    x, y, w0, b0 = module.make(n, seed, _data_name(dtype), **{**module.PARAMS, **params})
+    x, y, w0, b0 = module.make(n, seed, _checked_dtype(dtype), **{**module.PARAMS, **params})
     return Problem(x, y, w0, b0, name=f"{name}(n={n},seed={seed})", model=module.MODEL)
 
 
@@ -278,9 +279,7 @@ class TrainConfig:
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
         object.__setattr__(self, "lr", lr)
-        if name_of_dtype(self.dtype) not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        object.__setattr__(self, "dtype", name_of_dtype(self.dtype))
+        object.__setattr__(self, "dtype", _checked_dtype(self.dtype))
         if isinstance(self.workers, bool) or not isinstance(self.workers, (int, np.integer)) or self.workers < 1:
             raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
         object.__setattr__(self, "workers", int(self.workers))

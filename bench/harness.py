@@ -30,14 +30,13 @@ import statistics
 import numpy as np
 
 import backends
-import problems
 from backends import metrics
 from backends._registry import source_of, spec_of, twin_of
 from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
-from bench.problems import Workload
+from bench.problems import Workload, data_bytes
 from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
 from records.model import FitRecord
 
@@ -86,7 +85,8 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     problem = workload.problem
     # A model of d features records θ whole, and its norm as w (a scalar the tables and compare read).
     w, theta = (result.w, None) if np.ndim(result.w) == 0 else (float(np.linalg.norm(result.w)), result.w.tolist())
-    floor = problems.get(workload.record.name).floor_bytes(problem.n, np.dtype(config.dtype).itemsize, d=problem.d)
+    params = {key: value for key, value in workload.record.params.items() if key != "seed"}
+    floor = data_bytes(workload.record.name, dtype=config.dtype, **params)  # as the problem's floor benchmark reads
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,

@@ -61,6 +61,15 @@ class ProblemRecord(_Record):
         return f"{self.name}({','.join(own)})" if own else self.name
 
 
+def _without_unset(data: dict, keys: tuple[str, ...]) -> dict:
+    """``data`` less those of ``keys`` that are None: optional fields added later are absent where unset, as in
+    the files saved before there were any."""
+    for key in keys:
+        if data.get(key) is None:
+            data.pop(key, None)
+    return data
+
+
 class FitRecord(_Record):
     """One trainer's benchmark: who ran, on what, what it computed, what it cost."""
 
@@ -123,11 +132,7 @@ class FitRecord(_Record):
     @model_serializer(mode="wrap")
     def _unset_keys_left_out(self, handler) -> dict:
         """A record without θ (the seed's problem), or of float64 data, is saved without the key."""
-        data = handler(self)
-        for key in ("theta", "data_dtype"):  # absent, as before there was one
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+        return _without_unset(handler(self), ("theta", "data_dtype"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
@@ -164,10 +169,7 @@ class FloorRecord(_Record):
     @model_serializer(mode="wrap")
     def _problem_where_there_is_one(self, handler) -> dict:
         """The seed's floor is saved without the key, as before floors named a problem."""
-        data = handler(self)
-        if self.problem is None:
-            data.pop("problem", None)
-        return data
+        return _without_unset(handler(self), ("problem",))
 
 
 class Outcome(_Record):
