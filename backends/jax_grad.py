@@ -95,6 +95,16 @@ def _precision(dtype: str):
     return jax.enable_x64(True) if dtype == "float64" else contextlib.nullcontext()
 
 
+def _placed_on(device: jax.Device):
+    """Host arrays (a small scan fit's) go to ``device``, whatever JAX's default device is. Only entered where the
+    default is another device: under ``jax.default_device`` the 100-point scan fit took 25 µs (6%) longer, side by
+    side (2026-12-02)."""
+    default = jax.config.jax_default_device
+    if default is None:
+        default = jax.devices()[0]
+    return contextlib.nullcontext() if default == device else jax.default_device(device)
+
+
 @dataclass
 class _Fit:
     variant: str
@@ -110,8 +120,7 @@ class _Fit:
     def run(self):
         n = len(self.x)
         cpu = self.device.platform == "cpu"
-        # The host arrays of a small scan fit go to this fit's device, whatever JAX's default device is.
-        with _precision(self.dtype), jax.default_device(self.device):
+        with _precision(self.dtype), _placed_on(self.device):
             args = (self.w0, self.b0, self.x, self.y, self.lr)
             if self.variant == "eager":
                 step = _step

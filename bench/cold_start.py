@@ -6,7 +6,11 @@ else of regbench, changes no framework setting, and prints one JSON line. The
 first ``run()`` is timed (compilation or capture + one training on the
 tutorial's problem), not the imports or ``prepare()``; then whole ``fit()``
 calls, each one timed (``fresh_fit_s``): what a user's process gets once the
-trainer is warm.
+trainer is warm, interleaved call by call with the bare ``run()`` of the first
+prepared fit (``fresh_run_s``), so that what fit() adds over its loop is a ratio
+of two medians taken side by side in one process: measured against another
+process's rounds, it carried that process's own drift (the same loop took
+72 µs in one process and 91 µs in the next, 2026-12-02).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import time
 
 import backends
 
-#: Warm fit() calls: until this many, or until the time budget is spent (at least MIN_FITS).
+#: Warm fit() calls (each beside a run()): until this many, or until the time budget is spent (at least MIN_FITS).
 MAX_FITS, MIN_FITS, BUDGET_S = 300, 5, 1.0
 
 
@@ -35,9 +39,9 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
                distributed: bool) -> dict:  # fmt: skip
     """Two fresh processes, one after the other, sharing compile caches that start empty.
 
-    The first one's first ``run()`` is ``cold_start_s``, and the median of its warm ``fit()`` calls
-    (``fresh_fits``, each) ``fresh_fit_s``; the second one's first ``run()``, with the caches the first one filled,
-    is ``warm_start_s``.
+    The first one's first ``run()`` is ``cold_start_s``, the median of its warm ``fit()`` calls (``fresh_fits``,
+    each) ``fresh_fit_s`` and that of the bare ``run()`` calls between them (``fresh_runs``) ``fresh_run_s``; the
+    second one's first ``run()``, with the caches the first one filled, is ``warm_start_s``.
     """
     if problem.name != "tutorial":
         raise ValueError("cold starts are measured on the tutorial's problem only")
@@ -47,9 +51,10 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
         env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
         fits = ["--no-fits"] if distributed else []  # a data-parallel fit() starts a group
         cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
-    fresh = cold["fresh_fit_s"]
+    fits, runs = cold["fresh_fit_s"], cold["fresh_run_s"]
     return {"cold_start_s": cold["first_call_s"], "warm_start_s": warm["first_call_s"],
-            "fresh_fit_s": statistics.median(fresh) if fresh else None, "fresh_fits": fresh}  # fmt: skip
+            "fresh_fit_s": statistics.median(fits) if fits else None, "fresh_fits": fits,
+            "fresh_run_s": statistics.median(runs) if runs else None, "fresh_runs": runs}  # fmt: skip
 
 
 def _fresh_process(trainer: backends.Trainer, cmd: list[str], env: dict) -> dict:
@@ -79,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(prepared, "close"):  # a data-parallel fit's workers
         prepared.close()
     fits: list[float] = []
+    runs: list[float] = []
+    whole, bare = (lambda: trainer.fit(problem, config), fits), (prepared.run, runs)
     deadline = time.perf_counter() + BUDGET_S
     while args.fits and (len(fits) < MIN_FITS or (len(fits) < MAX_FITS and time.perf_counter() < deadline)):
-        start = time.perf_counter()
-        trainer.fit(problem, config)
-        fits.append(time.perf_counter() - start)
-    print(json.dumps({"trainer": args.trainer, "first_call_s": first_call_s, "fresh_fit_s": fits}))
+        # Each goes first every other pair: neither always finds the caches the other left.
+        for call, times in (whole, bare) if len(fits) % 2 == 0 else (bare, whole):
+            start = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - start)
+    print(json.dumps({"trainer": args.trainer, "first_call_s": first_call_s, "fresh_fit_s": fits, "fresh_run_s": runs}))
     return 0
 
 

@@ -110,6 +110,7 @@ class FitRecord(_Record):
     cold_start_s: Seconds | None = None
     warm_start_s: Seconds | None = None
     fresh_fit_s: Seconds | None = None
+    fresh_run_s: Seconds | None = None  # the bare run() beside those fit() calls, in the same fresh process
     allreduce_s: Seconds | None = None
     peak_bytes: Bytes | None = None
     memory_method: str | None = None
@@ -131,8 +132,9 @@ class FitRecord(_Record):
 
     @model_serializer(mode="wrap")
     def _unset_keys_left_out(self, handler) -> dict:
-        """A record without θ (the seed's problem), or of float64 data, is saved without the key."""
-        return _without_unset(handler(self), ("theta", "data_dtype"))
+        """A record without θ (the seed's problem), of float64 data or without a fresh process's bare loop is saved
+        without the key."""
+        return _without_unset(handler(self), ("theta", "data_dtype", "fresh_run_s"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:

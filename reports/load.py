@@ -43,8 +43,8 @@ COLUMNS = [
     "native", "reference", "distributed", "twin", "compiles", "source", "color", "dtype", "n", "epochs", "lr",
     "workers", "threads", "allreduce_s", "worker_peak_bytes",
     "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
-    "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "data_bytes", "memory_ratio",
-    "memory_method", "floor_s", "floor_fraction",
+    "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "fresh_run_s", "peak_bytes", "data_bytes",
+    "memory_ratio", "memory_method", "floor_s", "floor_fraction",
     "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db",
     "ref_loss_rel", "diverged", "file",
 ]  # fmt: skip

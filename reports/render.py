@@ -172,8 +172,9 @@ NOTES = (
     "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
     "relative difference over the history). *cold_start* is the first call in a fresh process with empty "
     "compile caches, measured for trainers that compile, and *fresh_fit* a warm fit() in that process, as a "
-    "user's script calls it; *peak_memory* is what one whole fit adds to the "
-    "process at its peak (on a GPU: the framework allocator's peak), *× data* the same over the size of x and y."
+    "user's script calls it (*fresh_run*: the bare run() between those calls); *peak_memory* is what one whole "
+    "fit adds to the process at its peak (on a GPU: the framework allocator's peak), *× data* the same over the "
+    "size of x and y."
 )
 
 

@@ -142,6 +142,32 @@ def test_problem_made_in_float32_stays_float32():
         backends.make_problem(10, 0, dtype="float16")
 
 
+@pytest.mark.parametrize(
+    "problem",
+    [
+        pytest.param(lambda: backends.seed_problem(), id="seed-float64"),
+        pytest.param(lambda: backends.seed_problem("float32"), id="seed-float32"),
+        pytest.param(lambda: backends.make_linear_problem(40, 3, 0, dtype="float32"), id="linear-float32"),
+        pytest.param(
+            lambda: backends.Problem(np.asfortranarray(np.ones((5, 2))), [1] * 5, [0, 0], 0, model="linear"),
+            id="given-fortran-order",
+        ),
+    ],
+)
+def test_problem_data_are_aligned_for_xla_to_use_them_in_place(problem):
+    """x and y start at a multiple of 64 bytes, C-contiguous: XLA's CPU client takes such a host array as it is,
+    and copied any other (NumPy aligns to 16) on every call of a JAX fit."""
+    problem = problem()
+    for a in (problem.x, problem.y):
+        assert a.ctypes.data % backends._core.ALIGNMENT == 0
+        assert a.flags.c_contiguous
+        assert not a.flags.writeable
+    jax = pytest.importorskip("jax")
+    x = problem.x.ravel() if problem.d == 1 else problem.x
+    with jax.enable_x64(problem.dtype == "float64"):  # float64 kept as it is, as a float64 fit does
+        assert jax.device_put(x, jax.devices("cpu")[0]).unsafe_buffer_pointer() == problem.x.ctypes.data
+
+
 @pytest.mark.parametrize("n", [0, -1, 2.0])
 def test_bad_make_problem(n):
     with pytest.raises(ValueError, match=r"^n "):

@@ -285,6 +285,9 @@ def test_cold_start_runs_in_a_fresh_process_with_empty_caches():
     # Every warm fit() of the fresh process is kept, and their median is the one reported.
     assert len(fresh["fresh_fits"]) >= 5
     assert fresh["fresh_fit_s"] == statistics.median(fresh["fresh_fits"]) > 0
+    # ... each beside a bare run() of the same process, which the fit overhead target holds it against.
+    assert len(fresh["fresh_runs"]) == len(fresh["fresh_fits"])
+    assert fresh["fresh_run_s"] == statistics.median(fresh["fresh_runs"]) > 0
     with pytest.raises(ValueError, match="tutorial"):
         cold_start.cold_start(trainer, backends.make_problem(10, 0), backends.TrainConfig(), False)
     cmd = [sys.executable, "-m", "bench.cold_start", "numba-native-loop-cpu", "float64", "5", "0.001"]
