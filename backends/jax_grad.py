@@ -97,8 +97,8 @@ def _precision(dtype: str):
 
 def _placed_on(device: jax.Device):
     """Host arrays (a small scan fit's) go to ``device``, whatever JAX's default device is. Only entered where the
-    default is another device: under ``jax.default_device`` the 100-point scan fit took 25 µs (6%) longer, side by
-    side (2026-12-02)."""
+    default is another device: under ``jax.default_device`` the 100-point scan fit took 5-25 µs (1-6%) longer, side
+    by side (2026-12-02)."""
     default = jax.config.jax_default_device
     if default is None:
         default = jax.devices()[0]

@@ -29,7 +29,7 @@ def test_fits_leave_global_state_untouched():
 
 def test_a_jax_fit_sets_its_device_only_where_the_user_s_default_is_another():
     """A small CPU scan fit passes host arrays, which JAX puts on its default device: the fit names its own device
-    only where the default is another one (the context costs the 100-point fit ~6%), and always where unsure."""
+    only where the default is another one (the context cost the 100-point fit 1-6%), and always where unsure."""
     jax = pytest.importorskip("jax")
     from backends import jax_grad
 
