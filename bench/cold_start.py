@@ -51,10 +51,10 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
         env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
         fits = ["--no-fits"] if distributed else []  # a data-parallel fit() starts a group
         cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
-    fits, runs = cold["fresh_fit_s"], cold["fresh_run_s"]
+    fit_times, run_times = cold["fresh_fit_s"], cold["fresh_run_s"]
     return {"cold_start_s": cold["first_call_s"], "warm_start_s": warm["first_call_s"],
-            "fresh_fit_s": statistics.median(fits) if fits else None, "fresh_fits": fits,
-            "fresh_run_s": statistics.median(runs) if runs else None, "fresh_runs": runs}  # fmt: skip
+            "fresh_fit_s": statistics.median(fit_times) if fit_times else None, "fresh_fits": fit_times,
+            "fresh_run_s": statistics.median(run_times) if run_times else None, "fresh_runs": run_times}  # fmt: skip
 
 
 def _fresh_process(trainer: backends.Trainer, cmd: list[str], env: dict) -> dict:
