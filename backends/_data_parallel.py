@@ -64,8 +64,9 @@ def loopback_interface() -> str | None:
 def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: Any) -> list[dict[str, Any]]:
     """What each worker needs: its contiguous shard of x and y in the working dtype, and the run's settings.
 
-    ``model`` names the problem (problems.MODULES): the seed's x is a column, sent flat; linear's X is (n, d),
-    sent whole rows, and its ``w0`` a vector.
+    ``model`` names the problem's family (problems.MODELS): the seed's x is a column, sent flat; linear's X is
+    (n, d), sent whole rows, and its weights ``w0`` a vector. ``w0`` and ``b0`` are the problem's initial
+    weights and intercept (its ``params0``, in order), ``names`` their names.
 
     ``counts`` (every rank's shard length) lets a worker pad its shard to the
     longest one where its framework needs equal shapes. First, ``config.workers``
@@ -81,10 +82,11 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
     y = problem.y.astype(dtype, copy=False).ravel()
     bounds = shard_bounds(problem.n, config.workers)
     counts = [stop - start for start, stop in bounds]
+    w0, b0 = problem.params0.values()
     return [
         {"x": np.ascontiguousarray(x[start:stop]), "y": np.ascontiguousarray(y[start:stop]), "counts": counts,
-         "w0": problem.w0, "b0": problem.b0, "lr": config.lr, "epochs": config.epochs, "dtype": config.dtype,
-         "model": problem.model, **common}
+         "w0": w0, "b0": b0, "names": tuple(problem.params0), "lr": config.lr, "epochs": config.epochs,
+         "dtype": config.dtype, "model": problem.model, **common}
         for start, stop in bounds
     ]  # fmt: skip
 
@@ -110,6 +112,7 @@ class DataParallelFit:
     ) -> None:
         self.factory = factory
         self.workers = len(payloads)
+        self.names = tuple(payloads[0]["names"])  # the problem's parameters, in the order run() returns them
         self._payloads: list[dict[str, Any]] | None = payloads
         self._env = dict(env or {})
         self._hang_timeout_s = hang_timeout_s
@@ -127,7 +130,8 @@ class DataParallelFit:
         return self._group().call("train")[0]
 
     def result(self, raw: Any) -> FitResult:
-        return FitResult.from_arrays(*raw)
+        w, b, losses, final = raw
+        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses, final)
 
     def measure_allreduce(self, rounds: int = ALLREDUCE_ROUNDS) -> float:
         """Seconds of one all-reduce of an epoch's parts (loss, ∂w, ∂b) inside this group (rank 0's mean)."""

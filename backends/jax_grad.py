@@ -116,6 +116,7 @@ class _Fit:
     b0: np.generic
     lr: np.generic
     epochs: int
+    names: tuple[str, ...]  # the problem's parameters: its weights (w0), then its intercept (b0)
 
     def run(self):
         n = len(self.x)
@@ -136,29 +137,51 @@ class _Fit:
             return jax.block_until_ready(_pack(w, b, jnp.stack(losses), _loss(w, b, self.x, self.y)))
 
     def result(self, raw) -> FitResult:
-        packed = np.asarray(raw)
-        if np.ndim(self.w0):  # [θ…, b, final_loss, losses...]
-            d = len(self.w0)
-            return FitResult.from_arrays(packed[:d], packed[d], packed[d + 2 :], packed[d + 1])
-        return FitResult.from_arrays(packed[0], packed[1], packed[3:], packed[2])
+        packed = np.asarray(raw)  # [w, b, final_loss, losses...]; [θ…, b, final_loss, losses...] for a vector θ
+        d = np.size(self.w0)
+        weights = packed[:d] if np.ndim(self.w0) else packed[0]
+        params = dict(zip(self.names, (weights, packed[d]), strict=True))
+        return FitResult.from_arrays(params, packed[d + 2 :], packed[d + 1])
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    dev = jax.devices(device)[0]
+    return PREPARE[problem.model](variant, jax.devices(device)[0], problem, config)
+
+
+def _prepare_quadratic(variant: str, dev: jax.Device, problem: Problem, config: TrainConfig) -> _Fit:
+    """The seed's model: x as a flat (n,) array and a scalar weight (the loss squares x itself)."""
+    dtype = np.dtype(config.dtype)
+    w0, b0 = problem.params0.values()
+    x = problem.x.astype(dtype, copy=False).ravel()
+    return _placed(variant, dev, problem, config, x, dtype.type(w0), dtype.type(b0))
+
+
+def _prepare_linear(variant: str, dev: jax.Device, problem: Problem, config: TrainConfig) -> _Fit:
+    """Problem linear's model: X (n, d) and a weight vector θ (d,)."""
+    dtype = np.dtype(config.dtype)
+    theta0, b0 = problem.params0.values()
+    x = problem.x.astype(dtype, copy=False)
+    return _placed(variant, dev, problem, config, x, theta0.astype(dtype), dtype.type(b0))
+
+
+def _placed(variant: str, dev: jax.Device, problem: Problem, config: TrainConfig, x: np.ndarray, w0: Any,
+            b0: np.generic) -> _Fit:  # fmt: skip
+    """The fit of any family, its data on the device where a call would move them each time."""
     dtype = np.dtype(config.dtype)
     # A problem's arrays are read-only and aligned to 64 bytes: data already in the working dtype go as they are,
     # and XLA's CPU client then uses them in place (backends._core.ALIGNMENT); a conversion's copy is copied again.
-    x = problem.x.astype(dtype, copy=False)
-    x = x.ravel() if problem.model == "quadratic" else x
     y = problem.y.astype(dtype, copy=False).ravel()
-    if not (variant == "scan" and device == "cpu" and problem.n <= SMALL_MAX_N):
+    if not (variant == "scan" and dev.platform == "cpu" and problem.n <= SMALL_MAX_N):
         with _precision(config.dtype):
             x, y = jax.device_put((x, y), dev)
     # else: the one call takes the host arrays itself, ~10 µs, where a device_put here cost ~35 µs
     # (100 points, 2026-11-25): for a one-call fit that is a fifth of its time.
-    w0 = dtype.type(problem.w0) if problem.model == "quadratic" else problem.w0.astype(dtype)
-    return _Fit(variant, config.dtype, dev, x, y, w0, dtype.type(problem.b0), dtype.type(config.lr),
-                config.epochs)  # fmt: skip
+    return _Fit(variant, config.dtype, dev, x, y, w0, b0, dtype.type(config.lr), config.epochs,
+                tuple(problem.params0))  # fmt: skip
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

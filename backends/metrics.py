@@ -1,17 +1,20 @@
 """Accuracy metrics of a fit: distance to the least-squares optimum and agreement with a reference.
 
-Rules: pure NumPy on host values; non-finite inputs (a diverged fit) give
-non-finite metrics rather than exceptions, so a report can show them as such.
+Rules: pure NumPy on host values; every parameter is compared by its name,
+whatever the model (its problem's ``params0`` names); non-finite inputs (a
+diverged fit) give non-finite metrics rather than exceptions, so a report can
+show them as such.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
 import problems
-from backends._core import FitResult, Problem, TrainConfig
+from backends._core import FitResult, Problem, TrainConfig, flat
 from backends._registry import REFERENCE_ID, get_trainer
 
 
@@ -26,41 +29,48 @@ def _reference_fit(problem: Problem, epochs: int, lr: float) -> FitResult:
 
 
 @functools.lru_cache(maxsize=16)
-def least_squares(problem: Problem) -> tuple[float | np.ndarray, float, float]:
-    """Closed-form optimum ``(w*, b*, loss*)`` of the problem's ``0.5·Σ(ŷ−y)²``, in float64 (problems' optimum)."""
-    return problems.get(problem.model).optimum(problem.x, problem.y)
+def least_squares(problem: Problem) -> tuple[dict[str, np.ndarray], float]:
+    """Closed-form optimum of the problem's ``0.5·Σ(ŷ−y)²``: every parameter by name, and the loss there, in float64
+    (its problem's ``optimum``)."""
+    params, loss = problems.get(problem.model).optimum(problem.x, problem.y)
+    return {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}, float(loss)
 
 
-def optimum_gap(result: FitResult, problem: Problem) -> dict[str, float]:
-    """How far a fit stopped from the optimum: in parameters (Euclidean) and in loss.
+def _relative(got: np.ndarray, want: np.ndarray) -> float:
+    """‖got − want‖₂ / ‖want‖₂ (0 where they are equal, inf where only ``want`` is 0; NaN where either is)."""
+    diff = float(np.linalg.norm(np.ravel(got - want)))
+    scale = float(np.linalg.norm(np.ravel(want)))
+    if diff == 0:
+        return 0.0
+    return diff / scale if scale else math.inf
 
-    ``w_opt`` is the optimum's w for the seed's model; for a model of d features, whose θ* is a vector,
-    the record keeps the distance alone (``w_opt`` None).
-    """
-    w_opt, b_opt, loss_opt = least_squares(problem)
-    if np.ndim(w_opt):
-        distance = float(np.linalg.norm(result.params - np.append(w_opt, b_opt)))
-        w_opt = None
-    else:
-        distance = float(np.hypot(result.w - w_opt, result.b - b_opt))
+
+def optimum_gap(result: FitResult, problem: Problem) -> dict:
+    """How far a fit stopped from the optimum: in all parameters at once (Euclidean), in loss, and per parameter
+    (``params``: by name, the optimum's value and the relative distance to it)."""
+    optimum, loss_opt = least_squares(problem)
+    params = {name: {"optimum": optimum[name], "opt_rel": _relative(value, optimum[name])}
+              for name, value in result.params.items()}  # fmt: skip
     return {
-        "w_opt": w_opt,
-        "b_opt": b_opt,
         "loss_opt": loss_opt,
-        "opt_distance": distance,
+        "opt_distance": float(np.linalg.norm(flat(result.params) - flat(optimum))),
         "loss_gap": result.final_loss - loss_opt,
+        "params": params,
     }
 
 
-def agreement(result: FitResult, reference: FitResult) -> dict[str, float]:
-    """|Δw| (the largest over a vector θ), |Δb| and the largest relative difference over the loss history."""
+def agreement(result: FitResult, reference: FitResult) -> dict:
+    """The largest relative difference over the loss history, and per parameter (``params``: by name) the largest
+    absolute difference and the relative norm of the difference."""
     if result.losses.shape != reference.losses.shape:
         raise ValueError(f"loss histories differ in length: {result.losses.shape} vs {reference.losses.shape}")
+    if list(result.params) != list(reference.params):
+        raise ValueError(f"parameters differ: {list(result.params)} vs {list(reference.params)}")
     with np.errstate(divide="ignore", invalid="ignore"):
         diff = np.abs(result.losses - reference.losses)
         rel = np.where(diff == 0, 0.0, diff / np.abs(reference.losses))
-    return {
-        "ref_dw": float(np.max(np.abs(result.w - reference.w))),
-        "ref_db": abs(result.b - reference.b),
-        "ref_loss_rel": float(np.max(rel)),  # NaN where a history has NaN: np.max propagates it
-    }
+    params = {}
+    for name, value in result.params.items():
+        want = reference.params[name]
+        params[name] = {"ref_diff": float(np.max(np.abs(value - want))), "ref_rel": _relative(value, want)}
+    return {"ref_loss_rel": float(np.max(rel)), "params": params}  # NaN where a history has NaN: np.max propagates it

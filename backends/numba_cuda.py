@@ -287,6 +287,7 @@ class _LinearFit:
     lr: np.generic
     epochs: int
     block_threads: int
+    names: tuple[str, ...]  # the problem's parameters: θ's name, then the intercept's
 
     def run(self):
         residual, reduce, update = self.kernels
@@ -312,7 +313,8 @@ class _LinearFit:
     def result(self, raw) -> FitResult:
         params, out, losses = raw
         host = params.copy_to_host()
-        return FitResult.from_arrays(host[:-1], host[-1], losses.copy_to_host(), out.copy_to_host()[0])
+        params = dict(zip(self.names, (host[:-1], host[-1]), strict=True))
+        return FitResult.from_arrays(params, losses.copy_to_host(), out.copy_to_host()[0])
 
 
 def ptx(dtype_name: str, cc: tuple[int, int] = (8, 0)) -> dict[str, str]:
@@ -344,6 +346,7 @@ class _Fit:
     one_block_threads: int  # 0: the per-epoch kernels
     blocks: int
     block_threads: int
+    names: tuple[str, ...]  # the problem's parameters: w's name, then the intercept's
 
     def run(self):
         dtype = self.x.dtype
@@ -366,35 +369,50 @@ class _Fit:
     def result(self, raw) -> FitResult:
         out, losses = raw
         w, b, final = out.copy_to_host()
-        return FitResult.from_arrays(w, b, losses.copy_to_host(), final)
+        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses.copy_to_host(), final)
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    dtype = np.dtype(config.dtype)
-    if problem.model == "linear":
-        return _LinearFit(
-            kernels=_linear_kernels(dtype.name, BLOCK_THREADS),
-            x=cuda.to_device(np.ascontiguousarray(problem.x, dtype=dtype)),
-            y=cuda.to_device(np.ascontiguousarray(problem.y.astype(dtype).ravel())),
-            params0=problem.params0.astype(dtype),
-            lr=dtype.type(config.lr),
-            epochs=config.epochs,
-            block_threads=BLOCK_THREADS,
-        )
+    return PREPARE[problem.model](problem, config, np.dtype(config.dtype))
+
+
+def _prepare_quadratic(problem: Problem, config: TrainConfig, dtype: np.dtype) -> _Fit:
+    """The seed's model: one launch of one block up to ONE_BLOCK_MAX_N points, two launches an epoch beyond."""
+    w0, b0 = problem.params0.values()
     n = problem.n
     one_block = n <= ONE_BLOCK_MAX_N
     return _Fit(
         kernels=_kernels(dtype.name, ONE_BLOCK_THREADS, BLOCK_THREADS),
         x=cuda.to_device(np.ascontiguousarray(problem.x.astype(dtype).ravel())),
         y=cuda.to_device(np.ascontiguousarray(problem.y.astype(dtype).ravel())),
-        w0=dtype.type(problem.w0),
-        b0=dtype.type(problem.b0),
+        w0=dtype.type(w0),
+        b0=dtype.type(b0),
         lr=dtype.type(config.lr),
         epochs=config.epochs,
         one_block_threads=_pow2_at_least(n, 32, ONE_BLOCK_THREADS) if one_block else 0,
         blocks=min(MAX_BLOCKS, -(-n // BLOCK_THREADS)),
         block_threads=BLOCK_THREADS,
+        names=tuple(problem.params0),
     )
+
+
+def _prepare_linear(problem: Problem, config: TrainConfig, dtype: np.dtype) -> _LinearFit:
+    """Problem linear's model: three launches an epoch (residual, reductions, update)."""
+    theta0, b0 = problem.params0.values()
+    return _LinearFit(
+        kernels=_linear_kernels(dtype.name, BLOCK_THREADS),
+        x=cuda.to_device(np.ascontiguousarray(problem.x, dtype=dtype)),
+        y=cuda.to_device(np.ascontiguousarray(problem.y.astype(dtype).ravel())),
+        params0=np.append(theta0, b0).astype(dtype),
+        lr=dtype.type(config.lr),
+        epochs=config.epochs,
+        block_threads=BLOCK_THREADS,
+        names=tuple(problem.params0),
+    )
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

@@ -145,6 +145,7 @@ _LINEAR_TRAINERS = {
 
 @dataclass
 class _Fit(HostResult):
+    names: tuple[str, ...]
     train: Any
     x: np.ndarray  # (n,), working dtype
     y: np.ndarray
@@ -159,6 +160,7 @@ class _Fit(HostResult):
 
 @dataclass
 class _LinearFit(HostResult):
+    names: tuple[str, ...]
     train: Any
     x: np.ndarray  # (n, d), working dtype
     y: np.ndarray  # (n,)
@@ -179,28 +181,44 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    if problem.model == "linear":
-        dtype = np.dtype(config.dtype)
-        # The parallel form from as many values of X as the seed's problem has points (its threads pay from there).
-        parallel = variant == "simd" and problem.n * problem.d >= PARALLEL_MIN_N and problem.n >= 2 * LINEAR_SHARE
-        return _LinearFit(
-            train=_LINEAR_TRAINERS[(variant, parallel)],
-            x=np.ascontiguousarray(problem.x, dtype=dtype),
-            y=problem.y.astype(dtype, copy=False).ravel(),  # a (n, 1) column: ravel is a contiguous view
-            w0=np.ascontiguousarray(problem.w0, dtype=dtype),
-            b0=dtype.type(problem.b0),
-            lr=dtype.type(config.lr),
-            epochs=config.epochs,
-            shares=problem.n // LINEAR_SHARE if parallel else 1,
-        )
+    return PREPARE[problem.model](variant, problem, config)
+
+
+def _prepare_quadratic(variant: str, problem: Problem, config: TrainConfig) -> _Fit:
+    """The seed's model: one pass over x an epoch, x² per point."""
+    w0, b0 = problem.params0.values()
     parallel = variant == "simd" and problem.n >= PARALLEL_MIN_N
     return _Fit(
+        names=tuple(problem.params0),
         train=_TRAINERS[(variant, parallel, config.dtype)],
         # A Problem's (n, 1) columns are contiguous: ravel is a view, and a float64 fit copies nothing.
         x=problem.x.astype(config.dtype, copy=False).ravel(),
         y=problem.y.astype(config.dtype, copy=False).ravel(),
-        w0=problem.w0,
-        b0=problem.b0,
+        w0=float(w0),
+        b0=float(b0),
         lr=config.lr,
         epochs=config.epochs,
     )
+
+
+def _prepare_linear(variant: str, problem: Problem, config: TrainConfig) -> _LinearFit:
+    """Problem linear's model: one pass over X an epoch, in shares of points where the parallel form pays."""
+    theta0, b0 = problem.params0.values()
+    dtype = np.dtype(config.dtype)
+    # The parallel form from as many values of X as the seed's problem has points (its threads pay from there).
+    parallel = variant == "simd" and problem.n * problem.d >= PARALLEL_MIN_N and problem.n >= 2 * LINEAR_SHARE
+    return _LinearFit(
+        names=tuple(problem.params0),
+        train=_LINEAR_TRAINERS[(variant, parallel)],
+        x=np.ascontiguousarray(problem.x, dtype=dtype),
+        y=problem.y.astype(dtype, copy=False).ravel(),  # a (n, 1) column: ravel is a contiguous view
+        w0=np.ascontiguousarray(theta0, dtype=dtype),
+        b0=dtype.type(b0),
+        lr=dtype.type(config.lr),
+        epochs=config.epochs,
+        shares=problem.n // LINEAR_SHARE if parallel else 1,
+    )
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

@@ -109,10 +109,12 @@ linear_loss_and_gradient = linear_loss_and_gradient_on(np)
 
 @dataclass
 class _Fit:
-    """What both variants share: the array module, and the hand-over to the host."""
+    """What every variant shares: the array module, and the hand-over to the host. ``names``: the problem's
+    parameters (its weights, then its intercept), which ``result()`` gives back by name."""
 
     xp: ModuleType
     epochs: int
+    names: tuple[str, ...]
 
     def _quiet(self):
         # Overflow is how divergence shows; it is reported in FitResult.diverged.
@@ -129,7 +131,7 @@ class _Fit:
         if self.xp is not np:  # one copy to the host for the whole history
             w = self.xp.asnumpy(w) if w.ndim else float(w)
             b, losses, final = float(b), self.xp.asnumpy(losses), float(final)
-        return FitResult.from_arrays(w, b, losses, final)
+        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses, final)
 
 
 @dataclass
@@ -281,24 +283,29 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
 
 def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig):
     """The fit of ``variant`` on the device of array module ``xp``: the data is converted and moved here."""
-    dtype = np.dtype(config.dtype)
-    if problem.model == "linear":
-        return _prepare_linear(xp, variant, problem, config, dtype)
+    return PREPARE[problem.model](xp, variant, problem, config, np.dtype(config.dtype))
+
+
+def _prepare_quadratic(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
+    """The seed's model: x (n, 1) and a scalar weight, its features x² (hoisted by ``fused``)."""
+    names = tuple(problem.params0)
+    w0, b0 = problem.params0.values()
     if variant == "tutorial":
         return _TutorialFit(
             xp=xp,
             epochs=config.epochs,
+            names=names,
             # Read only, never written: a problem already in the working dtype is used as it is.
             x=xp.asarray(problem.x.astype(dtype, copy=False)),
             y=xp.asarray(problem.y.astype(dtype, copy=False)),
-            w0=xp.full((1, 1), problem.w0, dtype),
-            b0=xp.full((1, 1), problem.b0, dtype),
+            w0=xp.full((1, 1), w0, dtype),
+            b0=xp.full((1, 1), b0, dtype),
             lr=config.lr,  # a Python float, as in the tutorial: the arrays keep their dtype
         )
     if variant == "fused" and xp is np and problem.n >= BLOCKED_MIN_N:
         x, y = (a.astype(dtype, copy=False).ravel() for a in (problem.x, problem.y))  # float64: no copy
-        return _BlockedFit(xp=xp, epochs=config.epochs, x=x, y=y, w0=dtype.type(problem.w0),
-                           b0=dtype.type(problem.b0), lr=dtype.type(config.lr), half=dtype.type(0.5),
+        return _BlockedFit(xp=xp, epochs=config.epochs, names=names, x=x, y=y, w0=dtype.type(w0),
+                           b0=dtype.type(b0), lr=dtype.type(config.lr), half=dtype.type(0.5),
                            threads=cpu_threads())  # fmt: skip
     if variant == "fused":
         # NumPy scalars are the cheapest on the CPU; on CUDA 0-d device arrays keep
@@ -308,10 +315,11 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
         return _FusedFit(
             xp=xp,
             epochs=config.epochs,
+            names=names,
             features=xp.asarray(x * x),
             y=xp.asarray(problem.y.astype(dtype, copy=False).ravel()),
-            w0=scalar(problem.w0),
-            b0=scalar(problem.b0),
+            w0=scalar(w0),
+            b0=scalar(b0),
             lr=scalar(config.lr),
             half=scalar(0.5),
         )
@@ -319,15 +327,23 @@ def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConf
 
 
 def _prepare_linear(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
+    """Problem linear's model: X (n, d) and a weight vector θ (d,)."""
+    names = tuple(problem.params0)
+    theta0, b0 = problem.params0.values()
     x = xp.asarray(np.ascontiguousarray(problem.x, dtype=dtype))
     if variant == "tutorial":
-        return _TutorialFit(xp=xp, epochs=config.epochs, x=x, y=xp.asarray(problem.y.astype(dtype, copy=False)),
-                            w0=xp.asarray(problem.w0.astype(dtype).reshape(-1, 1)),
-                            b0=xp.full((1, 1), problem.b0, dtype), lr=config.lr, linear=True)  # fmt: skip
+        return _TutorialFit(xp=xp, epochs=config.epochs, names=names, x=x,
+                            y=xp.asarray(problem.y.astype(dtype, copy=False)),
+                            w0=xp.asarray(theta0.astype(dtype).reshape(-1, 1)),
+                            b0=xp.full((1, 1), b0, dtype), lr=config.lr, linear=True)  # fmt: skip
     if variant == "fused":
         scalar = dtype.type if xp is np else (lambda v: xp.asarray(v, dtype=dtype))
         y = xp.asarray(problem.y.astype(dtype, copy=False).ravel())
-        return _FusedFit(xp=xp, epochs=config.epochs, features=x, y=y,
-                         w0=xp.asarray(problem.w0.astype(dtype)), b0=scalar(problem.b0), lr=scalar(config.lr),
+        return _FusedFit(xp=xp, epochs=config.epochs, names=names, features=x, y=y,
+                         w0=xp.asarray(theta0.astype(dtype)), b0=scalar(b0), lr=scalar(config.lr),
                          half=scalar(0.5))  # fmt: skip
     raise ValueError(f"no NumPy variant {variant!r}")
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

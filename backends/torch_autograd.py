@@ -205,6 +205,7 @@ class _Fit:
     b0: torch.Tensor
     lr: float
     epochs: int
+    names: tuple[str, ...]  # the problem's parameters: its weights (w0), then its intercept (b0)
     x2: torch.Tensor | None = None  # (n,): x², computed once in prepare() for ``compiled``; linear: X (n, d)
     square: bool = True  # the seed's model squares x; problem linear's features are X as it is
     _graph: Any = field(default=None, repr=False)
@@ -216,7 +217,8 @@ class _Fit:
     def result(self, raw) -> FitResult:
         w, b, losses, final = raw
         w = w.item() if w.numel() == 1 and self.square else w.detach().cpu().numpy().reshape(-1)
-        return FitResult.from_arrays(w, b.item(), losses.cpu().numpy(), final.item())
+        params = dict(zip(self.names, (w, b.item()), strict=True))
+        return FitResult.from_arrays(params, losses.cpu().numpy(), final.item())
 
     def _eager_loop(self, w, b, losses):
         x, y, lr, square = self.x, self.y, self.lr, self.square
@@ -330,10 +332,12 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    dev = torch.device(device)
-    dtype = getattr(torch, config.dtype)
-    if problem.model == "linear":
-        return _prepare_linear(variant, dev, dtype, problem, config)
+    return PREPARE[problem.model](variant, torch.device(device), getattr(torch, config.dtype), problem, config)
+
+
+def _prepare_quadratic(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
+    """The seed's model: x (n, 1) squared in the loop (``compiled``: x² (n,) once, y (n,)), a scalar weight."""
+    w0, b0 = problem.params0.values()
     # astype() copies into writable memory, which torch.from_numpy requires.
     y = torch.from_numpy(problem.y.astype(config.dtype)).to(dev)
     if variant == "compiled":
@@ -348,20 +352,27 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
         x=x,
         y=y,
         x2=x2,
-        w0=torch.full((1, 1), problem.w0, dtype=dtype, device=dev),
-        b0=torch.full((1, 1), problem.b0, dtype=dtype, device=dev),
+        w0=torch.full((1, 1), float(w0), dtype=dtype, device=dev),
+        b0=torch.full((1, 1), float(b0), dtype=dtype, device=dev),
         lr=config.lr,
         epochs=config.epochs,
+        names=tuple(problem.params0),
     )
 
 
 def _prepare_linear(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
     """Problem linear: X (n, d) as the features of every style, θ (d, 1) (``compiled``: (d,), y (n,))."""
+    theta0, b0 = problem.params0.values()
     x = torch.from_numpy(np.array(problem.x, dtype=config.dtype, order="C")).to(dev)  # a writable copy
     y = torch.from_numpy(problem.y.astype(config.dtype)).to(dev)
-    w0 = torch.from_numpy(problem.w0.astype(config.dtype).reshape(-1, 1)).to(dev)
-    b0 = torch.full((1, 1), problem.b0, dtype=dtype, device=dev)
+    w0 = torch.from_numpy(theta0.astype(config.dtype).reshape(-1, 1)).to(dev)
+    b0 = torch.full((1, 1), float(b0), dtype=dtype, device=dev)
+    common = {"w0": w0, "b0": b0, "lr": config.lr, "epochs": config.epochs, "names": tuple(problem.params0),
+              "square": False}  # fmt: skip
     if variant == "compiled":
-        return _Fit(variant=variant, x=None, y=y.reshape(-1), x2=x, w0=w0, b0=b0, lr=config.lr, epochs=config.epochs,
-                    square=False)  # fmt: skip
-    return _Fit(variant=variant, x=x, y=y, w0=w0, b0=b0, lr=config.lr, epochs=config.epochs, square=False)
+        return _Fit(variant=variant, x=None, y=y.reshape(-1), x2=x, **common)
+    return _Fit(variant=variant, x=x, y=y, **common)
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

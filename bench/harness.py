@@ -27,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import statistics
 
-import numpy as np
-
 import backends
 from backends import metrics
 from backends._registry import source_of, spec_of, twin_of
@@ -38,7 +36,7 @@ from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
 from bench.problems import Workload, data_bytes
 from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
-from records.model import FitRecord
+from records.model import FitRecord, ParamRecord
 
 
 class _Rounds:
@@ -79,12 +77,17 @@ class _Rounds:
 
 
 def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: backends.TrainConfig,
-            result: backends.FitResult, **measured) -> FitRecord:  # fmt: skip
-    """The record of one benchmark: who ran on what, what it computed (``measured``: what it cost)."""
+            result: backends.FitResult, accuracy: tuple[dict, ...] = (), **measured) -> FitRecord:  # fmt: skip
+    """The record of one benchmark: who ran on what, what it computed (``accuracy``: metrics' dicts, whose
+    ``params`` are per parameter; ``measured``: what it cost)."""
     spec = spec_of(trainer.id)
     problem = workload.problem
-    # A model of d features records θ whole, and its norm as w (a scalar the tables and compare read).
-    w, theta = (result.w, None) if np.ndim(result.w) == 0 else (float(np.linalg.norm(result.w)), result.w.tolist())
+    per_param: dict[str, dict] = {name: {} for name in result.params}
+    for metric in accuracy:
+        measured.update({key: value for key, value in metric.items() if key != "params"})
+        for name, values in metric["params"].items():
+            per_param[name].update(values)
+    fitted = {name: ParamRecord.of(value, **per_param[name]) for name, value in result.params.items()}
     params = {key: value for key, value in workload.record.params.items() if key != "seed"}
     floor = data_bytes(workload.record.name, dtype=config.dtype, **params)  # as the problem's floor benchmark reads
     return FitRecord(
@@ -92,7 +95,7 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, w=w, theta=theta, b=result.b, final_loss=result.final_loss,
+        epochs=config.epochs, lr=config.lr, params=fitted, final_loss=result.final_loss,
         diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(),
         data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
     )  # fmt: skip
@@ -144,9 +147,9 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         # The GPU's own time of a round, from CUDA events; JAX has no event API: its GPU time is its wall time.
         gpu_time_s=statistics.median(timed_rounds.gpu_s) if timed_rounds.gpu_s else None,
         peak_bytes=peak_bytes, memory_method=memory_method, losses=result.losses.tolist(),
-        **fresh, **metrics.optimum_gap(result, problem),
-        **metrics.agreement(result, metrics.reference_fit(problem, config)),
-        **group_info,
+        accuracy=(metrics.optimum_gap(result, problem),
+                  metrics.agreement(result, metrics.reference_fit(problem, config))),
+        **fresh, **group_info,
     )  # fmt: skip
     benchmark.extra_info.update(record.model_dump())
     return record

@@ -6,13 +6,15 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``PARAMS``: its parameters beyond the size ``n`` and the seed, with their defaults (``{"noise": 0.2}``);
 - ``DEFAULT_SIZES`` and ``SWEEP_SIZES``: the parameters (``n`` included) of the default run's and of the
   sweep's problems;
+- ``parameters(d) -> {name: shape}``: the model's parameters, by name, in the model's order (the weights, then
+  the intercept), with their shapes for data of ``d`` features: the seed's ``w`` and ``b``, linear's ``theta``
+  (d,) and ``b``. Only a problem's own module names them: everything else goes by these names;
 - ``make(n, seed, dtype="float64", **params) -> Data``: the data and the initial parameters, drawn from a
   seeded generator and converted once to the working dtype (float64: the draws as they are);
 - ``features(x)``: the design matrix the model is linear in (``x²`` for the seed's model, ``X`` for linear);
-- ``loss(x, y, w, b)`` and ``gradient(x, y, w, b) -> (∂L/∂w, ∂L/∂b)``: the loss ``0.5·Σ(ŷ−y)²`` and its
-  hand-derived gradient, in NumPy (the reference's);
-- ``optimum(x, y) -> (w*, b*, L*)``: the closed-form least-squares optimum, in float64 (None where a problem
-  has none);
+- ``loss(x, y, params)`` and ``gradient(x, y, params) -> {name: ∂L/∂name}``: the loss ``0.5·Σ(ŷ−y)²`` and
+  its hand-derived gradient, in NumPy (the reference's);
+- ``optimum(x, y) -> ({name: value}, L*)``: the closed-form least-squares optimum, in float64;
 - ``lr(n, **params)``: the learning rate the benchmarks use at a size, stable for every size;
 - ``floor_bytes(n, itemsize, **params)``: the bytes one epoch must read at least (its data, once);
 - ``DRAWS``: what a report draws for it beside the loss curves (``"curve"``: the fitted curve over the data;
@@ -21,8 +23,7 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
   (``"quadratic"``: x of shape (n, 1), ``ŷ = w·x² + b``; ``"linear"``: x of shape (n, d), ``ŷ = X·θ + b``).
   A trainer's spec lists the families it runs; a new problem of a known family is run by all of them.
 
-``w`` is a float for a one-feature model and a vector of ``d`` floats otherwise; ``b`` is a float. The
-problems are regbench's own and every installed distribution's, declared in the entry-point group
+The problems are regbench's own and every installed distribution's, declared in the entry-point group
 ``regbench.problems`` (the entry point's name is the problem's name, its value the module), found by the same
 loader (records.sources). Listing their names imports no problem module; one that fails to import, lacks part
 of the contract or takes a built-in's name is refused with one line (``status``), and the others stay.
@@ -47,18 +48,18 @@ BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadra
 #: The model families the trainers implement (a problem's ``MODEL``).
 MODELS = ("quadratic", "linear")
 #: What every problem module defines (``tests/test_linear.py`` holds each module to it).
-CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "make", "features", "loss",
-            "gradient", "optimum", "lr", "floor_bytes")  # fmt: skip
+CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "parameters", "make", "features",
+            "loss", "gradient", "optimum", "lr", "floor_bytes")  # fmt: skip
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 class Data(NamedTuple):
-    """A problem's data and initial parameters: ``x`` (n, 1) or (n, d), ``y`` (n, 1), ``w0`` scalar or (d,)."""
+    """A problem's data and initial parameters: ``x`` (n, 1) or (n, d), ``y`` (n, 1), and ``params0``, each
+    parameter by name (``parameters(d)``'s names, in that order) with its initial value."""
 
     x: np.ndarray
     y: np.ndarray
-    w0: float | np.ndarray
-    b0: float
+    params0: dict[str, float | np.ndarray]
 
 
 @functools.cache
@@ -112,6 +113,11 @@ def _load(name: str) -> ModuleType:
         raise ValueError(f"problem {name!r} from {src}: its NAME is {module.NAME!r} and its MODEL {module.MODEL!r} "
                          f"(one of {', '.join(MODELS)})")  # fmt: skip
     return module
+
+
+def parameters(model: str, d: int) -> dict[str, tuple[int, ...]]:
+    """The parameters of model family ``model`` for data of ``d`` features: name -> shape, in the model's order."""
+    return get(model).parameters(d)
 
 
 def status() -> dict[str, str]:

@@ -34,6 +34,11 @@ B_STAR = 2.0
 THETA_RANGE = 3.0
 
 
+def parameters(d: int) -> dict[str, tuple[int, ...]]:
+    """``theta``, one weight per feature, and the intercept ``b``."""
+    return {"theta": (d,), "b": ()}
+
+
 def make(n: int, seed: int, dtype: str = "float64", d: int = 16, noise: float = 0.2) -> Data:
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, (n, d))
@@ -43,31 +48,31 @@ def make(n: int, seed: int, dtype: str = "float64", d: int = 16, noise: float = 
     b0 = float(rng.random())
     if dtype != "float64":
         x, y, w0 = x.astype(dtype), y.astype(dtype), w0.astype(dtype)
-    return Data(x, y, w0, b0)
+    return Data(x, y, {"theta": w0, "b": b0})
 
 
 def features(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def loss(x: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
-    r = x @ w + b - y[:, 0]
+def loss(x: np.ndarray, y: np.ndarray, params: dict) -> float:
+    r = x @ params["theta"] + params["b"] - y[:, 0]
     return 0.5 * float(r @ r)
 
 
-def gradient(x: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
+def gradient(x: np.ndarray, y: np.ndarray, params: dict) -> dict[str, np.ndarray | float]:
     """``∂L/∂θ = Xᵀ(Xθ+b−y)``, ``∂L/∂b = Σ(Xθ+b−y)``."""
-    r = x @ w + b - y[:, 0]
-    return x.T @ r, float(r.sum())
+    r = x @ params["theta"] + params["b"] - y[:, 0]
+    return {"theta": x.T @ r, "b": float(r.sum())}
 
 
-def optimum(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float, float]:
+def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, np.ndarray | float], float]:
     x = x.astype(np.float64, copy=False)
     yy = y[:, 0].astype(np.float64)
     design = np.column_stack([x, np.ones(len(x))])
     params, *_ = np.linalg.lstsq(design, yy, rcond=None)
     r = design @ params - yy
-    return params[:-1], float(params[-1]), 0.5 * float(r @ r)
+    return {"theta": params[:-1], "b": float(params[-1])}, 0.5 * float(r @ r)
 
 
 def lr(n: int, d: int = 16, **params) -> float:

@@ -21,6 +21,13 @@ DRAWS = "curve"
 LR_TIMES_N = 0.1
 
 
+def parameters(d: int = 1) -> dict[str, tuple[int, ...]]:
+    """``w`` and ``b``, two scalars: the seed's model takes one feature."""
+    if d != 1:
+        raise ValueError(f"x must have shape (n,) or (n, 1): the seed's model takes one feature, got {d}")
+    return {"w": (), "b": ()}
+
+
 def make(n: int, seed: int, dtype: str = "float64", noise: float = 0.2) -> Data:
     """The tutorial's recipe: ``RandomState(seed)`` draws as ``np.random.seed(seed)`` then ``np.random.rand``."""
     rng = np.random.RandomState(seed)
@@ -31,29 +38,29 @@ def make(n: int, seed: int, dtype: str = "float64", noise: float = 0.2) -> Data:
     b = rng.rand(1, 1)
     if dtype != "float64":
         x, y = x.astype(dtype), y.astype(dtype)
-    return Data(x, y, w.item(), b.item())
+    return Data(x, y, {"w": w.item(), "b": b.item()})
 
 
 def features(x: np.ndarray) -> np.ndarray:
     return np.power(x, 2)
 
 
-def loss(x: np.ndarray, y: np.ndarray, w: float, b: float) -> float:
-    return float((0.5 * (np.power(x, 2) * w + b - y) ** 2).sum())
+def loss(x: np.ndarray, y: np.ndarray, params: dict) -> float:
+    return float((0.5 * (np.power(x, 2) * params["w"] + params["b"] - y) ** 2).sum())
 
 
-def gradient(x: np.ndarray, y: np.ndarray, w: float, b: float) -> tuple[float, float]:
+def gradient(x: np.ndarray, y: np.ndarray, params: dict) -> dict[str, float]:
     """``∂L/∂w = Σ(w·x²+b−y)·x²``, ``∂L/∂b = Σ(w·x²+b−y)``."""
-    r = np.power(x, 2) * w + b - y
-    return float(np.sum(r * np.power(x, 2))), float(np.sum(r))
+    r = np.power(x, 2) * params["w"] + params["b"] - y
+    return {"w": float(np.sum(r * np.power(x, 2))), "b": float(np.sum(r))}
 
 
-def optimum(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float]:
     z = np.power(x[:, 0].astype(np.float64), 2)
     design = np.column_stack([z, np.ones_like(z)])
     yy = y[:, 0].astype(np.float64)
     (w, b), *_ = np.linalg.lstsq(design, yy, rcond=None)
-    return float(w), float(b), 0.5 * float(np.sum((w * z + b - yy) ** 2))
+    return {"w": float(w), "b": float(b)}, 0.5 * float(np.sum((w * z + b - yy) ** 2))
 
 
 def lr(n: int, **params) -> float:

@@ -11,8 +11,11 @@ is data-parallel and its twin, the problem and its parameters. Fields are
 strict (a string is not a number) and other fields pass untouched
 (``extra="allow"``): what pytest-benchmark or a later regbench adds survives.
 A saved run is validated whole, once, by ``validate_run``: files of an older
-schema are upgraded first (records.upgrade); a failure is an
-``InvalidRecord`` whose one-line message names the benchmark and the field.
+schema are upgraded first (records.upgrade), and a file of a newer schema than
+this regbench knows is refused; a failure is an ``InvalidRecord`` whose
+one-line message names the benchmark and the field. A fit's parameters are
+kept by name (``ParamRecord``), as its problem names them: nothing here knows
+a model's parameters.
 """
 
 from __future__ import annotations
@@ -21,14 +24,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
-#: The record's format. 0: files written before records described themselves (records.upgrade reads them).
-SCHEMA_VERSION = 1
+from records.schema import FLOOR, MAX_VALUES, SCHEMA_VERSION, SEED_PROBLEM
+from records.upgrade import NewerSchema, upgrade
+
+__all__ = ["FLOOR", "SCHEMA_VERSION", "SEED_PROBLEM"]  # re-exported: every reader imports them from here
+
 #: What makes two benchmarks the same measurement (reports.compare pairs them by it; a run holds each once).
 IDENTITY = ["kind", "problem", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
-#: The kind of a bandwidth-floor benchmark; every other kind is a trainer's.
-FLOOR = "floor"
-#: The seed's problem (the tutorial's model): the one a floor that names no problem reads x and y of.
-SEED_PROBLEM = "quadratic"
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -70,10 +72,66 @@ def _without_unset(data: dict, keys: tuple[str, ...]) -> dict:
     return data
 
 
+class ParamRecord(_Record):
+    """One fitted parameter, as its problem names it: its shape, its size, its values where they are few, and how
+    far it is from the float64 reference's and from the least-squares optimum's.
+
+    ``norm`` is ‖p‖₂ (|p| for a scalar; non-finite for a diverged fit). ``values`` and ``optimum`` are kept
+    where the parameter has at most MAX_VALUES values. ``ref_diff`` is the largest |p − p_ref| over its values,
+    ``ref_rel`` ‖p − p_ref‖₂ / ‖p_ref‖₂, ``opt_rel`` ‖p − p*‖₂ / ‖p*‖₂ (None: not measured; a schema-1 file
+    knew ``ref_diff`` alone, as ``ref_dw`` and ``ref_db``).
+    """
+
+    shape: list[int]
+    norm: float
+    values: list[float] | None = None
+    optimum: list[float] | None = None
+    ref_diff: float | None = None
+    ref_rel: float | None = None
+    opt_rel: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _unset_keys_left_out(self, handler) -> dict:
+        return _without_unset(handler(self), ("values", "optimum", "ref_diff", "ref_rel", "opt_rel"))
+
+    @model_validator(mode="after")
+    def _values_of_its_shape(self) -> ParamRecord:
+        size = 1
+        for dim in self.shape:
+            size *= dim
+        for name in ("values", "optimum"):
+            got = getattr(self, name)
+            if got is not None and len(got) != size:
+                raise ValueError(f"{name} has {len(got)} values, not one per element of shape {self.shape}")
+        return self
+
+    @property
+    def scalar(self) -> bool:
+        return not self.shape
+
+    @classmethod
+    def of(cls, value: Any, optimum: Any = None, **agreement: float | None) -> ParamRecord:
+        """The record of a fitted parameter ``value`` (a float or an array-like), with the optimum's value."""
+        flat = [float(v) for v in _flat(value)]
+        shape = [int(d) for d in getattr(value, "shape", ())]
+        kept = len(flat) <= MAX_VALUES
+        opt = None if optimum is None or not kept else [float(v) for v in _flat(optimum)]
+        norm = sum(v * v for v in flat) ** 0.5 if shape else abs(flat[0])
+        return cls(shape=shape, norm=norm, values=flat if kept else None, optimum=opt, **agreement)
+
+
+def _flat(value: Any) -> list:
+    """Every element of a float, a nested list or an array-like (``tolist``), in C order."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    if not isinstance(value, list):
+        return [value]
+    return [v for item in value for v in _flat(item)]
+
+
 class FitRecord(_Record):
     """One trainer's benchmark: who ran, on what, what it computed, what it cost."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     kind: str  # "fit", "sweep", "marginal", "scaling", ...: the family of the benchmark (bench/test_KIND.py)
     problem: ProblemRecord
     # The trainer, as its spec said when it ran.
@@ -95,10 +153,9 @@ class FitRecord(_Record):
     n: Count
     epochs: Count
     lr: Positive
-    # What it computed.
-    w: float  # non-finite values are a diverged fit's, kept as they are; a model of d features: ‖θ‖₂
-    b: float
-    theta: list[float] | None = None  # a model of d features: the fitted θ (its ``w`` is ‖θ‖₂)
+    # What it computed: every parameter by its problem's name, in the model's order (non-finite values are a
+    # diverged fit's, kept as they are).
+    params: dict[str, ParamRecord] = Field(min_length=1)
     final_loss: float
     diverged: bool
     losses: list[float] = []  # the loss of every epoch, where the benchmark kept it
@@ -118,23 +175,19 @@ class FitRecord(_Record):
     # The dtype the problem's data were made in, where not float64 (then a fit of that dtype converted nothing).
     data_dtype: Dtype | None = None
     worker_peak_bytes: Bytes | None = None
-    # How accurate it was: against the closed-form optimum and the float64 reference.
-    w_opt: float | None = None
-    b_opt: float | None = None
+    # How accurate it was, beside each parameter's own: against the closed-form optimum (the distance of every
+    # parameter at once, and the loss) and the float64 reference (the loss history's largest relative difference).
     loss_opt: float | None = None
     opt_distance: float | None = None
     loss_gap: float | None = None
-    ref_dw: float | None = None
-    ref_db: float | None = None
     ref_loss_rel: float | None = None
     # The frameworks its process had imported when it was measured (bench.isolation); None: not recorded.
     loaded_frameworks: list[str] | None = None
 
     @model_serializer(mode="wrap")
     def _unset_keys_left_out(self, handler) -> dict:
-        """A record without θ (the seed's problem), of float64 data or without a fresh process's bare loop is saved
-        without the key."""
-        return _without_unset(handler(self), ("theta", "data_dtype", "fresh_run_s"))
+        """A record of float64 data or without a fresh process's bare loop is saved without the key."""
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
@@ -150,7 +203,7 @@ class FloorRecord(_Record):
     key in the file, for the seed's x and y of n points (every run written before floors named a problem).
     """
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     kind: Literal["floor"] = FLOOR
     n: Count
     dtype: Dtype
@@ -195,7 +248,7 @@ class ProblemData(_Record):
 class RunFacts(_Record):
     """The file-level facts of a run (the file's ``regbench`` key)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     outcomes: list[Outcome] = []
     problems: list[ProblemData] = []
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a
@@ -345,12 +398,13 @@ def _one_line(exc: ValidationError, where: tuple = (), names: list | None = None
 
 
 def validate_run(data: Any) -> Run:
-    """The saved run ``data`` (parsed JSON), upgraded to the current schema and validated; raises InvalidRecord."""
-    from records.upgrade import upgrade  # the one place that knows older schemas
-
+    """The saved run ``data`` (parsed JSON), upgraded to the current schema and validated; raises InvalidRecord,
+    also for a file of a newer schema than this regbench reads."""
     benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
     names = [b.get("name") if isinstance(b, dict) else None for b in benchmarks] if isinstance(benchmarks, list) else []
     try:
         return Run.model_validate(upgrade(data))
+    except NewerSchema as exc:
+        raise InvalidRecord(str(exc)) from None
     except ValidationError as exc:
         raise InvalidRecord(_one_line(exc, names=names)) from None

@@ -2,7 +2,12 @@
 
 Rules: ``upgrade(data)`` takes a parsed file and returns it in the current
 schema (records.model), leaving a current file as it is and never modifying
-its argument. Schema 0 (regbench before records described themselves; no
+its argument; each schema is brought to the next (0 → 1 → 2), and a file of a
+schema newer than this regbench's is refused (``NewerSchema``, one line). It
+imports records.schema and records.roles only. Schema 1 kept a fit's
+parameters as ``w``, ``b`` and, for a model of d features, ``theta`` (its ``w``
+then ‖θ‖₂), with ``w_opt``, ``b_opt``, ``ref_dw`` and ``ref_db``; schema 2
+keeps every parameter by name (``params``). Schema 0 (regbench before records described themselves; no
 ``schema_version``) saved no roles, kinds or problems: they are restored from
 what regbench's registry said when schema 0 was written (``V0_TRAINERS``,
 frozen here: today's registry may differ), from the test's name, and from the
@@ -17,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from records.model import FLOOR, SCHEMA_VERSION
 from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
+from records.schema import FLOOR, SCHEMA_VERSION, UPGRADE_HINT
 
 #: The model every schema-0 run fitted, and the tutorial's recipe (bench and backends: ``seed_problem``).
 V0_MODEL, V0_NOISE, TUTORIAL_N, TUTORIAL_SEED = "quadratic", 0.2, 100, 100
@@ -51,19 +56,35 @@ V0_TRAINERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
 }
 
 
-def schema_of(data: dict) -> int:
-    """The schema a parsed file was written in (0 before files said)."""
+class NewerSchema(ValueError):
+    """A file written by a newer regbench, in a schema this one does not know."""
+
+
+def schema_of(data: dict) -> Any:
+    """The schema a parsed file was written in (0 before files said; whatever the file says otherwise)."""
     facts = data.get("regbench")
     return facts.get("schema_version", 0) if isinstance(facts, dict) else 0
 
 
 def upgrade(data: Any) -> Any:
-    """``data`` in the current schema; anything that is not a schema-0 run is returned as it is, for validation."""
-    if not isinstance(data, dict) or schema_of(data) == SCHEMA_VERSION or not isinstance(data.get("benchmarks"), list):
+    """``data`` in the current schema; anything that is not a run of an older schema is returned as it is, for
+    validation. NewerSchema for a file of a newer schema."""
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
+        return data
+    schema = schema_of(data)
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        return data  # validation names the field
+    if schema > SCHEMA_VERSION:
+        raise NewerSchema(f"written by a newer regbench (record schema {schema}; this one reads schemas 0 to "
+                          f"{SCHEMA_VERSION}): {UPGRADE_HINT}")  # fmt: skip
+    if schema == SCHEMA_VERSION:
         return data
     data = copy.copy(data)
-    data["benchmarks"] = [_benchmark_v0(b) for b in data["benchmarks"]]
-    data["regbench"] = _facts_v0(data)
+    if schema == 0:
+        data["benchmarks"] = [_benchmark_v0(b) for b in data["benchmarks"]]
+        data["regbench"] = _facts_v0(data)
+    data["benchmarks"] = [_benchmark_v1(b) for b in data["benchmarks"]]
+    data["regbench"] = {**data["regbench"], "schema_version": 2}
     return data
 
 
@@ -93,7 +114,7 @@ def _benchmark_v0(bench: Any) -> Any:
         return bench
     name = bench.get("name")
     kind = name.split("[", 1)[0].removeprefix("test_") if isinstance(name, str) else ""
-    info.update(schema_version=SCHEMA_VERSION, kind=kind)
+    info.update(schema_version=1, kind=kind)
     if kind != FLOOR:
         trainer = info.get("trainer")
         roles, flags, twin = V0_TRAINERS.get(trainer, ((), (), ""))
@@ -120,4 +141,49 @@ def _facts_v0(data: dict) -> dict:
         x, y = tutorial_data()
         params = {"n": TUTORIAL_N, "seed": TUTORIAL_SEED, "noise": V0_NOISE}
         problems.append({"problem": {"name": V0_MODEL, "params": params}, "x": x, "y": y})
-    return {"schema_version": SCHEMA_VERSION, "outcomes": outcomes, "problems": problems}
+    return {"schema_version": 1, "outcomes": outcomes, "problems": problems}
+
+
+#: Schema 1's parameters: θ (a model of d features, saved as ``theta`` with ‖θ‖₂ as ``w``), else ``w``; and ``b``.
+V1_KEYS = ("w", "b", "theta", "w_opt", "b_opt", "ref_dw", "ref_db")
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _benchmark_v1(bench: Any) -> Any:
+    """A schema-1 benchmark in schema 2: its fit's parameters by name."""
+    if not isinstance(bench, dict) or not isinstance(bench.get("extra_info"), dict):
+        return bench
+    info = dict(bench["extra_info"])
+    if info.get("schema_version") != 1:
+        return bench  # validation names what is wrong
+    info["schema_version"] = 2
+    if info.get("kind") != FLOOR:
+        info = _params_v1(info)
+    return {**bench, "extra_info": info}
+
+
+def _params_v1(info: dict) -> dict:
+    """Schema 1's w, b (and θ) with their optimum and reference differences, as schema 2's ``params``."""
+    old = {key: info.pop(key, None) for key in V1_KEYS}
+    w, b, theta = old["w"], old["b"], old["theta"]
+    if not (_real(w) and _real(b) and (theta is None or isinstance(theta, list))):
+        info.update({k: v for k, v in old.items() if v is not None})  # not upgradable: validation names the field
+        return info
+    params: dict[str, dict] = {}
+    if theta is not None:
+        params["theta"] = {"shape": [len(theta)], "norm": w, "values": theta, "ref_diff": old["ref_dw"]}
+    else:
+        params["w"] = _scalar_v1(w, old["w_opt"], old["ref_dw"])
+    params["b"] = _scalar_v1(b, old["b_opt"], old["ref_db"])
+    info["params"] = {name: {k: v for k, v in param.items() if v is not None} for name, param in params.items()}
+    return info
+
+
+def _scalar_v1(value: float, optimum: Any, ref_diff: Any) -> dict:
+    opt = optimum if _real(optimum) else None
+    opt_rel = abs(value - opt) / abs(opt) if opt not in (None, 0) else None
+    return {"shape": [], "norm": abs(value), "values": [value], "optimum": None if opt is None else [opt],
+            "ref_diff": ref_diff, "opt_rel": opt_rel}  # fmt: skip

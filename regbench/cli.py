@@ -222,7 +222,7 @@ def parser() -> argparse.ArgumentParser:
                    help="level of the Mann–Whitney U test [0.01]")  # fmt: skip
     c.add_argument("--allow-missing", action="store_true", help="benchmarks of BASE missing from NEW do not fail")
     c.add_argument("--max-drift", type=POSITIVE, default=1e-4,
-                   help="tolerated relative change of final loss, w or b [1e-4]")  # fmt: skip
+                   help="tolerated relative change of the final loss or a parameter [1e-4]")  # fmt: skip
     c.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                    help="text for a terminal, markdown for a CI summary or a PR comment, json for a script; "
                    "the exit status is the same [text]")  # fmt: skip

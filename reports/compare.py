@@ -5,7 +5,7 @@ records.model.IDENTITY (kind, problem, trainer, dtype, n, epochs, lr, workers,
 threads), and two benchmarks differing in any of them are never paired. A
 benchmark of BASE that NEW lacks (or skipped) is listed with why, and fails
 the comparison unless missing ones are allowed; new ones are listed. Accuracy
-drifts when the final loss, w or b moved by more than ``max_drift``
+drifts when the final loss or a parameter (by name: a scalar, a vector's norm) moved by more than ``max_drift``
 (relative), or divergence changed; a value that is NaN in both (a diverged
 fit compared with itself) has not moved. A comparison with no benchmark in
 common compared nothing and fails whatever is allowed missing. Differences
@@ -70,7 +70,9 @@ def relative_change(new: float, base: float) -> float:
 
 
 def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, str]:
-    drift = max(relative_change(rn[c], rb[c]) for c in ("final_loss", "w", "b"))
+    # The final loss and every parameter both sides have (a scalar's value, a vector's norm), by name.
+    shared = [name for name in rb["param_names"] if name in rn["param_names"]]
+    drift = max(relative_change(rn[c], rb[c]) for c in ("final_loss", *shared))
     if bool(rn["diverged"]) != bool(rb["diverged"]):
         return drift, "diverged" if rn["diverged"] else "no longer diverges"
     return drift, f"drift > {max_drift:g}" if drift > max_drift else "ok"

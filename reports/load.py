@@ -34,22 +34,36 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from records.model import Benchmark, InvalidRecord, Run, validate_run
+from records.model import Benchmark, FitRecord, InvalidRecord, ParamRecord, Run, validate_run
 from records.roles import NATIVE_ROLES, REFERENCE
 
-#: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV).
+#: The record's fields that are no column as they are: nested (the problem: its label is; the parameters: see
+#: ``param_columns``), per-epoch arrays (IN_MEMORY), or the same in every row.
+_NOT_COLUMNS = {"schema_version", "problem", "params", "losses", "loaded_frameworks"}
+#: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV): who and
+#: where, every scalar field of the record (records.model.FitRecord) in its order, then what is computed from the
+#: record and its run. The parameters' columns, named by the records' own parameter names, come after these.
 COLUMNS = [
-    "machine", "run", "kind", "problem", "group", "trainer", "backend", "method", "device", "variant", "roles",
-    "native", "reference", "distributed", "twin", "compiles", "source", "color", "dtype", "n", "epochs", "lr",
-    "workers", "threads", "allreduce_s", "worker_peak_bytes",
-    "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "prepare_s", "first_call_s", "result_s",
-    "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "fresh_run_s", "peak_bytes", "data_bytes",
-    "memory_ratio", "memory_method", "floor_s", "floor_fraction",
-    "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db",
-    "ref_loss_rel", "diverged", "file",
+    "machine", "run", "problem", "group",
+    *(name for name in FitRecord.model_fields if name not in _NOT_COLUMNS),
+    "native", "reference", "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "memory_ratio",
+    "floor_s", "floor_fraction", "file",
 ]  # fmt: skip
-#: Per-row arrays: the loss history and every round's time (stats["data"], empty in files saved without it).
-IN_MEMORY = ["losses", "samples"]
+
+
+def param_columns(name: str, param: ParamRecord) -> dict[str, float | None]:
+    """A fitted parameter's columns in the tidy table: its value (a scalar's; a vector's norm ‖p‖₂), the
+    optimum's value (a scalar's), its largest difference from the reference's (``ref_dNAME``), and the relative
+    norms of its differences from the reference's and the optimum's."""
+    value = param.values[0] if param.scalar and param.values else param.norm
+    opt = param.optimum[0] if param.scalar and param.optimum else None
+    return {name: value, f"{name}_opt": opt, f"ref_d{name}": param.ref_diff, f"ref_rel_{name}": param.ref_rel,
+            f"opt_rel_{name}": param.opt_rel}  # fmt: skip
+
+
+#: Per-row arrays: the loss history, every round's time (stats["data"], empty in files saved without it), and the
+#: names of the row's parameters (whose columns ``param_columns`` makes).
+IN_MEMORY = ["losses", "samples", "param_names"]
 #: Columns of the bandwidth floor: one streaming read of a problem's data (the seed's x and y, or another problem's
 #: ``floor_bytes``: ``problem`` is its label, as the trainers' rows have it) per machine, run, size and dtype.
 FLOOR_COLUMNS = ["machine", "run", "problem", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method",
@@ -265,6 +279,9 @@ def label(saved: list[Saved]) -> list[Saved]:
 def _row(bench: Benchmark, saved: Saved) -> dict:
     info, stats = bench.extra_info, bench.stats
     row = info.model_dump(include=set(COLUMNS))
+    for name, param in info.params.items():
+        row.update(param_columns(name, param))
+    row["param_names"] = list(info.params)
     roles = tuple(info.roles)
     row.update(
         machine=saved.machine,
@@ -365,7 +382,10 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         problems[(s.machine, s.run)] = [
             (p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems
         ]
-    table = pd.DataFrame(rows, columns=[*COLUMNS, *IN_MEMORY])
+    # The parameters' columns, in the order their records name them (the seed's w, b; linear's theta, b), each once.
+    names = list(dict.fromkeys(name for row in rows for name in row["param_names"]))
+    columns = [*COLUMNS, *(c for name in names for c in param_columns(name, ParamRecord(shape=[], norm=0.0)))]
+    table = pd.DataFrame(rows, columns=[*columns, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:
         # Each trainer row's share of the floor: the time to read its data once, over its time per epoch. Matched
@@ -381,7 +401,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
                              read_bytes=table["data_bytes"].fillna(seed_bytes)).drop(columns="floor_s")  # fmt: skip
         own = table.merge(floors.drop_duplicates([*keys, "problem"]), on=[*keys, "problem"], how="left")["floor_s"]
         alike = table.merge(floors.drop_duplicates(keys).drop(columns="problem"), on=keys, how="left")["floor_s"]
-        table = table.assign(floor_s=own.fillna(alike).to_numpy())[[*COLUMNS, *IN_MEMORY]]
+        table = table.assign(floor_s=own.fillna(alike).to_numpy())[[*columns, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
                 skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick,

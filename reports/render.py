@@ -71,9 +71,10 @@ def _environment(runs: Runs) -> pd.DataFrame:
 def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     speed = tables.speed(runs)
-    fit = speed.drop(columns="workers", errors="ignore").merge(runs.table[runs.table["kind"] == "fit"][
-        ["machine", "run", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s", "q3_s",
-         "diverged", "w", "b", "losses"]], on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    # The seed's fits; its parameters w and b draw the fitted curves (a run without them has no such columns).
+    fit = speed.drop(columns="workers", errors="ignore").merge(runs.table[runs.table["kind"] == "fit"].reindex(
+        columns=["machine", "run", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s",
+                 "q3_s", "diverged", "w", "b", "losses"]), on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
     out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
     if not fit.empty:

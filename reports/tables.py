@@ -67,19 +67,32 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
     return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
 
 
+def parameters(df: pd.DataFrame) -> list[str]:
+    """The names of the parameters of ``df``'s rows, in the order their records name them, each once."""
+    return list(dict.fromkeys(name for names in df["param_names"] for name in names))
+
+
 def accuracy(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataFrame:
     """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference.
 
-    ``problem``: that problem's benchmarks alone; for a model of d features ``w`` is ‖θ‖₂, and ``w_opt``, which
-    its records leave out (θ* is a vector: ``opt_distance`` says how far), is no column."""
+    Every parameter by its record's name: a scalar's value, a vector's norm ‖p‖₂ (reports.load.param_columns).
+    ``problem``: that problem's benchmarks alone, without the optimum's value of a vector parameter (its records
+    leave it out: ``opt_distance`` says how far). The relative norms of the differences from the reference are
+    shown where the records have them (runs of schema 2 on)."""
     df = _rows(runs, kind, problem)
     df["status"] = _status(df)
-    cols = ["machine", "run", "n", "trainer", "workers", "dtype", "w", "b", "final_loss", "w_opt", "b_opt", "loss_opt",
-            "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel", "status"]  # fmt: skip
-    if problem is not None and df["w_opt"].isna().all():
-        cols.remove("w_opt")
+    names = parameters(df)
+    opts = [f"{name}_opt" for name in names]
+    if problem is not None:
+        opts = [col for col in opts if not df[col].isna().all()]
+    rels = [f"ref_rel_{name}" for name in names if not df[f"ref_rel_{name}"].isna().all()]
+    refs = [f"ref_d{name}" for name in names]
+    cols = ["machine", "run", "n", "trainer", "workers", "dtype", *names, "final_loss", *opts, "loss_opt",
+            "opt_distance", "loss_gap", *refs, "ref_loss_rel", *rels, "status"]  # fmt: skip
     _one_process(df, cols)
-    return df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
+    out = df.sort_values(["machine", "run", "n", "trainer", "dtype"])[cols].reset_index(drop=True)
+    out.attrs["parameters"] = [*names, *opts]  # present() writes them as parameters, not as errors
+    return out
 
 
 #: The label of the bandwidth floor's row in the scaling tables: the seed's, and another problem's.
@@ -133,8 +146,8 @@ def _fmt_bytes(n: float) -> str:
 
 
 def _fmt_param(v: float) -> str:
-    """w or b: 7 decimals where they are near the tutorial's 3 and 2, else 6 significant digits (a diverged fit's
-    1e93 would take 94 digits)."""
+    """A parameter (the seed's w and b): 7 decimals where they are near the tutorial's 3 and 2, else 6 significant
+    digits (a diverged fit's 1e93 would take 94 digits)."""
     if pd.isna(v):
         return ""
     return f"{v:.7f}" if abs(v) < 1e6 else f"{v:.6g}"
@@ -143,6 +156,7 @@ def _fmt_param(v: float) -> str:
 def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", "n")) -> pd.DataFrame:
     """A copy for people: times with units, ratios and errors rounded, constant key columns dropped."""
     out = df.copy()
+    params = df.attrs.get("parameters", ())
     for col in [c for c in drop_single if c in out and out[c].nunique(dropna=False) <= 1]:
         out = out.drop(columns=col)
     for col in out.columns:
@@ -163,7 +177,7 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
             out[col] = out[col].map(lambda v: f"{int(v)}" if pd.notna(v) else "")
         elif name in ("speedup", "ratio"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
-        elif name in ("w", "b", "w_opt", "b_opt"):
+        elif name in params:
             out[col] = out[col].map(_fmt_param)
         elif out[col].dtype.kind == "f":
             out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")

@@ -46,8 +46,7 @@ def run(case: dict) -> dict:
         "path": path,
         "runs": [
             {
-                "w": r.w if isinstance(r.w, float) else r.w.tolist(),
-                "b": r.b,
+                "params": {name: value.tolist() for name, value in r.params.items()},
                 "losses": r.losses.tolist(),
                 "final_loss": r.final_loss,
                 "diverged": r.diverged,

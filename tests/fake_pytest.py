@@ -1,7 +1,7 @@
 """A stand-in for the pytest processes ``regbench run`` starts (monkeypatched over ``subprocess.Popen``).
 
 The plan pass (``--regbench-plan``) names a benchmark of each of ``frameworks``; the first framework's process
-saves one run of the current schema (tests/data/v1) into its staging folder and exits with ``status``; a process
+saves one run of the current schema (tests/data/v2) into its staging folder and exits with ``status``; a process
 of a framework in ``failing`` records a failed benchmark and exits 1 (pytest's failed tests) with no run saved.
 Subclasses set them, or ``plan_status`` for a pytest that fails before any benchmark (errors while collecting).
 """
@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-(V1_RUN,) = (ROOT / "tests" / "data" / "v1").glob("*/*.json")
+(RUN,) = (ROOT / "tests" / "data" / "v2").glob("*/*.json")
 
 
 class FakePytest:
@@ -40,8 +40,8 @@ class FakePytest:
             Path(options["--regbench-outcomes"]).write_text(json.dumps([failed]))
             return
         staging = Path(options["--benchmark-storage"].split("file://", 1)[1])
-        (staging / V1_RUN.parent.name).mkdir(parents=True)
-        shutil.copy(V1_RUN, staging / V1_RUN.parent.name / "0001_run.json")
+        (staging / RUN.parent.name).mkdir(parents=True)
+        shutil.copy(RUN, staging / RUN.parent.name / "0001_run.json")
 
     def wait(self):
         if self.planning:

@@ -68,7 +68,9 @@ TOY_BACKEND = textwrap.dedent("""
         def __init__(self, problem, config):
             self.x2 = (problem.x[:, 0] ** 2).astype(config.dtype)
             self.y = problem.y[:, 0].astype(config.dtype)
-            self.w0, self.b0, self.config = problem.w0, problem.b0, config
+            self.names = tuple(problem.params0)  # the seed's w and b: HostResult names run()'s values by them
+            self.w0, self.b0 = problem.params0.values()
+            self.config = config
 
         def run(self):
             dtype, lr = self.x2.dtype.type, self.config.lr

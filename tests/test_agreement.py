@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import backends
 from backends.metrics import reference_fit
 from bench.params import in_process_ids, trainer_params
-from regbench.conformance.checks import assert_agrees
+from regbench.conformance.checks import assert_agrees, fingerprint
 from tests.tiers import slow_if_costly, slow_if_per_size
 
 IN_PROCESS = in_process_ids()
@@ -32,8 +32,8 @@ def test_fit(trainer, dtype, seed):
     ref = reference_fit(seed, config)
     assert_agrees(result, ref, dtype, seed.n)
     # The fit really learned the tutorial's curve y = 3x² + 2 + noise (mean 0.1).
-    assert abs(result.w - 3) < 0.05
-    assert abs(result.b - 2.1) < 0.05
+    assert abs(result.params["w"] - 3) < 0.05
+    assert abs(result.params["b"] - 2.1) < 0.05
     assert result.final_loss < result.losses[0] / 1000
 
 
@@ -71,7 +71,7 @@ def test_deterministic(trainer, dtype, n, epochs):
     config = backends.TrainConfig(epochs=epochs, lr=0.1 / n, dtype=dtype)
     first, second = trainer.fit(problem, config), trainer.fit(problem, config)
     assert first.losses.tobytes() == second.losses.tobytes()
-    assert (first.w, first.b, first.final_loss) == (second.w, second.b, second.final_loss)
+    assert fingerprint(first) == fingerprint(second)
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), slow_if_per_size(trainer_params(IN_PROCESS)))

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 import backends
+import problems
+from backends.builtin import TRAINERS
 
 FRAMEWORKS = ("torch", "jax", "jaxlib", "numba", "numba.cuda", "numba_cuda", "cupy")
 
@@ -108,16 +110,28 @@ GOOD = np.linspace(-1, 1, 5)
         (np.array([1, np.inf, 3, 4, 5]), GOOD, 0.5, "x"),
         (np.ones((5, 2)), GOOD, 0.5, "x"),
         (["a"] * 5, GOOD, 0.5, "x"),
-        (GOOD, GOOD, math.nan, "w0"),
+        (GOOD, GOOD, math.nan, r"params0\['w'\]"),
     ],
 )
 def test_bad_problem(x, y, w0, field):
     with pytest.raises(ValueError, match=rf"^{field} "):
-        backends.Problem(x, y, w0, 0.1)
+        backends.Problem(x, y, {"w": w0, "b": 0.1})
+
+
+def test_problem_parameters_are_the_model_s_by_name():
+    """Every parameter the family declares, none more or less, each a read-only float64 array of its shape."""
+    problem = backends.Problem([0, 1, 2], [1, 2, 3], {"b": 1, "w": 0.5})
+    assert list(problem.params0) == ["w", "b"]  # the model's order, whatever the caller's
+    assert all(v.dtype == np.float64 and v.shape == () and not v.flags.writeable for v in problem.params0.values())
+    for wrong in ({"w": 0.5}, {"w": 0.5, "b": 0.1, "c": 0.0}, [0.5, 0.1]):
+        with pytest.raises(ValueError, match=r"^params0 must map the model's parameters \['w', 'b'\] to values"):
+            backends.Problem(GOOD, GOOD, wrong)
+    with pytest.raises(ValueError, match=r"^params0\['theta'\] must have shape \(2,\), got \(3,\)$"):
+        backends.Problem(np.ones((5, 2)), GOOD, {"theta": [1, 2, 3], "b": 0}, model="linear")
 
 
 def test_problem_is_read_only_float64_column():
-    problem = backends.Problem([0, 1, 2], [1, 2, 3], 0.5, 0.25)
+    problem = backends.Problem([0, 1, 2], [1, 2, 3], {"w": 0.5, "b": 0.25})
     assert problem.x.shape == (3, 1)
     assert problem.x.dtype == np.float64
     assert problem.n == 3
@@ -131,12 +145,12 @@ def test_problem_made_in_float32_stays_float32():
     assert (seed.dtype, made.dtype) == ("float64", "float32")
     assert made.x.tobytes() == seed.x.astype(np.float32).tobytes()
     assert made.y.tobytes() == seed.y.astype(np.float32).tobytes()
-    assert (made.w0, made.b0) == (seed.w0, seed.b0)
+    assert made.params0 == seed.params0
     assert not made.x.flags.writeable
     linear = backends.make_linear_problem(50, 3, 1, dtype="float32")
-    assert (linear.dtype, linear.y.dtype, linear.w0.dtype) == ("float32", "float32", np.float64)
+    assert (linear.dtype, linear.y.dtype, linear.params0["theta"].dtype) == ("float32", "float32", np.float64)
     assert backends.make_named_problem("linear", 50, 1, dtype="float32", d=3).x.tobytes() == linear.x.tobytes()
-    mixed = backends.Problem(np.ones(3, np.float32), [1.0, 2.0, 3.0], 0.5, 0.1)  # float32 x, a list y: float64
+    mixed = backends.Problem(np.ones(3, np.float32), [1.0, 2.0, 3.0], {"w": 0.5, "b": 0.1})  # a list y: float64
     assert (mixed.x.dtype, mixed.y.dtype) == (np.float64, np.float64)
     with pytest.raises(ValueError, match=r"^dtype must be one of \('float32', 'float64'\), got 'float16'$"):
         backends.make_problem(10, 0, dtype="float16")
@@ -149,7 +163,9 @@ def test_problem_made_in_float32_stays_float32():
         pytest.param(lambda: backends.seed_problem("float32"), id="seed-float32"),
         pytest.param(lambda: backends.make_linear_problem(40, 3, 0, dtype="float32"), id="linear-float32"),
         pytest.param(
-            lambda: backends.Problem(np.asfortranarray(np.ones((5, 2))), [1] * 5, [0, 0], 0, model="linear"),
+            lambda: backends.Problem(
+                np.asfortranarray(np.ones((5, 2))), [1] * 5, {"theta": [0, 0], "b": 0}, model="linear"
+            ),
             id="given-fortran-order",
         ),
     ],
@@ -251,11 +267,11 @@ def test_config_takes_numbers_of_every_real_kind():
     assert backends.TrainConfig(dtype=np.dtype("float32")).dtype == "float32"
 
 
-@pytest.mark.parametrize(("field", "value"), [("w0", "0.5"), ("w0", True), ("b0", None)])
+@pytest.mark.parametrize(("field", "value"), [("w", "0.5"), ("w", True), ("b", None)])
 def test_problem_refuses_parameters_that_are_not_numbers(field, value):
-    kwargs = {"w0": 0.5, "b0": 0.1, field: value}
-    with pytest.raises(ValueError, match=rf"^{field} must be a real number, got {value!r}$"):
-        backends.Problem(GOOD, GOOD, **kwargs)
+    params0 = {"w": 0.5, "b": 0.1, field: value}
+    with pytest.raises(ValueError, match=rf"^params0\['{field}'\] must be a real number, got {value!r}$"):
+        backends.Problem(GOOD, GOOD, params0)
 
 
 @pytest.mark.parametrize(("seed", "message"), [(-1, "-1"), (2**32, "4294967296"), (1.5, "1.5"), (None, "None")])
@@ -265,22 +281,26 @@ def test_bad_make_problem_seed(seed, message):
 
 
 def test_make_problem_refuses_a_size_beyond_memory_before_allocating(monkeypatch):
-    """10⁹ points would take ~34 GB at make_problem's peak: refused from the system's figure, nothing allocated."""
+    """10⁹ points would take ~45 GB at make_problem's peak: refused from the system's figure, nothing allocated."""
     import tracemalloc
 
     from backends import _core
 
-    with pytest.raises(ValueError, match=r"^n=1000000000000: the problem needs 3.73e\+04 GiB, more than the "):
+    with pytest.raises(ValueError, match=r"^n=1000000000000: the problem needs 4.47e\+04 GiB, more than the "):
         backends.make_problem(10**12, 0)  # more than any machine has
     monkeypatch.setattr(_core, "available_memory", lambda: 8 * 2**30)
     tracemalloc.start()
     try:
-        with pytest.raises(ValueError, match=r"^n=1000000000: the problem needs 37.3 GiB, more than the 8 GiB "):
+        with pytest.raises(ValueError, match=r"^n=1000000000: the problem needs 44.7 GiB, more than the 8 GiB "):
             backends.make_problem(10**9, 0)
         assert tracemalloc.get_traced_memory()[1] < 2**20
     finally:
         tracemalloc.stop()
     assert backends.make_problem(1000, 0).n == 1000  # small sizes never read the system's figure
+
+
+#: Initial parameters as a validated Problem holds them.
+OK = backends.seed_problem().params0
 
 
 class Unchecked(backends.Problem):
@@ -298,17 +318,17 @@ class UncheckedConfig(backends.TrainConfig):
 @pytest.mark.parametrize(
     ("problem", "config", "error", "message"),
     [
-        (Unchecked([0.0, 1.0], [1.0, 2.0], 0.5, 0.1), backends.TrainConfig(), TypeError,
-         "problem.x must be a float32 or float64 array of shape (n, 1), got list (a Unchecked that skipped"),
-        (Unchecked(np.ones((4, 1), np.float16), np.ones((4, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
-         "problem.x must be a float32 or float64 array of shape (n, 1), got float16 array of shape (4, 1)"),
-        (Unchecked(np.ones((4, 1), np.float32), np.ones((4, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
+        (Unchecked([0.0, 1.0], [1.0, 2.0], OK), backends.TrainConfig(), TypeError,
+         "problem.x must be a float32 or float64 array of shape (n, d), got list (a Unchecked that skipped"),
+        (Unchecked(np.ones((4, 1), np.float16), np.ones((4, 1)), OK), backends.TrainConfig(), TypeError,
+         "problem.x must be a float32 or float64 array of shape (n, d), got float16 array of shape (4, 1)"),
+        (Unchecked(np.ones((4, 1), np.float32), np.ones((4, 1)), OK), backends.TrainConfig(), TypeError,
          "problem.x and problem.y differ in dtype: float32 and float64"),
-        (Unchecked(np.ones((4, 1)), np.ones((3, 1)), 0.5, 0.1), backends.TrainConfig(), TypeError,
+        (Unchecked(np.ones((4, 1)), np.ones((3, 1)), OK), backends.TrainConfig(), TypeError,
          "problem.x and problem.y differ in length: 4 and 3"),
-        (Unchecked(np.ones((4, 1)), np.ones((4, 1)), "0.5", 0.1), backends.TrainConfig(), TypeError,
-         "problem.w0 must be a finite float, got '0.5'"),
-        (Unchecked(np.ones((4, 1)), np.full((4, 1), np.nan), 0.5, 0.1), backends.TrainConfig(), ValueError,
+        (Unchecked(np.ones((4, 1)), np.ones((4, 1)), {"w": "0.5", "b": OK["b"]}), backends.TrainConfig(), TypeError,
+         "problem.params0['w'] must be a finite float64 array of shape (), got '0.5'"),
+        (Unchecked(np.ones((4, 1)), np.full((4, 1), np.nan), OK), backends.TrainConfig(), ValueError,
          "problem's y is not finite: nan"),
         (backends.seed_problem(), UncheckedConfig(lr="0.001"), ValueError, "lr must be a real number, got '0.001'"),
         (backends.seed_problem(), UncheckedConfig(dtype=np.float32), TypeError, "config fields {'epochs': 800, "),
@@ -322,3 +342,14 @@ def test_fit_refuses_subclasses_that_skipped_validation(problem, config, error, 
         trainer.prepare(problem, config)
     assert str(info.value).startswith(message)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("module", sorted({spec.module for spec in TRAINERS if not spec.distributed}))
+def test_a_backend_chooses_its_code_by_family_through_its_table(module):
+    """Each built-in backend module's ``PREPARE`` table (family -> code) holds exactly the families its specs run:
+    a new family is a new entry, and no spec claims one its module lacks. (The data-parallel modules send every
+    family to their workers alike.)"""
+    specs = [spec for spec in TRAINERS if spec.module == module]
+    loaded = pytest.importorskip(module, reason=f"{module} cannot be imported here")
+    assert {family for spec in specs for family in spec.problems} == set(loaded.PREPARE)
+    assert set(loaded.PREPARE) <= set(problems.MODELS)

@@ -24,33 +24,36 @@ ROOT = Path(__file__).resolve().parents[1]
 SELF = {"schema_version", "kind", "problem", "trainer", "backend", "method", "variant", "device", "roles",
         "distributed", "twin", "compiles", "workers", "threads"}  # fmt: skip
 FIELDS = SELF | {
-    "dtype", "n", "epochs", "lr", "w", "b", "final_loss", "diverged",
-    "first_call_s", "w_opt", "b_opt", "loss_opt", "opt_distance", "loss_gap", "ref_dw", "ref_db", "ref_loss_rel",
+    "dtype", "n", "epochs", "lr", "params", "final_loss", "diverged",
+    "first_call_s", "loss_opt", "opt_distance", "loss_gap", "ref_loss_rel",
     "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method", "workers",
 }  # fmt: skip
 #: What a whole-fit benchmark of the marginal-cost study records (bench.harness.run_fit_benchmark).
-FIT_FIELDS = SELF | {"dtype", "n", "epochs", "lr", "first_call_s", "w", "b", "final_loss", "diverged", "data_bytes",
+FIT_FIELDS = SELF | {"dtype", "n", "epochs", "lr", "first_call_s", "params", "final_loss", "diverged", "data_bytes",
                      "peak_bytes", "memory_method"}  # fmt: skip
 
 
 def fit_result(w, b, losses, final_loss):
-    return backends.FitResult.from_arrays(w, b, losses, final_loss)
+    """A result of the seed's model, whose parameters are w and b."""
+    return backends.FitResult.from_arrays({"w": w, "b": b}, losses, final_loss)
 
 
 def test_least_squares_recovers_a_noiseless_curve():
     problem = backends.make_problem(50, 1, noise=0.0)  # y = 3x² + 2 exactly
-    w, b, loss = metrics.least_squares(problem)
-    assert w == pytest.approx(3.0, abs=1e-12)
-    assert b == pytest.approx(2.0, abs=1e-12)
+    optimum, loss = metrics.least_squares(problem)
+    assert list(optimum) == ["w", "b"]  # by the problem's names, in its order
+    assert optimum["w"] == pytest.approx(3.0, abs=1e-12)
+    assert optimum["b"] == pytest.approx(2.0, abs=1e-12)
     assert loss == pytest.approx(0.0, abs=1e-20)
 
 
 def test_optimum_gap_by_hand():
     # Points x = ±1, 0 with y = 1, 0, 1: the optimum is w* = 1, b* = 0, loss* = 0.
-    problem = backends.Problem([-1.0, 0.0, 1.0], [1.0, 0.0, 1.0], w0=0.0, b0=0.0)
+    problem = backends.Problem([-1.0, 0.0, 1.0], [1.0, 0.0, 1.0], {"w": 0.0, "b": 0.0})
     gap = metrics.optimum_gap(fit_result(1.3, -0.4, [2.0, 1.0], 0.25), problem)
-    assert gap["w_opt"] == pytest.approx(1.0)
-    assert gap["b_opt"] == pytest.approx(0.0, abs=1e-15)
+    assert gap["params"]["w"]["optimum"] == pytest.approx(1.0)
+    assert gap["params"]["b"]["optimum"] == pytest.approx(0.0, abs=1e-15)
+    assert gap["params"]["w"]["opt_rel"] == pytest.approx(0.3)
     assert gap["opt_distance"] == pytest.approx(0.5)  # hypot(0.3, 0.4)
     assert gap["loss_gap"] == pytest.approx(0.25)
 
@@ -58,8 +61,12 @@ def test_optimum_gap_by_hand():
 def test_agreement_by_hand():
     got = fit_result(3.5, 1.0, [4.0, 2.0, 1.0], 0.9)
     ref = fit_result(3.0, 1.25, [4.0, 2.5, 0.5], 0.4)
-    assert metrics.agreement(got, ref) == {"ref_dw": 0.5, "ref_db": 0.25, "ref_loss_rel": 1.0}
-    assert metrics.agreement(ref, ref) == {"ref_dw": 0.0, "ref_db": 0.0, "ref_loss_rel": 0.0}
+    assert metrics.agreement(got, ref) == {
+        "ref_loss_rel": 1.0,
+        "params": {"w": {"ref_diff": 0.5, "ref_rel": pytest.approx(0.5 / 3)}, "b": {"ref_diff": 0.25, "ref_rel": 0.2}},
+    }
+    zero = {"ref_diff": 0.0, "ref_rel": 0.0}
+    assert metrics.agreement(ref, ref) == {"ref_loss_rel": 0.0, "params": {"w": zero, "b": zero}}
     with pytest.raises(ValueError, match="differ in length"):
         metrics.agreement(got, fit_result(3.0, 1.0, [4.0], 0.5))
 
@@ -110,11 +117,11 @@ def test_saved_run_covers_every_available_trainer(saved_run):
 
 def differences(saved: dict, own: backends.FitResult) -> list[str]:
     """What a saved benchmark's ``extra_info`` has that a fresh fit here does not reproduce bit for bit."""
-    out = [
-        f"{key} {saved[key]!r} != {mine!r}"
-        for key, mine in (("w", own.w), ("b", own.b), ("final_loss", own.final_loss), ("diverged", own.diverged))
-        if saved[key] != mine
-    ]
+    values = {name: param.get("values") for name, param in saved["params"].items()}
+    out = [f"{name} {values.get(name)!r} != {mine!r}" for name, value in own.params.items()
+           if values.get(name) != (mine := np.ravel(value).tolist())]  # fmt: skip
+    out += [f"{key} {saved[key]!r} != {mine!r}" for key, mine in (("final_loss", own.final_loss),
+            ("diverged", own.diverged)) if saved[key] != mine]  # fmt: skip
     losses = np.array(saved["losses"])
     if losses.shape != own.losses.shape:
         out.append(f"losses: {losses.size} epochs != {own.losses.size}")
@@ -152,7 +159,7 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
             assert info.get("data_dtype") == (None if info["dtype"] == "float64" else info["dtype"]), name
             config = backends.TrainConfig(epochs=info["epochs"], lr=info["lr"], dtype=info["dtype"])
             own = backends.get_trainer(info["trainer"]).fit(backends.make_problem(1000, 0), config)
-            mismatches += [f"{name}: {key}" for key in ("w", "b", "final_loss") if info[key] != getattr(own, key)]
+            mismatches += [f"{name}: {d}" for d in differences(info, own) if not d.startswith("losses")]
             continue
         if name.startswith("test_problem["):  # the other problems, at their sizes, with their own lr rule
             params = info["problem"]["params"]
@@ -166,11 +173,13 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
         assert (info["n"], info["epochs"], info["lr"]) == (100, 800, 1e-3), name
         mismatches += [f"{info['trainer']} {info['dtype']}: {d}" for d in differences(info, own)]
         for metric in (metrics.agreement(own, metrics.reference_fit(seed, config)), metrics.optimum_gap(own, seed)):
-            mismatches += [
-                f"{info['trainer']} {info['dtype']}: {key} {info[key]!r} != {value!r}"
-                for key, value in metric.items()
-                if info[key] != value
-            ]
+            saved = {key: info[key] for key in metric if key != "params"}
+            saved.update({f"{p}.{k}": info["params"][p].get(k) for p, each in metric["params"].items() for k in each})
+            mine = {key: value for key, value in metric.items() if key != "params"}
+            mine.update({f"{p}.{k}": np.ravel(v).tolist() if k == "optimum" else v
+                         for p, each in metric["params"].items() for k, v in each.items()})  # fmt: skip
+            mismatches += [f"{info['trainer']} {info['dtype']}: {key} {saved[key]!r} != {value!r}"
+                           for key, value in mine.items() if saved[key] != value]  # fmt: skip
     assert not mismatches, "saved by the benchmark process, not reproduced here:\n" + "\n".join(mismatches)
 
 
@@ -181,7 +190,7 @@ def test_saved_records_describe_themselves(saved_run):
     data = json.loads(saved_run[0].read_text())
     for bench in data["benchmarks"]:
         info, name = bench["extra_info"], bench["name"]
-        assert info["schema_version"] == 1, name
+        assert info["schema_version"] == 2, name
         assert info["kind"] == name.split("[")[0].removeprefix("test_"), name
         if info["kind"] == "floor":
             continue
@@ -199,7 +208,7 @@ def test_saved_records_describe_themselves(saved_run):
         n, seed = (100, 100) if info["kind"] == "fit" else (1000, 0)
         assert info["problem"] == {"name": "quadratic", "params": {"n": n, "seed": seed, "noise": 0.2}}, name
     facts = data["regbench"]
-    assert facts["schema_version"] == 1
+    assert facts["schema_version"] == 2
     outcomes = {o["test"]: o for o in facts["outcomes"]}
     assert {b["name"] for b in data["benchmarks"]} <= {t for t, o in outcomes.items() if o["outcome"] == "passed"}
     for tid, availability in backends.available().items():
@@ -216,10 +225,12 @@ def test_saved_records_describe_themselves(saved_run):
 
 def test_differences_name_what_differs():
     own = fit_result(3.0, 2.0, [4.0, 2.0, 1.0], 0.5)
-    saved = {"w": 3.0, "b": 2.0, "final_loss": 0.5, "diverged": False, "losses": [4.0, 2.0, 1.0]}
+    saved = {"params": {"w": {"values": [3.0]}, "b": {"values": [2.0]}}, "final_loss": 0.5, "diverged": False,
+             "losses": [4.0, 2.0, 1.0]}  # fmt: skip
     assert differences(saved, own) == []
-    assert differences({**saved, "b": 2.5, "losses": [4.0, 2.2, 1.1]}, own) == [
-        "b 2.5 != 2.0",
+    changed = {**saved, "params": {"w": {"values": [3.0]}, "b": {"values": [2.5]}}, "losses": [4.0, 2.2, 1.1]}
+    assert differences(changed, own) == [
+        "b [2.5] != [2.0]",
         "losses differ at 2 of 3 epochs, first 1, max rel 1.0e-01",
     ]
     assert differences({**saved, "losses": [4.0]}, own) == ["losses: 1 epochs != 3"]

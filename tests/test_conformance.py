@@ -93,7 +93,8 @@ class OffByAMillionth:
     def result(self, raw) -> backends.FitResult:
         r = self.prepared.result(raw)
         off = 1 + 1e-6
-        return backends.FitResult.from_arrays(r.w * off, r.b * off, r.losses * off, r.final_loss * off)
+        params = {name: value * off for name, value in r.params.items()}
+        return backends.FitResult.from_arrays(params, r.losses * off, r.final_loss * off)
 
 
 #: A plugin's backend whose every value is off by 1e-6, relative (tests.plugins' toy loop, made wrong).
@@ -211,7 +212,7 @@ class Shared:
         return w, b, losses, final_loss
 
     def result(self, raw):
-        return backends.FitResult.from_arrays(*raw)
+        return self.prepared.result(raw)
 
 
 @pytest.mark.parametrize(
@@ -224,7 +225,7 @@ class Shared:
 )
 def test_inputs_check_fails_for_a_wrong_trainer(fault, message):
     problem, config = checks.small_linear("float64")
-    problem = backends.Problem(problem.x.copy(), problem.y, problem.w0, problem.b0, model="linear")  # its own
+    problem = backends.Problem(problem.x.copy(), problem.y, problem.params0, model="linear")  # its own
     with pytest.raises(AssertionError, match=message):
         checks.assert_leaves_inputs_alone(Wrong(fault), problem, dataclasses.replace(config, epochs=5))
     checks.assert_leaves_inputs_alone(backends.get_trainer("numpy-manual-fused-cpu"), problem, config)
@@ -245,11 +246,13 @@ def test_refusal_checks_fail_for_a_trainer_that_takes_anything():
     ("change", "message"),
     [
         (lambda r: {"losses": r.losses[:-1]}, r"losses have shape \(799,\)"),
-        (lambda r: {"w": np.array([r.w])}, "w is a ndarray, not a float"),
-        (lambda r: {"b": np.float32(r.b)}, "b is a float32, not a float"),
+        (lambda r: {"params": {**r.params, "w": np.array([r.params["w"]])}}, r"w is float64 of shape \(1,\), not "),
+        (lambda r: {"params": {**r.params, "b": r.params["b"].astype(np.float32)}}, "b is float32 of shape"),
+        (lambda r: {"params": {"b": r.params["b"], "w": r.params["w"]}}, r"parameters \['b', 'w'\], not the problem's"),
+        (lambda r: {"params": {**r.params, "w": np.float64(r.params["w"])}}, "w is a float64, not an array"),
         (lambda r: {"final_loss": float("nan")}, "final_loss is nan"),
     ],
-    ids=["losses", "w", "b", "final_loss"],
+    ids=["losses", "w", "b", "order", "scalar", "final_loss"],
 )
 def test_result_contract_fails_for_a_wrong_result(change, message):
     problem, config = checks.tutorial("float64")

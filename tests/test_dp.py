@@ -60,7 +60,8 @@ def no_orphans():
 
 def assert_float64_agrees(result: backends.FitResult, ref: backends.FitResult) -> None:
     np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
-    np.testing.assert_allclose([result.w, result.b, result.final_loss], [ref.w, ref.b, ref.final_loss],
+    np.testing.assert_allclose([*backends.flat(result.params), result.final_loss],
+                               [*backends.flat(ref.params), ref.final_loss],
                                rtol=FLOAT64_RTOL, atol=0)  # fmt: skip
 
 
@@ -91,7 +92,7 @@ def test_fit(trainer, dtype, workers, seed, no_orphans):
             again = prepared.result(prepared.run())
             assert prepared.pids == pids
             assert result.losses.tobytes() == again.losses.tobytes()  # every run starts from w0, b0
-            assert (result.w, result.b) == (again.w, again.b)
+            assert backends.flat(result.params).tobytes() == backends.flat(again.params).tobytes()
             assert 0 < prepared.measure_allreduce(rounds=20) < 1
             assert prepared.worker_peak_bytes() > 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)  # closed: reaped, not only stopped

@@ -33,7 +33,7 @@ from reports import tables
 from reports.history import collect
 from reports.load import load, read
 from tests.concurrent_save import save_at_once
-from tests.fake_pytest import V1_RUN, FakePytest
+from tests.fake_pytest import RUN, FakePytest
 from tests.test_history import TRAINER_BENCHMARKS
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 from tests.tiers import slow_if_per_size
@@ -215,8 +215,8 @@ def test_a_run_whose_report_fails_keeps_its_saved_run_and_says_where(tmp_path, m
     monkeypatch.setattr(supervisor.subprocess, "Popen", FakePytest)
     monkeypatch.setattr("reports.render.write_report", fail)
     assert cli.main(["run", "--storage", str(storage), "--out", str(tmp_path / "out")]) == 2
-    saved = storage / V1_RUN.parent.name / "0001_run.json"
-    assert json.loads(saved.read_text())["benchmarks"] == json.loads(V1_RUN.read_text())["benchmarks"]
+    saved = storage / RUN.parent.name / "0001_run.json"
+    assert json.loads(saved.read_text())["benchmarks"] == json.loads(RUN.read_text())["benchmarks"]
     out, err = capsys.readouterr()
     assert f"saved: {saved}" in out
     assert err.count("\n") == 1
@@ -501,14 +501,14 @@ def test_a_loss_history_beyond_memory_is_refused_before_allocating(trainer, dtyp
 @pytest.mark.parametrize(
     ("field", "x", "y", "w0", "lr"),
     [
-        ("x²", 1e20, 1.0, 0.5, 1e-3),
+        ("features", 1e20, 1.0, 0.5, 1e-3),  # x² of the seed's model
         ("y", 1.0, 1e39, 0.5, 1e-3),
-        ("w0", 1.0, 1.0, 1e39, 1e-3),
+        ("w", 1.0, 1.0, 1e39, 1e-3),
         ("lr", 1.0, 1.0, 0.5, 1e39),
     ],
 )
 def test_values_beyond_float32_are_refused_without_a_warning(trainer, dtype, field, x, y, w0, lr, recwarn):
-    problem = backends.Problem(np.linspace(-x, x, 10), np.full(10, y), w0, 0.5)
+    problem = backends.Problem(np.linspace(-x, x, 10), np.full(10, y), {"w": w0, "b": 0.5})
     config = backends.TrainConfig(lr=lr, dtype=dtype, workers=2 if "-dp-" in trainer.id else 1)
     with pytest.raises(ValueError, match=rf"^{field} reaches .*, beyond float32's largest value 3.4e\+38"):
         trainer.fit(problem, config)
@@ -520,7 +520,7 @@ def test_values_beyond_float32_are_refused_without_a_warning(trainer, dtype, fie
 )
 def test_data_at_the_edge_of_float32_diverges_quietly(trainer, dtype, recwarn):
     """x² and y just inside float32's range: the fit overflows while running, which is divergence, not a warning."""
-    problem = backends.Problem(np.linspace(-1e19, 1e19, 10), np.full(10, 3e38), 0.5, 0.5)
+    problem = backends.Problem(np.linspace(-1e19, 1e19, 10), np.full(10, 3e38), {"w": 0.5, "b": 0.5})
     result = trainer.fit(problem, backends.TrainConfig(epochs=5, dtype=dtype))
     assert result.diverged
     assert not [str(w.message) for w in recwarn if issubclass(w.category, RuntimeWarning)]
@@ -530,7 +530,9 @@ def test_data_at_the_edge_of_float32_diverges_quietly(trainer, dtype, recwarn):
 
 
 def test_a_diverged_fit_is_printed_compactly():
-    shown = tables.present(pd.DataFrame({"w": [1.2345678e93, 2.98928, np.inf, np.nan], "b": [-3e6, 2.0, 0, 1]}))
+    df = pd.DataFrame({"w": [1.2345678e93, 2.98928, np.inf, np.nan], "b": [-3e6, 2.0, 0, 1]})
+    df.attrs["parameters"] = ["w", "b"]  # as tables.accuracy marks them
+    shown = tables.present(df)
     assert list(shown["w"]) == ["1.23457e+93", "2.9892800", "inf", ""]
     assert list(shown["b"]) == ["-3e+06", "2.0000000", "0.0000000", "1.0000000"]
 

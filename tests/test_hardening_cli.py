@@ -25,7 +25,7 @@ from regbench import cli, store
 from regbench import run as supervisor
 from reports import load as load_module
 from reports.compare import relative_change
-from tests.fake_pytest import V1_RUN, FakePytest
+from tests.fake_pytest import RUN, FakePytest
 from tests.test_hardening import FIT, ROOT, TINY, one_line, regbench, write_run
 from tests.test_reports import MACHINE, NEW, STORAGE, fingerprint
 
@@ -246,7 +246,7 @@ def test_a_commit_that_fails_keeps_the_staged_run_and_says_where(tmp_path, monke
     assert "no space left on device" in err
     assert "benchmark run failed" not in err
     kept = Path(err.strip().split("it is kept in ", 1)[1])
-    assert json.loads(kept.read_text())["benchmarks"] == json.loads(V1_RUN.read_text())["benchmarks"]
+    assert json.loads(kept.read_text())["benchmarks"] == json.loads(RUN.read_text())["benchmarks"]
     assert kept.parent.parent.parent == storage  # storage/.staging-…/<machine>/0001_run.json
     assert "saved:" not in out
     assert not (tmp_path / "out").exists()

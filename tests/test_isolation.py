@@ -21,7 +21,7 @@ from regbench import coresidence
 from regbench.merge import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-V1_RUN = next((ROOT / "tests" / "data" / "v1").glob("*/0001_v1.json"))
+RUN = next((ROOT / "tests" / "data" / "v2").glob("*/0001_v2.json"))
 
 
 def _env() -> dict[str, str]:
@@ -51,7 +51,7 @@ def test_the_plan_names_each_benchmark_s_framework(tmp_path):
 
 
 def test_merged_parts_keep_every_benchmark_outcome_and_problem():
-    run = json.loads(V1_RUN.read_text())
+    run = json.loads(RUN.read_text())
     half = len(run["benchmarks"]) // 2
     parts = [{**run, "benchmarks": run["benchmarks"][:half]}, {**run, "benchmarks": run["benchmarks"][half:]}]
     outcomes = run["regbench"]["outcomes"]
@@ -66,7 +66,7 @@ def test_merged_parts_keep_every_benchmark_outcome_and_problem():
 
 def test_merged_machine_facts_are_each_framework_s_own():
     """Each process records the facts of the frameworks it imported: the run has every one of them."""
-    run = json.loads(V1_RUN.read_text())
+    run = json.loads(RUN.read_text())
     env = run["machine_info"]["regbench"]
     torch_env = {k: v for k, v in env.items() if not k.startswith("jax_")}
     jax_env = {k: v for k, v in env.items() if not k.startswith("torch_")}

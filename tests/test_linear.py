@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 import backends
 import problems
-from backends import DTYPES
+from backends import DTYPES, flat
 from backends._registry import RegisteredTrainer, TrainerSpec, runs, spec_of, specs
 from backends.metrics import agreement, least_squares, optimum_gap, reference_fit
 from backends.numpy_manual import linear_loss_and_gradient
@@ -73,26 +73,29 @@ def test_problem_module_declares_the_contract(name):
 
 
 def test_quadratic_module_is_the_seed_recipe(seed):
-    x, y, w0, b0 = problems.get("quadratic").make(100, 100)
-    assert (x.tobytes(), y.tobytes(), w0, b0) == (seed.x.tobytes(), seed.y.tobytes(), seed.w0, seed.b0)
+    x, y, params0 = problems.get("quadratic").make(100, 100)
+    assert (x.tobytes(), y.tobytes(), params0) == (seed.x.tobytes(), seed.y.tobytes(), seed.params0)
 
 
 def test_linear_problem_is_seeded_and_valid():
     a, b = backends.make_linear_problem(30, 4, 9), backends.make_linear_problem(30, 4, 9)
     assert a.x.tobytes() == b.x.tobytes()
     assert a.y.tobytes() == b.y.tobytes()
-    assert (a.model, a.n, a.d, a.params0.shape) == ("linear", 30, 4, (5,))
+    assert (a.model, a.n, a.d) == ("linear", 30, 4)
+    assert {name: value.shape for name, value in a.params0.items()} == {"theta": (4,), "b": ()}
     assert a.x.min() >= -1
     assert a.x.max() <= 1
     assert not a.x.flags.writeable
-    assert not a.w0.flags.writeable
+    assert not any(value.flags.writeable for value in a.params0.values())
     assert backends.make_named_problem("linear", 30, 9, d=4).x.tobytes() == a.x.tobytes()
     with pytest.raises(ValueError, match=r"^d must be a positive integer"):
         backends.make_linear_problem(30, 0, 9)
-    with pytest.raises(ValueError, match=r"^w0 must have 4 values"):
-        backends.Problem(a.x, a.y, [1.0, 2.0], 0.0, model="linear")
+    with pytest.raises(ValueError, match=r"^params0\['theta'\] must have shape \(4,\), got \(2,\)"):
+        backends.Problem(a.x, a.y, {"theta": [1.0, 2.0], "b": 0.0}, model="linear")
     with pytest.raises(ValueError, match=r"^model must be one of"):
-        backends.Problem(a.x, a.y, a.w0, 0.0, model="cubic")
+        backends.Problem(a.x, a.y, a.params0, model="cubic")
+    with pytest.raises(ValueError, match=r"^x must have shape \(n,\) or \(n, 1\): the seed's model takes one"):
+        backends.Problem(a.x, a.y, {"w": 0.0, "b": 0.0})  # X of 4 features for the seed's model
 
 
 @pytest.mark.parametrize(("theta_scale", "b"), [(0.0, 0.0), (1.0, 2.5), (-4.0, -7.0)])
@@ -100,20 +103,25 @@ def test_linear_gradient_matches_central_differences(theta_scale, b):
     problem = backends.make_linear_problem(157, 6, 2)
     x, y = problem.x, problem.y
     w = theta_scale * np.linspace(-1, 1, 6)
-    grad_w, grad_b = linear.gradient(x, y, w, b)
+    grads = linear.gradient(x, y, {"theta": w, "b": b})
+    grad_w, grad_b = grads["theta"], grads["b"]
+
+    def loss(w, b):
+        return linear.loss(x, y, {"theta": w, "b": b})
+
     h = 1e-5  # the loss is quadratic: the central difference is exact up to rounding
-    scale = abs(linear.loss(x, y, w, b)) / h * np.finfo(float).eps * 10
+    scale = abs(loss(w, b)) / h * np.finfo(float).eps * 10
     for j in range(6):
         step = np.eye(6)[j] * h
-        fd = (linear.loss(x, y, w + step, b) - linear.loss(x, y, w - step, b)) / (2 * h)
+        fd = (loss(w + step, b) - loss(w - step, b)) / (2 * h)
         assert grad_w[j] == pytest.approx(fd, abs=scale, rel=1e-9)
-    fd_b = (linear.loss(x, y, w, b + h) - linear.loss(x, y, w, b - h)) / (2 * h)
+    fd_b = (loss(w, b + h) - loss(w, b - h)) / (2 * h)
     assert grad_b == pytest.approx(fd_b, abs=scale, rel=1e-9)
     # The trainers' NumPy form (the tutorial's statements on (n, d) and (d, 1)) computes the same.
     loss, gw, gb = linear_loss_and_gradient(x, y, w.reshape(-1, 1), np.full((1, 1), b))
     np.testing.assert_allclose(gw[:, 0], grad_w, rtol=1e-12, atol=1e-9)
     assert float(gb) == pytest.approx(grad_b, rel=1e-12, abs=1e-9)
-    assert float(loss) == pytest.approx(linear.loss(x, y, w, b), rel=1e-12)
+    assert float(loss) == pytest.approx(linear.loss(x, y, {"theta": w, "b": b}), rel=1e-12)
 
 
 @pytest.mark.parametrize(("n", "d"), [(1, 1024), (10, 1024), (100, 16), (1000, 16), (120, 120), (3, 1)])
@@ -126,15 +134,17 @@ def test_linear_learning_rate_is_stable_for_every_d(n, d):
 
 
 def test_optimum_and_metrics_take_a_vector(small):
-    w_opt, b_opt, loss_opt = least_squares(small)
-    assert w_opt.shape == (8,)
+    optimum, loss_opt = least_squares(small)
+    assert {name: value.shape for name, value in optimum.items()} == {"theta": (8,), "b": ()}
     assert loss_opt > 0
     ref = reference_fit(small, config_for(small, "float64"))
     gap = optimum_gap(ref, small)
-    assert gap["w_opt"] is None
-    assert gap["b_opt"] == b_opt
+    assert gap["params"]["theta"]["optimum"] is optimum["theta"]
+    assert gap["params"]["b"]["optimum"] == optimum["b"]
     assert gap["opt_distance"] < 1e-3
-    assert agreement(ref, ref) == {"ref_dw": 0.0, "ref_db": 0.0, "ref_loss_rel": 0.0}
+    assert all(param["opt_rel"] < 1e-3 for param in gap["params"].values())
+    zero = {"ref_diff": 0.0, "ref_rel": 0.0}
+    assert agreement(ref, ref) == {"ref_loss_rel": 0.0, "params": {"theta": zero, "b": zero}}
 
 
 # --- trainers ------------------------------------------------------------------------------------------------------
@@ -177,11 +187,11 @@ def test_fit_linear_default_size(trainer, dtype):
     config = config_for(problem, dtype)
     first = trainer.fit(problem, config)
     assert_agrees(first, reference_fit(problem, config), dtype, problem.n, problem.d)
-    w_opt, b_opt, _ = least_squares(problem)
-    assert np.abs(first.params - np.append(w_opt, b_opt)).max() < 0.01  # it learned θ*
+    optimum, _ = least_squares(problem)
+    assert np.abs(flat(first.params) - flat(optimum)).max() < 0.01  # it learned θ*
     second = trainer.fit(problem, config)
     assert first.losses.tobytes() == second.losses.tobytes()
-    assert first.params.tobytes() == second.params.tobytes()
+    assert flat(first.params).tobytes() == flat(second.params).tobytes()
 
 
 @pytest.mark.slow  # past Numba's parallel form (n ≥ 2·LINEAR_SHARE and n·d ≥ 2¹⁷) and JAX's small-problem forms
@@ -217,7 +227,7 @@ def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
 
 def _run_with_linear(ds: tuple[int, ...], kind: str = "fit") -> dict:
     """The committed current-schema run cut to its first fit, plus a copy of it for problem linear at each d."""
-    (source,) = (Path(__file__).parent / "data" / "v1").glob("*/*.json")
+    (source,) = (Path(__file__).parent / "data" / "v2").glob("*/*.json")
     data = json.loads(source.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     data["benchmarks"] = [fit]
@@ -225,7 +235,9 @@ def _run_with_linear(ds: tuple[int, ...], kind: str = "fit") -> dict:
         twin = copy.deepcopy(fit)
         twin["name"] = fit["name"].replace("test_fit", f"test_problem_linear_d{d}")
         params = {"n": fit["extra_info"]["n"], "seed": 0, "d": d, "noise": 0.2}
-        twin["extra_info"].update(kind=kind, problem={"name": "linear", "params": params}, theta=[0.5] * d, w_opt=None)
+        theta = {"shape": [d], "norm": 0.5 * d**0.5, "values": [0.5] * d}
+        twin["extra_info"].update(kind=kind, problem={"name": "linear", "params": params},
+                                  params={"theta": theta, "b": fit["extra_info"]["params"]["b"]})  # fmt: skip
         data["benchmarks"].append(twin)
     return data
 
@@ -236,12 +248,12 @@ def test_identity_holds_the_problem_and_its_parameters():
     assert [i[1] for i in identities] == ["quadratic", "linear(d=16)", "linear(d=64)"]
     assert [i[:1] + i[2:] for i in identities[1:]] == [identities[0][:1] + identities[0][2:]] * 2
     dumped = [b["extra_info"] for b in run.model_dump()["benchmarks"]]
-    assert "theta" not in dumped[0]  # the seed's record is saved as before
-    assert dumped[2]["theta"] == [0.5] * 64
+    assert list(dumped[0]["params"]) == ["w", "b"]  # each record names its own problem's parameters
+    assert list(dumped[2]["params"]) == ["theta", "b"]
+    assert dumped[2]["params"]["theta"]["values"] == [0.5] * 64
     assert all("data_dtype" not in d for d in dumped)  # float64 data: no key, as before there was one
     made = run.fits[0].extra_info.model_copy(update={"data_dtype": "float32"}).model_dump()
     assert made["data_dtype"] == "float32"
-    assert "theta" not in made
 
 
 @pytest.mark.slow  # a whole command (bootstrap intervals; charts): 5-10 s
@@ -278,7 +290,7 @@ def test_cuda_code_path_is_the_cpu_code(variant, dtype, small):
 
     got, want = fit_on_stand_in(variant, small, config_for(small, dtype, epochs=50))
     assert got.losses.tobytes() == want.losses.tobytes()
-    assert got.params.tobytes() == want.params.tobytes()
+    assert flat(got.params).tobytes() == flat(want.params).tobytes()
     assert got.final_loss == want.final_loss
 
 
@@ -302,11 +314,11 @@ def test_numba_cuda_kernels_in_simulator_agree():
         problem = backends.make_linear_problem(case["n"], case["d"], case["seed"])
         config = backends.TrainConfig(epochs=case["epochs"], lr=case["lr"], dtype=case["dtype"])
         first, second = (
-            backends.FitResult.from_arrays(run["w"], run["b"], run["losses"], run["final_loss"]) for run in got["runs"]
+            backends.FitResult.from_arrays(run["params"], run["losses"], run["final_loss"]) for run in got["runs"]
         )
         assert_agrees(first, reference_fit(problem, config), case["dtype"], problem.n, problem.d)
         assert first.losses.tobytes() == second.losses.tobytes()  # fixed order: the same bits every run
-        assert first.params.tobytes() == second.params.tobytes()
+        assert flat(first.params).tobytes() == flat(second.params).tobytes()
 
 
 @pytest.mark.slow  # a group of worker processes a fit (1-5 s each on 2 cores)

@@ -22,7 +22,7 @@ from reports.render import build
 from reports.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-(V1,) = (ROOT / "tests" / "data" / "v1").glob("*/*.json")
+(V1,) = (ROOT / "tests" / "data" / "v2").glob("*/*.json")  # the current schema
 
 
 def _label(sizes: dict) -> str:

@@ -1,4 +1,5 @@
-"""The saved record (records/): the current schema read back whole, schema 0 upgraded, each file read once."""
+"""The saved record (records/): the current schema read back whole, schemas 0 and 1 upgraded (and reported and
+compared as they were), a newer schema refused, each file read once."""
 
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from reports import load as loader
 
 DATA = Path(__file__).parent / "data"
 V0 = sorted((DATA / "storage").glob("*/*.json"))
-(V1,) = (DATA / "v1").glob("*/*.json")
+(V1,) = (DATA / "v1").glob("*/*.json")  # schema 1: a fit's parameters as w and b
+(V2,) = (DATA / "v2").glob("*/*.json")  # the current schema
 
 
 def test_the_committed_current_run_validates_and_round_trips():
-    data = json.loads(V1.read_text())
+    data = json.loads(V2.read_text())
     run = validate_run(data)
     assert upgrade.schema_of(data) == SCHEMA_VERSION
     assert run.model_dump()["benchmarks"][0]["extra_info"] == data["benchmarks"][0]["extra_info"]
@@ -54,12 +56,12 @@ def test_schema_0_files_are_upgraded_with_what_the_registry_said(path):
 
 
 def test_a_current_file_is_not_upgraded():
-    data = json.loads(V1.read_text())
+    data = json.loads(V2.read_text())
     assert upgrade.upgrade(data) is data
 
 
 def test_a_loss_history_must_have_one_value_per_epoch():
-    data = json.loads(V1.read_text())
+    data = json.loads(V2.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     fit["extra_info"]["losses"] = fit["extra_info"]["losses"][:-1]
     with pytest.raises(InvalidRecord, match=r"losses has 799 values, not one per epoch \(800\)"):
@@ -67,16 +69,16 @@ def test_a_loss_history_must_have_one_value_per_epoch():
 
 
 def test_a_record_is_written_whole_by_one_model():
-    info = json.loads(V1.read_text())["benchmarks"][0]["extra_info"]
+    info = json.loads(V2.read_text())["benchmarks"][0]["extra_info"]
     assert FitRecord.model_validate(info).model_dump() == info
 
 
 @pytest.mark.slow  # a whole report, its history over 50 runs
 def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
-    storage = tmp_path / "storage" / V1.parent.name
+    storage = tmp_path / "storage" / V2.parent.name
     storage.mkdir(parents=True)
     for number in range(1, 51):
-        shutil.copy(V1, storage / f"{number:04d}_run.json")
+        shutil.copy(V2, storage / f"{number:04d}_run.json")
     reads: list[Path] = []
     real = loader._read
 
@@ -93,7 +95,7 @@ def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
 def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
     """The floor reads the seed's x and y of n points. Linear's X at the same n is d times larger: under
     ``--sweep`` both exist at n = 1000, and linear's row must not be given the seed's floor."""
-    data = json.loads(V1.read_text())
+    data = json.loads(V2.read_text())
     sweep = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep")
     wide = copy.deepcopy(sweep)
     info = wide["extra_info"]
@@ -101,8 +103,8 @@ def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
                 data_bytes=17 * 1000 * (4 if info["dtype"] == "float32" else 8))  # fmt: skip
     wide["name"] = wide["fullname"] = "test_problem[wide]"
     data["benchmarks"].append(wide)
-    (tmp_path / V1.parent.name).mkdir()
-    path = tmp_path / V1.parent.name / V1.name
+    (tmp_path / V2.parent.name).mkdir()
+    path = tmp_path / V2.parent.name / V2.name
     path.write_text(json.dumps(data))
     table = loader.load([path]).table
     seed_row = table[(table["kind"] == "sweep") & (table["dtype"] == info["dtype"])].iloc[0]
@@ -110,3 +112,73 @@ def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
     assert seed_row["n"] == linear_row["n"] == 1000
     assert seed_row["floor_s"] > 0  # the floor of its 2 × 1000 values
     assert pd.isna(linear_row["floor_s"])  # none of 17 × 1000 values was measured
+
+
+def test_schema_1_files_get_their_parameters_by_name():
+    data = json.loads(V1.read_text())
+    before = copy.deepcopy(data)
+    run = validate_run(data)
+    assert data == before  # the upgrade copies
+    for bench in run.fits:
+        info, old = bench.extra_info, next(b for b in data["benchmarks"] if b["name"] == bench.name)["extra_info"]
+        assert list(info.params) == ["w", "b"]
+        w, b = info.params["w"], info.params["b"]
+        assert (w.shape, w.values, w.ref_diff, b.values, b.ref_diff) == ([], [old["w"]], old["ref_dw"], [old["b"]],
+                                                                         old["ref_db"])  # fmt: skip
+        if old.get("w_opt") is not None:
+            assert (w.optimum, b.optimum) == ([old["w_opt"]], [old["b_opt"]])
+            assert w.opt_rel == pytest.approx(abs(old["w"] - old["w_opt"]) / abs(old["w_opt"]))
+        assert w.ref_rel is None  # schema 1 kept |Δw| alone: the relative norm is not made up
+    assert run.regbench.schema_version == SCHEMA_VERSION
+
+
+def test_a_schema_1_linear_record_keeps_theta_by_name():
+    data = json.loads(V1.read_text())
+    info = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")["extra_info"]
+    info.update(problem={"name": "linear", "params": {"n": info["n"], "seed": 0, "d": 3, "noise": 0.2}},
+                theta=[3.0, 0.0, 4.0], w=5.0, w_opt=None, ref_dw=0.5)  # fmt: skip
+    theta = validate_run(data).fits[0].extra_info.params["theta"]
+    assert (theta.shape, theta.norm, theta.values, theta.ref_diff) == ([3], 5.0, [3.0, 0.0, 4.0], 0.5)
+
+
+def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path, capsys):
+    data = json.loads(V2.read_text())
+    data["regbench"]["schema_version"] = SCHEMA_VERSION + 1
+    with pytest.raises(InvalidRecord, match=rf"^written by a newer regbench \(record schema {SCHEMA_VERSION + 1}; "
+                       rf"this one reads schemas 0 to {SCHEMA_VERSION}\): pip install -U regbench$"):  # fmt: skip
+        validate_run(data)
+    path = tmp_path / V2.parent.name / "0002_newer.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(data))
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "newer regbench" in err
+    assert "pip install -U regbench" in err
+
+
+@pytest.mark.slow  # two whole reports (~5 s each)
+@pytest.mark.parametrize(("folder", "expected"), [("storage", "v0-report.md"), ("v1", "v1-report.md")])
+def test_older_runs_report_as_they_did(tmp_path, folder, expected):
+    """The report of the schema-0 and schema-1 fixtures, as schema 1's regbench wrote it (tests/data/expected):
+    the seed's w and b, their optimum and their differences from the reference, unchanged."""
+    assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
+
+
+@pytest.mark.slow  # bootstrap intervals
+def test_older_runs_compare_as_they_did_and_with_the_current_schema(capsys, monkeypatch):
+    root = DATA.parents[1]
+    monkeypatch.chdir(root)  # the expected output names the files as given, from the checkout's root
+    base, new = (str(path.relative_to(root)) for path in V0)
+    assert main(["compare", base, new, "--format", "json"]) == 1  # the fixture's planted regression
+    assert capsys.readouterr().out == (DATA / "expected" / "v0-compare.json").read_text()
+    # A schema-1 file against a schema-2 file of the same trainers: every benchmark paired, none missing.
+    status = main(["compare", str(V1), str(V2), "--format", "json"])
+    found = json.loads(capsys.readouterr().out)
+    assert status in (0, 1)  # a speed verdict either way: the two were measured on different days
+    paired = {(r["kind"], r["trainer"], r["dtype"]) for r in found["rows"]}
+    infos = [b["extra_info"] for b in json.loads(V1.read_text())["benchmarks"]]
+    assert paired == {(info["kind"], info["trainer"], info["dtype"]) for info in infos if info["kind"] != "floor"}
+    assert not found["missing"]
+    assert {r["accuracy"] for r in found["rows"]} == {"ok"}  # the same fits, compared parameter by parameter

@@ -42,7 +42,7 @@ def test_loop_runs_the_chunks_steps(dtype, n, epochs):
     chunks = prepared.result(prepared._run_compiled(chunks=True))
     assert loop.losses.shape == (epochs,)
     assert loop.losses.tobytes() == chunks.losses.tobytes()
-    assert (loop.w, loop.b) == (chunks.w, chunks.b)
+    assert backends.flat(loop.params).tobytes() == backends.flat(chunks.params).tobytes()
     # The final loss is summed in the loop's graph, the chunks' in eager torch: the same sum in another order.
     np.testing.assert_allclose(loop.final_loss, chunks.final_loss, rtol=8 * np.finfo(dtype).eps)
 
@@ -58,7 +58,7 @@ for n, dtype in json.loads(sys.argv[1]):
     problem = backends.seed_problem() if n == 100 else backends.make_problem(n, 3)
     config = backends.TrainConfig(epochs=200, lr=1e-3 if n == 100 else 0.1 / n, dtype=dtype)
     r = backends.get_trainer("torch-autograd-compiled-cpu").fit(problem, config)
-    fits[f"{n}-{dtype}"] = [r.losses.tobytes().hex(), r.w.hex(), r.b.hex(), r.final_loss.hex()]
+    fits[f"{n}-{dtype}"] = [r.losses.tobytes().hex(), backends.flat(r.params).tobytes().hex(), r.final_loss.hex()]
 print(json.dumps({"fits": fits, "changed": changes(before, settings(("torch",)))}, default=repr))
 """
 

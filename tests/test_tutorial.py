@@ -54,13 +54,14 @@ def test_seed_problem_is_the_tutorials_draw(tutorial):
     problem = backends.seed_problem()
     assert problem.x.tobytes() == tutorial["x"].tobytes()
     assert problem.y.tobytes() == tutorial["y"].tobytes()
-    assert (problem.w0, problem.b0) == (tutorial["w0"], tutorial["b0"])
+    assert problem.params0 == {"w": tutorial["w0"], "b": tutorial["b0"]}  # by name, as the seed's problem names them
 
 
 def test_numpy_tutorial_float64_is_bit_for_bit(tutorial):
     result = backends.get_trainer("numpy-manual-tutorial-cpu").fit(backends.seed_problem(), backends.TrainConfig())
     assert result.losses.tobytes() == tutorial["losses"].tobytes()
-    assert (result.w, result.b, result.final_loss) == (tutorial["w"], tutorial["b"], tutorial["final_loss"])
+    assert result.params == {"w": tutorial["w"], "b": tutorial["b"]}
+    assert result.final_loss == tutorial["final_loss"]
     assert not result.diverged
 
 

@@ -62,7 +62,7 @@ FITS = {"quadratic": tutorial, "linear": small_linear}
 
 def in_float32(problem: backends.Problem) -> backends.Problem:
     """``problem`` with its data made in float32, as a user who works in float32 makes them (parameters kept)."""
-    return backends.Problem(problem.x.astype(np.float32), problem.y.astype(np.float32), problem.w0, problem.b0,
+    return backends.Problem(problem.x.astype(np.float32), problem.y.astype(np.float32), problem.params0,
                             name=problem.name, model=problem.model)  # fmt: skip
 
 
@@ -79,17 +79,18 @@ def kit_fit(spec: TrainerSpec, name: str | None, dtype: str) -> tuple[backends.P
 def assert_agrees(
     result: backends.FitResult, ref: backends.FitResult, dtype: str, n: int, d: int | None = None
 ) -> None:
-    """``result`` is within the tolerances of ``ref``, the float64 reference's fit of the same problem and config.
+    """``result`` is within the tolerances of ``ref``, the float64 reference's fit of the same problem and config:
+    the loss history, the final loss and every parameter, by name.
 
-    ``d``: the features of a ``linear`` problem (``w`` a vector of d); None for the seed's model (``w`` a float).
+    ``d``: the features of a ``linear`` problem; None for the seed's model.
     """
     assert result.diverged is False  # a Python bool: results serialise as JSON
-    if d is None:
-        assert all(type(v) is float for v in (result.w, result.b, result.final_loss))
-    else:
-        assert isinstance(result.w, np.ndarray)
-        assert result.w.shape == (d,)
-        assert type(result.b) is float
+    assert type(result.final_loss) is float
+    assert list(result.params) == list(ref.params), f"parameters {list(result.params)}, not {list(ref.params)}"
+    for name, value in result.params.items():
+        assert isinstance(value, np.ndarray), f"{name} is a {type(value).__name__}, not an array"
+        assert value.dtype == np.float64, f"{name} is {value.dtype}, not float64"
+        assert value.shape == ref.params[name].shape, f"{name} has shape {value.shape}, not {ref.params[name].shape}"
     assert result.losses.shape == ref.losses.shape
     if dtype == "float64" and d is not None:
         np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
@@ -98,10 +99,11 @@ def assert_agrees(
     atol = LOSS_ATOL_EPS * eps * ref.losses[0]
     np.testing.assert_allclose(result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=atol)
     np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=LOSS_RTOL_EPS * eps, atol=atol)
-    want = ref.params
-    assert np.all(np.abs(result.params - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want))), (
-        f"parameters {result.params} differ from the reference's {want} by more than {PARAM_TOL_EPS} eps"
-    )
+    for name, want in ref.params.items():
+        got = result.params[name]
+        assert np.all(np.abs(got - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want))), (
+            f"parameter {name} = {got} differs from the reference's {want} by more than {PARAM_TOL_EPS} eps"
+        )
 
 
 def assert_agrees_with_the_reference(result: backends.FitResult, problem: backends.Problem,
@@ -112,24 +114,27 @@ def assert_agrees_with_the_reference(result: backends.FitResult, problem: backen
 
 
 def assert_result_contract(result: Any, problem: backends.Problem, config: backends.TrainConfig) -> None:
-    """A FitResult of a fit that converged: float64 read-only losses of shape (epochs,), ``w`` a float (the seed's
-    model) or a read-only float64 vector of d values, ``b`` and ``final_loss`` floats, every value finite."""
+    """A FitResult of a fit that converged: float64 read-only losses of shape (epochs,), every parameter of the
+    problem's ``params0`` by name, in its order, a read-only float64 array of its shape, ``final_loss`` a float,
+    every value finite."""
     assert isinstance(result, backends.FitResult), f"result() returned a {type(result).__name__}, not a FitResult"
     losses = result.losses
     assert isinstance(losses, np.ndarray), f"losses is a {type(losses).__name__}"
     assert losses.dtype == np.float64, f"losses are {losses.dtype}, not float64"
     assert losses.shape == (config.epochs,), f"losses have shape {losses.shape}, not ({config.epochs},)"
     assert not losses.flags.writeable, "losses can be written"
-    if problem.model == "quadratic":
-        assert type(result.w) is float, f"w is a {type(result.w).__name__}, not a float"
-    else:
-        assert isinstance(result.w, np.ndarray), f"w is a {type(result.w).__name__}, not a vector"
-        assert (result.w.dtype, result.w.shape) == (np.float64, (problem.d,)), (result.w.dtype, result.w.shape)
-        assert not result.w.flags.writeable, "w can be written"
-    assert type(result.b) is float, f"b is a {type(result.b).__name__}, not a float"
+    params = result.params
+    assert isinstance(params, dict), f"params is a {type(params).__name__}, not a dict"
+    names = list(problem.params0)
+    assert list(params) == names, f"parameters {list(params)}, not the problem's {names}"
+    for name, value in params.items():
+        assert isinstance(value, np.ndarray), f"{name} is a {type(value).__name__}, not an array"
+        want = (np.float64, problem.params0[name].shape)
+        assert (value.dtype, value.shape) == want, f"{name} is {value.dtype} of shape {value.shape}, not {want}"
+        assert not value.flags.writeable, f"{name} can be written"
+        assert np.isfinite(value).all(), f"{name} is not finite: {value}"
     assert type(result.final_loss) is float, f"final_loss is a {type(result.final_loss).__name__}, not a float"
     assert np.isfinite(losses).all(), "a loss is not finite"
-    assert np.isfinite(result.params).all(), f"a parameter is not finite: {result.params}"
     assert np.isfinite(result.final_loss), f"final_loss is {result.final_loss}"
     assert result.diverged is False, f"diverged: final loss {result.final_loss} above the first, {losses[0]}"
 
@@ -156,15 +161,16 @@ def fit_once(trainer: backends.Trainer, problem: backends.Problem, config: backe
 
 def fingerprint(result: backends.FitResult) -> tuple[bytes, ...]:
     """A result's values, bit for bit (NaN included)."""
-    return (np.asarray(result.losses).tobytes(), np.asarray(result.params, dtype=np.float64).tobytes(),
-            np.float64(result.final_loss).tobytes())  # fmt: skip
+    return (np.asarray(result.losses).tobytes(), *(np.asarray(v, dtype=np.float64).tobytes()
+            for v in result.params.values()), np.float64(result.final_loss).tobytes())  # fmt: skip
 
 
 def inputs_fingerprint(problem: backends.Problem, config: backends.TrainConfig) -> dict[str, Any]:
     """Every value of a problem and a config: arrays by their bytes, dtype, shape and whether they can be written."""
     found: dict[str, Any] = {}
-    for name in ("x", "y", "w0", "b0", "name", "model"):
-        value = getattr(problem, name)
+    values = {"x": problem.x, "y": problem.y, "name": problem.name, "model": problem.model,
+              **{f"params0[{name!r}]": value for name, value in problem.params0.items()}}  # fmt: skip
+    for name, value in values.items():
         if isinstance(value, np.ndarray):
             value = (value.tobytes(), value.dtype.str, value.shape, value.flags.writeable)
         found[f"problem.{name}"] = value
@@ -184,8 +190,8 @@ def assert_leaves_inputs_alone(trainer: backends.Trainer, problem: backends.Prob
         kept = fingerprint(first)
         second = prepared.result(prepared.run())
         assert fingerprint(second) == kept, "two runs of one PreparedFit gave different results"
-        for name in ("losses", "w"):
-            ours, theirs = getattr(first, name), getattr(second, name)
+        pairs = {"losses": (first.losses, second.losses), **{n: (v, second.params[n]) for n, v in first.params.items()}}
+        for name, (ours, theirs) in pairs.items():
             assert not (isinstance(ours, np.ndarray) and np.shares_memory(ours, theirs)), (
                 f"the two runs' {name} share memory: run() reused a buffer"
             )
@@ -216,7 +222,7 @@ def _refused(call, error: type[Exception], *fragments: str) -> str:
 def assert_refuses_wrong_types(trainer: backends.Trainer, problem: backends.Problem) -> None:
     """``prepare`` and ``fit`` raise TypeError for a problem that is not a Problem and a config not a TrainConfig."""
     config = backends.TrainConfig(epochs=5)
-    fields = {"x": problem.x, "y": problem.y, "w0": problem.w0, "b0": problem.b0}
+    fields = {"x": problem.x, "y": problem.y, "params0": problem.params0}
     for method in (trainer.prepare, trainer.fit):
         _refused(lambda m=method: m(fields, config), TypeError, "problem")
         _refused(lambda m=method: m((problem.x, problem.y), config), TypeError, "problem")

@@ -41,29 +41,27 @@ def config_for(problem: backends.Problem, dtype: str, epochs: int = 800) -> back
 
 def assert_agrees(result: backends.FitResult, ref: backends.FitResult, dtype: str, problem: backends.Problem):
     assert result.diverged is False
-    assert type(result.b) is type(result.final_loss) is float
-    if problem.model == "quadratic":
-        assert type(result.w) is float
-    else:
-        assert isinstance(result.w, np.ndarray)
-        assert result.w.shape == (problem.d,)
+    assert type(result.final_loss) is float
+    assert list(result.params) == list(problem.params0)  # the problem's parameters, by name
+    for name, value in result.params.items():
+        assert (value.dtype, value.shape) == (np.float64, problem.params0[name].shape)
     assert result.losses.shape == ref.losses.shape
-    want = ref.params
+    got, want = backends.flat(result.params), backends.flat(ref.params)
     if dtype == "float64":
         np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
         np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=FLOAT64_RTOL, atol=0)
-        assert np.all(np.abs(result.params - want) <= FLOAT64_RTOL * np.maximum(1.0, np.abs(want)))
+        assert np.all(np.abs(got - want) <= FLOAT64_RTOL * np.maximum(1.0, np.abs(want)))
     eps = float(np.finfo(dtype).eps) * max(1.0, problem.n / CALIBRATED_N) * max(1.0, problem.d / CALIBRATED_D)
     atol = LOSS_ATOL_EPS * eps * ref.losses[0]
     np.testing.assert_allclose(result.losses, ref.losses, rtol=LOSS_RTOL_EPS * eps, atol=atol)
     np.testing.assert_allclose(result.final_loss, ref.final_loss, rtol=LOSS_RTOL_EPS * eps, atol=atol)
-    assert np.all(np.abs(result.params - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want)))
+    assert np.all(np.abs(got - want) <= PARAM_TOL_EPS * eps * np.maximum(1.0, np.abs(want)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_fit_agrees_with_the_reference(fitter, problem, dtype):
     config = config_for(problem, dtype)
-    inputs = [np.array(a) for a in (problem.x, problem.y, problem.w0)]
+    inputs = [np.array(a) for a in (problem.x, problem.y, *problem.params0.values())]
     fit = fitter.prepare(problem, config)
     prepared = [np.array(a) for a in (fit.features, fit.y, fit.w0, fit.b0, fit.lr)]
     raw = fit.run()
@@ -76,13 +74,13 @@ def test_fit_agrees_with_the_reference(fitter, problem, dtype):
     assert [a.dtype.name for a in prepared] == [dtype] * 5
     assert losses.dtype == np.float64  # float64 holds every float32 loss exactly
     # Nothing it was given, nor what prepare() made of it, was written.
-    for before, after in zip(inputs, (problem.x, problem.y, problem.w0), strict=True):
+    for before, after in zip(inputs, (problem.x, problem.y, *problem.params0.values()), strict=True):
         assert before.tobytes() == np.asarray(after).tobytes()
     for before, after in zip(prepared, (fit.features, fit.y, fit.w0, fit.b0, fit.lr), strict=True):
         assert before.tobytes() == np.asarray(after).tobytes()
     if problem.model == "quadratic":  # it learned the tutorial's curve, y = 3x² + 2 + noise (mean 0.1)
-        assert abs(result.w - 3) < 0.05
-        assert abs(result.b - 2.1) < 0.05
+        assert abs(result.params["w"] - 3) < 0.05
+        assert abs(result.params["b"] - 2.1) < 0.05
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -110,9 +108,10 @@ def test_gradient_is_the_hand_derived_one(problem, dtype):
     for got, want in zip(grads, grads_fused, strict=True):
         assert np.asarray(got).tobytes() == np.asarray(want).tobytes()
     module = problems.get(problem.model)
-    x64, w64, b64 = problem.x, np.float64(w) if np.ndim(w) == 0 else w.astype(np.float64), float(b)
-    want_w, want_b = module.gradient(x64, problem.y, w64, b64)
-    want_loss = module.loss(x64, problem.y, w64, b64)
+    weights, intercept = problem.params0  # the problem's names for them
+    at = {weights: np.float64(w) if np.ndim(w) == 0 else w.astype(np.float64), intercept: float(b)}
+    want_w, want_b = module.gradient(problem.x, problem.y, at).values()
+    want_loss = module.loss(problem.x, problem.y, at)
     rtol = 1e-12 if dtype == "float64" else 1e-4
     np.testing.assert_allclose(np.float64(value), want_loss, rtol=rtol)
     got_w = np.asarray(grads[0], dtype=np.float64)

@@ -57,8 +57,10 @@ def derivatives():
 
 @dataclass
 class _Fit(HostResult):
-    """What both variants share; ``run()`` returns host values ``(w, b, losses, final_loss)``."""
+    """What both variants share; ``run()`` returns host values ``(w, b, losses, final_loss)``, which HostResult
+    names by ``names``: the problem's parameters (its ``params0``), its weights then its intercept."""
 
+    names: tuple[str, ...]
     features: np.ndarray  # x² (n,) or X (n, d), working dtype, read only
     y: np.ndarray  # (n,), working dtype
     w0: Any  # a scalar of the working dtype; θ0 (d,) for linear
@@ -107,15 +109,17 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     # Cast first, then the features in the working dtype (a float32 fit's x² is the float32 x squared, as
     # regbench's NumPy trainers compute it). A float64 fit uses the Problem's read-only arrays as they are.
     features = problems.get(problem.model).features(np.ascontiguousarray(problem.x, dtype=dtype))
-    if np.ndim(problem.w0) == 0:  # one feature (the seed's x²) and a scalar w
-        features, w0 = features.ravel(), dtype.type(problem.w0)
+    weights0, b0 = problem.params0.values()  # the model's weights, then its intercept
+    if weights0.ndim == 0:  # one feature (the seed's x²) and a scalar weight
+        features, w0 = features.ravel(), dtype.type(weights0)
     else:
-        w0 = problem.w0.astype(dtype)
+        w0 = weights0.astype(dtype)
     return _FITS[variant](
+        names=tuple(problem.params0),
         features=features,
         y=problem.y.astype(dtype, copy=False).ravel(),
         w0=w0,
-        b0=dtype.type(problem.b0),
+        b0=dtype.type(b0),
         lr=dtype.type(config.lr),
         epochs=config.epochs,
     )
