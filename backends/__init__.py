@@ -23,10 +23,9 @@ from backends._core import (
     make_linear_problem,
     make_named_problem,
     make_problem,
-    proc_kib,
     seed_problem,
-    total_memory,
 )
+from backends._memory import proc_kib, total_memory
 from backends._registry import (
     REFERENCE_ID,
     RegisteredTrainer,
