@@ -5,7 +5,8 @@ imports its framework when first probed or used. Every trainer runs the same
 algorithm on the same ``Problem`` and ``TrainConfig``: full-batch gradient
 descent on ``0.5·Σ(ŷ−y)²`` of the problem's model (``problems``: the seed's
 ``ŷ = w·x² + b``, or ``linear``'s ``ŷ = X·θ + b``), for the problems its spec
-declares.
+declares. The names exported here (``__all__``) are all that bench/ and regbench/
+use of backends: its modules named ``_x`` are its own (tests/test_layers.py).
 """
 
 from typing import Any

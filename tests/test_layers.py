@@ -68,8 +68,8 @@ def private_backends(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("package", ["records", "problems", "bench", "reports", "regbench"])
-def test_only_backends_public_names_are_used_above_it(package):
-    """Above backends, its public face (``backends/__init__.py``) only: its modules named ``_x`` are its own."""
+def test_other_packages_use_only_backends_public_names(package):
+    """Outside backends, its public face (``backends/__init__.py``) only: its modules named ``_x`` are its own."""
     wrong = {
         f"{path.relative_to(ROOT)} uses {name}"
         for path in sorted((ROOT / package).rglob("*.py"))  # regbench/conformance too
