@@ -5,11 +5,15 @@ imports its framework when first probed or used. Every trainer runs the same
 algorithm on the same ``Problem`` and ``TrainConfig``: full-batch gradient
 descent on ``0.5·Σ(ŷ−y)²`` of the problem's model (``problems``: the seed's
 ``ŷ = w·x² + b``, or ``linear``'s ``ŷ = X·θ + b``), for the problems its spec
-declares.
+declares. The names exported here (``__all__``) are all that bench/ and regbench/
+use of backends: its modules named ``_x`` are its own (tests/test_layers.py).
 """
+
+from typing import Any
 
 from backends._core import (
     DTYPES,
+    SEED,
     Availability,
     FitResult,
     HostResult,
@@ -23,33 +27,68 @@ from backends._core import (
     make_problem,
     seed_problem,
 )
+from backends._memory import proc_kib, total_memory
 from backends._registry import (
     REFERENCE_ID,
+    RegisteredTrainer,
     TrainerUnavailable,
     available,
+    broken,
     get_trainer,
+    prepare_fails,
+    roles_of,
+    runs,
+    source_of,
+    spec_of,
+    specs,
     trainer_ids,
+    twin_of,
+    with_role,
 )
 from backends.spec import TrainerSpec
 
 __all__ = [
     "DTYPES",
     "REFERENCE_ID",
+    "SEED",
     "Availability",
     "FitResult",
     "HostResult",
     "PreparedFit",
     "Problem",
+    "RegisteredTrainer",
     "TrainConfig",
     "Trainer",
     "TrainerSpec",
     "TrainerUnavailable",
     "available",
+    "broken",
+    "die_with_parent",
     "flat",
     "get_trainer",
     "make_linear_problem",
     "make_named_problem",
     "make_problem",
+    "prepare_fails",
+    "proc_kib",
+    "roles_of",
+    "runs",
     "seed_problem",
+    "source_of",
+    "spec_of",
+    "specs",
+    "total_memory",
     "trainer_ids",
+    "twin_of",
+    "with_role",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # die_with_parent is imported on first use: a data-parallel worker runs its module as __main__
+    # (python -m backends._process_group), which its package must not have imported already.
+    if name == "die_with_parent":
+        from backends._process_group import die_with_parent
+
+        return die_with_parent
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ with their validation, in one place.)
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -25,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 import problems
+from backends._memory import available_memory
 
 DTYPES = ("float32", "float64")
 _LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in DTYPES}
@@ -293,40 +293,6 @@ class TrainConfig:
 
 #: Below this many bytes of loss history no memory is checked: reading the system's figure costs more than it saves.
 HISTORY_CHECKED_FROM = 2**26
-
-
-def proc_kib(path: str, field: str) -> int:
-    """A ``field: N kB`` line of a Linux /proc file (``/proc/meminfo``, ``/proc/self/status``), in KiB.
-
-    OSError where the file cannot be read or has no such field.
-    """
-    with open(path) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{field} not in {path}")
-
-
-def _memory(field: str, pages: str) -> int | None:
-    """Bytes of a /proc/meminfo field, else of ``os.sysconf`` pages; None if unknown."""
-    try:
-        return proc_kib("/proc/meminfo", field) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable, else free pages); None if unknown."""
-    return _memory("MemAvailable", "SC_AVPHYS_PAGES")
-
-
-def total_memory() -> int | None:
-    """Bytes of the machine's RAM (Linux's MemTotal, else its physical pages); None if unknown."""
-    return _memory("MemTotal", "SC_PHYS_PAGES")
 
 
 def check_fit(problem: Any, config: Any) -> None:

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from backends._core import available_memory, proc_kib
+from backends._memory import available_memory, proc_kib
 
 #: Seconds a group may take to start: interpreters, framework imports and the rendezvous
 #: (~3 s on an idle 2-core machine; a loaded one takes several times that).

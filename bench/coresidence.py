@@ -15,7 +15,7 @@ import sys
 import time
 
 import backends
-from backends._registry import spec_of, specs
+from backends import spec_of, specs
 
 CONDITIONS = ("alone", "imported", "probed", "ran")
 OTHERS = ("torch", "jax", "numba")

@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from backends._registry import spec_of
+from backends import spec_of
 from bench.option_types import dtype_list, positive_int, positive_ints
 
 DEFAULT_WORKERS = 2

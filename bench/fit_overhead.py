@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import backends
-from backends._registry import with_role
+from backends import with_role
 from records.roles import CPU_LIMIT, NATIVE_LOOP
 
 

@@ -28,8 +28,7 @@ import contextlib
 import statistics
 
 import backends
-from backends import metrics
-from backends._registry import source_of, spec_of, twin_of
+from backends import metrics, source_of, spec_of, twin_of
 from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from backends._registry import spec_of, specs
+from backends import spec_of, specs
 
 MARK = "framework"
 

@@ -13,8 +13,7 @@ import ctypes.util
 from collections.abc import Callable
 
 import backends
-from backends._core import proc_kib
-from backends._registry import spec_of
+from backends import proc_kib, spec_of
 
 CPU_MEMORY_METHOD = "VmHWM after malloc_trim and a reset through /proc/self/clear_refs, in the benchmark process"
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None

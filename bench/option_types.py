@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from backends._core import DTYPES
+from backends import DTYPES
 
 
 def positive_int(text: str) -> int:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends import DTYPES, TrainerUnavailable, get_trainer, trainer_ids
-from backends._registry import RegisteredTrainer, specs
+from backends import DTYPES, RegisteredTrainer, TrainerUnavailable, get_trainer, specs, trainer_ids
 
 GPU_DEVICES = ("cuda", "gpu")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from backends._process_group import die_with_parent
+from backends import die_with_parent
 
 PARENT_ENV = "REGBENCH_PARENT_PID"
 

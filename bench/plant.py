@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from backends._registry import RegisteredTrainer
+from backends import RegisteredTrainer
 
 
 @dataclass

@@ -16,8 +16,7 @@ import numpy as np
 
 import backends
 import problems
-from backends._core import SEED, total_memory
-from backends._registry import specs
+from backends import SEED, specs, total_memory
 from records.model import SEED_PROBLEM, ProblemData, ProblemRecord
 from records.roles import BASELINE
 
@@ -125,7 +124,7 @@ RAM_SHARE = 0.25
 
 def too_large(name: str, n: int, dtype: str, **params) -> str:
     """Why problem ``name`` at this size is not run on this machine ("" when it is): its data over RAM_SHARE of the
-    RAM (backends._core.total_memory; unknown: run)."""
+    RAM (backends.total_memory; unknown: run)."""
     need, total = data_bytes(name, n, dtype, **params), total_memory()
     if total is None or need <= RAM_SHARE * total:
         return ""

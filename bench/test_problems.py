@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends._registry import roles_of, runs
+from backends import roles_of, runs
 from bench.floor import run_floor
 from bench.gpu import gpu_info
 from bench.harness import run_benchmark

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import pytest
 
-from backends._registry import spec_of, specs, twin_of, with_role
+from backends import spec_of, specs, twin_of, with_role
 from bench.harness import run_benchmark
 from bench.params import GPU_DEVICES, require_trainer
 from bench.problems import sized, sweep_config

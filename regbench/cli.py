@@ -183,7 +183,7 @@ def _origin(source) -> str:
 def cmd_list(args) -> int:
     import backends
     import problems
-    from backends._registry import broken, prepare_fails, source_of, spec_of
+    from backends import broken, prepare_fails, source_of, spec_of
 
     for tid, availability in backends.available().items():
         failure = prepare_fails(tid)

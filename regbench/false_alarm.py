@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from backends._registry import with_role
+from backends import with_role
 from records.roles import NATIVE_LOOP
 from reports.compare import compare_runs
 from reports.load import load

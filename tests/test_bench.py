@@ -14,8 +14,7 @@ import pytest
 
 import backends
 import problems
-from backends import metrics
-from backends._registry import spec_of, twin_of
+from backends import metrics, spec_of, twin_of
 from bench.gpu import gpu_info
 from bench.problems import MARGINAL_EPOCHS, default_problems, marginal_trainers
 

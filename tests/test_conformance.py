@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 import backends
-from backends import numpy_manual
-from backends._registry import spec_of
+from backends import numpy_manual, spec_of
 from regbench import cli
 from regbench.conformance import checks, global_state
 from regbench.conformance.command import pytest_command

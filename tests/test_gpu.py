@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 import backends
-from backends._registry import spec_of, specs
+from backends import spec_of, specs
 from backends.metrics import reference_fit
 from backends.spec import GPU_RUNTIMES
 from bench import gpu

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends._registry import specs
+from backends import specs
 from bench.coresidence import CONDITIONS
 from records.model import validate_run
 from regbench import coresidence

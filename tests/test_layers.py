@@ -51,6 +51,33 @@ def test_imports_only_go_down(package):
     assert not wrong
 
 
+def private_backends(path: Path) -> set[str]:
+    """Every private module of backends (``backends._x``) a source file uses: imported at any depth (``import
+    backends._x``, ``from backends._x import ...``, ``from backends import _x``) or read as ``backends._x``."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            if node.module == "backends":
+                names |= {f"backends.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "backends":
+            names.add(f"backends.{node.attr}")
+    return {name for name in names if name.startswith("backends._") and not name.startswith("backends.__")}
+
+
+@pytest.mark.parametrize("package", ["records", "problems", "bench", "reports", "regbench"])
+def test_other_packages_use_only_backends_public_names(package):
+    """Outside backends, its public face (``backends/__init__.py``) only: its modules named ``_x`` are its own."""
+    wrong = {
+        f"{path.relative_to(ROOT)} uses {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))  # regbench/conformance too
+        for name in private_backends(path)
+    }
+    assert not wrong
+
+
 @pytest.mark.parametrize("package", ["records", "problems", "reports"])
 def test_records_and_reports_import_no_framework(package):
     wrong = {

@@ -27,8 +27,7 @@ from hypothesis import strategies as st
 
 import backends
 import problems
-from backends import DTYPES, flat
-from backends._registry import RegisteredTrainer, TrainerSpec, runs, spec_of, specs
+from backends import DTYPES, RegisteredTrainer, TrainerSpec, flat, runs, spec_of, specs
 from backends.metrics import agreement, least_squares, optimum_gap, reference_fit
 from backends.numpy_manual import linear_loss_and_gradient
 from bench.params import trainer_params

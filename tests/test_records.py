@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import backends
-from backends._registry import spec_of, twin_of
+from backends import spec_of, twin_of
 from records import upgrade
 from records.model import SCHEMA_VERSION, FitRecord, InvalidRecord, validate_run
 from regbench.cli import main

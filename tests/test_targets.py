@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backends._registry import spec_of
+from backends import spec_of
 from bench import problems
 from reports import targets
 from reports.load import COLUMNS, Runs, native_role

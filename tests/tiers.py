@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends._registry import specs
+from backends import specs
 
 PER_SIZE = frozenset(s.id for s in specs() if s.backend == "jax" or (s.backend == "torch" and s.compiles))
 #: Their tutorial-size cases too: torch.compile's first graph (~40 s with an empty inductor cache, CI's) and

@@ -18,7 +18,7 @@ from regbench.checks import UsageError
 def unknown_ids(trainer_ids: list[str]) -> str:
     """The ids the registry does not know, in one line naming the known ones; "" when it knows them all."""
     import backends
-    from backends._registry import spec_of
+    from backends import spec_of
 
     unknown = [trainer_id for trainer_id in trainer_ids if spec_of(trainer_id) is None]
     if not unknown:

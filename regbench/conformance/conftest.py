@@ -10,8 +10,7 @@ from __future__ import annotations
 import pytest
 
 import backends
-from backends import TrainerSpec
-from backends._registry import spec_of
+from backends import TrainerSpec, spec_of
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import numpy as np
 
 import backends
 import problems
-from backends._registry import spec_of
+from backends import spec_of
 
 FRAMEWORKS = ("numpy", "jax", "torch", "numba")
 #: The seed's model past the built-in trainers' size switches: JAX's blocks, Numba's threads, inductor's split sums.

@@ -12,7 +12,7 @@ from regbench_autograd import TRAINERS, trainer
 
 import backends
 import problems
-from backends._registry import RegisteredTrainer
+from backends import RegisteredTrainer
 from backends.metrics import reference_fit
 
 LOSS_RTOL_EPS, LOSS_ATOL_EPS, PARAM_TOL_EPS = 1000, 200, 50
