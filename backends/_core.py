@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
@@ -129,7 +129,9 @@ class Problem:
     (``problems.parameters``: the seed's ``w`` and ``b``, linear's ``theta`` and ``b``), in that order, each a
     read-only float64 array of its shape. Trainers cast them to their working dtype: x and y given as float32
     arrays (both) stay float32 (``dtype``), a problem made in that working dtype, which a float32 fit uses
-    without converting; any other data is float64.
+    without converting; any other data is float64. ``sizes``: the problem's own parameters that the model's
+    shapes depend on beyond d (mlp's hidden width ``h``; ``make_named_problem`` passes every parameter it made
+    the data with).
     """
 
     x: np.ndarray
@@ -137,6 +139,7 @@ class Problem:
     params0: Mapping[str, Any]
     name: str = "custom"
     model: str = "quadratic"
+    sizes: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.model not in problems.MODELS:
@@ -146,7 +149,7 @@ class Problem:
         y = _as_matrix("y", self.y, dtype, column=True)
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-        shapes = problems.parameters(self.model, x.shape[1])  # ValueError for data the family cannot take
+        shapes = problems.parameters(self.model, x.shape[1], **self.sizes)  # ValueError: data it cannot take
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
         object.__setattr__(self, "params0", _as_params(self.params0, shapes))
@@ -234,7 +237,7 @@ def make_named_problem(name: str, n: int, seed: int, dtype: str = "float64", **p
     _check_memory(n, MAKE_BYTES_PER_DATA_BYTE * module.floor_bytes(n, 8, **params))
     x, y, params0 = module.make(n, int(seed), dtype, **params)
     own = "".join(f"{key}={value}," for key, value in params.items() if key != "noise")
-    return Problem(x, y, params0, name=f"{name}(n={n},{own}seed={seed})", model=module.MODEL)
+    return Problem(x, y, params0, name=f"{name}(n={n},{own}seed={seed})", model=module.MODEL, sizes=params)
 
 
 def _check_memory(n: int, need: int) -> None:
@@ -343,7 +346,7 @@ def _check_invariants(problem: Problem, config: TrainConfig) -> None:
     if len(problem.x) != len(problem.y):
         raise TypeError(f"problem.x and problem.y differ in length: {len(problem.x)} and {len(problem.y)} {hint}")
     try:
-        shapes = problems.parameters(model, problem.x.shape[1])
+        shapes = problems.parameters(model, problem.x.shape[1], **getattr(problem, "sizes", {}))
     except ValueError as exc:
         raise TypeError(f"{exc} {hint}") from None
     params0 = getattr(problem, "params0", None)

@@ -12,15 +12,19 @@ from functools import partial
 from backends.spec import TrainerSpec
 from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
 
-#: The seed's problem and the second workload (problems.linear). The GPU trainers run linear with the CPU ones'
-#: code (the CuPy path is tested on a NumPy stand-in, tests/test_linear.py); their agreement tests run where a
-#: GPU is lent. Every trainer runs both.
+#: The seed's problem and the second workload (problems.linear), which every trainer runs with code of its own.
+#: The GPU trainers run them with the CPU ones' code (the CuPy path is tested on a NumPy stand-in,
+#: tests/test_linear.py); their agreement tests run where a GPU is lent.
 _BOTH = ("quadratic", "linear")
+#: Every family: the two above, and those written once against the array API (problems.mlp, problems.logistic),
+#: which the autodiff trainers differentiate and NumPy's tutorial loop runs by their hand-derived gradient.
+_ALL = ("quadratic", "linear", "mlp", "logistic")
 
 
 def _family(backend: str, method: str, module: str, color: str, **kw) -> partial[TrainerSpec]:
     """The specs of one framework: its module, its extra of regbench's (``pip install 'regbench[torch]'``)."""
-    return partial(TrainerSpec, backend, method, module=f"backends.{module}", color=color, problems=_BOTH,
+    kw.setdefault("problems", _BOTH)
+    return partial(TrainerSpec, backend, method, module=f"backends.{module}", color=color,
                    install=f"pip install 'regbench[{backend}]'", **kw)  # fmt: skip
 
 
@@ -33,22 +37,22 @@ _torch_dp = _family("torch", "autograd", "torch_dp", "#dd8452", distributed=True
 _jax_dp = _family("jax", "grad", "jax_dp", "#55a868", compiles=True, distributed=True, twin="scan")
 
 TRAINERS = (
-    _numpy("tutorial", "cpu", roles=(REFERENCE, BASELINE)),
+    _numpy("tutorial", "cpu", roles=(REFERENCE, BASELINE), problems=_ALL),
     _numpy("fused", "cpu"),
-    _numpy("tutorial", "cuda", roles=(BASELINE,), gpu_runtime="cupy"),  # on CuPy arrays
+    _numpy("tutorial", "cuda", roles=(BASELINE,), gpu_runtime="cupy", problems=_ALL),  # on CuPy arrays
     _numpy("fused", "cuda", gpu_runtime="cupy"),
-    _torch("eager", "cpu", roles=(BASELINE,)),
-    _torch("compiled", "cpu", compiles=True),
-    _torch("eager", "cuda", roles=(BASELINE,), gpu_runtime="torch"),
-    _torch("compiled", "cuda", compiles=True, gpu_runtime="torch"),
+    _torch("eager", "cpu", roles=(BASELINE,), problems=_ALL),
+    _torch("compiled", "cpu", compiles=True, problems=_ALL),
+    _torch("eager", "cuda", roles=(BASELINE,), gpu_runtime="torch", problems=_ALL),
+    _torch("compiled", "cuda", compiles=True, gpu_runtime="torch", problems=_ALL),
     _torch("cudagraph", "cuda", compiles=True, gpu_runtime="torch"),
-    _jax("eager", "cpu", roles=(BASELINE,)),
-    _jax("jit", "cpu", compiles=True),
-    _jax("scan", "cpu", compiles=True),
+    _jax("eager", "cpu", roles=(BASELINE,), problems=_ALL),
+    _jax("jit", "cpu", compiles=True, problems=_ALL),
+    _jax("scan", "cpu", compiles=True, problems=_ALL),
     # JAX has no public event API: its GPU time is the wall time of a run() that blocks until the device is done.
-    _jax("eager", "gpu", roles=(BASELINE,)),
-    _jax("jit", "gpu", compiles=True),
-    _jax("scan", "gpu", compiles=True),
+    _jax("eager", "gpu", roles=(BASELINE,), problems=_ALL),
+    _jax("jit", "gpu", compiles=True, problems=_ALL),
+    _jax("scan", "gpu", compiles=True, problems=_ALL),
     _numba("loop", "cpu", roles=(NATIVE_LOOP,)),
     _numba("simd", "cpu", roles=(CPU_LIMIT,)),
     _numba("kernel", "cuda", roles=(GPU_LIMIT,), module="backends.numba_cuda", gpu_runtime="numba"),

@@ -2,7 +2,10 @@
 
 Rules: ``eager`` calls the un-jitted step op by op; ``jit`` compiles one step
 and loops in Python; ``scan`` compiles the whole loop into one program with
-``lax.scan``. float64 runs inside ``jax.enable_x64(True)``, a context manager,
+``lax.scan``. The seed's and linear's steps are written here; every other model
+family's loss is its module's (problems: written once against the array API,
+with ``jax.numpy`` as its namespace), differentiated by ``jax.value_and_grad``
+over its parameters by name, in the same three loops. float64 runs inside ``jax.enable_x64(True)``, a context manager,
 so JAX's global setting is never changed for other code in the process; every
 other choice (compiler options) is made per compiled program, never
 through JAX's config or ``XLA_FLAGS``. Losses stay on the device until the run
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+import problems
 from backends._core import FitResult, Problem, TrainConfig
 
 VARIANTS = {"cpu": ("eager", "jit", "scan"), "gpu": ("eager", "jit", "scan")}
@@ -183,5 +188,78 @@ def _placed(variant: str, dev: jax.Device, problem: Problem, config: TrainConfig
                 tuple(problem.params0))  # fmt: skip
 
 
-#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
-PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}
+@functools.cache
+def _model_programs(loss) -> dict[str, Any]:
+    """The step and the scan fit of a model's ``loss(xp, params, x, y)``, over its parameters (a dict), eager and
+    compiled; made once per model (jit caches its programs per shape and dtype)."""
+    value_and_grad = jax.value_and_grad(lambda params, x, y: loss(jnp, params, x, y))
+
+    def step(params, x, y, lr):
+        value, grads = value_and_grad(params, x, y)
+        return {name: p - lr * grads[name] for name, p in params.items()}, value
+
+    def scan_fit(params, x, y, lr, *, epochs):
+        params, losses = lax.scan(lambda carry, _: step(carry, x, y, lr), params, length=epochs)
+        return _pack_params(params, losses, loss(jnp, params, x, y))
+
+    return {"eager": step, "jit": jax.jit(step), "scan": jax.jit(scan_fit, static_argnames="epochs")}
+
+
+def _pack_params(params: dict, losses, final):
+    """One array ``[every parameter's values…, final_loss, losses...]``: a single transfer to the host. The
+    parameters in the order of their names (a pytree's, which is how a jitted function returns a dict)."""
+    return jnp.concatenate([*(jnp.ravel(params[name]) for name in sorted(params)), jnp.stack([final]), losses])
+
+
+@dataclass
+class _ModelFit:
+    """Any model family by its module's loss (problems), differentiated by JAX: ``eager``, ``jit`` or ``scan``."""
+
+    variant: str
+    dtype: str
+    device: jax.Device
+    loss: Any
+    x: Any  # (n, d), working dtype, on the device
+    y: Any  # (n,)
+    params0: dict  # every parameter by name: host arrays in the working dtype
+    lr: np.generic
+    epochs: int
+
+    def run(self):
+        programs = _model_programs(self.loss)
+        with _precision(self.dtype), _placed_on(self.device):
+            if self.variant == "scan":
+                return jax.block_until_ready(
+                    programs["scan"](self.params0, self.x, self.y, self.lr, epochs=self.epochs)
+                )
+            step, params, losses = programs[self.variant], self.params0, []
+            for _ in range(self.epochs):
+                params, value = step(params, self.x, self.y, self.lr)
+                losses.append(value)
+            final = self.loss(jnp, params, self.x, self.y)
+            return jax.block_until_ready(_pack_params(params, jnp.stack(losses), final))
+
+    def result(self, raw) -> FitResult:
+        packed, params, start = np.asarray(raw), {}, 0
+        for name in sorted(self.params0):  # _pack_params' order
+            shape = self.params0[name].shape
+            params[name] = packed[start : start + math.prod(shape)].reshape(shape)
+            start += math.prod(shape)
+        return FitResult.from_arrays({name: params[name] for name in self.params0}, packed[start + 1 :], packed[start])
+
+
+def _prepare_model(variant: str, dev: jax.Device, problem: Problem, config: TrainConfig) -> _ModelFit:
+    """A model family by its module alone: its loss, written once against the array API, and JAX's gradient."""
+    dtype = np.dtype(config.dtype)
+    x, y = problem.x.astype(dtype, copy=False), problem.y.astype(dtype, copy=False).ravel()
+    with _precision(config.dtype):
+        x, y = jax.device_put((x, y), dev)
+    params0 = {name: np.asarray(value, dtype=dtype) for name, value in problem.params0.items()}
+    return _ModelFit(variant, config.dtype, dev, problems.get(problem.model).loss, x, y, params0,
+                     dtype.type(config.lr), config.epochs)  # fmt: skip
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
+#: seed's and linear's steps are hand-tuned here; any other family runs its module's loss.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear, "mlp": _prepare_model,
+           "logistic": _prepare_model}  # fmt: skip

@@ -29,10 +29,13 @@ def _reference_fit(problem: Problem, epochs: int, lr: float) -> FitResult:
 
 
 @functools.lru_cache(maxsize=16)
-def least_squares(problem: Problem) -> tuple[dict[str, np.ndarray], float]:
-    """Closed-form optimum of the problem's ``0.5·Σ(ŷ−y)²``: every parameter by name, and the loss there, in float64
-    (its problem's ``optimum``)."""
-    params, loss = problems.get(problem.model).optimum(problem.x, problem.y)
+def least_squares(problem: Problem) -> tuple[dict[str, np.ndarray], float] | None:
+    """The optimum of the problem's loss: every parameter by name, and the loss there, in float64 (its model's
+    ``optimum``: closed-form least squares, Newton's method for logistic); None where the model has none."""
+    found = problems.get(problem.model).optimum(problem.x, problem.y)
+    if found is None:
+        return None
+    params, loss = found
     return {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}, float(loss)
 
 
@@ -47,8 +50,17 @@ def _relative(got: np.ndarray, want: np.ndarray) -> float:
 
 def optimum_gap(result: FitResult, problem: Problem) -> dict:
     """How far a fit stopped from the optimum: in all parameters at once (Euclidean), in loss, and per parameter
-    (``params``: by name, the optimum's value and the relative distance to it)."""
-    optimum, loss_opt = least_squares(problem)
+    (``params``: by name, the optimum's value and the relative distance to it); None each where the model has no
+    optimum (an MLP)."""
+    found = least_squares(problem)
+    if found is None:
+        return {
+            "loss_opt": None,
+            "opt_distance": None,
+            "loss_gap": None,
+            "params": {name: {} for name in result.params},
+        }
+    optimum, loss_opt = found
     params = {name: {"optimum": optimum[name], "opt_rel": _relative(value, optimum[name])}
               for name, value in result.params.items()}  # fmt: skip
     return {

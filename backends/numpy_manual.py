@@ -26,8 +26,10 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
+import problems
 from backends._core import FitResult, Problem, TrainConfig
 
 VARIANTS = {"cpu": ("tutorial", "fused"), "cuda": ("tutorial", "fused")}
@@ -191,6 +193,39 @@ class _FusedFit(_Fit):
         return self._done((w, b, losses, final))
 
 
+@dataclass
+class _ModelFit(_Fit):
+    """Any model family by its module's hand-derived gradient (``gradient(xp, params, x, y)``, written once
+    against the array API), in the tutorial's loop: each epoch the loss and every parameter's gradient, then
+    every parameter's step. ``namespace`` is the arrays' array-API namespace, taken once in prepare()."""
+
+    namespace: Any
+    gradient: Any
+    x: Any  # (n, d), working dtype, on the device
+    y: Any  # (n,)
+    params0: dict  # every parameter by name, working dtype, on the device
+    lr: float  # a Python float, as in the tutorial: the arrays keep their dtype
+
+    def run(self):
+        xp, gradient, x, y, lr = self.namespace, self.gradient, self.x, self.y, self.lr
+        params = dict(self.params0)  # never written: every step makes new arrays
+        losses = self.xp.empty(self.epochs)  # float64: exact for float32 losses too
+        with self._quiet():
+            for i in range(self.epochs):
+                loss, grads = gradient(xp, params, x, y)
+                params = {name: value - lr * grads[name] for name, value in params.items()}
+                losses[i] = loss
+            final = gradient(xp, params, x, y)[0]
+        return self._done((params, losses, final))
+
+    def result(self, raw) -> FitResult:
+        params, losses, final = raw
+        if self.xp is not np:  # one copy to the host for the whole history
+            params = {name: self.xp.asnumpy(value) for name, value in params.items()}
+            losses, final = self.xp.asnumpy(losses), float(final)
+        return FitResult.from_arrays(params, losses, final)
+
+
 #: From this size on, the CPU's fused loop works through the data in cache-sized blocks, on several threads.
 #: Whole-array operations make six passes over memory an epoch once x and y outgrow the cache; block by
 #: block, only the reads of x and y reach memory, and NumPy releases the GIL inside each operation, so
@@ -345,5 +380,23 @@ def _prepare_linear(xp: ModuleType, variant: str, problem: Problem, config: Trai
     raise ValueError(f"no NumPy variant {variant!r}")
 
 
-#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
-PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}
+def _prepare_model(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
+    """A model family by its module alone (problems: ``gradient`` written once against the array API), in the
+    tutorial's loop; the fused loop is the seed's and linear's own."""
+    if variant != "tutorial":
+        raise ValueError(f"no fused NumPy loop for model {problem.model!r}: the tutorial variant runs it")
+    gradient = getattr(problems.get(problem.model), "gradient", None)
+    if gradient is None:
+        raise ValueError(f"model {problem.model!r} has no hand-derived gradient for NumPy's manual trainers to run")
+    x = xp.asarray(np.ascontiguousarray(problem.x, dtype=dtype))
+    params0 = {name: xp.asarray(np.asarray(value, dtype=dtype)) for name, value in problem.params0.items()}
+    return _ModelFit(xp=xp, epochs=config.epochs, names=tuple(problem.params0), namespace=array_api_compat.array_namespace(x),
+                     gradient=gradient, x=x, y=xp.asarray(problem.y.astype(dtype, copy=False).ravel()),
+                     params0=params0, lr=config.lr)  # fmt: skip
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
+#: seed's and linear's loops are hand-written here (the tutorial's, statement for statement, is the reference);
+#: any other family runs its module's gradient.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear, "mlp": _prepare_model,
+           "logistic": _prepare_model}  # fmt: skip

@@ -11,12 +11,19 @@ graph and replays it. Losses stay on the device until the run ends, so no epoch
 waits for the host. ``run()`` synchronises the device before it returns. A fit's
 bits depend on its problem, dtype, device and thread count only, not on the
 sizes a process compiled before, and a fit leaves torch's global state (threads,
-default dtype, compiler config, environment) as it found it. (Over 300 lines:
-one backend module per framework, as every backend; its three styles share the step.)
+default dtype, compiler config, environment) as it found it. The seed's and
+linear's steps are written here; every other model family's loss is its module's
+(problems: written once against the array API, with array-api-compat's torch
+namespace, taken once outside anything compiled), differentiated over its
+parameters by name: ``eager`` by ``backward()``, ``compiled`` by
+``torch.func.grad_and_value`` in a compiled step called from Python each epoch.
+(Over 300 lines: one backend module per framework, as every backend; its three
+styles share the step.)
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -24,10 +31,12 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+import array_api_compat
 import numpy as np
 import torch
 import torch._inductor.config as inductor_config
 
+import problems
 from backends._core import FitResult, Problem, TrainConfig
 
 try:  # a private module: if a torch lacks it, the CPU runs the chunks from Python, as CUDA does
@@ -374,5 +383,83 @@ def _prepare_linear(variant: str, dev: torch.device, dtype: torch.dtype, problem
     return _Fit(variant=variant, x=x, y=y, **common)
 
 
-#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's.
-PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}
+@functools.cache
+def _model_step(loss, dtype: torch.dtype, device: torch.device) -> Any:
+    """A model's compiled step for ``loss(xp, params, x, y)``, over its parameters (a dict), compiled under a code
+    object of its own per model, dtype and device, so that each keeps its own recompile count (dynamo allows 8 a
+    code object; sizes are made dynamic from the second one). One step a graph: a model's epoch does far more
+    than the ~25 µs a call costs, and a graph of CHUNK steps took 40-80 s to compile on 2 cores (mlp and
+    logistic, 2026-12-03), against seconds for one."""
+    xp = array_api_compat.array_namespace(torch.empty(0))  # outside anything traced: dynamo warns on the lookup
+    grad_and_value = torch.func.grad_and_value(lambda params, x, y: loss(xp, params, x, y))
+
+    def step(params, x, y, lr):
+        grads, value = grad_and_value(params, x, y)
+        return {name: p - lr * grads[name] for name, p in params.items()}, value
+
+    name = f"_{loss.__module__.replace('.', '_')}_{str(dtype).removeprefix('torch.')}_{device.type}_step"
+    return torch.compile(_copy(step, name), fullgraph=True)
+
+
+@dataclass
+class _ModelFit:
+    """Any model family by its module's loss (problems), differentiated by torch: ``eager`` (the tutorial's loop:
+    ``backward()``, in-place updates under ``no_grad``) or ``compiled`` (a compiled step an epoch)."""
+
+    variant: str
+    loss: Any
+    x: torch.Tensor  # (n, d), working dtype, on the device
+    y: torch.Tensor  # (n,)
+    params0: dict  # every parameter by name, working dtype, on the device
+    lr: float
+    epochs: int
+
+    def run(self):
+        xp = array_api_compat.array_namespace(self.x)
+        losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
+        if self.variant == "compiled":
+            params = self._run_compiled(losses)
+        else:
+            params = {name: value.clone().requires_grad_(True) for name, value in self.params0.items()}
+            for i in range(self.epochs):
+                value = self.loss(xp, params, self.x, self.y)
+                value.backward()
+                with torch.no_grad():
+                    for p in params.values():
+                        p -= self.lr * p.grad
+                        p.grad.zero_()
+                    losses[i] = value
+        with torch.no_grad():
+            final = self.loss(xp, params, self.x, self.y)
+        _sync(self.x.device)
+        return params, losses, final
+
+    def _run_compiled(self, losses: torch.Tensor) -> dict:
+        step = _model_step(self.loss, self.x.dtype, self.x.device)
+        params, (x, y) = dict(self.params0), (self.x, self.y)
+        lr = torch.tensor(self.lr, dtype=x.dtype, device=x.device)  # a tensor: a new lr compiles nothing
+        for i in range(self.epochs):
+            params, losses[i] = step(params, x, y, lr)
+        return params
+
+    def result(self, raw) -> FitResult:
+        params, losses, final = raw
+        params = {name: value.detach().cpu().numpy() for name, value in params.items()}
+        return FitResult.from_arrays(params, losses.cpu().numpy(), final.item())
+
+
+def _prepare_model(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
+    """A model family by its module alone: its loss, written once against the array API, and torch's gradient."""
+    if variant not in ("eager", "compiled"):
+        raise ValueError(f"no torch variant {variant!r} for model {problem.model!r}: eager and compiled run it")
+    x = torch.from_numpy(np.array(problem.x, dtype=config.dtype, order="C")).to(dev)  # a writable copy
+    y = torch.from_numpy(problem.y.astype(config.dtype).ravel()).to(dev)
+    params0 = {name: torch.from_numpy(np.array(value, dtype=config.dtype)).to(dev)
+               for name, value in problem.params0.items()}  # fmt: skip
+    return _ModelFit(variant, problems.get(problem.model).loss, x, y, params0, config.lr, config.epochs)
+
+
+#: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
+#: seed's and linear's steps are hand-tuned here; any other family runs its module's loss.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear, "mlp": _prepare_model,
+           "logistic": _prepare_model}  # fmt: skip

@@ -6,15 +6,21 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``PARAMS``: its parameters beyond the size ``n`` and the seed, with their defaults (``{"noise": 0.2}``);
 - ``DEFAULT_SIZES`` and ``SWEEP_SIZES``: the parameters (``n`` included) of the default run's and of the
   sweep's problems;
-- ``parameters(d) -> {name: shape}``: the model's parameters, by name, in the model's order (the weights, then
-  the intercept), with their shapes for data of ``d`` features: the seed's ``w`` and ``b``, linear's ``theta``
-  (d,) and ``b``. Only a problem's own module names them: everything else goes by these names;
+- ``parameters(d, **params) -> {name: shape}``: the model's parameters, by name, in the model's order, with
+  their shapes for data of ``d`` features and the problem's own sizes (mlp's hidden width ``h``): the seed's
+  ``w`` and ``b``, linear's ``theta`` (d,) and ``b``. Only a problem's own module names them: everything else
+  goes by these names;
 - ``make(n, seed, dtype="float64", **params) -> Data``: the data and the initial parameters, drawn from a
   seeded generator and converted once to the working dtype (float64: the draws as they are);
 - ``features(x)``: the design matrix the model is linear in (``x²`` for the seed's model, ``X`` for linear);
-- ``loss(x, y, params)`` and ``gradient(x, y, params) -> {name: ∂L/∂name}``: the loss ``0.5·Σ(ŷ−y)²`` and
-  its hand-derived gradient, in NumPy (the reference's);
-- ``optimum(x, y) -> ({name: value}, L*)``: the closed-form least-squares optimum, in float64;
+- ``loss(xp, params, x, y)`` and ``gradient(xp, params, x, y) -> (loss, {name: ∂L/∂name})``: the model's loss
+  of x (n, d) and y (n,) (``0.5·Σ(ŷ−y)²``; logistic's log-loss), and its hand-derived gradient, written once
+  against the Python array API standard: ``xp`` is the arrays' namespace (array-api-compat's NumPy, CuPy or
+  torch, ``jax.numpy``), taken by the backend outside anything it traces or compiles; the arrays are all of one
+  working dtype. A backend with autodiff differentiates ``loss``; NumPy's manual trainers run ``gradient``;
+- ``optimum(x, y) -> ({name: value}, L*)``: the optimum, in float64 (closed-form least squares; None where a
+  model has none);
+- ``flops(n, **params)``: the FLOPs of one epoch, forward and backward (the compute limit's numerator);
 - ``lr(n, **params)``: the learning rate the benchmarks use at a size, stable for every size;
 - ``floor_bytes(n, itemsize, **params)``: the bytes one epoch must read at least (its data, once);
 - ``DRAWS``: what a report draws for it beside the loss curves (``"curve"``: the fitted curve over the data;
@@ -44,12 +50,12 @@ from records.sources import Broken, Source, installed
 
 GROUP = "regbench.problems"
 #: regbench's own problems, as pyproject.toml declares them: found first, whether or not regbench is installed.
-BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear"))
+BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear", "mlp", "logistic"))
 #: The model families the trainers implement (a problem's ``MODEL``).
-MODELS = ("quadratic", "linear")
+MODELS = ("quadratic", "linear", "mlp", "logistic")
 #: What every problem module defines (``tests/test_linear.py`` holds each module to it).
 CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "parameters", "make", "features",
-            "loss", "gradient", "optimum", "lr", "floor_bytes")  # fmt: skip
+            "loss", "gradient", "optimum", "lr", "flops", "floor_bytes")  # fmt: skip
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -115,9 +121,10 @@ def _load(name: str) -> ModuleType:
     return module
 
 
-def parameters(model: str, d: int) -> dict[str, tuple[int, ...]]:
-    """The parameters of model family ``model`` for data of ``d`` features: name -> shape, in the model's order."""
-    return get(model).parameters(d)
+def parameters(model: str, d: int, /, **sizes) -> dict[str, tuple[int, ...]]:
+    """The parameters of model family ``model`` for data of ``d`` features and the problem's own ``sizes``
+    (mlp's ``h``; others are passed over): name -> shape, in the model's order."""
+    return get(model).parameters(d, **{key: value for key, value in sizes.items() if key != "d"})
 
 
 def status() -> dict[str, str]:

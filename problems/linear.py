@@ -34,7 +34,7 @@ B_STAR = 2.0
 THETA_RANGE = 3.0
 
 
-def parameters(d: int) -> dict[str, tuple[int, ...]]:
+def parameters(d: int, **params) -> dict[str, tuple[int, ...]]:
     """``theta``, one weight per feature, and the intercept ``b``."""
     return {"theta": (d,), "b": ()}
 
@@ -55,15 +55,16 @@ def features(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def loss(x: np.ndarray, y: np.ndarray, params: dict) -> float:
-    r = x @ params["theta"] + params["b"] - y[:, 0]
-    return 0.5 * float(r @ r)
+def loss(xp, params, x, y):
+    """``0.5·Σ(X·θ+b−y)²`` of X (n, d) and y (n,), in the namespace and dtype of the arrays given."""
+    r = x @ params["theta"] + params["b"] - y
+    return 0.5 * xp.sum(r * r)
 
 
-def gradient(x: np.ndarray, y: np.ndarray, params: dict) -> dict[str, np.ndarray | float]:
-    """``∂L/∂θ = Xᵀ(Xθ+b−y)``, ``∂L/∂b = Σ(Xθ+b−y)``."""
-    r = x @ params["theta"] + params["b"] - y[:, 0]
-    return {"theta": x.T @ r, "b": float(r.sum())}
+def gradient(xp, params, x, y):
+    """The loss and its hand-derived gradient: ``∂L/∂θ = Xᵀ(Xθ+b−y)``, ``∂L/∂b = Σ(Xθ+b−y)``."""
+    r = x @ params["theta"] + params["b"] - y
+    return 0.5 * xp.sum(r * r), {"theta": x.T @ r, "b": xp.sum(r)}
 
 
 def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, np.ndarray | float], float]:
@@ -77,6 +78,11 @@ def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, np.ndarray | float]
 
 def lr(n: int, d: int = 16, **params) -> float:
     return 0.1 / (n + d)
+
+
+def flops(n: int, d: int = 16, **params) -> int:
+    """FLOPs of one epoch: X·θ and Xᵀr (2·n·d each) and the residual's and loss's element-wise work (~4·n)."""
+    return 4 * n * d + 4 * n
 
 
 def floor_bytes(n: int, itemsize: int, d: int = 16, **params) -> int:

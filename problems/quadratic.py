@@ -21,7 +21,7 @@ DRAWS = "curve"
 LR_TIMES_N = 0.1
 
 
-def parameters(d: int = 1) -> dict[str, tuple[int, ...]]:
+def parameters(d: int = 1, **params) -> dict[str, tuple[int, ...]]:
     """``w`` and ``b``, two scalars: the seed's model takes one feature."""
     if d != 1:
         raise ValueError(f"x must have shape (n,) or (n, 1): the seed's model takes one feature, got {d}")
@@ -45,14 +45,17 @@ def features(x: np.ndarray) -> np.ndarray:
     return np.power(x, 2)
 
 
-def loss(x: np.ndarray, y: np.ndarray, params: dict) -> float:
-    return float((0.5 * (np.power(x, 2) * params["w"] + params["b"] - y) ** 2).sum())
+def loss(xp, params, x, y):
+    """``0.5·Σ(w·x²+b−y)²`` of x (n, 1) and y (n,), in the namespace and dtype of the arrays given."""
+    r = x[:, 0] ** 2 * params["w"] + params["b"] - y
+    return 0.5 * xp.sum(r * r)
 
 
-def gradient(x: np.ndarray, y: np.ndarray, params: dict) -> dict[str, float]:
-    """``∂L/∂w = Σ(w·x²+b−y)·x²``, ``∂L/∂b = Σ(w·x²+b−y)``."""
-    r = np.power(x, 2) * params["w"] + params["b"] - y
-    return {"w": float(np.sum(r * np.power(x, 2))), "b": float(np.sum(r))}
+def gradient(xp, params, x, y):
+    """The loss and its hand-derived gradient: ``∂L/∂w = Σ(w·x²+b−y)·x²``, ``∂L/∂b = Σ(w·x²+b−y)``."""
+    x2 = x[:, 0] ** 2
+    r = x2 * params["w"] + params["b"] - y
+    return 0.5 * xp.sum(r * r), {"w": xp.sum(r * x2), "b": xp.sum(r)}
 
 
 def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float]:
@@ -65,6 +68,11 @@ def optimum(x: np.ndarray, y: np.ndarray) -> tuple[dict[str, float], float]:
 
 def lr(n: int, **params) -> float:
     return LR_TIMES_N / n
+
+
+def flops(n: int, **params) -> int:
+    """FLOPs of one epoch: the residual (3·n with x² hoisted), the loss and the two gradient sums (2·n each)."""
+    return 9 * n
 
 
 def floor_bytes(n: int, itemsize: int, **params) -> int:

@@ -102,11 +102,11 @@ def test_linear_gradient_matches_central_differences(theta_scale, b):
     problem = backends.make_linear_problem(157, 6, 2)
     x, y = problem.x, problem.y
     w = theta_scale * np.linspace(-1, 1, 6)
-    grads = linear.gradient(x, y, {"theta": w, "b": b})
+    grads = linear.gradient(np, {"theta": w, "b": b}, x, y[:, 0])[1]
     grad_w, grad_b = grads["theta"], grads["b"]
 
     def loss(w, b):
-        return linear.loss(x, y, {"theta": w, "b": b})
+        return float(linear.loss(np, {"theta": w, "b": b}, x, y[:, 0]))
 
     h = 1e-5  # the loss is quadratic: the central difference is exact up to rounding
     scale = abs(loss(w, b)) / h * np.finfo(float).eps * 10
@@ -120,7 +120,7 @@ def test_linear_gradient_matches_central_differences(theta_scale, b):
     loss, gw, gb = linear_loss_and_gradient(x, y, w.reshape(-1, 1), np.full((1, 1), b))
     np.testing.assert_allclose(gw[:, 0], grad_w, rtol=1e-12, atol=1e-9)
     assert float(gb) == pytest.approx(grad_b, rel=1e-12, abs=1e-9)
-    assert float(loss) == pytest.approx(linear.loss(x, y, {"theta": w, "b": b}), rel=1e-12)
+    assert float(loss) == pytest.approx(float(linear.loss(np, {"theta": w, "b": b}, x, y[:, 0])), rel=1e-12)
 
 
 @pytest.mark.parametrize(("n", "d"), [(1, 1024), (10, 1024), (100, 16), (1000, 16), (120, 120), (3, 1)])

@@ -170,7 +170,7 @@ def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_mod
     from bench.problems import default_problems
 
     _install_problem(site)
-    assert problems.names() == ("quadratic", "linear", "wide")
+    assert problems.names() == ("quadratic", "linear", "mlp", "logistic", "wide")
     assert ("wide", {"n": 50, "d": 40}) in default_problems()
     problem = backends.make_named_problem("wide", 50, seed=0)
     assert (problem.model, problem.d) == ("linear", 40)
@@ -188,7 +188,7 @@ def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_mod
          "regbench-wide 1.0 (entry point wide): importing wide_problem failed: ZeroDivisionError"),
         ("lacks the contract", "NAME = 'wide'", "wide", "wide_problem lacks MODEL, PARAMS, DEFAULT_SIZES"),
         ("an unknown model", WIDE.replace('MODEL = "linear"', 'MODEL = "cubic"'), "wide",
-         "its NAME is 'wide' and its MODEL 'cubic' (one of quadratic, linear)"),
+         "its NAME is 'wide' and its MODEL 'cubic' (one of quadratic, linear, mlp, logistic)"),
         ("takes a built-in's name", WIDE, "linear", "broken                           regbench-wide 1.0 (entry point "
          "linear): problem 'linear' refused: a built-in problem's name"),
     ]),
@@ -201,4 +201,5 @@ def test_a_broken_problem_is_one_line_and_the_others_run(site, capsys, case, mod
     out = capsys.readouterr().out
     assert line in out, out
     assert "problem linear                   ok" in out
-    assert [name for name, _ in default_problems()] == ["linear", "linear"]  # linear's two sizes; no "wide"
+    # linear's two sizes, mlp's and logistic's one; no "wide"
+    assert [name for name, _ in default_problems()] == ["linear", "linear", "mlp", "logistic"]

@@ -63,7 +63,7 @@ FITS = {"quadratic": tutorial, "linear": small_linear}
 def in_float32(problem: backends.Problem) -> backends.Problem:
     """``problem`` with its data made in float32, as a user who works in float32 makes them (parameters kept)."""
     return backends.Problem(problem.x.astype(np.float32), problem.y.astype(np.float32), problem.params0,
-                            name=problem.name, model=problem.model)  # fmt: skip
+                            name=problem.name, model=problem.model, sizes=problem.sizes)  # fmt: skip
 
 
 def kit_fit(spec: TrainerSpec, name: str | None, dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
@@ -244,10 +244,8 @@ def unlisted_models(spec: TrainerSpec) -> tuple[str, ...]:
 
 
 def problem_of(model: str) -> backends.Problem:
-    """A small problem of model family ``model``: the seed's, or one of d = 3 features for ``linear``."""
-    if model == "quadratic":
-        return backends.make_problem(20, 3)
-    return backends.make_linear_problem(20, 3, seed=3)
+    """A small problem of model family ``model``: 20 points of its own problem (the family's name), seed 3."""
+    return backends.make_named_problem(model, 20, 3)
 
 
 def assert_refuses_unlisted_models(trainer: backends.Trainer, spec: TrainerSpec) -> None:
