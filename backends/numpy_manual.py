@@ -390,9 +390,10 @@ def _prepare_model(xp: ModuleType, variant: str, problem: Problem, config: Train
         raise ValueError(f"model {problem.model!r} has no hand-derived gradient for NumPy's manual trainers to run")
     x = xp.asarray(np.ascontiguousarray(problem.x, dtype=dtype))
     params0 = {name: xp.asarray(np.asarray(value, dtype=dtype)) for name, value in problem.params0.items()}
-    return _ModelFit(xp=xp, epochs=config.epochs, names=tuple(problem.params0), namespace=array_api_compat.array_namespace(x),
-                     gradient=gradient, x=x, y=xp.asarray(problem.y.astype(dtype, copy=False).ravel()),
-                     params0=params0, lr=config.lr)  # fmt: skip
+    return _ModelFit(xp=xp, epochs=config.epochs, names=tuple(problem.params0),
+                     namespace=array_api_compat.array_namespace(x), gradient=gradient, x=x,
+                     y=xp.asarray(problem.y.astype(dtype, copy=False).ravel()), params0=params0,
+                     lr=config.lr)  # fmt: skip
 
 
 #: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
