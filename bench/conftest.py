@@ -15,6 +15,8 @@ selected benchmark and the small problems' data through its JSON hook
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from bench import dp_options
@@ -26,6 +28,7 @@ from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
+from records.sources import plugin_code, sigint_watched
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -92,6 +95,9 @@ def pytest_configure(config):
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
+    watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its benchmark; a Ctrl-C stops the run
+    watch.enter_context(sigint_watched())
+    config.add_cleanup(watch.close)
     quick = config.getoption("--quick")
     config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes"), quick), "regbench-outcomes")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
@@ -100,6 +106,12 @@ def pytest_configure(config):
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with plugin_code(quiet=False):  # a trainer's sys.exit() or own KeyboardInterrupt: a failed benchmark, no more
+        return (yield)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -3,12 +3,17 @@
 Rules: standard library only (backends.discovery and problems both read entry points through it). regbench's
 own entry points come first and are the ones given here, made by hand, so that a source checkout that was
 never pip-installed finds its own, and an installed regbench's are not found twice. A record names its
-trainer's source as ``"DISTRIBUTION VERSION"`` (records.model.FitRecord.source).
+trainer's source as ``"DISTRIBUTION VERSION"`` (records.model.FitRecord.source). A plugin's code runs inside
+``plugin_code()``: ``sys.exit()`` there, or a KeyboardInterrupt that no Ctrl-C sent, is its failure like any
+exception (``PluginExit``), reported in one line (``failure``), never the end of the command or of pytest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import io
+import signal
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 
@@ -67,3 +72,73 @@ def installed(group: str, builtin: Iterable[EntryPoint]) -> list[tuple[EntryPoin
     others = [(ep, source_of(ep)) for ep in entry_points(group=group)]
     others = [(ep, src) for ep, src in others if not src.builtin]
     return [*own, *sorted(others, key=lambda pair: (pair[1].distribution, pair[0].name))]
+
+
+#: How much of what a plugin raised a line quotes.
+FAILURE_CHARS = 300
+
+
+class PluginExit(Exception):
+    """A plugin's ``sys.exit()``, or its own KeyboardInterrupt: its failure, which ``except Exception`` reports."""
+
+    def __init__(self, exc: BaseException) -> None:
+        why = " (raised by the code, not by a Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else ""
+        super().__init__(type(exc).__name__ + "".join(f": {arg}" for arg in exc.args[:1]) + why)
+
+
+def failure(exc: BaseException) -> str:
+    """``KeyError: 1``: what a plugin raised, in one line of at most FAILURE_CHARS characters of its message."""
+    text = " ".join(str(exc).split())
+    if len(text) > FAILURE_CHARS:
+        text = text[:FAILURE_CHARS] + f"... ({len(text)} characters)"
+    return text if isinstance(exc, PluginExit) else f"{type(exc).__name__}: {text}"
+
+
+_sigint = {"seen": False}
+
+
+def _on_sigint(signum, frame):
+    _sigint["seen"] = True
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigint_watched() -> Iterator[None]:
+    """Tell a Ctrl-C (a real SIGINT, which still raises KeyboardInterrupt) from a plugin's own KeyboardInterrupt,
+    while this is entered in the main thread over Python's default handler (elsewhere every KeyboardInterrupt
+    stops, as before)."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is signal.default_int_handler and signal.getsignal(signal.SIGINT) is _on_sigint:
+            signal.signal(signal.SIGINT, previous)
+            _sigint["seen"] = False
+
+
+def _from_plugin(exc: BaseException) -> bool:
+    if isinstance(exc, KeyboardInterrupt):  # a real Ctrl-C, or one regbench cannot tell apart, stops
+        return signal.getsignal(signal.SIGINT) is _on_sigint and not _sigint["seen"]
+    return isinstance(exc, SystemExit)
+
+
+@contextlib.contextmanager
+def plugin_code(quiet: bool = True) -> Iterator[None]:
+    """Around a call into a plugin's code: ``sys.exit()`` or a KeyboardInterrupt no Ctrl-C sent become a
+    PluginExit; with ``quiet`` what it prints is not shown (``regbench list`` stays one line a trainer)."""
+    sink = io.StringIO()
+    quieted = (contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink)) if quiet else ()
+    try:
+        with contextlib.ExitStack() as stack:
+            for redirect in quieted:
+                stack.enter_context(redirect)
+            yield
+    except (SystemExit, KeyboardInterrupt) as exc:
+        if not _from_plugin(exc):
+            raise
+        raise PluginExit(exc) from exc  # its traceback names the plugin's line

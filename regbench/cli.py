@@ -24,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+from records.sources import sigint_watched
 from regbench.checks import UsageError, check_folder
 from regbench.options import count_option, name_option, number_option
 
@@ -309,8 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
-        args = parser().parse_args(argv)
-        status = args.func(args)
+        with sigint_watched():  # a plugin's own KeyboardInterrupt is its failure; a Ctrl-C stops (records.sources)
+            args = parser().parse_args(argv)
+            status = args.func(args)
         sys.stdout.flush()  # an output that cannot be written is found here, not in the interpreter's exit
         return status
     except OutputError as exc:

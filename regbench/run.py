@@ -240,12 +240,14 @@ def _run(args, write_report: Callable) -> int:
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     quick = ["--quick"] if getattr(args, "quick", False) else []
-    # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
+    # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing,
+    # and a benchmark that failed before its timing would fail a second time at its fixture's teardown.
     # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
     # Without hypothesis's plugin (the tests' tool, not the benchmarks'): ~1 s of imports in each process.
     base = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
             "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "bench.parent_watch",
-            "-W", "ignore:Not saving anything", *workers, *quick, *args.pytest_args]  # fmt: skip
+            "-W", "ignore:Not saving anything", "-W", "ignore:Benchmark fixture was not used",
+            *workers, *quick, *args.pytest_args]  # fmt: skip
     # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:

@@ -3,11 +3,14 @@ points, run like regbench's own, and refused one line each when broken, without 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import backends
 import problems
 from backends import _registry
+from records.sources import PluginExit, sigint_watched
 from regbench.cli import main
 from tests.plugins import TOY_BACKEND, write_distribution
 
@@ -65,6 +68,10 @@ def test_listing_a_plugin_s_trainers_imports_not_its_backend(site):
     ("case", "install", "error"),
     _named([
         ("fails to import", {"spec_source": "1 / 0"}, "loading toy_specs:TRAINERS failed: ZeroDivisionError"),
+        ("exits at import", {"spec_source": "__import__('sys').exit('bye')"},
+         "loading toy_specs:TRAINERS failed: SystemExit: bye"),
+        ("its own Ctrl-C at import", {"spec_source": "(_ for _ in ()).throw(KeyboardInterrupt)"},
+         "loading toy_specs:TRAINERS failed: KeyboardInterrupt (raised by the code, not by a Ctrl-C)"),
         ("not specs", {"spec_source": "'toy'"}, "toy_specs:TRAINERS is not a TrainerSpec or a tuple of them"),
         ("malformed id", {"spec_source": SPEC.replace('"toy"', '"Toy-Box"', 1).format(extra="")},
          "backend 'Toy-Box' is not lower-case letters"),
@@ -113,6 +120,12 @@ def test_a_duplicated_id_keeps_the_first_distribution_s(site, capsys):
          "broken: prepare() failed: KeyError: 1"),
         ("prepare returns nothing", TOY_BACKEND + "\ndef prepare(variant, device, problem, config):\n    return 1\n",
          "broken: prepare() failed: TypeError: prepare() returned int, not a PreparedFit"),
+        ("prepare exits", TOY_BACKEND + "\ndef prepare(variant, device, problem, config):\n    raise SystemExit(3)\n",
+         "broken: prepare() failed: SystemExit: 3"),
+        ("prepare raises its own Ctrl-C", TOY_BACKEND + "\ndef prepare(*args):\n    raise KeyboardInterrupt\n",
+         "broken: prepare() failed: KeyboardInterrupt (raised by the code, not by a Ctrl-C)"),
+        ("prepare raises a megabyte", TOY_BACKEND + "\ndef prepare(*args):\n    raise KeyError('x' * 2**20)\n",
+         f"broken: prepare() failed: KeyError: 'xxx{'x' * 296}... (1048578 characters)"),
     ]),
 )  # fmt: skip
 def test_a_broken_backend_module_is_its_trainer_s_line_and_no_one_else_s(site, capsys, case, backend, status):
@@ -125,8 +138,44 @@ def test_a_broken_backend_module_is_its_trainer_s_line_and_no_one_else_s(site, c
     assert sum(" ok " in f"{v} " for v in listed.values()) == sum(a.ok for a in backends.available().values()) - (
         "broken" in status
     )  # every other trainer as before
-    with pytest.raises((backends.TrainerUnavailable, KeyError, AttributeError)):
+    with sigint_watched(), pytest.raises((backends.TrainerUnavailable, KeyError, AttributeError, PluginExit)):
         backends.get_trainer(TOY).fit(backends.seed_problem(), backends.TrainConfig())
+
+
+def test_what_a_plugin_prints_while_listed_is_not_shown(site, capsys):
+    """A prepare() that prints a megabyte: its trainer's line, as any other's, and nothing more."""
+    printing = "\n_prepare = prepare\ndef prepare(*args):\n    print('x' * 2**20)\n    return _prepare(*args)\n"
+    backend = TOY_BACKEND + printing
+    _install(site, backend=backend)
+    assert main(["list"]) == 0
+    out = capsys.readouterr()
+    assert "xxx" not in out.out + out.err
+    assert len(out.out.splitlines()) == len(backends.trainer_ids()) + len(problems.names())
+    assert next(line for line in out.out.splitlines() if line.startswith(TOY)).split()[1] == "ok"
+
+
+def test_a_framework_under_a_missing_package_is_not_installed(site, capsys):
+    _install(site, SPEC.replace('framework="numpy"', 'framework="hb_nosuchpkg.sub"').format(extra=""))
+    line = _listed(capsys)[TOY]
+    assert "unavailable: hb_nosuchpkg.sub is not installed (pip install hb_nosuchpkg.sub) [regbench-toy 1.0]" in line
+
+
+def test_a_real_ctrl_c_during_a_plugin_s_import_stops_the_command(site, capsys):
+    """A SIGINT, really sent, while a plugin loads: regbench's 130, not a broken plugin."""
+    _install(site, "__import__('os').kill(__import__('os').getpid(), __import__('signal').SIGINT), "
+             "__import__('time').sleep(5)")  # fmt: skip
+    assert main(["list"]) == 130
+    out = capsys.readouterr()
+    assert out.err == "regbench: interrupted: nothing saved\n"
+    assert out.out == ""
+
+
+def test_a_plugin_that_exits_leaves_conform_its_own_checks(site, capsys):
+    _install(site, "__import__('sys').exit(1)")
+    assert main(["conform", "no-such-trainer"]) == 2  # the id check ran, over the other trainers
+    err = capsys.readouterr().err
+    assert err.startswith("regbench: error: conform: unknown trainer 'no-such-trainer'; known trainers: "), err
+    assert backends.REFERENCE_ID in err
 
 
 def test_regbench_declares_its_own_trainers_as_an_entry_point():
@@ -189,6 +238,11 @@ def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_mod
         ("lacks the contract", "NAME = 'wide'", "wide", "wide_problem lacks MODEL, PARAMS, DEFAULT_SIZES"),
         ("an unknown model", WIDE.replace('MODEL = "linear"', 'MODEL = "cubic"'), "wide",
          "its NAME is 'wide' and its MODEL 'cubic' (one of quadratic, linear)"),
+        ("sizes not a tuple", WIDE.replace('DEFAULT_SIZES = ({"n": 50, "d": 40},)', "DEFAULT_SIZES = 5"), "wide",
+         "wide_problem's DEFAULT_SIZES is 5, not a tuple of dicts of n ≥ 1 and PARAMS's keys"),
+        ("a size of an unknown parameter", WIDE.replace('"d": 40},)', '"k": 40},)'), "wide",
+         "DEFAULT_SIZES is ({'n': 50, 'k': 40},), not a tuple"),
+        ("a function not callable", WIDE + "    lr = 0.1\n", "wide", "wide_problem's lr is not callable"),
         ("takes a built-in's name", WIDE, "linear", "broken                           regbench-wide 1.0 (entry point "
          "linear): problem 'linear' refused: a built-in problem's name"),
     ]),
@@ -202,3 +256,32 @@ def test_a_broken_problem_is_one_line_and_the_others_run(site, capsys, case, mod
     assert line in out, out
     assert "problem linear                   ok" in out
     assert [name for name, _ in default_problems()] == ["linear", "linear"]  # linear's two sizes; no "wide"
+
+
+@pytest.mark.slow  # a quick run of two benchmarks in a fresh process (~10 s)
+def test_plugins_that_exit_interrupt_or_break_their_sizes_cost_a_quick_run_their_own_figures(site, tmp_path):
+    """Issue 36: an entry point that calls sys.exit() at import, a trainer whose run() raises KeyboardInterrupt
+    (no Ctrl-C), a trainer that runs `linear` alone, a problem whose DEFAULT_SIZES is 5: the run goes on, the
+    raising trainer's benchmark fails alone, the linear one is not collected for the tutorial's problem."""
+    from tests.test_hardening import ROOT, one_line, regbench
+
+    write_distribution(site, "regbench-exits", {"regbench.trainers": {"exits": "exits_specs:TRAINERS"}},
+                       {"exits_specs.py": "import sys\nsys.exit('bye')\n"})  # fmt: skip
+    interrupting = TOY_BACKEND + "\n_Fit.run = lambda self: (_ for _ in ()).throw(KeyboardInterrupt)\n"
+    _install(site, backend=interrupting)
+    linear = SPEC.replace('"toy", "manual"', '"toylin", "manual"').replace('("quadratic",)', '("linear",)')
+    specs = f"from backends import TrainerSpec\nTRAINERS = {linear.format(extra='')}\n"
+    write_distribution(site, "regbench-toylin", {"regbench.trainers": {"toylin": "toylin_specs:TRAINERS"}},
+                       {"toylin_specs.py": specs})  # fmt: skip
+    _install_problem(site, WIDE.replace('DEFAULT_SIZES = ({"n": 50, "d": 40},)', "DEFAULT_SIZES = 5"))
+    assert "toylin-manual-loop-cpu" in backends.trainer_ids()
+    assert "DEFAULT_SIZES is 5" in problems.status()["wide"]
+    storage = tmp_path / "storage"
+    proc = regbench("run", "--quick", "--storage", storage, "--out", tmp_path / "out", "--", "-k",
+                    "numpy-manual-fused-cpu or toy", pythonpath=f"{site}{os.pathsep}{ROOT}")  # fmt: skip
+    line = one_line(proc, 1, "regbench: benchmarks failed in the numpy process (the report lists them)")
+    assert str(storage) in line  # the others are saved
+    assert "INTERNALERROR" not in proc.stdout
+    assert f"{TOY} float32: FAILED (records.sources.PluginExit: KeyboardInterrupt (raised by the code" in proc.stdout
+    assert "numpy-manual-fused-cpu float32 n=100: median" in proc.stdout
+    assert "toylin" not in proc.stdout  # not collected: its spec does not list the tutorial's model

@@ -11,9 +11,12 @@ here imports a framework.
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import backends
+from records.sources import plugin_code, sigint_watched
 from regbench.conformance.command import unknown_ids
 
 KIT = "regbench.conformance."
@@ -31,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help") or config.getoption("version"):
         return
+    watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its check; a Ctrl-C stops the kit
+    watch.enter_context(sigint_watched())
+    config.add_cleanup(watch.close)
     ids = list(dict.fromkeys(config.getoption("trainer")))  # each once, in the order given
     known = backends.trainer_ids()
     if not ids:
@@ -57,6 +63,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "trainer_id" in metafunc.fixturenames and metafunc.module.__name__.startswith(KIT):
         ids = metafunc.config.stash[_IDS]
         metafunc.parametrize("trainer_id", ids, ids=ids)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    with plugin_code(quiet=False):  # a trainer's sys.exit() or own KeyboardInterrupt: a failed check, no more
+        return (yield)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
