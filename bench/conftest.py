@@ -22,7 +22,7 @@ import pytest
 from bench import dp_options
 from bench.environment import machine_record
 from bench.isolation import Isolation
-from bench.option_types import positive_int, positive_ints
+from bench.option_types import positive_int, positive_ints, positive_seconds
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
@@ -55,7 +55,7 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--regbench-budget",
-        type=float,
+        type=positive_seconds,
         default=None,
         help=f"seconds of timed rounds per benchmark [{ROUND_BUDGET_S}; {QUICK_BUDGET_S} with --quick]",
     )

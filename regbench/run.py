@@ -171,6 +171,10 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     plan_storage = f"--benchmark-storage=file://{(staging / 'plan').resolve()}"
     _pytest([*base, "--collect-only", f"--regbench-plan={plan_path}", plan_storage], staging / "plan", caches,
             quiet=True)  # fmt: skip
+    if not plan_path.exists():  # pytest ended before collecting (-- --help, --version): what it printed, then a line
+        print((staging / "plan" / ".stdout").read_text(errors="replace").rstrip(), flush=True)
+        raise UsageError("pytest ran no benchmark: its options only asked it to print (--help, --version, --markers, "
+                         "...); nothing saved")  # fmt: skip
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
     done, begun, failed = 0, time.time(), []

@@ -361,8 +361,10 @@ def test_ctrl_c_in_any_other_command_is_one_line(tmp_path, monkeypatch, capsys):
         (["--no-such-option"], 2, "pytest: unrecognized arguments: --no-such-option"),
         (["-k", "no_benchmark_is_called_this"], 2, "the selection ran no benchmark (pytest selected none)"),
         ([*TINY, "--benchmark-skip"], 2, "the selection ran no benchmark: skipped 1 × Skipping benchmark"),
+        (["--help"], 2, "pytest ran no benchmark: its options only asked it to print (--help, --version"),
+        (["--version"], 2, "pytest ran no benchmark: its options only asked it to print (--help, --version"),
     ],
-    ids=["bad -k", "unknown option", "nothing selected", "everything skipped"],
+    ids=["bad -k", "unknown option", "nothing selected", "everything skipped", "help", "version"],
 )
 @pytest.mark.slow  # a `regbench run` subprocess (pytest bench inside) a case
 def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
