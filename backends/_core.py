@@ -49,9 +49,17 @@ def _data_dtype(*values: Any) -> type:
 ALIGNMENT = 64
 
 
+def _real(values: Any) -> Any:
+    """``values``, refused (TypeError) where NumPy would drop an imaginary part or read bools as 0 and 1."""
+    dtype = np.asarray(values).dtype
+    if dtype.kind in "bc":
+        raise TypeError(f"got {dtype} values, not real numbers")
+    return values
+
+
 def _aligned_copy(values: Any, dtype: type) -> np.ndarray:
     """A new array of ``values`` in ``dtype`` whose data start at a multiple of ALIGNMENT."""
-    src = np.asarray(values, dtype=dtype)
+    src = np.asarray(_real(values), dtype=dtype)
     buf = np.empty(src.nbytes + ALIGNMENT, np.uint8)
     start = -buf.ctypes.data % ALIGNMENT
     out = buf[start : start + src.nbytes].view(dtype).reshape(src.shape)
@@ -93,7 +101,7 @@ def _as_matrix(name: str, values: Any, dtype: type = np.float64) -> np.ndarray:
 
 def _finite_vector(name: str, values: Any, d: int) -> np.ndarray:
     try:
-        arr = np.array(values, dtype=np.float64).reshape(-1)
+        arr = np.array(_real(values), dtype=np.float64).reshape(-1)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} must be numeric: {exc}") from None
     if arr.shape != (d,):

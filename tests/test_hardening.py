@@ -490,6 +490,18 @@ def test_the_api_refuses_wrong_argument_types():
         backends.get_trainer([backends.REFERENCE_ID])
 
 
+@pytest.mark.parametrize("field", ["x", "y", "w0"])
+@pytest.mark.parametrize("kind", [complex, bool])
+def test_complex_or_bool_data_are_refused_naming_the_field(field, kind, recwarn):
+    """Not an imaginary part dropped with a ComplexWarning, nor bools read as 0 and 1."""
+    seed = backends.make_named_problem("linear", 10, seed=0, d=2)
+    values = {"x": seed.x, "y": seed.y, "w0": seed.w0}
+    values[field] = values[field].astype(kind)
+    with pytest.raises(ValueError, match=rf"^{field} must be numeric: got {np.dtype(kind)} values, not real numbers$"):
+        backends.Problem(**values, b0=seed.b0, model="linear")
+    assert not recwarn.list
+
+
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(dtypes=("float32",)))
 def test_a_loss_history_beyond_memory_is_refused_before_allocating(trainer, dtype):
     config = backends.TrainConfig(epochs=10**12, dtype=dtype, workers=2 if "-dp-" in trainer.id else 1)
