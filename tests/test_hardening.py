@@ -490,6 +490,17 @@ def test_the_api_refuses_wrong_argument_types():
         backends.get_trainer([backends.REFERENCE_ID])
 
 
+def test_a_peak_below_the_resolution_is_never_a_false_zero(tmp_path):
+    """A fit that adds less than a page: "< 4 kB", and below 4 kB over its data, where "0 B" and "0×" were."""
+    path = write_run(tmp_path, "0001_small.json", setter(lambda d: FIT(d)["extra_info"], "peak_bytes", 0))
+    table = tables.present(tables.speed(load([path])))
+    row = table[(table["trainer"] == "numpy-manual-tutorial-cpu") & (table["dtype"] == "float32")].iloc[0]  # FIT
+    assert (row["peak_memory"], row["× data"], row["data_bytes"]) == ("< 4 kB", "< 5.1×", "800 B")
+    measured = table[table["peak_memory"] != "< 4 kB"]
+    assert not measured.empty
+    assert not measured["peak_memory"].str.startswith("0").any()
+
+
 @pytest.mark.parametrize("field", ["x", "y", "w0"])
 @pytest.mark.parametrize("kind", [complex, bool])
 def test_complex_or_bool_data_are_refused_naming_the_field(field, kind, recwarn):
