@@ -1,4 +1,5 @@
-"""The main benchmark: every trainer × dtype on the tutorial's problem (100 points, 800 epochs, lr 1e-3)."""
+"""The main benchmark: every trainer of the quadratic family × dtype on the tutorial's problem (100 points, 800
+epochs, lr 1e-3)."""
 
 from __future__ import annotations
 
