@@ -10,7 +10,10 @@ the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
 selected benchmark and the small problems' data through its JSON hook
-(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress).
+(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark
+runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code
+(records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails
+that benchmark alone.
 """
 
 from __future__ import annotations
@@ -28,7 +31,15 @@ from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
-from records.sources import plugin_code, sigint_watched
+from records.sources import (
+    TIME_LIMIT_ENV,
+    TIME_LIMIT_S,
+    leave_stuck_threads,
+    plugin_code,
+    sigint_watched,
+    time_limit,
+    within,
+)
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -65,6 +76,13 @@ def pytest_addoption(parser):
         help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, {QUICK_BUDGET_S} s of rounds "
         "each, no cold start or peak memory; its saved run is marked quick",
     )
+    group.addoption(
+        "--regbench-time-limit",
+        type=positive_seconds,
+        default=None,
+        help=f"seconds one benchmark may take, past which it fails (the others run on) [${TIME_LIMIT_ENV}, else "
+        f"{TIME_LIMIT_S:g}]",
+    )
     group.addoption("--regbench-progress", action="store_true", help="one line per finished benchmark, with an ETA")
     group.addoption(
         "--no-cold-start",
@@ -98,6 +116,10 @@ def pytest_configure(config):
     watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its benchmark; a Ctrl-C stops the run
     watch.enter_context(sigint_watched())
     config.add_cleanup(watch.close)
+    try:
+        config.stash[_TIME_LIMIT] = config.getoption("--regbench-time-limit") or time_limit()
+    except ValueError as exc:  # a bad $REGBENCH_TIME_LIMIT_S
+        raise pytest.UsageError(str(exc)) from None
     quick = config.getoption("--quick")
     config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes"), quick), "regbench-outcomes")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
@@ -108,10 +130,24 @@ def pytest_configure(config):
     dp_options.configure(config)
 
 
+_TIME_LIMIT, _STATUS = pytest.StashKey[float](), pytest.StashKey[int]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    with plugin_code(quiet=False):  # a trainer's sys.exit() or own KeyboardInterrupt: a failed benchmark, no more
+    # A trainer's sys.exit() or own KeyboardInterrupt, a hang past the time limit, a thread left running: a failed
+    # benchmark, named, no more.
+    with plugin_code(quiet=False), within(item.config.stash[_TIME_LIMIT], item.name):
         return (yield)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    leave_stuck_threads(config.stash.get(_STATUS, 1))  # the results are written: a left thread is not waited for
 
 
 def pytest_collection_modifyitems(config, items):

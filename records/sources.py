@@ -5,14 +5,20 @@ own entry points come first and are the ones given here, made by hand, so that a
 never pip-installed finds its own, and an installed regbench's are not found twice. A record names its
 trainer's source as ``"DISTRIBUTION VERSION"`` (records.model.FitRecord.source). A plugin's code runs inside
 ``plugin_code()``: ``sys.exit()`` there, or a KeyboardInterrupt that no Ctrl-C sent, is its failure like any
-exception (``PluginExit``), reported in one line (``failure``), never the end of the command or of pytest.
+exception (``PluginExit``), reported in one line (``failure``), never the end of the command or of pytest. A
+benchmark or a conformance check runs ``within`` a time limit (``TIME_LIMIT_ENV``, default TIME_LIMIT_S): past it,
+or leaving a thread that would keep its process from ending, it fails, named, and the others run on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
+import os
 import signal
+import sys
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
@@ -142,3 +148,65 @@ def plugin_code(quiet: bool = True) -> Iterator[None]:
         if not _from_plugin(exc):
             raise
         raise PluginExit(exc) from exc  # its traceback names the plugin's line
+
+
+#: Seconds one benchmark or conformance check may take, and the variable that sets them.
+TIME_LIMIT_S, TIME_LIMIT_ENV = 600.0, "REGBENCH_TIME_LIMIT_S"
+_left: list[threading.Thread] = []  # threads a test left running: they would keep its process from ending
+
+
+def time_limit(value: str | float | None = None, source: str = TIME_LIMIT_ENV) -> float:
+    """``value`` seconds (else $REGBENCH_TIME_LIMIT_S, else TIME_LIMIT_S); ValueError naming ``source`` unless a
+    finite number above 0."""
+    if value is None:
+        value = os.environ.get(TIME_LIMIT_ENV)
+        if value is None:
+            return TIME_LIMIT_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"{source} must be a finite number of seconds > 0, got {value!r}")
+    return seconds
+
+
+class TimeLimitExceeded(Exception):
+    """A benchmark or a check ran past its time limit, or left a thread running."""
+
+
+@contextlib.contextmanager
+def within(seconds: float, what: str) -> Iterator[None]:
+    """Run ``what`` (a benchmark, a check) for ``seconds`` at most: past them, TimeLimitExceeded is raised in it
+    (SIGALRM, in the main thread: a sleep, Python code and any call that returns to Python are stopped; a C loop
+    that never does is stopped when it does). A thread it starts and leaves running fails it too (a non-daemon
+    one would keep the process from ending: ``leave_stuck_threads`` ends it without them)."""
+    before = set(threading.enumerate())
+    timed = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if timed:
+
+        def expire(signum, frame):
+            raise TimeLimitExceeded(f"{what} ran past its time limit of {seconds:g} s")
+
+        previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        _left.extend(left)  # whether it failed or not: the process ends without them
+    if left:
+        names = ", ".join(dict.fromkeys(t.name for t in left))
+        raise TimeLimitExceeded(f"{what} left {len(left)} thread(s) running ({names}): a fit's threads end with run()")
+
+
+def leave_stuck_threads(status: int) -> None:
+    """At a pytest process's very end: where a test left threads still running, end the process with ``status``
+    now (its results are written by then) rather than wait for them forever."""
+    if any(t.is_alive() for t in _left):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)

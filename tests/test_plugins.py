@@ -4,15 +4,20 @@ points, run like regbench's own, and refused one line each when broken, without 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import threading
+import time
 
 import pytest
 
 import backends
 import problems
 from backends import _registry
-from records.sources import PluginExit, sigint_watched
+from records.sources import TIME_LIMIT_ENV, PluginExit, TimeLimitExceeded, sigint_watched, time_limit, within
 from regbench.cli import main
 from tests.plugins import TOY_BACKEND, write_distribution
+from tests.test_hardening import ROOT, one_line, regbench
 
 TOY = "toy-manual-loop-cpu"
 SPEC = 'TrainerSpec("toy", "manual", "loop", "cpu", "toy_backend", framework="numpy", problems=("quadratic",){extra})'
@@ -23,10 +28,12 @@ def _named(cases: list[tuple]) -> list:
 
 
 def _install(root, spec_source: str = SPEC.format(extra=""), backend: str = TOY_BACKEND,
-             name: str = "regbench-toy", **more_modules: str) -> None:  # fmt: skip
+             name: str = "regbench-toy", prefix: str = "toy") -> None:  # fmt: skip
+    """Distribution ``name``: entry point ``prefix``, modules ``prefix_specs`` and ``prefix_backend``."""
+    spec_source = spec_source.replace("toy_backend", f"{prefix}_backend")
     specs = f"from backends import TrainerSpec\nTRAINERS = ({spec_source},)\n"
-    modules = {"toy_specs.py": specs, "toy_backend.py": backend, **more_modules}
-    write_distribution(root, name, {"regbench.trainers": {"toy": "toy_specs:TRAINERS"}}, modules)
+    modules = {f"{prefix}_specs.py": specs, f"{prefix}_backend.py": backend}
+    write_distribution(root, name, {"regbench.trainers": {prefix: f"{prefix}_specs:TRAINERS"}}, modules)
 
 
 def _listed(capsys) -> dict[str, str]:
@@ -263,16 +270,12 @@ def test_plugins_that_exit_interrupt_or_break_their_sizes_cost_a_quick_run_their
     """Issue 36: an entry point that calls sys.exit() at import, a trainer whose run() raises KeyboardInterrupt
     (no Ctrl-C), a trainer that runs `linear` alone, a problem whose DEFAULT_SIZES is 5: the run goes on, the
     raising trainer's benchmark fails alone, the linear one is not collected for the tutorial's problem."""
-    from tests.test_hardening import ROOT, one_line, regbench
-
     write_distribution(site, "regbench-exits", {"regbench.trainers": {"exits": "exits_specs:TRAINERS"}},
                        {"exits_specs.py": "import sys\nsys.exit('bye')\n"})  # fmt: skip
     interrupting = TOY_BACKEND + "\n_Fit.run = lambda self: (_ for _ in ()).throw(KeyboardInterrupt)\n"
     _install(site, backend=interrupting)
     linear = SPEC.replace('"toy", "manual"', '"toylin", "manual"').replace('("quadratic",)', '("linear",)')
-    specs = f"from backends import TrainerSpec\nTRAINERS = {linear.format(extra='')}\n"
-    write_distribution(site, "regbench-toylin", {"regbench.trainers": {"toylin": "toylin_specs:TRAINERS"}},
-                       {"toylin_specs.py": specs})  # fmt: skip
+    _install(site, linear.format(extra=""), name="regbench-toylin", prefix="toylin")
     _install_problem(site, WIDE.replace('DEFAULT_SIZES = ({"n": 50, "d": 40},)', "DEFAULT_SIZES = 5"))
     assert "toylin-manual-loop-cpu" in backends.trainer_ids()
     assert "DEFAULT_SIZES is 5" in problems.status()["wide"]
@@ -285,3 +288,50 @@ def test_plugins_that_exit_interrupt_or_break_their_sizes_cost_a_quick_run_their
     assert f"{TOY} float32: FAILED (records.sources.PluginExit: KeyboardInterrupt (raised by the code" in proc.stdout
     assert "numpy-manual-fused-cpu float32 n=100: median" in proc.stdout
     assert "toylin" not in proc.stdout  # not collected: its spec does not list the tutorial's model
+
+
+def test_a_hang_or_a_thread_left_running_fails_within_the_time_limit(monkeypatch):
+    """sources.within: a sleep past the limit is stopped by SIGALRM; a non-daemon thread left running fails too."""
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded, match=r"^a sleep ran past its time limit of 0\.2 s$"), within(0.2, "a sleep"):
+        time.sleep(30)
+    assert time.monotonic() - started < 5
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL  # put back
+    stop = threading.Event()
+    try:
+        with pytest.raises(TimeLimitExceeded, match=r"^a fit left 1 thread\(s\) running \(stuck\)"), within(5, "a fit"):
+            threading.Thread(target=stop.wait, name="stuck").start()
+    finally:
+        stop.set()
+    monkeypatch.setenv(TIME_LIMIT_ENV, "nan")
+    with pytest.raises(ValueError, match="REGBENCH_TIME_LIMIT_S must be a finite number of seconds > 0, got 'nan'"):
+        time_limit()
+    monkeypatch.setenv(TIME_LIMIT_ENV, "2.5")
+    assert time_limit() == 2.5
+
+
+@pytest.mark.slow  # a quick run of three benchmarks in a fresh process (~10 s)
+def test_a_hanging_plugin_fails_its_benchmark_at_the_time_limit_and_the_run_is_saved(site, tmp_path):
+    """Issue 36, class 2: a run() that sleeps ten minutes, and one that leaves a non-daemon thread, each fail their
+    benchmark, named; the run ends (it waited forever) and the others' figures are saved."""
+    _install(site, backend=TOY_BACKEND + "\nimport time\n_Fit.run = lambda self: time.sleep(600)\n")
+    threading_backend = TOY_BACKEND + (
+        "\nimport threading, time\n_run = _Fit.run\n\ndef run(self):\n"
+        "    threading.Thread(target=time.sleep, args=(600,), name='stuck').start()\n    return _run(self)\n\n"
+        "_Fit.run = run\n"
+    )
+    threads = SPEC.replace('"toy", "manual"', '"toythread", "manual"').format(extra="")
+    _install(site, threads, threading_backend, name="regbench-toythread", prefix="toythread")
+    storage = tmp_path / "storage"
+    started = time.monotonic()
+    proc = regbench("run", "--quick", "--storage", storage, "--out", tmp_path / "out", "--", "-k",
+                    "numpy-manual-fused-cpu or toy", "--regbench-time-limit=2", pythonpath=f"{site}{os.pathsep}{ROOT}",
+                    timeout=120)  # fmt: skip
+    assert time.monotonic() - started < 60
+    line = one_line(proc, 1, "regbench: benchmarks failed in the numpy process (the report lists them)")
+    assert str(storage) in line  # the fused loop's figures are saved
+    assert f"{TOY} float32: FAILED (records.sources.TimeLimitExceeded: test_fit[{TOY}-float32] ran past its time " \
+           "limit of 2 s)" in proc.stdout  # fmt: skip
+    assert re.search(r"test_fit\[toythread-manual-loop-cpu-float32\] left \d+ thread\(s\) running \(stuck\)",
+                     proc.stdout)  # fmt: skip
+    assert "numpy-manual-fused-cpu float32 n=100: median" in proc.stdout
