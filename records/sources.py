@@ -155,19 +155,17 @@ TIME_LIMIT_S, TIME_LIMIT_ENV = 600.0, "REGBENCH_TIME_LIMIT_S"
 _left: list[threading.Thread] = []  # threads a test left running: they would keep its process from ending
 
 
-def time_limit(value: str | float | None = None, source: str = TIME_LIMIT_ENV) -> float:
-    """``value`` seconds (else $REGBENCH_TIME_LIMIT_S, else TIME_LIMIT_S); ValueError naming ``source`` unless a
-    finite number above 0."""
+def time_limit() -> float:
+    """$REGBENCH_TIME_LIMIT_S's seconds, else TIME_LIMIT_S; ValueError naming it unless a finite number above 0."""
+    value = os.environ.get(TIME_LIMIT_ENV)
     if value is None:
-        value = os.environ.get(TIME_LIMIT_ENV)
-        if value is None:
-            return TIME_LIMIT_S
+        return TIME_LIMIT_S
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
     if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"{source} must be a finite number of seconds > 0, got {value!r}")
+        raise ValueError(f"{TIME_LIMIT_ENV} must be a finite number of seconds > 0, got {value!r}")
     return seconds
 
 

@@ -5,7 +5,9 @@ or none, is pytest's usage error in one line naming the known ids. Every test of
 ``trainer_id`` runs once per id, with the id as its parameter id (its fixtures, ``trainer`` and ``spec``, are
 the kit's conftest.py's: there, they take precedence over any of the same name in the project it runs from).
 The kit's tests run with warnings as errors wherever they run (a trainer that spams warnings fails, as in
-regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Nothing
+regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Each check
+runs within the time limit ($REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code (records.sources): a hang past
+it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails that check alone. Nothing
 here imports a framework.
 """
 
