@@ -290,6 +290,15 @@ def test_plugins_that_exit_interrupt_or_break_their_sizes_cost_a_quick_run_their
     assert "toylin" not in proc.stdout  # not collected: its spec does not list the tutorial's model
 
 
+@pytest.mark.slow  # the kit's 13 checks of the NumPy loop in a fresh process (~10 s)
+def test_a_plugin_that_exits_at_import_leaves_conform_of_a_built_in_alone(site):
+    """Issue 36: `regbench conform` of a built-in exited 1 where a plugin's spec module calls sys.exit()."""
+    _install(site, "__import__('sys').exit('bye')")
+    proc = regbench("conform", backends.REFERENCE_ID, pythonpath=f"{site}{os.pathsep}{ROOT}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout.splitlines()[-1]
+
+
 def test_a_hang_or_a_thread_left_running_fails_within_the_time_limit(monkeypatch):
     """sources.within: a sleep past the limit is stopped by SIGALRM; a non-daemon thread left running fails too."""
     started = time.monotonic()
