@@ -344,3 +344,15 @@ def test_a_hanging_plugin_fails_its_benchmark_at_the_time_limit_and_the_run_is_s
     assert re.search(r"test_fit\[toythread-manual-loop-cpu-float32\] left \d+ thread\(s\) running \(stuck\)",
                      proc.stdout)  # fmt: skip
     assert "numpy-manual-fused-cpu float32 n=100: median" in proc.stdout
+
+
+@pytest.mark.slow  # the kit's checks of a sleeping trainer, a second each (~15 s)
+def test_conform_of_a_hanging_trainer_fails_its_checks_at_the_time_limit(site):
+    """Issue 36, class 2: `regbench conform` of a trainer whose run() sleeps ten minutes waited forever."""
+    _install(site, backend=TOY_BACKEND + "\nimport time\n_Fit.run = lambda self: time.sleep(600)\n")
+    started = time.monotonic()
+    env = {**os.environ, TIME_LIMIT_ENV: "1"}
+    proc = regbench("conform", TOY, pythonpath=f"{site}{os.pathsep}{ROOT}", env=env, timeout=120)
+    assert time.monotonic() - started < 90
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"TimeLimitExceeded: test_trainer_protocol[{TOY}] ran past its time limit of 1 s" in proc.stdout
