@@ -83,8 +83,7 @@ class RegisteredTrainer:
         if config.workers != 1 and not self.spec.distributed:
             raise ValueError(f"{self.id} runs in one process: workers must be 1, got {config.workers} "
                              "(the data-parallel trainers, variant 'dp', take more)")  # fmt: skip
-        with plugin_code(quiet=False):  # its sys.exit() is an exception to its caller, not the end of the program
-            return self._module.prepare(self.spec.variant, self.spec.device, problem, config)
+        return self._module.prepare(self.spec.variant, self.spec.device, problem, config)
 
     @functools.cached_property
     def _module(self) -> ModuleType:

@@ -14,7 +14,7 @@ import pytest
 import backends
 import problems
 from backends import _registry
-from records.sources import TIME_LIMIT_ENV, PluginExit, TimeLimitExceeded, sigint_watched, time_limit, within
+from records.sources import TIME_LIMIT_ENV, TimeLimitExceeded, time_limit, within
 from regbench.cli import main
 from tests.plugins import TOY_BACKEND, write_distribution
 from tests.test_hardening import ROOT, one_line, regbench
@@ -145,7 +145,10 @@ def test_a_broken_backend_module_is_its_trainer_s_line_and_no_one_else_s(site, c
     assert sum(" ok " in f"{v} " for v in listed.values()) == sum(a.ok for a in backends.available().values()) - (
         "broken" in status
     )  # every other trainer as before
-    with sigint_watched(), pytest.raises((backends.TrainerUnavailable, KeyError, AttributeError, PluginExit)):
+    # Through the API, what prepare() raises reaches the caller as it is (fit() stays a plain call: its fixed cost is
+    # measured); regbench's benchmarks and checks are the ones that take sys.exit() for a failure.
+    expected = (backends.TrainerUnavailable, KeyError, AttributeError, SystemExit, KeyboardInterrupt)
+    with pytest.raises(expected):
         backends.get_trainer(TOY).fit(backends.seed_problem(), backends.TrainConfig())
 
 
