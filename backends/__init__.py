@@ -49,6 +49,7 @@ from backends.spec import TrainerSpec
 
 __all__ = [
     "DTYPES",
+    "MAX_WORKERS_PER_CORE",
     "REFERENCE_ID",
     "SEED",
     "Availability",
@@ -80,15 +81,20 @@ __all__ = [
     "total_memory",
     "trainer_ids",
     "twin_of",
+    "usable_cores",
     "with_role",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # die_with_parent is imported on first use: a data-parallel worker runs its module as __main__
-    # (python -m backends._process_group), which its package must not have imported already.
-    if name == "die_with_parent":
-        from backends._process_group import die_with_parent
+#: What backends._process_group gives bench and regbench: imported on first use (see __getattr__).
+_PROCESS_GROUP = ("MAX_WORKERS_PER_CORE", "die_with_parent", "usable_cores")
 
-        return die_with_parent
+
+def __getattr__(name: str) -> Any:
+    # These are imported on first use: a data-parallel worker runs their module as __main__
+    # (python -m backends._process_group), which its package must not have imported already.
+    if name in _PROCESS_GROUP:
+        from backends import _process_group
+
+        return getattr(_process_group, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -50,9 +50,17 @@ def _data_dtype(*values: Any) -> type:
 ALIGNMENT = 64
 
 
+def _real(values: Any) -> Any:
+    """``values``, refused (TypeError) where NumPy would drop an imaginary part or read bools as 0 and 1."""
+    dtype = np.asarray(values).dtype
+    if dtype.kind in "bc":
+        raise TypeError(f"got {dtype} values, not real numbers")
+    return values
+
+
 def _aligned_copy(values: Any, dtype: type) -> np.ndarray:
     """A new array of ``values`` in ``dtype`` whose data start at a multiple of ALIGNMENT."""
-    src = np.asarray(values, dtype=dtype)
+    src = np.asarray(_real(values), dtype=dtype)
     buf = np.empty(src.nbytes + ALIGNMENT, np.uint8)
     start = -buf.ctypes.data % ALIGNMENT
     out = buf[start : start + src.nbytes].view(dtype).reshape(src.shape)
@@ -90,7 +98,7 @@ def _as_params(values: Any, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.
         if not shape and not _is_real(value):
             raise ValueError(f"params0[{name!r}] must be a real number, got {value!r}")
         try:
-            arr = np.array(value, dtype=np.float64)
+            arr = np.array(_real(value), dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"params0[{name!r}] must be numeric: {exc}") from None
         if arr.size != math.prod(shape):

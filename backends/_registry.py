@@ -36,6 +36,7 @@ from backends.builtin import TRAINERS as BUILTIN_SPECS
 from backends.discovery import Broken, Source, catalogue
 from backends.spec import TrainerSpec
 from records.roles import BASELINE, REFERENCE, ROLES
+from records.sources import failure, plugin_code
 
 #: The tutorial's NumPy loop: the reference every comparison is made against (only a built-in may hold it).
 (REFERENCE_ID,) = (spec.id for spec in BUILTIN_SPECS if REFERENCE in spec.roles)
@@ -162,12 +163,18 @@ def twin_of(trainer_id: str) -> str | None:
 
 def _load(spec: TrainerSpec) -> tuple[ModuleType | None, str]:
     framework = spec.import_name
-    if importlib.util.find_spec(framework) is None:
+    try:
+        with plugin_code():  # finding "a.b" imports a
+            installed = importlib.util.find_spec(framework) is not None
+    except Exception:  # "a.b" where a is missing, or fails to import: b cannot be installed
+        installed = False
+    if not installed:
         return None, f"{framework} is not installed ({spec.install_hint})"
     try:
-        module = importlib.import_module(spec.module)
+        with plugin_code():
+            module = importlib.import_module(spec.module)
     except Exception as exc:  # a broken install or plugin must read as a reason, not a crash
-        return None, f"importing {spec.module} failed: {type(exc).__name__}: {exc}"
+        return None, f"importing {spec.module} failed: {failure(exc)}"
     missing = [name for name in CONTRACT if not callable(getattr(module, name, None))]
     if missing:
         return None, f"{spec.module} lacks {', '.join(missing)} (a backend module defines {', '.join(CONTRACT)})"
@@ -180,9 +187,10 @@ def _availability(trainer_id: str) -> Availability:
     module, reason = _load(spec)
     if module is not None:
         try:
-            reason = module.unavailable(spec.variant, spec.device)
+            with plugin_code():
+                reason = module.unavailable(spec.variant, spec.device)
         except Exception as exc:
-            reason = f"probing {spec.backend} on {spec.device} failed: {type(exc).__name__}: {exc}"
+            reason = f"probing {spec.backend} on {spec.device} failed: {failure(exc)}"
         if not isinstance(reason, str):
             reason = f"{spec.module}.unavailable() returned {type(reason).__name__}, not a reason string"
     return Availability(ok=not reason, reason=_blamed(trainer_id, reason))
@@ -202,11 +210,12 @@ def prepare_fails(trainer_id: str) -> str:
         return ""
     problem = make_named_problem(spec.problems[0], 2, seed=0)  # a family's name is its own problem's (spec.faults)
     try:
-        prepared = RegisteredTrainer(spec).prepare(problem, TrainConfig(epochs=1))
+        with plugin_code():
+            prepared = RegisteredTrainer(spec).prepare(problem, TrainConfig(epochs=1))
         if not isinstance(prepared, PreparedFit):
             raise TypeError(f"prepare() returned {type(prepared).__name__}, not a PreparedFit (run and result)")
-    except Exception as exc:  # whatever a plugin raises is reported, not raised
-        return _blamed(trainer_id, f"prepare() failed: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # whatever a plugin raises (sys.exit() too) is reported, not raised
+        return _blamed(trainer_id, f"prepare() failed: {failure(exc)}")
     return ""
 
 

@@ -17,7 +17,7 @@ from importlib.metadata import EntryPoint
 
 from backends.spec import TrainerSpec
 from records.roles import BASELINE, REFERENCE
-from records.sources import Broken, Source, installed
+from records.sources import Broken, Source, failure, installed, plugin_code
 
 GROUP = "regbench.trainers"
 #: regbench's own entry point, as pyproject.toml declares it: loaded first, whether or not regbench is installed.
@@ -53,9 +53,10 @@ def catalogue() -> Catalogue:
     broken: list[Broken] = []
     for ep, source in installed(GROUP, [BUILTIN]):
         try:
-            found = _specs_of(ep.load())
-        except Exception as exc:  # whatever a plugin's import raises, the suite goes on
-            broken.append(Broken(source, f"loading {ep.value} failed: {type(exc).__name__}: {exc}"))
+            with plugin_code():
+                found = _specs_of(ep.load())
+        except Exception as exc:  # whatever a plugin's import raises (sys.exit() too), the suite goes on
+            broken.append(Broken(source, f"loading {ep.value} failed: {failure(exc)}"))
             continue
         if found is None:
             broken.append(Broken(source, f"{ep.value} is not a TrainerSpec or a tuple of them"))

@@ -10,22 +10,36 @@ the data-parallel options live in bench/dp_options.py. Every
 round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
 selected benchmark and the small problems' data through its JSON hook
-(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress).
+(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark
+runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code
+(records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails
+that benchmark alone.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import pytest
 
 from bench import dp_options
 from bench.environment import machine_record
 from bench.isolation import Isolation
-from bench.option_types import positive_int, positive_ints
+from bench.option_types import positive_int, positive_ints, positive_seconds
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
+from records.sources import (
+    TIME_LIMIT_ENV,
+    TIME_LIMIT_S,
+    leave_stuck_threads,
+    plugin_code,
+    sigint_watched,
+    time_limit,
+    within,
+)
 
 DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
 
@@ -52,7 +66,7 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--regbench-budget",
-        type=float,
+        type=positive_seconds,
         default=None,
         help=f"seconds of timed rounds per benchmark [{ROUND_BUDGET_S}; {QUICK_BUDGET_S} with --quick]",
     )
@@ -61,6 +75,13 @@ def pytest_addoption(parser):
         action="store_true",
         help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, {QUICK_BUDGET_S} s of rounds "
         "each, no cold start or peak memory; its saved run is marked quick",
+    )
+    group.addoption(
+        "--regbench-time-limit",
+        type=positive_seconds,
+        default=None,
+        help=f"seconds one benchmark may take, past which it fails (the others run on) [${TIME_LIMIT_ENV}, else "
+        f"{TIME_LIMIT_S:g}]",
     )
     group.addoption("--regbench-progress", action="store_true", help="one line per finished benchmark, with an ETA")
     group.addoption(
@@ -92,6 +113,13 @@ def pytest_configure(config):
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
+    watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its benchmark; a Ctrl-C stops the run
+    watch.enter_context(sigint_watched())
+    config.add_cleanup(watch.close)
+    try:
+        config.stash[_TIME_LIMIT] = config.getoption("--regbench-time-limit") or time_limit()
+    except ValueError as exc:  # a bad $REGBENCH_TIME_LIMIT_S
+        raise pytest.UsageError(str(exc)) from None
     quick = config.getoption("--quick")
     config.pluginmanager.register(OutcomeRecorder(config.getoption("--regbench-outcomes"), quick), "regbench-outcomes")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
@@ -100,6 +128,26 @@ def pytest_configure(config):
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
+
+
+_TIME_LIMIT, _STATUS = pytest.StashKey[float](), pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # A trainer's sys.exit() or own KeyboardInterrupt, a hang past the time limit, a thread left running: a failed
+    # benchmark, named, no more.
+    with plugin_code(quiet=False), within(item.config.stash[_TIME_LIMIT], item.name):
+        return (yield)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    leave_stuck_threads(config.stash.get(_STATUS, 1))  # the results are written: a left thread is not waited for
 
 
 def pytest_collection_modifyitems(config, items):

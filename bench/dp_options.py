@@ -14,7 +14,7 @@ import os
 import pytest
 
 from backends import spec_of
-from bench.option_types import dtype_list, positive_int, positive_ints
+from bench.option_types import dtype_list, positive_ints, worker_count
 
 DEFAULT_WORKERS = 2
 DEFAULT_SCALING_SIZES = "1000,100000,1000000,10000000"
@@ -30,7 +30,7 @@ def default_scaling_workers(cpus: int | None = None) -> str:
 
 def add_options(parser) -> None:
     group = parser.getgroup("regbench")
-    group.addoption("--workers", type=positive_int, default=DEFAULT_WORKERS,
+    group.addoption("--workers", type=worker_count, default=DEFAULT_WORKERS,
                     help=f"worker processes of the data-parallel trainers [{DEFAULT_WORKERS}]")  # fmt: skip
     group.addoption("--scaling", action="store_true",
                     help="run the scaling study of the data-parallel trainers (bench/test_scaling.py)")  # fmt: skip

@@ -11,8 +11,9 @@ applies these to the string defaults too, so every option reads back parsed.
 from __future__ import annotations
 
 import argparse
+import math
 
-from backends import DTYPES
+from backends import DTYPES, MAX_WORKERS_PER_CORE, usable_cores
 
 
 def positive_int(text: str) -> int:
@@ -23,6 +24,27 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    """A data-parallel group's size: a positive integer the machine's cores can hold (backends._process_group
+    refuses more than MAX_WORKERS_PER_CORE a usable core), refused before any benchmark starts."""
+    value, cores = positive_int(text), usable_cores()
+    if value > MAX_WORKERS_PER_CORE * cores:
+        per_core = f"{MAX_WORKERS_PER_CORE} per core on the {cores} core(s) this process may use"
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_WORKERS_PER_CORE * cores} ({per_core}), got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A duration: a finite number of seconds above 0 (not nan, inf or -1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
     return value
 
 

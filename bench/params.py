@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import pytest
 
-from backends import DTYPES, RegisteredTrainer, TrainerUnavailable, get_trainer, specs, trainer_ids
+from backends import DTYPES, RegisteredTrainer, TrainerUnavailable, get_trainer, spec_of, specs, trainer_ids
 
 GPU_DEVICES = ("cuda", "gpu")
 
 
-def trainer_params(ids: tuple[str, ...] | None = None, dtypes: tuple[str, ...] = DTYPES) -> list:
-    """``pytest.param(trainer_id, dtype)`` for each pair, with ids like ``torch-autograd-eager-cuda-float32``."""
+def trainer_params(ids: tuple[str, ...] | None = None, dtypes: tuple[str, ...] = DTYPES, model: str = "") -> list:
+    """``pytest.param(trainer_id, dtype)`` for each pair, with ids like ``torch-autograd-eager-cuda-float32``; with
+    ``model``, only the trainers whose spec lists that model family (a trainer is not collected for a problem it
+    does not run)."""
     params = []
     for trainer_id in ids or trainer_ids():
+        if model and model not in spec_of(trainer_id).problems:
+            continue
         marks = [pytest.mark.gpu] if trainer_id.rsplit("-", 1)[1] in GPU_DEVICES else []
         params.extend(pytest.param(trainer_id, dtype, id=f"{trainer_id}-{dtype}", marks=marks) for dtype in dtypes)
     return params

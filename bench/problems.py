@@ -139,7 +139,11 @@ def sweep_config(n: int, dtype: str) -> backends.TrainConfig:
 def marginal_trainers() -> tuple[str, ...]:
     """The marginal study's trainers: every one-process CPU trainer that can be its framework's fastest, and the
     native loops they are held against; not the baselines, whose epochs at this size take seconds."""
-    return tuple(s.id for s in specs() if s.device == "cpu" and not s.distributed and BASELINE not in s.roles)
+    return tuple(
+        s.id
+        for s in specs()
+        if s.device == "cpu" and not s.distributed and BASELINE not in s.roles and MODEL in s.problems
+    )
 
 
 def small_data() -> list[ProblemData]:

@@ -1,4 +1,5 @@
-"""The main benchmark: every trainer × dtype on the tutorial's problem (100 points, 800 epochs, lr 1e-3)."""
+"""The main benchmark: every trainer of the quadratic family × dtype on the tutorial's problem (100 points, 800
+epochs, lr 1e-3)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import pytest
 import backends
 from bench.harness import run_benchmark
 from bench.params import trainer_params
-from bench.problems import tutorial
+from bench.problems import MODEL, tutorial
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(model=MODEL))
 def test_fit(benchmark, trainer, dtype, workers, rounds, budget, cold_start, quick):
     config = backends.TrainConfig(dtype=dtype, workers=workers)
     benchmark.group = f"tutorial: n={tutorial().problem.n}, {config.epochs} epochs"

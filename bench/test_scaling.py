@@ -22,10 +22,10 @@ import pytest
 from backends import spec_of, specs, twin_of, with_role
 from bench.harness import run_benchmark
 from bench.params import GPU_DEVICES, require_trainer
-from bench.problems import sized, sweep_config
+from bench.problems import MODEL, sized, sweep_config
 from records.roles import CPU_LIMIT
 
-DATA_PARALLEL = tuple(spec.id for spec in specs() if spec.distributed)
+DATA_PARALLEL = tuple(spec.id for spec in specs() if spec.distributed and MODEL in spec.problems)
 TWINS = tuple(dict.fromkeys(twin_of(tid) for tid in DATA_PARALLEL))
 (NATIVE_SIMD,) = with_role(CPU_LIMIT, "cpu")  # the native SIMD loop
 

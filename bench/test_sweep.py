@@ -18,10 +18,10 @@ from bench.floor import run_floor
 from bench.gpu import gpu_info
 from bench.harness import run_benchmark
 from bench.params import trainer_params
-from bench.problems import sized, sweep_config
+from bench.problems import MODEL, sized, sweep_config
 
 
-@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params())
+@pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(model=MODEL))
 def test_sweep(benchmark, trainer, dtype, sweep_n, workers, rounds, budget):
     config = replace(sweep_config(sweep_n, dtype), workers=workers)
     benchmark.group = f"sweep: n={sweep_n}, {config.epochs} epochs"

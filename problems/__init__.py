@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from records.sources import Broken, Source, installed
+from records.sources import Broken, Source, failure, installed, plugin_code
 
 GROUP = "regbench.problems"
 #: regbench's own problems, as pyproject.toml declares them: found first, whether or not regbench is installed.
@@ -109,12 +109,16 @@ def get(name: str) -> ModuleType:
 def _load(name: str) -> ModuleType:
     path, src = _found()[0][name]
     try:
-        module = importlib.import_module(path)
-    except Exception as exc:  # a plugin's import error is a line, not a crash
-        raise ValueError(f"problem {name!r} from {src}: importing {path} failed: {type(exc).__name__}: {exc}") from None
+        with plugin_code():
+            module = importlib.import_module(path)
+    except Exception as exc:  # a plugin's import error (sys.exit() too) is a line, not a crash
+        raise ValueError(f"problem {name!r} from {src}: importing {path} failed: {failure(exc)}") from None
     missing = [attr for attr in CONTRACT if not hasattr(module, attr)]
     if missing:
         raise ValueError(f"problem {name!r} from {src}: {path} lacks {', '.join(missing)}")
+    faults = _faults(module)
+    if faults:
+        raise ValueError(f"problem {name!r} from {src}: {path}'s {'; '.join(faults)}")
     if name != module.NAME or module.MODEL not in MODELS:
         raise ValueError(f"problem {name!r} from {src}: its NAME is {module.NAME!r} and its MODEL {module.MODEL!r} "
                          f"(one of {', '.join(MODELS)})")  # fmt: skip
@@ -125,6 +129,30 @@ def parameters(model: str, d: int, /, **sizes) -> dict[str, tuple[int, ...]]:
     """The parameters of model family ``model`` for data of ``d`` features and the problem's own ``sizes``
     (mlp's ``h``; others are passed over): name -> shape, in the model's order."""
     return get(model).parameters(d, **{key: value for key, value in sizes.items() if key != "d"})
+
+
+def _sizes_fault(module: ModuleType, attr: str) -> str:
+    sizes = getattr(module, attr)
+    good = isinstance(sizes, (tuple, list)) and all(
+        isinstance(size, dict)
+        and type(size.get("n")) is int
+        and size["n"] >= 1
+        and set(size) - {"n"} <= set(module.PARAMS)
+        for size in sizes
+    )
+    return "" if good else f"{attr} is {sizes!r:.80}, not a tuple of dicts of n ≥ 1 and PARAMS's keys"
+
+
+def _faults(module: ModuleType) -> list[str]:
+    """What breaks the contract's types (a bad value is found here, where ``regbench list`` reports it, not
+    while a run collects its benchmarks)."""
+    if not isinstance(module.PARAMS, dict):
+        return [f"PARAMS is {module.PARAMS!r:.80}, not a dict"]
+    faults = [_sizes_fault(module, attr) for attr in ("DEFAULT_SIZES", "SWEEP_SIZES")]
+    faults += [f"{attr} is not callable" for attr in CONTRACT if attr.islower() and not callable(getattr(module, attr))]
+    if module.DRAWS not in ("curve", ""):
+        faults.append(f"DRAWS is {module.DRAWS!r:.80}, not 'curve' or ''")
+    return [fault for fault in faults if fault]
 
 
 def status() -> dict[str, str]:

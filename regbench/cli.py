@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
 import os
 import sys
 from pathlib import Path
 
+from records.sources import sigint_watched
 from regbench.checks import UsageError, check_folder
 from regbench.options import count_option, name_option, number_option
 
@@ -84,10 +86,10 @@ def resolve_run(spec: str, storage: Path) -> Path:
             return path
     except OSError as exc:  # a name longer than the file system allows, a folder on the way that cannot be entered
         raise UsageError(f"{spec}: cannot be read ({exc.strerror})") from None
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():  # not "²", a digit to str.isdigit() alone
         matches = sorted(storage.glob(f"*/{int(spec):04d}_*.json"))
-    else:
-        matches = sorted(storage.glob(f"*/[0-9][0-9][0-9][0-9]_{spec}.json"))
+    else:  # a name, never a pattern: "*" is no run's name
+        matches = sorted(storage.glob(f"*/[0-9][0-9][0-9][0-9]_{glob.escape(spec)}.json"))
     if not matches:
         raise UsageError(f"{spec}: no such file, and no saved run of that number or name in {storage}")
     if len(matches) > 1:
@@ -307,10 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     if sys.stdout is None:  # started with its output closed (`>&-`): a file opened later could take its place
         print("regbench: error: standard output is closed; give it a file or /dev/null", file=sys.stderr)
         return 2
+    for stream in (sys.stdout, sys.stderr):  # a terminal that cannot show → or – gets \u2192, not an error
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     stdout, sys.stdout = sys.stdout, _Output(sys.stdout)
     try:
-        args = parser().parse_args(argv)
-        status = args.func(args)
+        with sigint_watched():  # a plugin's own KeyboardInterrupt is its failure; a Ctrl-C stops (records.sources)
+            args = parser().parse_args(argv)
+            status = args.func(args)
         sys.stdout.flush()  # an output that cannot be written is found here, not in the interpreter's exit
         return status
     except OutputError as exc:

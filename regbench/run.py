@@ -171,6 +171,10 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     plan_storage = f"--benchmark-storage=file://{(staging / 'plan').resolve()}"
     _pytest([*base, "--collect-only", f"--regbench-plan={plan_path}", plan_storage], staging / "plan", caches,
             quiet=True)  # fmt: skip
+    if not plan_path.exists():  # pytest ended before collecting (-- --help, --version): what it printed, then a line
+        print((staging / "plan" / ".stdout").read_text(errors="replace").rstrip(), flush=True)
+        raise UsageError("pytest ran no benchmark: its options only asked it to print (--help, --version, --markers, "
+                         "...); nothing saved")  # fmt: skip
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
     done, begun, failed = 0, time.time(), []
@@ -240,12 +244,14 @@ def _run(args, write_report: Callable) -> int:
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     quick = ["--quick"] if getattr(args, "quick", False) else []
-    # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing.
+    # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing,
+    # and a benchmark that failed before its timing would fail a second time at its fixture's teardown.
     # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
     # Without hypothesis's plugin (the tests' tool, not the benchmarks'): ~1 s of imports in each process.
     base = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
             "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "bench.parent_watch",
-            "-W", "ignore:Not saving anything", *workers, *quick, *args.pytest_args]  # fmt: skip
+            "-W", "ignore:Not saving anything", "-W", "ignore:Benchmark fixture was not used",
+            *workers, *quick, *args.pytest_args]  # fmt: skip
     # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:

@@ -17,6 +17,9 @@ from reports.load import Runs
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
 #: The kind of the benchmarks of the problems other than the seed's (bench/test_problems.py).
 PROBLEM_KIND = "problem"
+#: The resolution of a peak measured on the CPU (bench.memory): the resident size grows a page at a time; a fit that
+#: adds less is shown as "< 4 kB" (and below that over its data), never as 0.
+MEMORY_RESOLUTION = 4096
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
@@ -57,10 +60,13 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
     df["status"] = _status(df)
     cols = ["machine", "run", "n", "trainer", "workers", "dtype", "median_s", "iqr_s", "per_epoch_s", "rounds",
             "first_call_s",
-            "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "speedup",
-            "status"]  # fmt: skip
-    # What no trainer of these runs measured (a GPU's own time; a quick run's cold starts and memory) is no column.
-    for col in ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio"):
+            "gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "data_bytes",
+            "speedup", "status"]  # fmt: skip
+    # What no trainer of these runs measured (a GPU's own time; a quick run's cold starts and memory) is no column;
+    # the data's size is shown beside a peak, which a peak below MEMORY_RESOLUTION is shown against.
+    df["data_bytes"] = df["data_bytes"].where(df["memory_ratio"].notna())
+    measured = ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "data_bytes")
+    for col in measured:
         if df[col].isna().all():
             cols.remove(col)
     _one_process(df, cols)
@@ -139,10 +145,18 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _fmt_bytes(n: float) -> str:
+    if n == 0:  # nothing measurable: below the resolution, never a false zero
+        return f"< {MEMORY_RESOLUTION // 2**10} kB"
     for unit, scale in (("GB", 2**30), ("MB", 2**20), ("kB", 2**10)):
         if n >= scale:
             return f"{n / scale:.3g} {unit}"
     return f"{n:.0f} B"
+
+
+def _fmt_ratio(ratio: float, data: float) -> str:
+    if pd.isna(ratio):
+        return ""
+    return f"< {MEMORY_RESOLUTION / data:.2g}×" if ratio == 0 and data > 0 else f"{ratio:.3g}×"
 
 
 def _fmt_param(v: float) -> str:
@@ -163,6 +177,8 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
         name = str(col)
         if name in ("peak_bytes", "data_bytes"):
             out[col] = out[col].map(lambda v: _fmt_bytes(v) if pd.notna(v) else "")
+        elif name == "memory_ratio" and "data_bytes" in df:  # a peak below resolution: below resolution/data
+            out[col] = [_fmt_ratio(v, data) for v, data in zip(out[col], df["data_bytes"], strict=True)]
         elif name in ("memory_ratio", "measured"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
         elif name in ("overhead", "floor_fraction"):

@@ -361,8 +361,10 @@ def test_ctrl_c_in_any_other_command_is_one_line(tmp_path, monkeypatch, capsys):
         (["--no-such-option"], 2, "pytest: unrecognized arguments: --no-such-option"),
         (["-k", "no_benchmark_is_called_this"], 2, "the selection ran no benchmark (pytest selected none)"),
         ([*TINY, "--benchmark-skip"], 2, "the selection ran no benchmark: skipped 1 × Skipping benchmark"),
+        (["--help"], 2, "pytest ran no benchmark: its options only asked it to print (--help, --version"),
+        (["--version"], 2, "pytest ran no benchmark: its options only asked it to print (--help, --version"),
     ],
-    ids=["bad -k", "unknown option", "nothing selected", "everything skipped"],
+    ids=["bad -k", "unknown option", "nothing selected", "everything skipped", "help", "version"],
 )
 @pytest.mark.slow  # a `regbench run` subprocess (pytest bench inside) a case
 def test_pytest_messages_reach_the_user(tmp_path, args, status, message):
@@ -486,6 +488,29 @@ def test_the_api_refuses_wrong_argument_types():
         trainer.fit(backends.seed_problem(), {"epochs": 3})
     with pytest.raises(TypeError, match="trainer_id must be a string"):
         backends.get_trainer([backends.REFERENCE_ID])
+
+
+def test_a_peak_below_the_resolution_is_never_a_false_zero(tmp_path):
+    """A fit that adds less than a page: "< 4 kB", and below 4 kB over its data, where "0 B" and "0×" were."""
+    path = write_run(tmp_path, "0001_small.json", setter(lambda d: FIT(d)["extra_info"], "peak_bytes", 0))
+    table = tables.present(tables.speed(load([path])))
+    row = table[(table["trainer"] == "numpy-manual-tutorial-cpu") & (table["dtype"] == "float32")].iloc[0]  # FIT
+    assert (row["peak_memory"], row["× data"], row["data_bytes"]) == ("< 4 kB", "< 5.1×", "800 B")
+    measured = table[table["peak_memory"] != "< 4 kB"]
+    assert not measured.empty
+    assert not measured["peak_memory"].str.startswith("0").any()
+
+
+@pytest.mark.parametrize("field", ["x", "y", "w0"])
+@pytest.mark.parametrize("kind", [complex, bool])
+def test_complex_or_bool_data_are_refused_naming_the_field(field, kind, recwarn):
+    """Not an imaginary part dropped with a ComplexWarning, nor bools read as 0 and 1."""
+    seed = backends.make_named_problem("linear", 10, seed=0, d=2)
+    values = {"x": seed.x, "y": seed.y, "w0": seed.w0}
+    values[field] = values[field].astype(kind)
+    with pytest.raises(ValueError, match=rf"^{field} must be numeric: got {np.dtype(kind)} values, not real numbers$"):
+        backends.Problem(**values, b0=seed.b0, model="linear")
+    assert not recwarn.list
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(dtypes=("float32",)))

@@ -41,7 +41,13 @@ BAD_SUITE_OPTIONS = [
     ("--scaling-sizes=x", "positive integers"),
     ("--scaling-workers=0,2", "positive integers"),
     ("--scaling-dtypes=float16", "float32, float64"),
-]
+    # issue 36: a budget of nan ran tracebacks, -1 was taken; 1000 workers failed every data-parallel benchmark
+    *(pytest.param(option, why, marks=pytest.mark.slow) for option, why in [
+        ("--regbench-budget=nan", "a finite number of seconds > 0"),
+        ("--regbench-budget=-1", "a finite number of seconds > 0"),
+        ("--workers=1000", "per core on the"),
+    ]),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("option", "why"), BAD_SUITE_OPTIONS)
@@ -369,6 +375,25 @@ def test_a_signal_ignored_at_the_start_stays_ignored():
         assert signal.getsignal(signal.SIGTERM) is term
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+@pytest.mark.parametrize("run", ["²", "*", "n*"])
+def test_a_run_is_named_by_digits_or_its_name_never_by_a_pattern(run):
+    """``²`` is a digit to str.isdigit() but no run number; ``*`` matched every run (or several, an error)."""
+    proc = regbench("targets", run, "--storage", STORAGE)
+    one_line(proc, 2, f"regbench: error: {run}: no such file, and no saved run of that number or name in {STORAGE}")
+
+
+@pytest.mark.parametrize("argv", [["compare", "1", "2", "--storage", str(STORAGE)], ["history", str(STORAGE)]])
+def test_a_terminal_that_cannot_show_arrows_gets_them_escaped(argv, monkeypatch):
+    """``PYTHONIOENCODING=ascii``: → and – written as \\u2192 and \\u2013, not a UnicodeEncodeError."""
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="ascii"))
+    status = cli.main(argv)
+    sys.stdout.flush()
+    assert status in (0, 1)  # compare's verdict on the fixtures is a slow-down: 1
+    text = raw.getvalue().decode("ascii")
+    assert "\\u2192" in text or "\\u2013" in text
 
 
 def test_compare_names_a_non_utf8_file_on_a_strict_terminal(tmp_path):

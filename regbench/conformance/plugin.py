@@ -5,21 +5,26 @@ or none, is pytest's usage error in one line naming the known ids. Every test of
 ``trainer_id`` runs once per id, with the id as its parameter id (its fixtures, ``trainer`` and ``spec``, are
 the kit's conftest.py's: there, they take precedence over any of the same name in the project it runs from).
 The kit's tests run with warnings as errors wherever they run (a trainer that spams warnings fails, as in
-regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Nothing
+regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Each check
+runs within the time limit ($REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code (records.sources): a hang past
+it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails that check alone. Nothing
 here imports a framework.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import backends
+from records.sources import leave_stuck_threads, plugin_code, sigint_watched, time_limit, within
 from regbench.conformance.command import unknown_ids
 
 KIT = "regbench.conformance."
 #: The warning filters of regbench's checkout (pyproject.toml), as marks: they apply after the project's own.
 WARNINGS = ("error", "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
-_IDS = pytest.StashKey[list[str]]()
+_IDS, _TIME_LIMIT, _STATUS = pytest.StashKey[list[str]](), pytest.StashKey[float](), pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help") or config.getoption("version"):
         return
+    watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its check; a Ctrl-C stops the kit
+    watch.enter_context(sigint_watched())
+    config.add_cleanup(watch.close)
+    try:
+        config.stash[_TIME_LIMIT] = time_limit()  # $REGBENCH_TIME_LIMIT_S
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
     ids = list(dict.fromkeys(config.getoption("trainer")))  # each once, in the order given
     known = backends.trainer_ids()
     if not ids:
@@ -59,9 +71,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("trainer_id", ids, ids=ids)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    # A trainer's sys.exit() or own KeyboardInterrupt, a hang past the time limit, a thread left running: a failed
+    # check, no more.
+    if _TIME_LIMIT not in item.config.stash or not _kits(item):
+        return (yield)
+    with plugin_code(quiet=False), within(item.config.stash[_TIME_LIMIT], item.name):
+        return (yield)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_STATUS] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    leave_stuck_threads(config.stash.get(_STATUS, 1))  # the results are reported: a left thread is not waited for
+
+
+def _kits(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    return module is not None and module.__name__.startswith(KIT)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        module = getattr(item, "module", None)
-        if module is not None and module.__name__.startswith(KIT):
+        if _kits(item):
             for spec in WARNINGS:
                 item.add_marker(pytest.mark.filterwarnings(spec))
