@@ -8,8 +8,8 @@
 #   run-*    every GPU trainer on every problem at its default sizes and over the size sweep to n = 10⁸, with the
 #            GPU's bandwidth floor: one saved run per framework (a step cut by its time limit loses its own alone)
 #   report   the report of every saved run
-# Each step runs under its own time limit (`timeout`), all of them together within 8 minutes, and the script goes on
-# past any failure. Every step's log, the saved runs and the report are packed into $OUT (on_gpu.tar.gz, rewritten
+# Each step runs under its own time limit (`timeout`), 450 s all together (a run may also spend what the steps before
+# it left of theirs), and the script goes on past any failure. Every step's log, the saved runs and the report are packed into $OUT (on_gpu.tar.gz, rewritten
 # after each step, so that a call cut short still brings back what was done) with steps.txt, one line a step, and
 # report.md. Exit status: the number of steps that failed or timed out (0: none).
 #
@@ -48,7 +48,7 @@ if [ "$dry" = 1 ]; then
 else
     marker=(-m gpu)
     tests=(tests/test_gpu.py tests)
-    sizes=(--sweep-sizes=100,1000,10000,100000,1000000,10000000,100000000 --regbench-budget=0.5)
+    sizes=(--sweep-sizes=100,1000,10000,100000,1000000,10000000,100000000 --regbench-budget=0.2)
     floor_with=torch  # a CUDA device's, with torch
 fi
 
@@ -62,12 +62,19 @@ record() {  # NAME VERDICT SECONDS WHAT
     printf '%-20s %-22s %5ss  %s\n' "$1" "$2" "$3" "$4" | tee -a "$work/steps.txt"
 }
 
-# step NAME SECONDS COMMAND...: COMMAND under its time limit, its output in logs/NAME.log.
+# The seconds that the steps before left of their limits: the runs may spend them, so that the whole stays within the
+# sum of the limits (450 s) while a run that needs longer than its own gets what the quick steps did not use.
+bank=0
+
+# step NAME SECONDS COMMAND...: COMMAND under its time limit, its output in logs/NAME.log; what it leaves of the limit
+# goes to the bank.
 step() {
-    local name=$1 limit=$2 began=$SECONDS status verdict=ok
+    local name=$1 limit=$2 began=$SECONDS status left verdict=ok
     shift 2
     timeout -k 10 "$limit" "$@" >"$work/logs/$name.log" 2>&1
     status=$?
+    left=$((limit - (SECONDS - began)))
+    [ "$left" -gt 0 ] && bank=$((bank + left))
     if [ "$status" = 124 ] || [ "$status" = 137 ]; then
         verdict="timed out (${limit}s)"
     elif [ "$status" != 0 ]; then
@@ -85,26 +92,31 @@ installed() {
     "$py" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)" 2>/dev/null
 }
 
-# run NAME SECONDS MODULE -k EXPRESSION: one framework's saved run, default sizes and sweep, no cold start.
+# run NAME SECONDS MODULE -k EXPRESSION: one framework's saved run, default sizes and sweep, no cold start, within
+# its limit and the bank.
 run() {
     local name=$1 limit=$2 module=$3 expression=$4
     if ! installed "$module"; then
         record "$name" "skipped" 0 "$module is not installed"
+        bank=$((bank + limit))
         return
     fi
+    limit=$((limit + bank))
+    bank=0
     step "$name" "$limit" "$py" -m regbench run --name "$name" --storage "$work/storage" --out "$work/reports/$name" \
         -- "${marker[@]}" -k "$expression" --sweep "${sizes[@]}" --no-cold-start --regbench-progress
 }
 
 : >"$work/steps.txt"
 if compgen -G "$wheels/*.whl" >/dev/null; then
-    step wheels 20 "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    step wheels 15 "$py" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target "$work/site" "$wheels"/*.whl
 else
     record wheels skipped 0 "none in $wheels/ (bench/gpu_wheels.sh makes them; the call carries them)"
+    bank=15
 fi
 step imports 40 "$py" -m bench.gpu_check $([ "$dry" = 1 ] && echo --dry-run)
-step list 20 "$py" -m regbench list
+step list 25 "$py" -m regbench list
 step tests 80 "$py" -m pytest "${marker[@]}" -v -rs -p no:cacheprovider -o console_output_style=classic "${tests[@]}"
 # Cheapest first, and the slowest apart: JAX's eager loop (milliseconds an epoch) and torch.compile's trainers (which
 # compile again for every size) last.
