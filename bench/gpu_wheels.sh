@@ -10,8 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-#: What the image lacks: pydantic (records.model, regbench.options) and what it needs beyond the image, typing-extensions
-#: included: pydantic asks for a version (>= 4.16) that the image's, whose version nobody has read there, may not have.
+#: What the image lacks: pydantic (records.model, regbench.options) and what it needs beyond the image,
+#: typing-extensions included: pydantic asks for >= 4.16, and nobody has read the image's version.
 CARRIED=(pydantic pydantic-core annotated-types typing-inspection typing-extensions)
 
 pyver=3.12

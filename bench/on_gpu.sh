@@ -9,9 +9,9 @@
 #            GPU's bandwidth floor: one saved run per framework (a step cut by its time limit loses its own alone)
 #   report   the report of every saved run
 # Each step runs under its own time limit (`timeout`), 450 s all together (a run may also spend what the steps before
-# it left of theirs), and the script goes on past any failure. Every step's log, the saved runs and the report are packed into $OUT (on_gpu.tar.gz, rewritten
-# after each step, so that a call cut short still brings back what was done) with steps.txt, one line a step, and
-# report.md. Exit status: the number of steps that failed or timed out (0: none).
+# it left of theirs), and the script goes on past any failure. Every step's log, the saved runs and the report are
+# packed into $OUT (on_gpu.tar.gz, rewritten after each step, so that a call cut short still brings back what was
+# done) with steps.txt, one line a step, and report.md. Exit status: the number of steps that failed or timed out.
 #
 #   bench/on_gpu.sh [--dry-run]
 #
@@ -44,18 +44,21 @@ if [ "$dry" = 1 ]; then
     marker=(-m "not gpu and not slow")
     tests=(tests/test_gpu.py tests/test_agreement.py)
     sizes=(--sweep-sizes=100,1000 --marginal-n=1000 --regbench-budget=0.05)
-    floor_with=numba  # the CPU's bandwidth floor is read with Numba (bench/floor.py)
+    numba_selected="numba-native or floor"  # the CPU's bandwidth floor is read with Numba (bench/floor.py)
+    torch_selected="torch-autograd and not compiled"
 else
     marker=(-m gpu)
     tests=(tests/test_gpu.py tests)
     sizes=(--sweep-sizes=100,1000,10000,100000,1000000,10000000,100000000 --regbench-budget=0.2)
-    floor_with=torch  # a CUDA device's, with torch
+    numba_selected="numba-native"
+    torch_selected="(torch-autograd and not compiled) or floor"  # a CUDA device's bandwidth floor, read with torch
 fi
 
 pack() {
     cp "$work/steps.txt" "$out/steps.txt"
     [ -f "$work/report/report.md" ] && cp "$work/report/report.md" "$out/report.md"
-    tar -czf "$out/on_gpu.tar.gz" --exclude=./site --exclude=./storage/.cache -C "$work" .
+    # Not the carried packages, the compile caches, nor each run's own report (the last step's has every run).
+    tar -czf "$out/on_gpu.tar.gz" --exclude=./site --exclude=./storage/.cache --exclude=./reports -C "$work" .
 }
 
 record() {  # NAME VERDICT SECONDS WHAT
@@ -120,10 +123,10 @@ step list 25 "$py" -m regbench list
 step tests 80 "$py" -m pytest "${marker[@]}" -v -rs -p no:cacheprovider -o console_output_style=classic "${tests[@]}"
 # Cheapest first, and the slowest apart: JAX's eager loop (milliseconds an epoch) and torch.compile's trainers (which
 # compile again for every size) last.
-run run-numpy 40 numpy "numpy-manual$([ "$floor_with" = numpy ] && echo ' or floor')"
-run run-numba 40 numba "numba-native$([ "$floor_with" = numba ] && echo ' or floor')"
+run run-numpy 40 numpy "numpy-manual"
+run run-numba 40 numba "$numba_selected"
 run run-jax 50 jax "jax-grad and not eager"
-run run-torch 50 torch "(torch-autograd and not compiled)$([ "$floor_with" = torch ] && echo ' or floor')"
+run run-torch 50 torch "$torch_selected"
 run run-jax-eager 40 jax "jax-grad-eager"
 run run-torch-compiled 50 torch "torch-autograd-compiled"
 if [ -d "$work/storage" ]; then
