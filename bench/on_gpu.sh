@@ -10,8 +10,8 @@
 #   report   the report of every saved run
 # Each step runs under its own time limit (`timeout`), 450 s all together (a run may also spend what the steps before
 # it left of theirs), and the script goes on past any failure. Every step's log, the saved runs and the report are
-# packed into $OUT (on_gpu.tar.gz, rewritten after each step, so that a call cut short still brings back what was
-# done) with steps.txt, one line a step, and report.md. Exit status: the number of steps that failed or timed out.
+# packed into $OUT (see pack; rewritten after each step, so that a call cut short still brings back what was done)
+# with steps.txt, one line a step. Exit status: the number of steps that failed or timed out.
 #
 #   bench/on_gpu.sh [--dry-run]
 #
@@ -54,11 +54,18 @@ else
     torch_selected="(torch-autograd and not compiled) or floor"  # a CUDA device's bandwidth floor, read with torch
 fi
 
+# $OUT: steps.txt, report.md, and three archives (at most 16 MiB each comes back from the GPU machine, so the runs, with
+# every round's time, are apart): logs.tar.gz, runs.tar.gz (the saved runs, without the compile caches), report.tar.gz.
 pack() {
     cp "$work/steps.txt" "$out/steps.txt"
-    [ -f "$work/report/report.md" ] && cp "$work/report/report.md" "$out/report.md"
-    # Not the carried packages, the compile caches, nor each run's own report (the last step's has every run).
-    tar -czf "$out/on_gpu.tar.gz" --exclude=./site --exclude=./storage/.cache --exclude=./reports -C "$work" .
+    tar -czf "$out/logs.tar.gz" -C "$work" logs
+    if [ -d "$work/storage" ]; then
+        tar -czf "$out/runs.tar.gz" --exclude=storage/.cache -C "$work" storage
+    fi
+    if [ -f "$work/report/report.md" ]; then
+        cp "$work/report/report.md" "$out/report.md"
+        tar -czf "$out/report.tar.gz" -C "$work" report
+    fi
 }
 
 record() {  # NAME VERDICT SECONDS WHAT
@@ -136,5 +143,5 @@ else
     failed=$((failed + 1))
 fi
 pack
-echo "on_gpu: $failed step(s) failed or timed out; results in $out (steps.txt, report.md, on_gpu.tar.gz)"
+echo "on_gpu: $failed step(s) failed or timed out; results in $out"
 exit "$failed"

@@ -176,21 +176,27 @@ def test_the_dry_run_passes_every_step(dry_run):
         else:
             assert re.match(rf"{name} +ok ", line), dry_run.output
     assert dry_run.status == 0, dry_run.output
-    assert dry_run.seconds < 240, f"the dry run took {dry_run.seconds:.0f} s"
+    assert dry_run.seconds < 300, f"the dry run took {dry_run.seconds:.0f} s"  # ~2 min quiet: a bound on a hang
+
+
+def _names(archive: Path) -> list[str]:
+    with tarfile.open(archive) as tar:
+        return tar.getnames()
 
 
 @pytest.mark.slow
 def test_the_dry_run_packs_every_log_its_runs_and_the_report(dry_run):
     out = dry_run.out
-    assert sorted(p.name for p in out.iterdir()) == ["on_gpu.tar.gz", "report.md", "steps.txt"]
-    with tarfile.open(out / "on_gpu.tar.gz") as packed:
-        names = packed.getnames()
-        imports = packed.extractfile("./logs/imports.log").read().decode()
-    assert {f"./logs/{name}.log" for name in STEPS if name not in NOT_HERE} <= set(names)
-    assert any(re.fullmatch(r"\./storage/[^/]+/0001_run-numpy\.json", n) for n in names), names
-    assert any(re.fullmatch(r"\./storage/[^/]+/0002_run-numba\.json", n) for n in names), names
-    assert "./report/report.html" in names
-    assert not any(n.startswith("./site/") for n in names)  # the carried packages are not brought back
+    assert sorted(p.name for p in out.iterdir()) == ["logs.tar.gz", "report.md", "report.tar.gz", "runs.tar.gz",
+                                                     "steps.txt"]  # fmt: skip
+    packed = {archive: _names(out / f"{archive}.tar.gz") for archive in ("logs", "runs", "report")}
+    with tarfile.open(out / "logs.tar.gz") as tar:
+        imports = tar.extractfile("logs/imports.log").read().decode()
+    assert {f"logs/{name}.log" for name in STEPS if name not in NOT_HERE} <= set(packed["logs"])
+    runs = sorted(re.sub(r"^storage/[^/]+/", "", n) for n in packed["runs"] if n.endswith(".json"))
+    assert runs == ["0001_run-numpy.json", "0002_run-numba.json"], packed["runs"]
+    assert not any(n.startswith("storage/.cache") for n in packed["runs"])  # the compile caches stay behind
+    assert "report/report.html" in packed["report"]
     # pydantic came from the carried wheels, installed as on the GPU machine, not from the environment.
     assert re.search(r"^pydantic 2\.\S+ from \S+/site/pydantic/__init__\.py$", imports, re.MULTILINE), imports
     report = (out / "report.md").read_text()
