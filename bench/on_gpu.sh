@@ -48,7 +48,12 @@ if [ "$dry" = 1 ]; then
     torch_selected="torch-autograd and not compiled"
 else
     marker=(-m gpu)
-    tests=(tests/test_gpu.py tests)
+    # The device tests first, then every trainer's agreement, then the rest (pytest keeps the order of files, not of
+    # a folder named after them).
+    tests=(tests/test_gpu.py tests/test_agreement.py)
+    for file in tests/test_*.py; do
+        case "$file" in tests/test_gpu.py | tests/test_agreement.py) ;; *) tests+=("$file") ;; esac
+    done
     sizes=(--sweep-sizes=100,1000,10000,100000,1000000,10000000,100000000 --regbench-budget=0.2)
     numba_selected="numba-native"
     torch_selected="(torch-autograd and not compiled) or floor"  # a CUDA device's bandwidth floor, read with torch
