@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
+import os
 import shutil
 import subprocess
 import warnings
@@ -115,8 +116,18 @@ def gpu_info() -> dict[str, Any]:
     return {}
 
 
+#: The environment variables that change how a GPU library rounds, orders or reduces float32 arithmetic, and so the
+#: results and times of its trainers: TF32 forced on or off under every CUDA library (NVIDIA_TF32_OVERRIDE) or in
+#: torch's cuBLAS calls, cuBLAS's workspace (CUBLAS_WORKSPACE_CONFIG: reproducible cuBLAS results), CuPy's TF32 and
+#: its reduction back-ends (CUB, cuTENSOR: another summation order), and XLA's flags (--xla_gpu_deterministic_ops...).
+PRECISION_ENV = ("NVIDIA_TF32_OVERRIDE", "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "CUBLAS_WORKSPACE_CONFIG",
+                 "CUBLASLT_WORKSPACE_SIZE", "CUPY_TF32", "CUPY_ACCELERATORS", "XLA_FLAGS")  # fmt: skip
+
+
 def precision_settings() -> dict[str, Any]:
-    """Whether float32 matrix products may run in TF32 (torch) or at reduced precision (JAX), for the record.
+    """The precision policy in force, for the record: whether float32 matrix products may run in TF32 (torch) or
+    at reduced precision (JAX), whether torch insists on deterministic algorithms, and each of PRECISION_ENV
+    (None where unset). Read, never set: regbench keeps every framework's defaults.
 
     None of the trainers multiplies matrices in float32 except torch's eager ``mm`` of an (n, 1) by a
     (1, 1): these settings say whether a GPU could have rounded that product to TF32's 10-bit mantissa.
@@ -134,6 +145,9 @@ def precision_settings() -> dict[str, Any]:
                 precision = getattr(torch.backends.cuda.matmul, "fp32_precision", None)
                 if precision is not None:  # torch ≥ 2.9's replacement for allow_tf32
                     facts["torch_matmul_fp32_precision"] = str(precision)
+                facts["torch_deterministic_algorithms"] = bool(torch.are_deterministic_algorithms_enabled())
+                facts["torch_cudnn_deterministic"] = bool(torch.backends.cudnn.deterministic)
+                facts["torch_cudnn_benchmark"] = bool(torch.backends.cudnn.benchmark)
             except Exception:
                 pass
         if _installed("jax"):
@@ -144,6 +158,7 @@ def precision_settings() -> dict[str, Any]:
                 facts["jax_default_matmul_precision"] = jax.config.jax_default_matmul_precision
             except Exception:
                 pass
+    facts.update({name: os.environ.get(name) for name in PRECISION_ENV})
     return facts
 
 

@@ -324,6 +324,7 @@ class Environment(_Record):
     numba_threads: int | None = None
     thread_env: dict[str, str] = {}
     gpu: Gpu | str | None = None  # a string in files saved before the GPU record had fields
+    precision: dict[str, Scalar | None] = {}  # a GPU run's precision policy (bench.gpu.precision_settings); {}: none
     unavailable: dict[str, str] = {}  # schema 0's skipped trainers (records.upgrade makes them outcomes)
 
 

@@ -98,7 +98,7 @@ def resolve_run(spec: str, storage: Path) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from reports.compare import compare_runs, quick_mismatch
+    from reports.compare import compare_runs, policy_mismatch, quick_mismatch
     from reports.compare_format import render
     from reports.stats import Method
 
@@ -107,8 +107,10 @@ def cmd_compare(args) -> int:
     for side, path, runs in (("BASE", paths[0], base), ("NEW", paths[1], new)):
         if runs.table.empty:  # a gate over nothing would pass
             raise UsageError(f"{side} {path}: no trainer benchmarks to compare (only the bandwidth floor)")
-    mismatch = quick_mismatch(base, new)
-    if mismatch:  # its rounds and its missing cold starts would pass for slow-downs, or hide them
+    # A quick run's rounds and missing cold starts, or another precision policy's TF32 products, would pass for
+    # slow-downs and drifts, or hide them.
+    mismatch = quick_mismatch(base, new) or policy_mismatch(base, new)
+    if mismatch:
         raise UsageError(f"{mismatch} ({paths[0]}, {paths[1]})")
     method = Method(threshold=args.threshold, alpha=args.alpha)
     result = compare_runs(base, new, method, args.max_drift)

@@ -11,7 +11,8 @@ fit compared with itself) has not moved. A comparison with no benchmark in
 common compared nothing and fails whatever is allowed missing. Differences
 between the two runs' environments are listed, not judged. A quick run
 (``regbench run --quick``: fewer rounds, no cold start) is compared with quick
-runs only: ``quick_mismatch`` says why not, and ``regbench compare`` refuses.
+runs only: ``quick_mismatch`` says why not, and ``regbench compare`` refuses;
+so are runs under different GPU precision policies (``policy_mismatch``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from records.model import IDENTITY
-from reports.load import Runs, gpu_label
+from reports.load import Runs, gpu_label, precision_label
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
@@ -113,6 +114,23 @@ def quick_mismatch(base: Runs, new: Runs) -> str | None:
             f"{'NEW' if base_quick else 'BASE'} a full one: compare a quick run with a quick run only")  # fmt: skip
 
 
+def _policy(runs: Runs) -> dict:
+    """The run's GPU precision policy (bench.gpu.precision_settings); {} where it recorded none."""
+    return next((p for info in runs.machines.values() if (p := info.get("regbench", {}).get("precision"))), {})
+
+
+def policy_mismatch(base: Runs, new: Runs) -> str | None:
+    """Why BASE and NEW cannot be compared because they ran under different GPU precision policies (TF32, matmul
+    precision, determinism, the libraries' variables), naming each difference; None if they can. A run that recorded
+    no policy (saved before it was recorded, or without a GPU) is not judged, nor a switch one side did not record."""
+    pb, pn = _policy(base), _policy(new)
+    changed = [f"{key} {pb[key]} → {pn[key]}" for key in pb if key in pn and pb[key] != pn[key]]
+    if not changed:
+        return None
+    return (f"BASE and NEW ran under different GPU precision policies ({'; '.join(changed)}): "
+            "compare runs under one policy only")  # fmt: skip
+
+
 def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift: float = 1e-4) -> Comparison:
     """Pair the benchmarks of two runs by identity and judge each pair."""
     method = method or Method()
@@ -150,6 +168,7 @@ def _environment(info: dict) -> dict[str, object]:
         "python": env.get("python", info.get("python_version")),
         "CPU": info.get("cpu", {}).get("brand_raw"),
         "GPU": gpu_label(env),
+        "GPU precision": precision_label(env["precision"]) if env.get("precision") else None,
         "cores": env.get("cpu_count"),
         "torch threads": env.get("torch_threads"),
         "numba threads": env.get("numba_threads"),

@@ -92,6 +92,16 @@ def gpu_label(env: dict) -> str:
     return f"{gpu.get('name', 'GPU')} ({', '.join(f for f in facts if f)})"
 
 
+def precision_label(policy: dict) -> str:
+    """A run's GPU precision policy (``machine_info["regbench"]["precision"]``, bench.gpu.precision_settings) in one
+    line: each framework switch, then the environment variables that are set; "not recorded" without one."""
+    if not policy:
+        return "not recorded"
+    switches = ", ".join(f"{key}={value}" for key, value in policy.items() if not key.isupper())
+    env = ", ".join(f"{key}={value}" for key, value in policy.items() if key.isupper() and value is not None)
+    return f"{switches}; environment: {env or 'no precision variable set'}"
+
+
 class LoadError(Exception):
     """A path that is not a readable saved benchmark run; the message names it."""
 

@@ -225,6 +225,7 @@ def _fastest_table(summary: Summary) -> pd.DataFrame:
 def _md_summary(summary: Summary, sections) -> list[str]:
     parts = ['<a id="summary"></a>', "## Summary", ""]
     parts += [f"- **Machine**: {_md_text(line)}" for line in summary.machines]
+    parts += [f"- **GPU precision policy**: {_md_text(line)}" for line in summary.precision]
     parts += [f"- **Agreement**: {_md_text(line)}" for line in summary.agreement.values()]
     parts += [f"- **{_md_text(summary.targets.capitalize())}**", ""]
     if not summary.fastest.empty:
@@ -283,6 +284,8 @@ def _html_table(df: pd.DataFrame) -> str:
 def _html_summary(summary: Summary, sections) -> list[str]:
     esc = html.escape
     items = [f"<li id='machine'><b>Machine</b>: {esc(line)}</li>" for line in summary.machines]
+    items += [f"<li id='precision-{index}'><b>GPU precision policy</b>: {esc(line)}</li>"
+              for index, line in enumerate(summary.precision)]  # fmt: skip
     items += [f"<li id='agreement-{esc(dtype)}'><b>Agreement</b>: {esc(line)}</li>"
               for dtype, line in summary.agreement.items()]  # fmt: skip
     items.append(f"<li id='targets-met'><b>{esc(summary.targets.capitalize())}</b></li>")

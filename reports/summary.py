@@ -7,7 +7,9 @@ The fastest trainer of a framework is the least median of the tutorial's fits
 excluded; its speed-up is over the reference trainer of its dtype (reports.tables).
 A trainer agrees with the float64 reference when its loss history stays within
 AGREE_EPS machine epsilons of its dtype (relative), the bound tests/test_agreement.py
-holds every trainer to. Skipped trainers are one list, grouped by reason.
+holds every trainer to. Skipped trainers are one list, grouped by reason. A run with GPU rows (a trainer on a CUDA
+or JAX GPU device, or the CUDA bandwidth floor) states the precision policy they ran under
+(bench.gpu.precision_settings).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pandas as pd
 
 from records.sources import DISTRIBUTION
 from reports import tables, targets
-from reports.load import Runs, gpu_label
+from reports.load import FLOOR_DEVICE, Runs, gpu_label, precision_label
 
 #: A trainer agrees with the float64 reference within this many machine epsilons of its dtype (relative loss).
 AGREE_EPS = 1000
@@ -28,6 +30,7 @@ AGREE_EPS = 1000
 @dataclass
 class Summary:
     machines: list[str] = field(default_factory=list)  # one line per machine and run
+    precision: list[str] = field(default_factory=list)  # the GPU precision policy of each run with GPU rows
     fastest: pd.DataFrame = field(default_factory=pd.DataFrame)  # n, framework, trainer, dtype, median_s, speedup
     agreement: dict[str, str] = field(default_factory=dict)  # dtype -> its line
     targets: str = ""
@@ -133,6 +136,19 @@ def _frameworks_and_plugins(table: pd.DataFrame, machine: str, run: str) -> tupl
     return frameworks, tuple(sorted({s for s in sources if not s.startswith(f"{DISTRIBUTION} ")}))
 
 
+def precision(runs: Runs) -> list[str]:
+    """The precision policy of each run that has GPU rows, as its record states it ("not recorded" where it does not);
+    the run is named where the report has several."""
+    many, lines = len(runs.machines) > 1, []
+    for (machine, run), info in runs.machines.items():
+        ours = [(t["machine"] == machine) & (t["run"] == run) for t in (runs.table, runs.floor)]
+        on_gpu = (runs.table["device"].map(FLOOR_DEVICE) == "cuda") & ours[0]
+        if on_gpu.any() or ((runs.floor["device"] == "cuda") & ours[1]).any():
+            policy = precision_label(info.get("regbench", {}).get("precision") or {})
+            lines.append((f"{machine} {run}: " if many else "") + policy)
+    return lines
+
+
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
     many = len(runs.machines) > 1
     machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False),
@@ -141,6 +157,7 @@ def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
                 for (machine, run), info in runs.machines.items()]  # fmt: skip
     return Summary(
         machines=machines,
+        precision=precision(runs),
         fastest=fastest(runs),
         agreement=agreement(runs),
         targets=targets_line(judged),

@@ -332,12 +332,18 @@ def test_every_gpu_runtime_a_spec_may_name_has_its_timer():
     assert {spec.gpu_runtime for spec in specs() if spec.device == "cpu"} == {""}
 
 
-def test_precision_settings():
+def test_precision_settings(monkeypatch):
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    monkeypatch.delenv("NVIDIA_TF32_OVERRIDE", raising=False)
     facts = gpu.precision_settings()
+    assert facts["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert facts["NVIDIA_TF32_OVERRIDE"] is None  # unset, and recorded so
+    assert set(gpu.PRECISION_ENV) <= set(facts)
     if importlib.util.find_spec("torch") is not None:
         assert isinstance(facts["torch_matmul_allow_tf32"], bool)
         assert isinstance(facts["torch_cudnn_allow_tf32"], bool)
         assert facts["torch_float32_matmul_precision"] in ("highest", "high", "medium")
+        assert facts["torch_deterministic_algorithms"] is False  # torch's default: regbench changes none
     if importlib.util.find_spec("jax") is not None:
         assert "jax_default_matmul_precision" in facts
     json.dumps(facts)  # goes into the machine record as it is
