@@ -150,8 +150,8 @@ class Problem:
     sizes: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.model not in problems.MODELS:
-            raise ValueError(f"model must be one of {problems.MODELS}, got {self.model!r}")
+        if not problems.is_model(self.model):
+            raise ValueError(f"model must be one of {problems.MODELS} or a plugin's family, got {self.model!r}")
         dtype = _data_dtype(self.x, self.y)
         x = _as_matrix("x", self.x, dtype)
         y = _as_matrix("y", self.y, dtype, column=True)
@@ -340,8 +340,8 @@ def _check_invariants(problem: Problem, config: TrainConfig) -> None:
     """What construction guarantees, checked again (cheaply: no pass over the data) for subclasses that skip it."""
     hint = f"(a {type(problem).__name__} that skipped Problem.__post_init__?)"
     model = getattr(problem, "model", None)
-    if model not in problems.MODELS:
-        raise TypeError(f"problem.model must be one of {problems.MODELS}, got {model!r} {hint}")
+    if not isinstance(model, str) or not problems.is_model(model):
+        raise TypeError(f"problem.model must be one of {problems.MODELS} or a plugin's family, got {model!r} {hint}")
     for name in ("x", "y"):
         a = getattr(problem, name, None)
         if not (isinstance(a, np.ndarray) and a.dtype.name in DTYPES and a.ndim == 2 and a.size

@@ -77,7 +77,7 @@ class RegisteredTrainer:
 
     def prepare(self, problem: Problem, config: TrainConfig) -> PreparedFit:
         check_fit(problem, config)
-        if problem.model not in self.spec.problems:
+        if not self.spec.runs(problem.model):
             raise ValueError(f"{self.id} does not run model {problem.model!r}; it runs: "
                              f"{', '.join(self.spec.problems)}")  # fmt: skip
         if config.workers != 1 and not self.spec.distributed:
@@ -121,10 +121,14 @@ def broken() -> tuple[Broken, ...]:
 
 
 def runs(trainer_id: str, problem: str) -> bool:
-    """Whether a known trainer runs problem ``problem``: its spec lists the problem's model family (imports the
-    problem's module, NumPy only)."""
+    """Whether a known trainer runs problem ``problem``: its spec lists the problem's model family, or runs models
+    written once (imports the problem's module, NumPy only)."""
     spec = spec_of(trainer_id)
-    return spec is not None and problems.get(problem).MODEL in spec.problems
+    model = problems.get(problem).MODEL
+    if spec is None or not spec.runs(model):
+        return False
+    # A trainer without autodiff runs a family it has no code of its own for by the family's hand-derived gradient.
+    return model in spec.problems or spec.method != "manual" or callable(getattr(problems.get(model), "gradient", None))
 
 
 def spec_of(trainer_id: str) -> TrainerSpec | None:

@@ -16,9 +16,11 @@ from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
 #: The GPU trainers run them with the CPU ones' code (the CuPy path is tested on a NumPy stand-in,
 #: tests/test_linear.py); their agreement tests run where a GPU is lent.
 _BOTH = ("quadratic", "linear")
-#: Every family: the two above, and those written once against the array API (problems.mlp, problems.logistic),
-#: which the autodiff trainers differentiate and NumPy's tutorial loop runs by their hand-derived gradient.
-_ALL = ("quadratic", "linear", "mlp", "logistic")
+#: The trainers that also run every model family written once against the array API (problems.mlp,
+#: problems.logistic, a plugin's): the autodiff trainers differentiate its loss, NumPy's tutorial loop runs its
+#: hand-derived gradient. The fused NumPy loops, the native ones, CUDA graphs and the data-parallel trainers run
+#: the seed's and linear's alone.
+_WRITTEN_ONCE = {"written_once": True}
 
 
 def _family(backend: str, method: str, module: str, color: str, **kw) -> partial[TrainerSpec]:
@@ -37,22 +39,22 @@ _torch_dp = _family("torch", "autograd", "torch_dp", "#dd8452", distributed=True
 _jax_dp = _family("jax", "grad", "jax_dp", "#55a868", compiles=True, distributed=True, twin="scan")
 
 TRAINERS = (
-    _numpy("tutorial", "cpu", roles=(REFERENCE, BASELINE), problems=_ALL),
+    _numpy("tutorial", "cpu", roles=(REFERENCE, BASELINE), **_WRITTEN_ONCE),
     _numpy("fused", "cpu"),
-    _numpy("tutorial", "cuda", roles=(BASELINE,), gpu_runtime="cupy", problems=_ALL),  # on CuPy arrays
+    _numpy("tutorial", "cuda", roles=(BASELINE,), gpu_runtime="cupy", **_WRITTEN_ONCE),  # on CuPy arrays
     _numpy("fused", "cuda", gpu_runtime="cupy"),
-    _torch("eager", "cpu", roles=(BASELINE,), problems=_ALL),
-    _torch("compiled", "cpu", compiles=True, problems=_ALL),
-    _torch("eager", "cuda", roles=(BASELINE,), gpu_runtime="torch", problems=_ALL),
-    _torch("compiled", "cuda", compiles=True, gpu_runtime="torch", problems=_ALL),
+    _torch("eager", "cpu", roles=(BASELINE,), **_WRITTEN_ONCE),
+    _torch("compiled", "cpu", compiles=True, **_WRITTEN_ONCE),
+    _torch("eager", "cuda", roles=(BASELINE,), gpu_runtime="torch", **_WRITTEN_ONCE),
+    _torch("compiled", "cuda", compiles=True, gpu_runtime="torch", **_WRITTEN_ONCE),
     _torch("cudagraph", "cuda", compiles=True, gpu_runtime="torch"),
-    _jax("eager", "cpu", roles=(BASELINE,), problems=_ALL),
-    _jax("jit", "cpu", compiles=True, problems=_ALL),
-    _jax("scan", "cpu", compiles=True, problems=_ALL),
+    _jax("eager", "cpu", roles=(BASELINE,), **_WRITTEN_ONCE),
+    _jax("jit", "cpu", compiles=True, **_WRITTEN_ONCE),
+    _jax("scan", "cpu", compiles=True, **_WRITTEN_ONCE),
     # JAX has no public event API: its GPU time is the wall time of a run() that blocks until the device is done.
-    _jax("eager", "gpu", roles=(BASELINE,), problems=_ALL),
-    _jax("jit", "gpu", compiles=True, problems=_ALL),
-    _jax("scan", "gpu", compiles=True, problems=_ALL),
+    _jax("eager", "gpu", roles=(BASELINE,), **_WRITTEN_ONCE),
+    _jax("jit", "gpu", compiles=True, **_WRITTEN_ONCE),
+    _jax("scan", "gpu", compiles=True, **_WRITTEN_ONCE),
     _numba("loop", "cpu", roles=(NATIVE_LOOP,)),
     _numba("simd", "cpu", roles=(CPU_LIMIT,)),
     _numba("kernel", "cuda", roles=(GPU_LIMIT,), module="backends.numba_cuda", gpu_runtime="numba"),

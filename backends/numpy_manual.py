@@ -318,7 +318,7 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
 
 def prepare_on(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig):
     """The fit of ``variant`` on the device of array module ``xp``: the data is converted and moved here."""
-    return PREPARE[problem.model](xp, variant, problem, config, np.dtype(config.dtype))
+    return PREPARE.get(problem.model, _prepare_model)(xp, variant, problem, config, np.dtype(config.dtype))
 
 
 def _prepare_quadratic(xp: ModuleType, variant: str, problem: Problem, config: TrainConfig, dtype: np.dtype):
@@ -398,6 +398,5 @@ def _prepare_model(xp: ModuleType, variant: str, problem: Problem, config: Train
 
 #: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
 #: seed's and linear's loops are hand-written here (the tutorial's, statement for statement, is the reference);
-#: any other family runs its module's gradient.
-PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear, "mlp": _prepare_model,
-           "logistic": _prepare_model}  # fmt: skip
+#: any other family (``written_once``) runs its module's gradient.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

@@ -33,7 +33,10 @@ class TrainerSpec:
     compiles: bool = False  # its first call compiles (or captures) code: it has a cold start worth measuring
     distributed: bool = False  # runs on a group of TrainConfig.workers processes (data-parallel); others take 1
     twin: str = ""  # data-parallel: the variant (same backend, device) that runs the same steps in one process
-    problems: tuple[str, ...] = ("quadratic",)  # the model families (problems.MODELS) it runs; others it refuses
+    problems: tuple[str, ...] = ("quadratic",)  # the model families (problems.MODELS) it has code of its own for
+    # It also runs every other family from its module's maths, written once against the array API (problems:
+    # ``loss``, and ``gradient`` for a trainer without autodiff); without it, other families are refused.
+    written_once: bool = False
     framework: str = ""  # the import name whose absence makes it unavailable, and its process ("": backend)
     install: str = ""  # what to run when the framework is missing ("": pip install FRAMEWORK)
     gpu_runtime: str = ""  # off the CPU, whose events time it and whose allocator measures it (GPU_RUNTIMES)
@@ -52,12 +55,17 @@ class TrainerSpec:
     def install_hint(self) -> str:
         return self.install or f"pip install {self.import_name}"
 
+    def runs(self, model: str) -> bool:
+        """Whether it runs model family ``model``: one it lists, or any other where it runs models written once."""
+        return model in self.problems or self.written_once
+
     def faults(self) -> list[str]:
         """What is malformed in this spec, one phrase each; empty for a well-formed spec."""
         out = []
         for f in fields(self):
             value = getattr(self, f.name)
-            want = {"roles": tuple, "problems": tuple, "compiles": bool, "distributed": bool}.get(f.name, str)
+            want = {"roles": tuple, "problems": tuple, "compiles": bool, "distributed": bool,
+                    "written_once": bool}.get(f.name, str)  # fmt: skip
             if not isinstance(value, want):
                 out.append(f"{f.name} must be a {want.__name__}, got {value!r}")
         if out:

@@ -341,7 +341,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    return PREPARE[problem.model](variant, torch.device(device), getattr(torch, config.dtype), problem, config)
+    prepare_family = PREPARE.get(problem.model, _prepare_model)
+    return prepare_family(variant, torch.device(device), getattr(torch, config.dtype), problem, config)
 
 
 def _prepare_quadratic(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
@@ -460,6 +461,5 @@ def _prepare_model(variant: str, dev: torch.device, dtype: torch.dtype, problem:
 
 
 #: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The
-#: seed's and linear's steps are hand-tuned here; any other family runs its module's loss.
-PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear, "mlp": _prepare_model,
-           "logistic": _prepare_model}  # fmt: skip
+#: seed's and linear's steps are hand-tuned here; any other family (``written_once``) runs its module's loss.
+PREPARE = {"quadratic": _prepare_quadratic, "linear": _prepare_linear}

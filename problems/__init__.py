@@ -14,7 +14,8 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
   seeded generator and converted once to the working dtype (float64: the draws as they are);
 - ``features(x)``: the design matrix the model is linear in (``x²`` for the seed's model, ``X`` for linear);
 - ``loss(xp, params, x, y)`` and ``gradient(xp, params, x, y) -> (loss, {name: ∂L/∂name})``: the model's loss
-  of x (n, d) and y (n,) (``0.5·Σ(ŷ−y)²``; logistic's log-loss), and its hand-derived gradient, written once
+  of x (n, d) and y (n,) (``0.5·Σ(ŷ−y)²``; logistic's log-loss), and its hand-derived gradient (optional),
+  written once
   against the Python array API standard: ``xp`` is the arrays' namespace (array-api-compat's NumPy, CuPy or
   torch, ``jax.numpy``), taken by the backend outside anything it traces or compiles; the arrays are all of one
   working dtype. A backend with autodiff differentiates ``loss``; NumPy's manual trainers run ``gradient``;
@@ -25,7 +26,9 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``floor_bytes(n, itemsize, **params)``: the bytes one epoch must read at least (its data, once);
 - ``DRAWS``: what a report draws for it beside the loss curves (``"curve"``: the fitted curve over the data;
   ``""``: nothing more);
-- ``MODEL``: the model family its data are fitted with, one of ``MODELS``, which the trainers implement
+- ``MODEL``: the model family its data are fitted with: one of ``MODELS``, or the problem's own ``NAME`` for a
+  module that declares a family of its own (its ``parameters``, ``loss`` and ``gradient`` are the family's, run
+  by every trainer whose spec says ``written_once``: see ``is_model``). The built-ins
   (``"quadratic"``: x of shape (n, 1), ``ŷ = w·x² + b``; ``"linear"``: x of shape (n, d), ``ŷ = X·θ + b``).
   A trainer's spec lists the families it runs; a new problem of a known family is run by all of them.
 
@@ -51,11 +54,13 @@ from records.sources import Broken, Source, failure, installed, plugin_code
 GROUP = "regbench.problems"
 #: regbench's own problems, as pyproject.toml declares them: found first, whether or not regbench is installed.
 BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear", "mlp", "logistic"))
-#: The model families the trainers implement (a problem's ``MODEL``).
+#: The built-in model families (a problem's ``MODEL``): each is the problem module of the same name. A plugin's
+#: problem module may declare one more, its own (``MODEL == NAME``).
 MODELS = ("quadratic", "linear", "mlp", "logistic")
 #: What every problem module defines (``tests/test_linear.py`` holds each module to it).
+#: (``gradient`` is optional: a family without one is run by the autodiff trainers alone.)
 CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "parameters", "make", "features",
-            "loss", "gradient", "optimum", "lr", "flops", "floor_bytes")  # fmt: skip
+            "loss", "optimum", "lr", "flops", "floor_bytes")  # fmt: skip
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -119,10 +124,21 @@ def _load(name: str) -> ModuleType:
     faults = _faults(module)
     if faults:
         raise ValueError(f"problem {name!r} from {src}: {path}'s {'; '.join(faults)}")
-    if name != module.NAME or module.MODEL not in MODELS:
+    if name != module.NAME or module.MODEL not in (*MODELS, name):
         raise ValueError(f"problem {name!r} from {src}: its NAME is {module.NAME!r} and its MODEL {module.MODEL!r} "
-                         f"(one of {', '.join(MODELS)})")  # fmt: skip
+                         f"(one of {', '.join(MODELS)}, or its own name for a family of its own)")  # fmt: skip
     return module
+
+
+def is_model(name: str) -> bool:
+    """Whether ``name`` is a model family: a built-in one (MODELS), or a usable problem module (a plugin's) that
+    declares its own (``MODEL == NAME``)."""
+    if name in MODELS:
+        return True
+    try:
+        return name == get(name).MODEL
+    except ValueError:
+        return False
 
 
 def parameters(model: str, d: int, /, **sizes) -> dict[str, tuple[int, ...]]:

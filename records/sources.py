@@ -194,11 +194,20 @@ def within(seconds: float, what: str) -> Iterator[None]:
         if timed:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
-        left = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
+        left = [
+            t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon and not _pooled(t)
+        ]
         _left.extend(left)  # whether it failed or not: the process ends without them
     if left:
         names = ", ".join(dict.fromkeys(t.name for t in left))
         raise TimeLimitExceeded(f"{what} left {len(left)} thread(s) running ({names}): a fit's threads end with run()")
+
+
+def _pooled(thread: threading.Thread) -> bool:
+    """A worker of a concurrent.futures pool (torch.compile starts one on its first compile and keeps it): idle
+    between tasks, and ended by Python itself at exit, so it keeps no process from ending."""
+    target = getattr(thread, "_target", None)  # a running Thread keeps its target until run() returns
+    return getattr(target, "__module__", "") == "concurrent.futures.thread"
 
 
 def leave_stuck_threads(status: int) -> None:

@@ -193,7 +193,9 @@ def cmd_list(args) -> int:
         failure = prepare_fails(tid)
         status = "ok" if availability.ok else "unavailable: " + availability.reason
         status = f"broken: {failure}" if failure else status
-        print(f"{tid:32s} {status} | problems: {', '.join(spec_of(tid).problems)}{_origin(source_of(tid))}")
+        spec = spec_of(tid)
+        runs = ", ".join(spec.problems) + (" + any model written once" if spec.written_once else "")
+        print(f"{tid:32s} {status} | problems: {runs}{_origin(source_of(tid))}")
     for name, why in problems.status().items():
         print(f"{'problem ' + name:32s} {'broken: ' + why if why else 'ok'}{_origin(problems.source(name))}")
     for refused in (*broken(), *problems.broken()):  # a plugin's entry point refused: the others still run

@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -501,15 +502,19 @@ def test_a_peak_below_the_resolution_is_never_a_false_zero(tmp_path):
     assert not measured["peak_memory"].str.startswith("0").any()
 
 
-@pytest.mark.parametrize("field", ["x", "y", "w0"])
+@pytest.mark.parametrize("field", ["x", "y", "theta"])
 @pytest.mark.parametrize("kind", [complex, bool])
 def test_complex_or_bool_data_are_refused_naming_the_field(field, kind, recwarn):
     """Not an imaginary part dropped with a ComplexWarning, nor bools read as 0 and 1."""
     seed = backends.make_named_problem("linear", 10, seed=0, d=2)
-    values = {"x": seed.x, "y": seed.y, "w0": seed.w0}
-    values[field] = values[field].astype(kind)
-    with pytest.raises(ValueError, match=rf"^{field} must be numeric: got {np.dtype(kind)} values, not real numbers$"):
-        backends.Problem(**values, b0=seed.b0, model="linear")
+    values = {"x": seed.x, "y": seed.y, "params0": dict(seed.params0)}
+    if field == "theta":
+        values["params0"]["theta"] = values["params0"]["theta"].astype(kind)
+    else:
+        values[field] = values[field].astype(kind)
+    name = "params0['theta']" if field == "theta" else field
+    with pytest.raises(ValueError, match=rf"^{re.escape(name)} must be numeric: got {np.dtype(kind)} values, not real"):
+        backends.Problem(**values, model="linear")
     assert not recwarn.list
 
 

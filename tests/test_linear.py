@@ -150,7 +150,10 @@ def test_optimum_and_metrics_take_a_vector(small):
 
 
 def test_registry_declares_problems():
-    assert all(s.problems == ("quadratic", "linear") for s in specs())  # every trainer runs both
+    assert all(s.problems == ("quadratic", "linear") for s in specs())  # every trainer has code for both
+    assert runs("numpy-manual-tutorial-cpu", "mlp")  # by the model's gradient, written once
+    assert not runs("numpy-manual-fused-cpu", "mlp")
+    assert not runs("numba-native-loop-cpu", "logistic")
     assert runs("torch-autograd-dp-cpu", "linear")
     assert not runs("no-such-trainer", "quadratic")
     assert TrainerSpec("acme", "magic", "fast", "cpu", "acme").problems == ("quadratic",)  # a spec's default

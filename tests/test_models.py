@@ -10,7 +10,7 @@ import pytest
 
 import backends
 import problems
-from backends import specs
+from backends import runs, specs
 from backends.metrics import least_squares, reference_fit
 from bench.params import trainer_params
 from regbench.conformance.checks import FLOAT64_RTOL, assert_agrees
@@ -127,8 +127,8 @@ def _cases() -> list:
     (torch.compile, JAX) in the slow tier (tests/tiers.py)."""
     out = []
     for name in GENERIC:
-        runs = tuple(spec.id for spec in specs() if name in spec.problems and not spec.distributed)
-        for param in slow_if_per_size(trainer_params(runs)):
+        ids = tuple(spec.id for spec in specs() if runs(spec.id, name) and not spec.distributed)
+        for param in slow_if_per_size(trainer_params(ids)):
             out.append(pytest.param(name, *param.values, id=f"{name}-{param.id}", marks=param.marks))
     return out
 

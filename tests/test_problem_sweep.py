@@ -46,7 +46,9 @@ def test_sweep_collects_every_problem_at_every_size_with_its_floor():
         assert floors == [f"bench/test_problems.py::test_floor[{label}-{device}-float32]" for device in ("cpu", "cuda")]
         assert f"bench/test_problems.py::test_problem[{label}-numpy-manual-fused-cpu-float32]" in nodes
     problem_floors = [node for node in nodes if node.startswith("bench/test_problems.py::test_floor[")]
-    assert len(problem_floors) == 2 * len(sizes)
+    every = [(name, size) for name, size in bench_problems.default_problems(sweep=True)]
+    assert len(every) == len(sizes) + 2 * 2  # linear's; mlp's and logistic's default and sweep sizes
+    assert len(problem_floors) == 2 * len(every)
     assert "bench/test_sweep.py::test_floor[n10000000-cpu-float32]" in nodes  # the seed's floors are still there
 
 

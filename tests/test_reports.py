@@ -249,5 +249,6 @@ def test_list(capsys):
     assert "numpy-manual-tutorial-cpu" in out
     assert "torch-autograd-eager-cuda" in out
     lines = {line.split()[0]: line for line in out.splitlines()}
-    assert lines["numpy-manual-tutorial-cpu"].endswith(" | problems: quadratic, linear")
+    assert lines["numpy-manual-tutorial-cpu"].endswith(" | problems: quadratic, linear + any model written once")
+    assert lines["numpy-manual-fused-cpu"].endswith(" | problems: quadratic, linear")
     assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic, linear")

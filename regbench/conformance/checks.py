@@ -56,8 +56,25 @@ def small_linear(dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
     return problem, backends.TrainConfig(epochs=300, lr=problems.get("linear").lr(problem.n, d=problem.d), dtype=dtype)
 
 
-#: The kit's fits, by problem: its checks all use these, so a compiling trainer compiles nothing more for them.
+def small_model(name: str, dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
+    """A model family written once (problems.mlp, problems.logistic, a plugin's own) at 64 points and its default
+    sizes otherwise, 100 epochs, its learning rate."""
+    module = problems.get(name)
+    problem = backends.make_named_problem(name, 64, 5)
+    return problem, backends.TrainConfig(epochs=100, lr=module.lr(64, **module.PARAMS), dtype=dtype)
+
+
+#: The kit's fits of the seed's and linear's families; any other family's is ``small_model``'s. Its checks all use
+#: these, so a compiling trainer compiles nothing more for them.
 FITS = {"quadratic": tutorial, "linear": small_linear}
+
+
+def families(spec: TrainerSpec) -> tuple[str, ...]:
+    """The model families the kit checks a trainer on: each family it runs (backends.runs) whose module is
+    usable, regbench's and a plugin's own, in order."""
+    return tuple(
+        name for name in problems.usable() if name == problems.get(name).MODEL and backends.runs(spec.id, name)
+    )
 
 
 def in_float32(problem: backends.Problem) -> backends.Problem:
@@ -67,13 +84,14 @@ def in_float32(problem: backends.Problem) -> backends.Problem:
 
 
 def kit_fit(spec: TrainerSpec, name: str | None, dtype: str) -> tuple[backends.Problem, backends.TrainConfig]:
-    """The kit's fit of problem ``name`` (None: the first the spec lists that the kit has); the calling test
-    skipped where the spec does not list it."""
+    """The kit's fit of model family ``name`` (None: the first the trainer runs); the calling test skipped where
+    the trainer does not run it."""
+    runs = families(spec)
     if name is None:
-        name = next((p for p in spec.problems if p in FITS), "quadratic")
-    if name not in spec.problems:
-        pytest.skip(f"its spec does not list problem {name} (it runs: {', '.join(spec.problems)})")
-    return FITS[name](dtype)
+        name = runs[0] if runs else "quadratic"
+    if name not in runs:
+        pytest.skip(f"it does not run model {name} (it runs: {', '.join(runs)})")
+    return FITS[name](dtype) if name in FITS else small_model(name, dtype)
 
 
 def assert_agrees(
@@ -239,8 +257,8 @@ def assert_refuses_other_worker_counts(trainer: backends.Trainer, problem: backe
 
 
 def unlisted_models(spec: TrainerSpec) -> tuple[str, ...]:
-    """The model families (problems.MODELS) a spec does not list: the problems of these it must refuse."""
-    return tuple(model for model in problems.MODELS if model not in spec.problems)
+    """The model families (problems.MODELS) a spec does not run: the problems of these it must refuse."""
+    return tuple(model for model in problems.MODELS if not spec.runs(model))
 
 
 def problem_of(model: str) -> backends.Problem:

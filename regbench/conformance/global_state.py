@@ -26,6 +26,7 @@ import numpy as np
 import backends
 import problems
 from backends import spec_of
+from regbench.conformance.checks import families, small_model
 
 FRAMEWORKS = ("numpy", "jax", "torch", "numba")
 #: The seed's model past the built-in trainers' size switches: JAX's blocks, Numba's threads, inductor's split sums.
@@ -94,7 +95,8 @@ def fits(trainer_id: str) -> list[tuple[backends.Problem, backends.TrainConfig]]
         found += [backends.seed_problem(), backends.make_problem(LARGE_N, 1)]
     if "linear" in spec.problems:
         found.append(backends.make_linear_problem(200, 8, 4))
-    return [(problem, backends.TrainConfig(epochs=3, lr=problems.get(problem.model).lr(problem.n, d=problem.d),
+    found += [small_model(name, "float64")[0] for name in families(spec) if name not in ("quadratic", "linear")]
+    return [(problem, backends.TrainConfig(epochs=3, lr=problems.get(problem.model).lr(problem.n, **problem.sizes),
                                            dtype=dtype)) for problem in found for dtype in backends.DTYPES]  # fmt: skip
 
 

@@ -26,25 +26,23 @@ def test_trainer_protocol(trainer, spec):
 @pytest.mark.parametrize("dtype", backends.DTYPES)
 def test_inputs_are_left_alone_and_runs_repeat(trainer, spec, dtype):
     """Each listed problem: its arrays and parameters untouched, two runs identical, every run's buffers fresh."""
-    for name in checks.FITS:
-        if name in spec.problems:
-            checks.assert_leaves_inputs_alone(trainer, *checks.kit_fit(spec, name, dtype))
+    for name in checks.families(spec):
+        checks.assert_leaves_inputs_alone(trainer, *checks.kit_fit(spec, name, dtype))
 
 
 def test_data_made_in_float32_fit_alike(trainer, spec):
     """Each listed problem with its data in float32 already: a float32 fit gives the bits it gives on the float64
     data (a trainer may skip a conversion, never change its arithmetic), and a float64 fit agrees with the
     reference on those data."""
-    for name in checks.FITS:
-        if name in spec.problems:
-            problem, config = checks.kit_fit(spec, name, "float32")
-            twin = checks.in_float32(problem)
-            assert twin.dtype == "float32"
-            made = checks.fit_once(trainer, twin, config)
-            checks.assert_result_contract(made, twin, config)
-            assert checks.fingerprint(made) == checks.fingerprint(checks.fit_once(trainer, problem, config))
-            config64 = replace(config, dtype="float64")
-            checks.assert_agrees_with_the_reference(checks.fit_once(trainer, twin, config64), twin, config64)
+    for name in checks.families(spec):
+        problem, config = checks.kit_fit(spec, name, "float32")
+        twin = checks.in_float32(problem)
+        assert twin.dtype == "float32"
+        made = checks.fit_once(trainer, twin, config)
+        checks.assert_result_contract(made, twin, config)
+        assert checks.fingerprint(made) == checks.fingerprint(checks.fit_once(trainer, problem, config))
+        config64 = replace(config, dtype="float64")
+        checks.assert_agrees_with_the_reference(checks.fit_once(trainer, twin, config64), twin, config64)
 
 
 def test_divergence_is_reported(trainer, spec, recwarn):
@@ -71,7 +69,7 @@ def test_refuses_more_workers_unless_data_parallel(trainer, spec):
 
 def test_refuses_problems_of_a_model_it_does_not_list(trainer, spec):
     if not checks.unlisted_models(spec):
-        pytest.skip(f"{spec.id} runs every model family ({', '.join(spec.problems)}): none to refuse")
+        pytest.skip(f"{spec.id} runs every model family ({', '.join(checks.families(spec))}): none to refuse")
     checks.assert_refuses_unlisted_models(trainer, spec)
 
 
