@@ -131,7 +131,7 @@ class DataParallelFit:
 
     def result(self, raw: Any) -> FitResult:
         w, b, losses, final = raw
-        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses, final)
+        return FitResult.of(self.names, (w, b), losses, final)
 
     def measure_allreduce(self, rounds: int = ALLREDUCE_ROUNDS) -> float:
         """Seconds of one all-reduce of an epoch's parts (loss, ∂w, ∂b) inside this group (rank 0's mean)."""

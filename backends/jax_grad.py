@@ -145,8 +145,7 @@ class _Fit:
         packed = np.asarray(raw)  # [w, b, final_loss, losses...]; [θ…, b, final_loss, losses...] for a vector θ
         d = np.size(self.w0)
         weights = packed[:d] if np.ndim(self.w0) else packed[0]
-        params = dict(zip(self.names, (weights, packed[d]), strict=True))
-        return FitResult.from_arrays(params, packed[d + 2 :], packed[d + 1])
+        return FitResult.of(self.names, (weights, packed[d]), packed[d + 2 :], packed[d + 1])
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):

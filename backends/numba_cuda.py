@@ -313,8 +313,7 @@ class _LinearFit:
     def result(self, raw) -> FitResult:
         params, out, losses = raw
         host = params.copy_to_host()
-        params = dict(zip(self.names, (host[:-1], host[-1]), strict=True))
-        return FitResult.from_arrays(params, losses.copy_to_host(), out.copy_to_host()[0])
+        return FitResult.of(self.names, (host[:-1], host[-1]), losses.copy_to_host(), out.copy_to_host()[0])
 
 
 def ptx(dtype_name: str, cc: tuple[int, int] = (8, 0)) -> dict[str, str]:
@@ -369,7 +368,7 @@ class _Fit:
     def result(self, raw) -> FitResult:
         out, losses = raw
         w, b, final = out.copy_to_host()
-        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses.copy_to_host(), final)
+        return FitResult.of(self.names, (w, b), losses.copy_to_host(), final)
 
 
 def prepare(variant: str, device: str, problem: Problem, config: TrainConfig):

@@ -133,7 +133,7 @@ class _Fit:
         if self.xp is not np:  # one copy to the host for the whole history
             w = self.xp.asnumpy(w) if w.ndim else float(w)
             b, losses, final = float(b), self.xp.asnumpy(losses), float(final)
-        return FitResult.from_arrays(dict(zip(self.names, (w, b), strict=True)), losses, final)
+        return FitResult.of(self.names, (w, b), losses, final)
 
 
 @dataclass

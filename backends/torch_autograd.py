@@ -226,8 +226,7 @@ class _Fit:
     def result(self, raw) -> FitResult:
         w, b, losses, final = raw
         w = w.item() if w.numel() == 1 and self.square else w.detach().cpu().numpy().reshape(-1)
-        params = dict(zip(self.names, (w, b.item()), strict=True))
-        return FitResult.from_arrays(params, losses.cpu().numpy(), final.item())
+        return FitResult.of(self.names, (w, b.item()), losses.cpu().numpy(), final.item())
 
     def _eager_loop(self, w, b, losses):
         x, y, lr, square = self.x, self.y, self.lr, self.square

@@ -251,13 +251,13 @@ def test_refusal_checks_fail_for_a_trainer_that_takes_anything():
     ("change", "message"),
     [
         (lambda r: {"losses": r.losses[:-1]}, r"losses have shape \(799,\)"),
-        (lambda r: {"params": {**r.params, "w": np.array([r.params["w"]])}}, r"w is float64 of shape \(1,\), not "),
-        (lambda r: {"params": {**r.params, "b": r.params["b"].astype(np.float32)}}, "b is float32 of shape"),
-        (lambda r: {"params": {"b": r.params["b"], "w": r.params["w"]}}, r"parameters \['b', 'w'\], not the problem's"),
-        (lambda r: {"params": {**r.params, "w": np.float64(r.params["w"])}}, "w is a float64, not an array"),
+        (lambda r: {"values": (np.array([r.params["w"]]), r.params["b"])}, r"w is float64 of shape \(1,\), not "),
+        (lambda r: {"names": ("b", "w"), "values": r.values[::-1]}, r"parameters \['b', 'w'\], not the problem's"),
+        (lambda r: {"names": ("w",), "values": r.values[:1]}, r"parameters \['w'\], not the problem's"),
+        (lambda r: {"values": (r.params["w"], np.inf)}, "b is not finite"),
         (lambda r: {"final_loss": float("nan")}, "final_loss is nan"),
     ],
-    ids=["losses", "w", "b", "order", "scalar", "final_loss"],
+    ids=["losses", "w", "order", "missing", "b", "final_loss"],
 )
 def test_result_contract_fails_for_a_wrong_result(change, message):
     problem, config = checks.tutorial("float64")
