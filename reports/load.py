@@ -298,7 +298,7 @@ def _row(bench: Benchmark, saved: Saved) -> dict:
         run=saved.run,
         problem=info.problem.label,
         group=bench.group,
-        roles="; ".join(roles),
+        roles=roles,
         native=native_role(roles),
         reference=REFERENCE in roles,
         memory_ratio=info.peak_bytes / info.data_bytes if info.peak_bytes is not None and info.data_bytes else None,

@@ -330,7 +330,8 @@ def write_report(runs: Runs, out: Path, past: History | None = None) -> list[Pat
     """Write every file of the report into ``out``; returns their paths."""
     out_tables, pngs = build(runs, past)
     summary = summarize(runs, targets.judge(runs))
-    csv = runs.table.drop(columns=IN_MEMORY).to_csv(index=False)
+    # A flat file: each row's roles (a tuple in the table) as one cell, "; "-joined.
+    csv = runs.table.drop(columns=IN_MEMORY).assign(roles=runs.table["roles"].map("; ".join)).to_csv(index=False)
     files = {"results.csv": csv.encode(), **pngs,
              "report.md": _markdown(out_tables, pngs, runs.errors, summary).encode(),
              "report.html": _html(out_tables, pngs, runs.errors, summary).encode()}  # fmt: skip

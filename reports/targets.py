@@ -89,8 +89,8 @@ def _cpu_rows(runs: Runs) -> pd.DataFrame:
 
 
 def _has_role(rows: pd.DataFrame, *roles: str) -> pd.Series:
-    """Whether each row's record names one of ``roles`` among its roles ("; "-joined, reports.load)."""
-    named = [set(str(found).split("; ")) for found in rows["roles"]]
+    """Whether each row's record names one of ``roles`` among its roles (a tuple, reports.load)."""
+    named = [set(found) if isinstance(found, (tuple, list)) else set() for found in rows["roles"]]
     return pd.Series([not held.isdisjoint(roles) for held in named], index=rows.index, dtype=bool)
 
 

@@ -23,7 +23,7 @@ def runs_of(rows: list[dict]) -> Runs:
     table["per_epoch_s"] = table["median_s"] / table["epochs"]
     # What each row's record says of its trainer: here, what the registry says (a plugin's: no roles).
     specs = table["trainer"].map(spec_of)
-    table["roles"] = specs.map(lambda s: "; ".join(s.roles) if s else "")
+    table["roles"] = specs.map(lambda s: tuple(s.roles) if s else ())
     table["native"] = specs.map(lambda s: native_role(s.roles) if s else "")
     table["distributed"] = specs.map(lambda s: s.distributed if s else False)
     return Runs(table=table)
