@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from backends.discovery import catalogue
+from bench.compute import matmul_rate
 from bench.gpu import gpu_info, precision_settings
 
 LIBRARIES = ("regbench", "numpy", "torch", "jax", "jaxlib", "numba", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x",
@@ -108,6 +109,7 @@ def machine_record() -> dict:
         "thread_env": {
             k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS") if k in os.environ
         },
+        "matmul": matmul_rate(),  # the compute limit's denominator (bench.compute)
     }
     if "torch" in sys.modules:
         import torch

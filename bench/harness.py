@@ -33,7 +33,7 @@ from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
-from bench.problems import Workload, data_bytes
+from bench.problems import Workload, data_bytes, epoch_flops
 from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
 from records.model import FitRecord, ParamRecord
 
@@ -89,13 +89,14 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
     fitted = {name: ParamRecord.of(value, **per_param[name]) for name, value in result.params.items()}
     params = {key: value for key, value in workload.record.params.items() if key != "seed"}
     floor = data_bytes(workload.record.name, dtype=config.dtype, **params)  # as the problem's floor benchmark reads
+    flops = epoch_flops(workload.record.name, **params)
     return FitRecord(
         kind=kind, problem=workload.record, trainer=trainer.id, backend=spec.backend, method=spec.method,
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
         epochs=config.epochs, lr=config.lr, params=fitted, final_loss=result.final_loss,
-        diverged=result.diverged, data_bytes=floor, loaded_frameworks=loaded_frameworks(),
+        diverged=result.diverged, data_bytes=floor, flops=flops, loaded_frameworks=loaded_frameworks(),
         data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
     )  # fmt: skip
 

@@ -117,6 +117,12 @@ def data_bytes(name: str, n: int, dtype: str, **params) -> int:
     return module.floor_bytes(n, np.dtype(dtype).itemsize, **{**module.PARAMS, **params})
 
 
+def epoch_flops(name: str, n: int, **params) -> int:
+    """The FLOPs of one epoch of problem ``name`` at size ``n``, forward and backward: its model's ``flops``."""
+    module = problems.get(name)
+    return module.flops(n, **{**module.PARAMS, **params})
+
+
 #: A problem whose data in the working dtype exceed this share of the machine's RAM is skipped: a sanity cap, the
 #: data being made in float64 on the host (twice as large again) whatever the trainer's device.
 RAM_SHARE = 0.25

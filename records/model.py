@@ -172,6 +172,7 @@ class FitRecord(_Record):
     peak_bytes: Bytes | None = None
     memory_method: str | None = None
     data_bytes: Count | None = None  # of the data read every epoch: never 0
+    flops: Count | None = None  # of one epoch, forward and backward (its model's ``flops``); None: older runs
     # The dtype the problem's data were made in, where not float64 (then a fit of that dtype converted nothing).
     data_dtype: Dtype | None = None
     worker_peak_bytes: Bytes | None = None
@@ -315,6 +316,15 @@ class CpuFacts(_Record):
     cache_bytes: Bytes | None = None  # the last-level cache's size
 
 
+class Matmul(_Record):
+    """The machine's matrix-product rate (bench.compute): NumPy's BLAS at ``shape`` (n, d, h: an epoch's two
+    products of mlp's first default size), FLOP/s per dtype."""
+
+    shape: list[int]
+    float32: Positive
+    float64: Positive
+
+
 class Environment(_Record):
     versions: dict[str, str | None] = {}
     python: str | None = None
@@ -326,6 +336,7 @@ class Environment(_Record):
     gpu: Gpu | str | None = None  # a string in files saved before the GPU record had fields
     precision: dict[str, Scalar | None] = {}  # a GPU run's precision policy (bench.gpu.precision_settings); {}: none
     unavailable: dict[str, str] = {}  # schema 0's skipped trainers (records.upgrade makes them outcomes)
+    matmul: Matmul | None = None  # None in runs saved before it was recorded
 
 
 class Cpu(_Record):

@@ -47,7 +47,7 @@ COLUMNS = [
     "machine", "run", "problem", "group",
     *(name for name in FitRecord.model_fields if name not in _NOT_COLUMNS),
     "native", "reference", "median_s", "iqr_s", "q1_s", "q3_s", "min_s", "rounds", "per_epoch_s", "memory_ratio",
-    "floor_s", "floor_fraction", "file",
+    "floor_s", "floor_fraction", "compute_s", "roofline_s", "file",
 ]  # fmt: skip
 
 
@@ -413,9 +413,21 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         alike = table.merge(floors.drop_duplicates(keys).drop(columns="problem"), on=keys, how="left")["floor_s"]
         table = table.assign(floor_s=own.fillna(alike).to_numpy())[[*columns, *IN_MEMORY]]
         table["floor_fraction"] = table["floor_s"] / table["per_epoch_s"]
+    table["compute_s"] = _compute_limits(table, machines)
+    table["roofline_s"] = table[["compute_s", "floor_s"]].max(axis=1, skipna=False)
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
                 skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick,
                 processes=processes)  # fmt: skip
+
+
+def _compute_limits(table: pd.DataFrame, machines: dict[tuple[str, str], dict]) -> pd.Series:
+    """Each CPU row's compute limit: its epoch's FLOPs (the record's ``flops``) over its run's matrix-product rate
+    in its dtype (the machine record's ``matmul``, bench.compute); NaN where either is unknown."""
+    rates = [((machines.get((m, r)) or {}).get("regbench") or {}).get("matmul") or {}
+             for m, r in zip(table["machine"], table["run"], strict=True)]  # fmt: skip
+    rate = pd.Series([found.get(dtype) for found, dtype in zip(rates, table["dtype"], strict=True)], index=table.index,
+                     dtype=float)  # fmt: skip
+    return (table["flops"].astype(float) / rate).where(table["device"] == "cpu")
 
 
 def load(paths: list[Path], latest: bool = True) -> Runs:

@@ -17,6 +17,10 @@ from reports.load import Runs
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
 #: The kind of the benchmarks of the problems other than the seed's (bench/test_problems.py).
 PROBLEM_KIND = "problem"
+#: A problem is shown against its compute limit where that limit is at least this many times its bandwidth floor
+#: (reports.load: ``compute_s``, ``floor_s``): the matrix-product rate is measured at an MLP's shapes (bench.compute),
+#: no yardstick for a logistic regression's matrix-vector products, which reading the data bounds anyway.
+COMPUTE_BOUND = 2
 #: The resolution of a peak measured on the CPU (bench.memory): the resident size grows a page at a time; a fit that
 #: adds less is shown as "< 4 kB" (and below that over its data), never as 0.
 MEMORY_RESOLUTION = 4096
@@ -65,6 +69,12 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
     # What no trainer of these runs measured (a GPU's own time; a quick run's cold starts and memory) is no column;
     # the data's size is shown beside a peak, which a peak below MEMORY_RESOLUTION is shown against.
     df["data_bytes"] = df["data_bytes"].where(df["memory_ratio"].notna())
+    # Where the model's matrix products clearly outweigh reading its data (an MLP's), each epoch against the
+    # roofline (max(compute limit, bandwidth floor)) and its share of the machine's matrix-product rate (MFU).
+    if problem is not None and (df["compute_s"] > COMPUTE_BOUND * df["floor_s"]).any():
+        df["roofline_ratio"] = df["per_epoch_s"] / df["roofline_s"]
+        df["mfu"] = df["compute_s"] / df["per_epoch_s"]
+        cols[cols.index("per_epoch_s") + 1 : cols.index("per_epoch_s") + 1] = ["compute_s", "roofline_ratio", "mfu"]
     measured = ("gpu_time_s", "cold_start_s", "warm_start_s", "fresh_fit_s", "peak_bytes", "memory_ratio", "data_bytes")
     for col in measured:
         if df[col].isna().all():
@@ -181,7 +191,7 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
             out[col] = [_fmt_ratio(v, data) for v, data in zip(out[col], df["data_bytes"], strict=True)]
         elif name in ("memory_ratio", "measured"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
-        elif name in ("overhead", "floor_fraction"):
+        elif name in ("overhead", "floor_fraction", "mfu"):
             out[col] = out[col].map(lambda v: f"{v:.1%}" if pd.notna(v) else "")
         elif name == "bandwidth_Bps":
             out[col] = out[col].map(lambda v: f"{v / 1e9:.3g} GB/s" if pd.notna(v) else "")
@@ -191,12 +201,19 @@ def present(df: pd.DataFrame, drop_single: tuple[str, ...] = ("machine", "run", 
             out[col] = out[col].map(lambda v: _fmt_time(v) if pd.notna(v) else "")
         elif name == "rounds":
             out[col] = out[col].map(lambda v: f"{int(v)}" if pd.notna(v) else "")
-        elif name in ("speedup", "ratio"):
+        elif name in ("speedup", "ratio", "roofline_ratio"):
             out[col] = out[col].map(lambda v: f"{v:.3g}×" if pd.notna(v) else "")
         elif name in params:
             out[col] = out[col].map(_fmt_param)
         elif out[col].dtype.kind == "f":
             out[col] = out[col].map(lambda v: f"{v:.3g}" if pd.notna(v) else "")
     return out.rename(columns=lambda c: str(c).removesuffix("_s") if str(c).endswith("_s") else c).rename(
-        columns={"peak_bytes": "peak_memory", "memory_ratio": "× data", "bandwidth_Bps": "bandwidth"}
+        columns={
+            "peak_bytes": "peak_memory",
+            "memory_ratio": "× data",
+            "bandwidth_Bps": "bandwidth",
+            "compute": "compute limit",
+            "roofline_ratio": "× roofline",
+            "mfu": "MFU",
+        }
     )

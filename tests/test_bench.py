@@ -25,11 +25,11 @@ SELF = {"schema_version", "kind", "problem", "trainer", "backend", "method", "va
 FIELDS = SELF | {
     "dtype", "n", "epochs", "lr", "params", "final_loss", "diverged",
     "first_call_s", "loss_opt", "opt_distance", "loss_gap", "ref_loss_rel",
-    "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "memory_method", "workers",
+    "losses", "prepare_s", "result_s", "cold_start_s", "peak_bytes", "data_bytes", "flops", "memory_method", "workers",
 }  # fmt: skip
 #: What a whole-fit benchmark of the marginal-cost study records (bench.harness.run_fit_benchmark).
 FIT_FIELDS = SELF | {"dtype", "n", "epochs", "lr", "first_call_s", "params", "final_loss", "diverged", "data_bytes",
-                     "peak_bytes", "memory_method"}  # fmt: skip
+                     "flops", "peak_bytes", "memory_method"}  # fmt: skip
 
 
 def fit_result(w, b, losses, final_loss):
@@ -110,6 +110,7 @@ def test_saved_run_covers_every_available_trainer(saved_run):
     env = data["machine_info"]["regbench"]
     assert env["versions"]["numpy"] == np.__version__
     assert env["cpu_count"] >= 1
+    assert min(env["matmul"]["float32"], env["matmul"]["float64"]) > 0  # the compute limit's rate (bench.compute)
     if env["versions"]["jax"]:
         assert env["jax_cpu_dispatch"] == "async"  # JAX's own default: the benchmarks change no global setting
 
