@@ -16,9 +16,10 @@ from typing import Any
 
 from bench.gpu import gpu_info, precision_settings
 
-#: What regbench and its tests import, beyond the frameworks (pydantic comes in carried wheels: bench/gpu_wheels.sh).
+#: What regbench and its tests import, beyond the frameworks (pydantic and the array API's packages come in carried
+#: wheels: bench/gpu_wheels.sh).
 REQUIRED = ("numpy", "scipy", "pandas", "matplotlib", "tabulate", "pytest", "pytest_benchmark", "hypothesis",
-            "pydantic")  # fmt: skip
+            "pydantic", "array_api_compat", "array_api_strict")  # fmt: skip
 
 
 def _torch(torch: Any) -> str:

@@ -11,8 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 #: What the image lacks: pydantic (records.model, regbench.options) and what it needs beyond the image,
-#: typing-extensions included: pydantic asks for >= 4.16, and nobody has read the image's version.
-CARRIED=(pydantic pydantic-core annotated-types typing-inspection typing-extensions)
+#: typing-extensions included: pydantic asks for >= 4.16, and nobody has read the image's version; and
+#: array-api-compat (the models written once against the array API: problems/, the backends' generic paths) and
+#: array-api-strict (the tests run those models' maths under it).
+CARRIED=(pydantic pydantic-core annotated-types typing-inspection typing-extensions array-api-compat array-api-strict)
 
 pyver=3.12
 if [ "${1:-}" = "--python-version" ]; then
