@@ -147,7 +147,8 @@ def test_reports_are_made_from_saved_records_alone(tmp_path):
         assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     md = (tmp_path / "out" / "report.md").read_text()
     # The renamed trainer is shown with the role its record saved: "ok (CPU limit)".
-    rows = [line for line in md.splitlines() if line.startswith("|") and "acme-magic-fast-cpu" in line and "float64" in line]
+    rows = [line for line in md.splitlines() if line.startswith("|") and "acme-magic-fast-cpu" in line
+            and "float64" in line]  # fmt: skip
     assert any("ok (CPU limit)" in row for row in rows), rows  # its speed table's status
 
 
