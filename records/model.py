@@ -187,8 +187,9 @@ class FitRecord(_Record):
 
     @model_serializer(mode="wrap")
     def _unset_keys_left_out(self, handler) -> dict:
-        """A record of float64 data or without a fresh process's bare loop is saved without the key."""
-        return _without_unset(handler(self), ("data_dtype", "fresh_run_s"))
+        """A record of float64 data, without a fresh process's bare loop or without FLOPs (saved before records
+        counted them) is saved without the key."""
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
