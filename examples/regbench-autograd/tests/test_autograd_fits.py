@@ -110,8 +110,8 @@ def test_gradient_is_the_hand_derived_one(problem, dtype):
     module = problems.get(problem.model)
     weights, intercept = problem.params0  # the problem's names for them
     at = {weights: np.float64(w) if np.ndim(w) == 0 else w.astype(np.float64), intercept: float(b)}
-    want_loss, grads = module.gradient(np, at, problem.x, problem.y[:, 0])
-    want_w, want_b = grads.values()
+    want_loss, want = module.gradient(np, at, problem.x, problem.y[:, 0])
+    want_w, want_b = want.values()
     rtol = 1e-12 if dtype == "float64" else 1e-4
     np.testing.assert_allclose(np.float64(value), want_loss, rtol=rtol)
     got_w = np.asarray(grads[0], dtype=np.float64)
