@@ -407,6 +407,7 @@ class _ModelFit:
     ``backward()``, in-place updates under ``no_grad``) or ``compiled`` (a compiled step an epoch)."""
 
     variant: str
+    xp: Any  # array-api-compat's torch namespace, taken once in prepare()
     loss: Any
     x: torch.Tensor  # (n, d), working dtype, on the device
     y: torch.Tensor  # (n,)
@@ -415,7 +416,7 @@ class _ModelFit:
     epochs: int
 
     def run(self):
-        xp = array_api_compat.array_namespace(self.x)
+        xp = self.xp
         losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
         if self.variant == "compiled":
             params = self._run_compiled(losses)
@@ -456,7 +457,8 @@ def _prepare_model(variant: str, dev: torch.device, dtype: torch.dtype, problem:
     y = torch.from_numpy(problem.y.astype(config.dtype).ravel()).to(dev)
     params0 = {name: torch.from_numpy(np.array(value, dtype=config.dtype)).to(dev)
                for name, value in problem.params0.items()}  # fmt: skip
-    return _ModelFit(variant, problems.get(problem.model).loss, x, y, params0, config.lr, config.epochs)
+    xp = array_api_compat.array_namespace(x)
+    return _ModelFit(variant, xp, problems.get(problem.model).loss, x, y, params0, config.lr, config.epochs)
 
 
 #: The code of each model family (problems.MODELS): a new family is a new entry, never an edit of another's. The

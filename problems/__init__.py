@@ -52,11 +52,12 @@ import numpy as np
 from records.sources import Broken, Source, failure, installed, plugin_code
 
 GROUP = "regbench.problems"
-#: regbench's own problems, as pyproject.toml declares them: found first, whether or not regbench is installed.
-BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in ("quadratic", "linear", "mlp", "logistic"))
 #: The built-in model families (a problem's ``MODEL``): each is the problem module of the same name. A plugin's
 #: problem module may declare one more, its own (``MODEL == NAME``).
 MODELS = ("quadratic", "linear", "mlp", "logistic")
+#: regbench's own problems, as pyproject.toml declares them (each family's own): found first, whether or not
+#: regbench is installed.
+BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in MODELS)
 #: What every problem module defines (``tests/test_linear.py`` holds each module to it).
 #: (``gradient`` is optional: a family without one is run by the autodiff trainers alone.)
 CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "parameters", "make", "features",

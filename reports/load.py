@@ -51,14 +51,19 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+def param_column_names(name: str) -> list[str]:
+    """The tidy table's columns of parameter ``name`` (``param_columns``' keys)."""
+    return [name, f"{name}_opt", f"ref_d{name}", f"ref_rel_{name}", f"opt_rel_{name}"]
+
+
 def param_columns(name: str, param: ParamRecord) -> dict[str, float | None]:
     """A fitted parameter's columns in the tidy table: its value (a scalar's; a vector's norm ‖p‖₂), the
     optimum's value (a scalar's), its largest difference from the reference's (``ref_dNAME``), and the relative
     norms of its differences from the reference's and the optimum's."""
     value = param.values[0] if param.scalar and param.values else param.norm
     opt = param.optimum[0] if param.scalar and param.optimum else None
-    return {name: value, f"{name}_opt": opt, f"ref_d{name}": param.ref_diff, f"ref_rel_{name}": param.ref_rel,
-            f"opt_rel_{name}": param.opt_rel}  # fmt: skip
+    values = (value, opt, param.ref_diff, param.ref_rel, param.opt_rel)
+    return dict(zip(param_column_names(name), values, strict=True))
 
 
 #: Per-row arrays: the loss history, every round's time (stats["data"], empty in files saved without it), and the
@@ -394,7 +399,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         ]
     # The parameters' columns, in the order their records name them (the seed's w, b; linear's theta, b), each once.
     names = list(dict.fromkeys(name for row in rows for name in row["param_names"]))
-    columns = [*COLUMNS, *(c for name in names for c in param_columns(name, ParamRecord(shape=[], norm=0.0)))]
+    columns = [*COLUMNS, *(c for name in names for c in param_column_names(name))]
     table = pd.DataFrame(rows, columns=[*columns, *IN_MEMORY])
     floor = pd.DataFrame(floors, columns=FLOOR_COLUMNS)
     if not floor.empty:

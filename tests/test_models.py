@@ -32,22 +32,32 @@ def point(problem: backends.Problem) -> dict[str, np.ndarray]:
     return {k: np.asarray(v + rng.uniform(-0.5, 0.5, np.shape(v))) for k, v in problem.params0.items()}
 
 
+def assert_hand_gradient_is(name: str, autodiff) -> None:
+    """``autodiff(module, at, x, y) -> (loss, {name: gradient})``, a framework's, equals the model's hand-derived
+    gradient to 1e-12 at a point off the initial parameters, in float64."""
+    problem = small(name)
+    at, x, y = point(problem), problem.x, problem.y[:, 0]
+    module = problems.get(name)
+    want_loss, want = module.gradient(np, at, x, y)
+    value, grads = autodiff(module, at, x, y)
+    assert float(value) == pytest.approx(float(want_loss), rel=1e-12)
+    for k in at:
+        np.testing.assert_allclose(np.asarray(grads[k]), want[k], rtol=1e-12, atol=1e-12 * np.abs(want[k]).max())
+
+
 @pytest.mark.parametrize("name", SMALL)
 def test_hand_gradient_is_torch_s_autodiff(name):
     torch = pytest.importorskip("torch")
     import array_api_compat
 
-    problem = small(name)
-    at, x, y = point(problem), problem.x, problem.y[:, 0]
-    module = problems.get(name)
-    want_loss, want = module.gradient(np, at, x, y)
-    xp = array_api_compat.array_namespace(torch.empty(0))
-    params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in at.items()}
-    value = module.loss(xp, params, torch.from_numpy(x.copy()), torch.from_numpy(y.copy()))
-    value.backward()
-    assert value.item() == pytest.approx(float(want_loss), rel=1e-12)
-    for k, p in params.items():
-        np.testing.assert_allclose(p.grad.numpy(), want[k], rtol=1e-12, atol=1e-12 * np.abs(want[k]).max())
+    def autodiff(module, at, x, y):
+        xp = array_api_compat.array_namespace(torch.empty(0))
+        params = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in at.items()}
+        value = module.loss(xp, params, torch.from_numpy(x.copy()), torch.from_numpy(y.copy()))
+        value.backward()
+        return value.item(), {k: p.grad.numpy() for k, p in params.items()}
+
+    assert_hand_gradient_is(name, autodiff)
 
 
 @pytest.mark.parametrize("name", SMALL)
@@ -55,15 +65,12 @@ def test_hand_gradient_is_jax_s_autodiff(name):
     jax = pytest.importorskip("jax")
     import jax.numpy as jnp
 
-    problem = small(name)
-    at, x, y = point(problem), problem.x, problem.y[:, 0]
-    module = problems.get(name)
-    want_loss, want = module.gradient(np, at, x, y)
-    with jax.enable_x64(True):
-        value, grads = jax.value_and_grad(lambda p: module.loss(jnp, p, x, y))(at)
-        assert float(value) == pytest.approx(float(want_loss), rel=1e-12)
-        for k in at:
-            np.testing.assert_allclose(np.asarray(grads[k]), want[k], rtol=1e-12, atol=1e-12 * np.abs(want[k]).max())
+    def autodiff(module, at, x, y):
+        with jax.enable_x64(True):
+            value, grads = jax.value_and_grad(lambda p: module.loss(jnp, p, x, y))(at)
+            return float(value), {k: np.asarray(g) for k, g in grads.items()}
+
+    assert_hand_gradient_is(name, autodiff)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
