@@ -237,6 +237,13 @@ class Outcome(_Record):
     trainer: str | None = None
     dtype: str | None = None
     reason: str = ""  # a skip's or failure's one line
+    # Seconds from the benchmark's setup to its teardown (first call, rounds, cold start: all it cost the run); the
+    # next run's progress estimates from it (regbench.estimates). Absent in files saved before it was kept.
+    wall_s: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _unset_keys_left_out(self, handler) -> dict:
+        return _without_unset(handler(self), ("wall_s",))
 
 
 class ProblemData(_Record):
@@ -256,6 +263,26 @@ class RunFacts(_Record):
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a
     # full run's (reports.compare.quick_mismatch).
     quick: bool = False
+    # The run's depth: "quick", "default" (every problem at its default sizes) or "full" (every study too);
+    # None in files saved before depths (their default run had the studies: see ``studies_ran``).
+    depth: Literal["quick", "default", "full"] | None = None
+
+    @model_serializer(mode="wrap")
+    def _unset_keys_left_out(self, handler) -> dict:
+        return _without_unset(handler(self), ("depth",))
+
+    @model_validator(mode="after")
+    def _one_depth(self) -> RunFacts:
+        if self.depth is not None and self.quick != (self.depth == "quick"):
+            raise ValueError(f"quick is {self.quick} but depth is {self.depth!r}")
+        return self
+
+    @property
+    def studies_ran(self) -> bool:
+        """Whether the run's depth ran the studies (cold starts, the large sizes, the marginal study): a full run's,
+        and an undated non-quick one's (before depths, the default run had them)."""
+        return self.depth == "full" or (self.depth is None and not self.quick)
+
     # The frameworks whose benchmarks ran each in a pytest process of their own, in that order (``regbench run``,
     # bench.isolation); empty: every benchmark ran in one process (``pytest bench``).
     processes: list[str] = []
