@@ -95,7 +95,7 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, params=fitted, final_loss=result.final_loss,
+        epochs=config.epochs, lr=config.lr, size=workload.size, params=fitted, final_loss=result.final_loss,
         diverged=result.diverged, data_bytes=floor, flops=flops, loaded_frameworks=loaded_frameworks(),
         data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
     )  # fmt: skip

@@ -38,6 +38,12 @@ class Workload:
     problem: backends.Problem
     record: ProblemRecord
 
+    @property
+    def size(self) -> str:
+        """What its size is to the runs (problems.SIZE_ROLES): the record's ``size``, which targets select by."""
+        params = {key: value for key, value in self.record.params.items() if key not in ("seed", "noise")}
+        return problems.size_role(problems.get(self.record.name), **params)
+
 
 _used: dict[tuple, Workload] = {}
 

@@ -153,6 +153,20 @@ def full_sizes(module: ModuleType) -> tuple[dict, ...]:
     return tuple(getattr(module, "FULL_SIZES", ()))
 
 
+#: What a size of a problem is to the runs (a record's ``size``): one of its DEFAULT_SIZES (the default run's),
+#: FULL_SIZES (what --full adds) or another (the sweep's, a study's own).
+SIZE_ROLES = ("default", "full", "sweep")
+
+
+def size_role(module: ModuleType, n: int, **params) -> str:
+    """The role of problem ``module`` at size ``n`` with ``params`` (its PARAMS's defaults else): SIZE_ROLES."""
+    chosen = {**module.PARAMS, **params, "n": n}
+    for role, sizes in (("default", module.DEFAULT_SIZES), ("full", full_sizes(module))):
+        if any({**module.PARAMS, **size} == chosen for size in sizes):
+            return role
+    return "sweep"
+
+
 def _sizes_fault(module: ModuleType, attr: str) -> str:
     sizes = getattr(module, attr)
     good = isinstance(sizes, (tuple, list)) and all(

@@ -151,6 +151,9 @@ class FitRecord(_Record):
     # The configuration.
     dtype: Dtype
     n: Count
+    # What the size is to the runs: one of the problem's default sizes, what --full adds, or another (the sweep's, a
+    # study's); None: saved before records said it.
+    size: Literal["default", "full", "sweep"] | None = None
     epochs: Count
     lr: Positive
     # What it computed: every parameter by its problem's name, in the model's order (non-finite values are a
@@ -189,7 +192,7 @@ class FitRecord(_Record):
     def _unset_keys_left_out(self, handler) -> dict:
         """A record of float64 data, without a fresh process's bare loop or without FLOPs (saved before records
         counted them) is saved without the key."""
-        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops"))
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:

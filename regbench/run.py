@@ -39,6 +39,7 @@ from pathlib import Path
 from regbench import estimates, merge, store
 from regbench.caches import CACHE_FOLDER, cache_env
 from regbench.checks import UsageError, check_folder
+from reports.summary import DEPTH_NOTES
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
 #: for errors during collection: a Ctrl-C is known here, where it was pressed.
@@ -263,6 +264,7 @@ def _run(args, write_report: Callable) -> int:
         os.environ["MPLCONFIGDIR"] = caches["MPLCONFIGDIR"]
     print("running:", " ".join(base), f"--regbench-framework=NAME --benchmark-storage=file://{staging.resolve()}"
           "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
+    print(f"this is {DEPTH_NOTES[depth[0].removeprefix('--') if depth else 'default']}", flush=True)
     try:
         failed = _benchmark(base, staging, caches, args.name, args.storage)
         try:

@@ -193,3 +193,16 @@ def test_the_default_run_gives_a_slow_fit_fewer_rounds_than_compare_judges_on():
     assert least_rounds("default", SLOW_FIT_S / 2) == MIN_ROUNDS
     assert least_rounds("quick", 0.001) == QUICK_MIN_ROUNDS
     assert Method().min_rounds == MIN_ROUNDS  # what compare judges on: a full run's slow fits are judged
+
+
+def test_a_record_says_what_its_size_is_to_the_runs():
+    """The size role (problems.size_role) that targets select by, instead of restating sizes."""
+    from bench.problems import named, sized, tutorial
+
+    assert tutorial().size == "default"
+    assert (sized(10**6).size, sized(1000).size) == ("full", "sweep")  # the large problem; a sweep size
+    linear = problems.get("linear")
+    assert named("linear", **linear.DEFAULT_SIZES[0]).size == "default"
+    assert named("linear", **problems.full_sizes(linear)[0]).size == "full"
+    assert problems.size_role(linear, 10**6, d=1) == "sweep"
+    assert problems.size_role(linear, 1000) == "default"  # d at its PARAMS's default, 16
