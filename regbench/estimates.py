@@ -1,9 +1,11 @@
 """What each benchmark of a run is expected to cost, for the progress line's "~N left" (bench.progress).
 
 Rules: a benchmark's estimate is the median of what it took (``Outcome.wall_s``) in the newest HISTORY runs of
-this machine's folder of the storage that ran it, else its prior (bench.priors, in the plan). Reading the history
-never fails a run: a file that cannot be read or parsed is passed over. The estimates are written, in the order
-the run's processes will run them, to a file every process reads (``--regbench-estimates``).
+this machine's folder of the storage that ran it, else its prior (bench.priors, in the plan). What is not a
+benchmark has its share too: each process's start (its framework's import, collection) and, at the end, the merge
+and the report (PROCESS_START_S, REPORT_S). Reading the history never fails a run: a file that cannot be read or
+parsed is passed over. The estimates are written, in the order the run's processes will run them, to a file every
+process reads (``--regbench-estimates``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from regbench.store import NUMBERED, machine_folder
 
 #: The newest runs of the machine whose outcomes are read.
 HISTORY = 5
+#: A benchmark process's start (Python, pytest, the framework's import, collection), and the end of a run (the
+#: merge, the report's tables and charts), measured on a quiet 2-core machine: a few seconds each.
+PROCESS_START_S, REPORT_S = 4.0, 10.0
 
 
 def history(storage: Path, runs: int = HISTORY) -> dict[str, list[float]]:
@@ -35,15 +40,19 @@ def history(storage: Path, runs: int = HISTORY) -> dict[str, list[float]]:
 
 def estimates(plan: list[dict], frameworks: list[str], seen: dict[str, list[float]]) -> list[dict]:
     """The plan's benchmarks in the order ``frameworks``' processes run them, each with ``estimate_s`` (its
-    history's median, else its prior) and ``source`` ("history" or "prior")."""
+    history's median, else its prior) and ``source`` ("history" or "prior"); each process's start before its
+    benchmarks, and the report after them all."""
     out = []
     for framework in frameworks:
+        out.append({"nodeid": f"<start of the {framework} process>", "framework": framework,
+                    "estimate_s": PROCESS_START_S, "source": "prior"})  # fmt: skip
         for entry in plan:
             if entry["framework"] == framework:
                 past = seen.get(entry.get("test", ""))
                 estimate, source = (statistics.median(past), "history") if past else (entry["prior_s"], "prior")
                 out.append({"nodeid": entry["nodeid"], "framework": framework, "estimate_s": estimate,
                             "source": source})  # fmt: skip
+    out.append({"nodeid": "<the report>", "framework": "", "estimate_s": REPORT_S, "source": "prior"})
     return out
 
 

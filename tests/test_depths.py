@@ -158,8 +158,11 @@ def test_estimates_come_from_the_storage_history_else_the_prior(tmp_path):
             {"nodeid": "t::c", "framework": "numpy", "test": "c", "prior_s": 4.0},
             {"nodeid": "t::b", "framework": "jax", "test": "b", "prior_s": 50.0}]  # fmt: skip
     found = estimates.estimates(plan, ["numpy", "jax"], seen)
+    start = estimates.PROCESS_START_S
     assert [(e["nodeid"], e["estimate_s"], e["source"]) for e in found] == [
-        ("t::c", 4.0, "prior"), ("t::a", 2.0, "history"), ("t::b", 9.0, "history")]  # fmt: skip
+        ("<start of the numpy process>", start, "prior"), ("t::c", 4.0, "prior"),
+        ("<start of the jax process>", start, "prior"), ("t::a", 2.0, "history"), ("t::b", 9.0, "history"),
+        ("<the report>", estimates.REPORT_S, "prior")]  # fmt: skip
     assert estimates.write(tmp_path / "estimates.json", plan, ["numpy", "jax"], tmp_path)
     assert json.loads((tmp_path / "estimates.json").read_text()) == found
     assert not estimates.write(tmp_path / "no-folder" / "estimates.json", plan, ["numpy"], tmp_path)
@@ -170,18 +173,23 @@ def test_the_time_left_scales_the_estimates_left_by_the_pace_so_far(tmp_path):
     path.write_text(
         json.dumps(
             [
-                {"nodeid": "numpy::a", "estimate_s": 10.0},
-                {"nodeid": "torch::b", "estimate_s": 10.0},
+                {"nodeid": "<start of the numpy process>", "estimate_s": 4.0},
+                {"nodeid": "numpy::a", "estimate_s": 6.0},
+                {"nodeid": "<start of the torch process>", "estimate_s": 4.0},
+                {"nodeid": "torch::b", "estimate_s": 6.0},
                 {"nodeid": "torch::c", "estimate_s": 20.0},
-                {"nodeid": "jax::d", "estimate_s": 40.0},
+                {"nodeid": "<start of the jax process>", "estimate_s": 4.0},
+                {"nodeid": "jax::d", "estimate_s": 26.0},
+                {"nodeid": "<the report>", "estimate_s": 10.0},
             ]
         )
     )
     progress = Progress(_config(**{"--regbench-progress-of": "1,4,0", "--regbench-estimates": str(path)}))
     progress.items = {"torch::b": None, "torch::c": None}  # this process's benchmarks
     progress.done = {"torch::b"}
-    # a and b expected 20 s and took 40 s: the machine runs at half the estimates' pace; c and d are left.
-    assert progress.time_left(40.0, 2, 2) == pytest.approx(2 * (20.0 + 40.0))
+    # Up to b, 20 s were expected and 40 s taken: the machine runs at half the estimates' pace. Left: c, the jax
+    # process's start, d and the report.
+    assert progress.time_left(40.0, 2, 2) == pytest.approx(2 * (20.0 + 4.0 + 26.0 + 10.0))
     plain = Progress(_config(**{"--regbench-progress-of": "1,4,0"}))
     plain.items = progress.items
     assert plain.time_left(40.0, 2, 2) == pytest.approx(40.0)  # no estimates: the mean so far × those left
