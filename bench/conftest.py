@@ -140,7 +140,8 @@ def pytest_configure(config):
     config.pluginmanager.register(recorder, "regbench-outcomes")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
     if plan or framework:
-        config.pluginmanager.register(Isolation(plan, framework, measures_cold_start(config)), "regbench-isolation")
+        isolation = Isolation(plan, framework, measures_cold_start(config), round_budget(config))
+        config.pluginmanager.register(isolation, "regbench-isolation")
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
@@ -226,13 +227,17 @@ def rounds(request):
     return request.config.getoption("--regbench-rounds")
 
 
-@pytest.fixture
-def budget(request):
+def round_budget(config) -> float:
     """Seconds of timed rounds per benchmark, where --regbench-rounds does not fix their number."""
-    chosen = request.config.getoption("--regbench-budget")
+    chosen = config.getoption("--regbench-budget")
     if chosen is not None:
         return chosen
-    return QUICK_BUDGET_S if request.config.getoption("--quick") else ROUND_BUDGET_S
+    return QUICK_BUDGET_S if config.getoption("--quick") else ROUND_BUDGET_S
+
+
+@pytest.fixture
+def budget(request):
+    return round_budget(request.config)
 
 
 @pytest.fixture(name="depth")

@@ -24,6 +24,7 @@ import pytest
 
 from backends import spec_of, specs
 from bench.priors import prior_s
+from bench.rounds import ROUND_BUDGET_S
 
 MARK = "framework"
 
@@ -53,20 +54,21 @@ def loaded_frameworks() -> list[str]:
     return [name for name in frameworks() if name in sys.modules]
 
 
-def plan(items: list[pytest.Item], cold_start: bool = False) -> list[dict]:
+def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = ROUND_BUDGET_S) -> list[dict]:
     """Every selected benchmark with its framework, its test's name and what it is expected to cost
     (bench.priors), in the order pytest would run them."""
     return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name,
-             "prior_s": prior_s(item, cold_start)} for item in items]  # fmt: skip
+             "prior_s": prior_s(item, cold_start, budget_s)} for item in items]  # fmt: skip
 
 
 class Isolation:
     """``--regbench-plan FILE``: write the plan; ``--regbench-framework NAME``: keep that framework's benchmarks."""
 
-    def __init__(self, plan_path: str | None, framework: str | None, cold_start: bool = False) -> None:
+    def __init__(self, plan_path: str | None, framework: str | None, cold_start: bool = False,
+                 budget_s: float = ROUND_BUDGET_S) -> None:  # fmt: skip
         self.plan_path = Path(plan_path) if plan_path else None
         self.framework = framework
-        self.cold_start = cold_start
+        self.cold_start, self.budget_s = cold_start, budget_s
 
     @pytest.hookimpl(trylast=True)  # after every other selection (-k, -m, --quick, the data-parallel options)
     def pytest_collection_modifyitems(self, config, items) -> None:
@@ -78,4 +80,4 @@ class Isolation:
                 config.hook.pytest_deselected(items=deselected)
                 items[:] = kept
         if self.plan_path is not None:
-            self.plan_path.write_text(json.dumps({"benchmarks": plan(items, self.cold_start)}))
+            self.plan_path.write_text(json.dumps({"benchmarks": plan(items, self.cold_start, self.budget_s)}))

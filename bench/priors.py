@@ -16,8 +16,8 @@ from backends import spec_of
 from bench.rounds import ROUND_BUDGET_S
 from records.roles import BASELINE
 
-#: A benchmark's own rounds and its first call, beyond the rounds' budget.
-BASE_S = ROUND_BUDGET_S + 1.0
+#: A benchmark's first call, probe and peak memory, beyond its rounds' budget.
+BASE_S = 1.0
 #: What its trainer adds: a first call that compiles (torch.compile's graphs: tens of seconds; JAX: a few), an
 #: eager baseline's slow fits, a data-parallel group's worker processes, a cold start's fresh process.
 COMPILE_S = {"torch": 25.0}
@@ -30,15 +30,16 @@ COLD_START_S = 30.0
 DEVICE_S = 0.2
 
 
-def prior_s(item: pytest.Item, cold_start: bool) -> float:
-    """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start)."""
+def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_S) -> float:
+    """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start; ``budget_s``: its
+    seconds of timed rounds)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     spec = spec_of(params["trainer_id"]) if "trainer_id" in params else None
     if spec is None:  # the bandwidth floor, the native loop's threads: a few rounds of a read
-        return BASE_S if params.get("device", "cpu") == "cpu" else DEVICE_S
+        return BASE_S + budget_s if params.get("device", "cpu") == "cpu" else DEVICE_S
     if spec.device != "cpu":
         return DEVICE_S
-    seconds = BASE_S
+    seconds = BASE_S + budget_s
     if spec.compiles:
         seconds += COMPILE_S.get(spec.import_name, OTHER_COMPILE_S) + (COLD_START_S if cold_start else 0.0)
     if BASELINE in spec.roles:

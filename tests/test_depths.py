@@ -18,7 +18,15 @@ from bench.conftest import measures_cold_start
 from bench.priors import BASE_S, DEVICE_S, prior_s
 from bench.problems import MODEL, PROBLEM_DTYPES, default_problems
 from bench.progress import Progress
-from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, SLOW_FIT_S, SLOW_MIN_ROUNDS, least_rounds
+from bench.rounds import (
+    MIN_ROUNDS,
+    QUICK_BUDGET_S,
+    QUICK_MIN_ROUNDS,
+    ROUND_BUDGET_S,
+    SLOW_FIT_S,
+    SLOW_MIN_ROUNDS,
+    least_rounds,
+)
 from records.model import RunFacts
 from regbench import estimates
 from regbench.store import machine_folder
@@ -129,14 +137,15 @@ def _item(trainer_id: str | None = None, **params):
 
 def test_priors_rank_what_costs_a_run_time():
     numpy = prior_s(_item("numpy-manual-fused-cpu"), cold_start=False)
-    assert numpy == BASE_S
+    assert numpy == BASE_S + ROUND_BUDGET_S
+    assert prior_s(_item("numpy-manual-fused-cpu"), cold_start=False, budget_s=QUICK_BUDGET_S) < numpy
     compiled = prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False)
     assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
     assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
     assert prior_s(_item("torch-autograd-dp-cpu"), cold_start=False) > numpy  # a group's start
     assert prior_s(_item("torch-autograd-compiled-cuda"), cold_start=False) == DEVICE_S
-    assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S  # a floor
+    assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + ROUND_BUDGET_S  # a floor
 
 
 def _save(storage: Path, number: int, walls: dict[str, float | None]) -> None:
