@@ -1,5 +1,5 @@
 """``regbench run --quick`` for real (a ``-k`` subset of the tutorial's problem), its progress lines, its record,
-and ``compare`` refusing to pair a quick run with a full one."""
+and ``compare`` refusing to pair a quick run with a deeper one."""
 
 from __future__ import annotations
 
