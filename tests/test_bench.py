@@ -83,7 +83,7 @@ def saved_run(tmp_path_factory):
     base = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1",
             f"--benchmark-storage=file://{storage}"]  # fmt: skip
     proc = subprocess.run([*base, "--sweep", f"--sweep-sizes={SWEEP_N}", "--benchmark-save=smoke"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
+                          capture_output=True, text=True, timeout=1800)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     study = subprocess.run(
         [*base, "--full", "--no-cold-start", "-k", "test_marginal", "--marginal-n=1000", "--benchmark-save=marginal"],

@@ -68,7 +68,7 @@ def test_the_quick_run_is_marked_and_times_the_tutorial_alone(quick):
 def test_compare_refuses_a_quick_run_against_a_full_one(quick, tmp_path, capsys):
     _, _, saved = quick
     full = json.loads(saved.read_text())
-    full["regbench"]["quick"] = False
+    full["regbench"].update(quick=False, depth="default")
     path = tmp_path / saved.parent.name / "0002_full.json"
     path.parent.mkdir()
     path.write_text(json.dumps(full))
