@@ -25,7 +25,6 @@ MODEL = "logistic"
 PARAMS = {"d": 16}
 DEFAULT_SIZES = ({"n": 4096, "d": 16},)
 SWEEP_SIZES = ({"n": 10**5, "d": 64},)
-DRAWS = ""
 B_STAR = 0.5
 THETA_RANGE = 3.0
 #: Newton's method: steps at most, and the gradient's size (relative to the data's) at which it has converged.

@@ -32,7 +32,6 @@ MODEL = "mlp"
 PARAMS = {"d": 32, "h": 64, "noise": 0.2}
 DEFAULT_SIZES = ({"n": 1024, "d": 32, "h": 64},)
 SWEEP_SIZES = ({"n": 4096, "d": 64, "h": 256},)
-DRAWS = ""
 LR_SCALE = 0.5
 
 
