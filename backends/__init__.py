@@ -45,6 +45,7 @@ from backends._registry import (
     twin_of,
     with_role,
 )
+from backends.families import families
 from backends.spec import TrainerSpec
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "available",
     "broken",
     "die_with_parent",
+    "families",
     "flat",
     "get_trainer",
     "make_linear_problem",

@@ -16,7 +16,8 @@ linear's steps are written here; every other model family's loss is its module's
 (problems: written once against the array API, with array-api-compat's torch
 namespace, taken once outside anything compiled), differentiated over its
 parameters by name: ``eager`` by ``backward()``, ``compiled`` by
-``torch.func.grad_and_value`` in a compiled step called from Python each epoch.
+``torch.func.grad_and_value`` in a compiled step called from Python each epoch,
+``cudagraph`` by the eager loop captured in one CUDA graph.
 (Over 300 lines: one backend module per framework, as every backend; its three
 styles share the step.)
 """
@@ -404,7 +405,8 @@ def _model_step(loss, dtype: torch.dtype, device: torch.device) -> Any:
 @dataclass
 class _ModelFit:
     """Any model family by its module's loss (problems), differentiated by torch: ``eager`` (the tutorial's loop:
-    ``backward()``, in-place updates under ``no_grad``) or ``compiled`` (a compiled step an epoch)."""
+    ``backward()``, in-place updates under ``no_grad``), ``compiled`` (a compiled step an epoch) or ``cudagraph``
+    (the eager loop, every epoch's backward pass included, captured once in one CUDA graph and replayed)."""
 
     variant: str
     xp: Any  # array-api-compat's torch namespace, taken once in prepare()
@@ -414,26 +416,69 @@ class _ModelFit:
     params0: dict  # every parameter by name, working dtype, on the device
     lr: float
     epochs: int
+    _graph: Any = field(default=None, repr=False)
+    _static: tuple = field(default=(), repr=False)
 
     def run(self):
-        xp = self.xp
+        if self.variant == "cudagraph":
+            return self._run_cudagraph()
         losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
         if self.variant == "compiled":
             params = self._run_compiled(losses)
+            with torch.no_grad():
+                final = self.loss(self.xp, params, self.x, self.y)
         else:
             params = {name: value.clone().requires_grad_(True) for name, value in self.params0.items()}
-            for i in range(self.epochs):
-                value = self.loss(xp, params, self.x, self.y)
-                value.backward()
-                with torch.no_grad():
-                    for p in params.values():
-                        p -= self.lr * p.grad
-                        p.grad.zero_()
-                    losses[i] = value
-        with torch.no_grad():
-            final = self.loss(xp, params, self.x, self.y)
+            final = self._eager_loop(params, losses)
         _sync(self.x.device)
         return params, losses, final
+
+    def _eager_loop(self, params: dict, losses: torch.Tensor) -> torch.Tensor:
+        """The tutorial's loop over ``params`` (leaves that require grad), each epoch's loss into ``losses``; the
+        final loss. ``eager`` runs it, ``cudagraph`` captures it."""
+        xp = self.xp
+        for i in range(self.epochs):
+            value = self.loss(xp, params, self.x, self.y)
+            value.backward()
+            with torch.no_grad():
+                for p in params.values():
+                    p -= self.lr * p.grad
+                    p.grad.zero_()
+                losses[i] = value
+        with torch.no_grad():
+            return self.loss(xp, params, self.x, self.y)
+
+    def _run_cudagraph(self):
+        if self._graph is None:
+            self._capture()
+        params, losses, final = self._static
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(self.params0[name])
+        self._graph.replay()
+        # The graph's outputs are static buffers that the next replay overwrites: hand out copies.
+        out = ({name: p.detach().clone() for name, p in params.items()}, losses.clone(), final.clone())
+        _sync(self.x.device)
+        return out
+
+    def _capture(self) -> None:
+        """As the seed's ``_Fit._capture``: warm up on a side stream (autograd, cuBLAS, the allocator and every
+        parameter's ``.grad`` set up before capture), then capture the whole loop on that stream."""
+        params = {name: value.clone().requires_grad_(True) for name, value in self.params0.items()}
+        losses = torch.empty(self.epochs, dtype=self.x.dtype, device=self.x.device)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.loss(self.xp, params, self.x, self.y).backward()
+                with torch.no_grad():
+                    for p in params.values():
+                        p.grad.zero_()
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            final = self._eager_loop(params, losses)
+        self._graph, self._static = graph, (params, losses, final)
 
     def _run_compiled(self, losses: torch.Tensor) -> dict:
         step = _model_step(self.loss, self.x.dtype, self.x.device)
@@ -451,8 +496,9 @@ class _ModelFit:
 
 def _prepare_model(variant: str, dev: torch.device, dtype: torch.dtype, problem: Problem, config: TrainConfig):
     """A model family by its module alone: its loss, written once against the array API, and torch's gradient."""
-    if variant not in ("eager", "compiled"):
-        raise ValueError(f"no torch variant {variant!r} for model {problem.model!r}: eager and compiled run it")
+    if variant not in ("eager", "compiled", "cudagraph"):
+        raise ValueError(f"no torch variant {variant!r} for model {problem.model!r}: eager, compiled and cudagraph "
+                         "run it")  # fmt: skip
     x = torch.from_numpy(np.array(problem.x, dtype=config.dtype, order="C")).to(dev)  # a writable copy
     y = torch.from_numpy(problem.y.astype(config.dtype).ravel()).to(dev)
     params0 = {name: torch.from_numpy(np.array(value, dtype=config.dtype)).to(dev)

@@ -33,7 +33,7 @@ from bench.cold_start import cold_start
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
-from bench.problems import Workload, data_bytes, epoch_flops
+from bench.problems import Workload, data_bytes, epoch_flops, fitted_curve
 from bench.rounds import MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, least_rounds, timed
 from records.model import FitRecord, ParamRecord
 
@@ -97,7 +97,8 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
         epochs=config.epochs, lr=config.lr, size=workload.size, params=fitted, final_loss=result.final_loss,
         diverged=result.diverged, data_bytes=floor, flops=flops, loaded_frameworks=loaded_frameworks(),
-        data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
+        data_dtype=None if problem.dtype == "float64" else problem.dtype,
+        curve=fitted_curve(workload, result.params), **measured,
     )  # fmt: skip
 
 

@@ -159,8 +159,24 @@ def marginal_trainers() -> tuple[str, ...]:
     )
 
 
+def _draws(workload: Workload) -> bool:
+    """Whether a report draws the fitted curve over ``workload``'s data: small, of a model with a ``curve``."""
+    return workload.problem.n <= SMALL_DATA_N and hasattr(problems.get(workload.record.name), "curve")
+
+
+def fitted_curve(workload: Workload, params: dict) -> list[float] | None:
+    """The fitted model's prediction at the problem's data (its module's ``curve``, in float64), where a report
+    draws it (``small_data`` keeps those data); None elsewhere."""
+    if not _draws(workload):
+        return None
+    x = np.asarray(workload.problem.x, dtype=np.float64)
+    at = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+    return np.asarray(problems.get(workload.record.name).curve(np, at, x), dtype=np.float64).ravel().tolist()
+
+
 def small_data() -> list[ProblemData]:
-    """The data of every small problem used in this process whose report draws it (``DRAWS``), for the run's file."""
-    drawn = [w for w in _used.values() if w.problem.n <= SMALL_DATA_N and problems.get(w.record.name).DRAWS == "curve"]
+    """The data of every small problem used in this process whose report draws its fitted curve, for the run's
+    file."""
+    drawn = [w for w in _used.values() if _draws(w)]
     return [ProblemData(problem=w.record, x=w.problem.x[:, 0].tolist(), y=w.problem.y[:, 0].tolist())
             for w in drawn]  # fmt: skip

@@ -24,8 +24,9 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``flops(n, **params)``: the FLOPs of one epoch, forward and backward (the compute limit's numerator);
 - ``lr(n, **params)``: the learning rate the benchmarks use at a size, stable for every size;
 - ``floor_bytes(n, itemsize, **params)``: the bytes one epoch must read at least (its data, once);
-- ``DRAWS``: what a report draws for it beside the loss curves (``"curve"``: the fitted curve over the data;
-  ``""``: nothing more);
+- ``curve(xp, params, x) -> ŷ`` (optional): the model's prediction at x (n, 1), where a report draws the fitted
+  curve over the data (the seed's model, of one input): the run keeps each small fit's curve in its record
+  (``FitRecord.curve``), and a problem without ``curve`` gets no such chart;
 - ``MODEL``: the model family its data are fitted with: one of ``MODELS``, or the problem's own ``NAME`` for a
   module that declares a family of its own (its ``parameters``, ``loss`` and ``gradient`` are the family's, run
   by every trainer whose spec says ``written_once``: see ``is_model``). The built-ins
@@ -60,8 +61,9 @@ MODELS = ("quadratic", "linear", "mlp", "logistic")
 BUILTIN = tuple(EntryPoint(name, f"problems.{name}", GROUP) for name in MODELS)
 #: What every problem module defines (``tests/test_linear.py`` holds each module to it).
 #: (``gradient`` is optional: a family without one is run by the autodiff trainers alone.)
-CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "DRAWS", "parameters", "make", "features",
-            "loss", "optimum", "lr", "flops", "floor_bytes")  # fmt: skip
+#: (``curve`` is optional: a family without one draws no fitted curve.)
+CONTRACT = ("NAME", "MODEL", "PARAMS", "DEFAULT_SIZES", "SWEEP_SIZES", "parameters", "make", "features", "loss",
+            "optimum", "lr", "flops", "floor_bytes")  # fmt: skip
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -187,8 +189,8 @@ def _faults(module: ModuleType) -> list[str]:
     faults = [_sizes_fault(module, attr) for attr in ("DEFAULT_SIZES", "SWEEP_SIZES") + ("FULL_SIZES",) * hasattr(
         module, "FULL_SIZES")]  # fmt: skip
     faults += [f"{attr} is not callable" for attr in CONTRACT if attr.islower() and not callable(getattr(module, attr))]
-    if module.DRAWS not in ("curve", ""):
-        faults.append(f"DRAWS is {module.DRAWS!r:.80}, not 'curve' or ''")
+    if hasattr(module, "curve") and not callable(module.curve):
+        faults.append("curve is not callable")
     return [fault for fault in faults if fault]
 
 

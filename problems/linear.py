@@ -30,7 +30,6 @@ SWEEP_SIZES = (
     *({"n": 10**6 // d, "d": d} for d in (1, 16, 64, 256, 1024)),
     *({"n": n, "d": 64} for n in (10**3, 10**4, 10**5, 10**6)),
 )
-DRAWS = ""
 B_STAR = 2.0
 THETA_RANGE = 3.0
 

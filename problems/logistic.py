@@ -26,7 +26,6 @@ PARAMS = {"d": 16}
 DEFAULT_SIZES = ({"n": 4096, "d": 16},)
 FULL_SIZES = ({"n": 10**5, "d": 64},)
 SWEEP_SIZES = ({"n": 10**5, "d": 64},)
-DRAWS = ""
 B_STAR = 0.5
 THETA_RANGE = 3.0
 #: Newton's method: steps at most, and the gradient's size (relative to the data's) at which it has converged.

@@ -176,6 +176,9 @@ class FitRecord(_Record):
     memory_method: str | None = None
     data_bytes: Count | None = None  # of the data read every epoch: never 0
     flops: Count | None = None  # of one epoch, forward and backward (its model's ``flops``); None: older runs
+    # The fitted curve a report draws over the problem's data (RunFacts.problems: x and y): the fitted model's
+    # prediction at each x, in float64 (its problem module's ``curve``); None where its problem draws none.
+    curve: list[float] | None = None
     # The dtype the problem's data were made in, where not float64 (then a fit of that dtype converted nothing).
     data_dtype: Dtype | None = None
     worker_peak_bytes: Bytes | None = None
@@ -190,9 +193,9 @@ class FitRecord(_Record):
 
     @model_serializer(mode="wrap")
     def _unset_keys_left_out(self, handler) -> dict:
-        """A record of float64 data, without a fresh process's bare loop or without FLOPs (saved before records
-        counted them) is saved without the key."""
-        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size"))
+        """A record of float64 data, without a fresh process's bare loop, without FLOPs (saved before records
+        counted them) or without a fitted curve is saved without the key."""
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size", "curve"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:

@@ -12,7 +12,8 @@ keeps every parameter by name (``params``). Schema 0 (regbench before records de
 what regbench's registry said when schema 0 was written (``V0_TRAINERS``,
 frozen here: today's registry may differ), from the test's name, and from the
 problem's label. Schema 0 ran one model, ``y = w·x² + b``, on the tutorial's
-recipe; its tutorial data are remade here by that recipe, for the fitted-curve chart.
+recipe; its tutorial data are remade here by that recipe, and schemas 0 and 1 get the fitted curve drawn over
+the data they kept as ``w·x² + b`` (what their reports drew; schema 2 keeps each fit's ``curve``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def upgrade(data: Any) -> Any:
     if schema == 0:
         data["benchmarks"] = [_benchmark_v0(b) for b in data["benchmarks"]]
         data["regbench"] = _facts_v0(data)
-    data["benchmarks"] = [_benchmark_v1(b) for b in data["benchmarks"]]
+    data["benchmarks"] = _curves_v1([_benchmark_v1(b) for b in data["benchmarks"]], data["regbench"])
     data["regbench"] = {**data["regbench"], "schema_version": 2}
     return data
 
@@ -180,6 +181,27 @@ def _params_v1(info: dict) -> dict:
     params["b"] = _scalar_v1(b, old["b_opt"], old["ref_db"])
     info["params"] = {name: {k: v for k, v in param.items() if v is not None} for name, param in params.items()}
     return info
+
+
+def _curves_v1(benchmarks: list, facts: Any) -> list:
+    """Schemas 0 and 1 drew one model's fitted curve, ``w·x² + b``, over the data they kept: each fit of a problem
+    whose data the file holds gets that curve (schema 2's ``curve``), so that the report draws it as it did."""
+    kept = facts.get("problems") if isinstance(facts, dict) else None
+    data = [(p["problem"], np.asarray(p["x"], dtype=float)) for p in kept or []
+            if isinstance(p, dict) and isinstance(p.get("x"), list)]  # fmt: skip
+    out = []
+    for bench in benchmarks:
+        info = bench.get("extra_info") if isinstance(bench, dict) else None
+        params = info.get("params") if isinstance(info, dict) else None
+        x = next((x for problem, x in data if isinstance(info, dict) and info.get("problem") == problem), None)
+        if x is None or not isinstance(params, dict) or set(params) != {"w", "b"}:
+            out.append(bench)
+            continue
+        w, b = ((params[name].get("values") or [None])[0] if isinstance(params[name], dict) else None
+                for name in ("w", "b"))  # fmt: skip
+        curve = (w * x**2 + b).tolist() if _real(w) and _real(b) else None
+        out.append({**bench, "extra_info": {**info, "curve": curve}})
+    return out
 
 
 def _scalar_v1(value: float, optimum: Any, ref_diff: Any) -> dict:

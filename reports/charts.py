@@ -5,7 +5,9 @@ no display; each function takes the tidy table and returns a Figure; a diverged
 fit is drawn hatched and labelled, never as a fast bar; a skipped trainer is
 not drawn (the report lists them apart); a data-parallel trainer's label
 names its workers; native trainers are marked with the role their record
-names (native loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines.
+names (native loop, CPU or GPU limit); the scaling chart draws the bandwidth floor under the lines. A chart
+draws what the records hold, never a model's maths: the fitted curves are the records' own (``curve``), and the
+compute limit the table's (reports.load: ``compute_s``).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def loss_chart(fit: pd.DataFrame) -> Figure:
                 rel = np.abs(losses - ref) / np.abs(ref)
             bottom.plot(np.arange(len(rel)), np.where(rel > 0, rel, np.nan), **style)
     top.set_yscale("log")
-    top.set_ylabel("loss 0.5·Σ(ŷ−y)²")
+    top.set_ylabel("loss")
     top.set_title("Loss before each update (solid float64, dotted float32)")
     bottom.set_yscale("log")
     bottom.set_xlabel("epoch")
@@ -123,18 +125,39 @@ def loss_chart(fit: pd.DataFrame) -> Figure:
 
 
 def fit_chart(fit: pd.DataFrame, x: np.ndarray, y: np.ndarray) -> Figure:
-    """The data and each trainer's fitted curve, drawn as the tutorial draws it."""
+    """The data and each trainer's fitted curve over them, as the tutorial draws them: each row's ``curve`` (its
+    record's: the fitted model's prediction at every x, records.model.FitRecord.curve)."""
     fig, ax = plt.subplots(figsize=(8, 5.5), layout="constrained")
     ax.scatter(x, y, color="blue", marker="o", s=12, label="true")
-    grid = np.linspace(-1, 1, 200)
+    order = np.argsort(x, kind="stable")
     multi = fit["machine"].nunique() > 1
-    for _, row in fit[~fit["diverged"].astype(bool)].sort_values(["trainer", "dtype"]).iterrows():
-        ax.plot(grid, row["w"] * grid**2 + row["b"], lw=1, alpha=0.7, color=color_of(row),
+    drawn = fit[~fit["diverged"].astype(bool) & fit["curve"].map(lambda c: c is not None and len(c) == len(x))]
+    for _, row in drawn.sort_values(["trainer", "dtype"]).iterrows():
+        ax.plot(x[order], np.asarray(row["curve"])[order], lw=1, alpha=0.7, color=color_of(row),
                 ls="-" if row["dtype"] == "float64" else ":", label=f"predict: {_label(row, multi)}")  # fmt: skip
-    ax.set_xlim(-1, 1)
-    ax.set_ylim(2, 6)
-    ax.set_title("y = w·x² + b fitted by every trainer (they coincide when they agree)")
+    ax.set_xlim(float(np.min(x)), float(np.max(x)))
+    ax.set_title("The fitted curve of every trainer over the data (they coincide when they agree)")
     ax.legend(fontsize=6, ncol=2, loc="upper center")
+    return fig
+
+
+def compute_chart(rows: pd.DataFrame) -> Figure:
+    """Median time per epoch per trainer against its compute limit (its epoch's FLOPs over the run's measured
+    matrix-product rate in its dtype: ``compute_s``, reports.load) and its bandwidth floor, log scale."""
+    rows = rows[rows["compute_s"].notna()]
+    sizes = rows["n"].nunique() > 1
+    fig = _bars(rows.assign(trainer=rows["trainer"] + (" n=" + rows["n"].astype(str) if sizes else "")),
+                "per_epoch_s", "Time per epoch against the compute limit (FLOPs ÷ measured matrix-product rate)",
+                "seconds per epoch (log scale)")  # fmt: skip
+    ax = fig.axes[0]
+    order = rows.sort_values("per_epoch_s")  # as _bars sorts them, top to bottom
+    y = np.arange(len(order))
+    ax.scatter(order["compute_s"], y, marker="|", s=300, linewidths=2.5, color="#222222", zorder=3,
+               label="compute limit")  # fmt: skip
+    if order["floor_s"].notna().any():
+        ax.scatter(order["floor_s"], y, marker="|", s=300, linewidths=2.5, color="#c44e52", zorder=3,
+                   label="bandwidth floor")  # fmt: skip
+    ax.legend(fontsize=8, loc="lower right")
     return fig
 
 

@@ -7,7 +7,9 @@ benchmark of BASE that NEW lacks (or skipped) is listed with why, and fails
 the comparison unless missing ones are allowed; new ones are listed. Accuracy
 drifts when the final loss or a parameter (by name: a scalar, a vector's norm) moved by more than ``max_drift``
 (relative), or divergence changed; a value that is NaN in both (a diverged
-fit compared with itself) has not moved. A comparison with no benchmark in
+fit compared with itself) has not moved. Each verdict is columns of its own, never text to split: the speed
+verdict's label (``verdict``) and its ``reason``; the accuracy's label (``accuracy``: ok, drift > max_drift,
+diverged, no longer diverges) and whether it holds (``accuracy_ok``). A comparison with no benchmark in
 common compared nothing and fails whatever is allowed missing. Differences
 between the two runs' environments are listed, not judged. A quick run
 (``regbench run --quick``: fewer rounds, no cold start) is compared with quick
@@ -28,7 +30,8 @@ from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
     "kind", "problem", "n", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds", "new_rounds",
-    "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "accuracy",
+    "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "reason", "accuracy",
+    "accuracy_ok",
 ]  # fmt: skip
 
 
@@ -47,7 +50,7 @@ class Comparison:
 
     @property
     def drifted(self) -> pd.DataFrame:
-        return self.table[self.table["accuracy"] != "ok"]
+        return self.table[~self.table["accuracy_ok"].astype(bool)]
 
     def failed(self, allow_missing: bool = False) -> bool:
         # An empty table passed no gate: nothing was compared (regbench.cli refuses it before this, exit 2).
@@ -150,7 +153,8 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],
             "ratio": rn["median_s"] / rb["median_s"] if np.isnan(verdict.ratio) else verdict.ratio,
             "ci_low": verdict.ci_low, "ci_high": verdict.ci_high, "p_value": verdict.p_value,
-            "drift": drift, "verdict": verdict.text, "accuracy": accuracy,
+            "drift": drift, "verdict": verdict.label, "reason": verdict.reason, "accuracy": accuracy,
+            "accuracy_ok": accuracy == "ok",
         })  # fmt: skip
     table = pd.DataFrame(rows, columns=COLUMNS)
     skipped = _skipped(new)

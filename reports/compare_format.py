@@ -52,14 +52,14 @@ def outcome(result: Comparison, method: Method, max_drift: float, allow_missing:
 def _header(paths: tuple[Path, Path], result: Comparison, method: Method, max_drift: float) -> list[str]:
     return [
         f"compare: BASE {paths[0]} → NEW {paths[1]}",
-        f"method: {method.describe()}; accuracy: final loss, w, b within {max_drift:g} (relative)",
+        f"method: {method.describe()}; accuracy: final loss, every parameter within {max_drift:g} (relative)",
         "environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"),
     ]
 
 
 def _counts(table: pd.DataFrame) -> dict[str, int]:
     """How many rows got each verdict (``slower``, ``same`` …, without the reasons), most frequent first."""
-    return {str(v): int(n) for v, n in table["verdict"].str.split(":").str[0].value_counts().items()}
+    return {str(v): int(n) for v, n in table["verdict"].value_counts().items()}
 
 
 def _verdicts_line(table: pd.DataFrame) -> str:
@@ -71,8 +71,11 @@ def _shown(table: pd.DataFrame, varying: tuple[str, ...] = ()) -> pd.DataFrame:
 
     Epochs and lr are in every row's identity and in the JSON; text leaves epochs out, as it always has.
     """
-    drop = ["lr", *(c for c in ("epochs",) if c not in varying)]
-    return tables.present(table.drop(columns=drop), drop_single=("problem", "workers", "threads", *varying))
+    drop = ["lr", "reason", "accuracy_ok", *(c for c in ("epochs",) if c not in varying)]
+    # For people, a verdict and its reason are one cell, as compare always printed them.
+    said = table["verdict"].where(table["reason"] == "", table["verdict"] + ": " + table["reason"])
+    return tables.present(table.assign(verdict=said).drop(columns=drop),
+                          drop_single=("problem", "workers", "threads", *varying))  # fmt: skip
 
 
 def text(result: Comparison, paths, method: Method, max_drift: float, allow_missing: bool) -> str:
@@ -133,7 +136,6 @@ def _environment(change: str) -> dict[str, str]:
 
 
 def _row(row: pd.Series) -> dict:
-    label, _, reason = str(row["verdict"]).partition(": ")
     return {
         "kind": row["kind"],
         "problem": row["problem"],
@@ -152,11 +154,11 @@ def _row(row: pd.Series) -> dict:
         "ci_low": _number(row["ci_low"]),
         "ci_high": _number(row["ci_high"]),
         "p_value": _number(row["p_value"]),
-        "verdict": label,
-        "reason": reason,
+        "verdict": row["verdict"],
+        "reason": row["reason"],
         "drift": _number(row["drift"]),
         "accuracy": row["accuracy"],
-        "accuracy_ok": row["accuracy"] == "ok",
+        "accuracy_ok": bool(row["accuracy_ok"]),
     }
 
 

@@ -39,7 +39,7 @@ from records.roles import NATIVE_ROLES, REFERENCE
 
 #: The record's fields that are no column as they are: nested (the problem: its label is; the parameters: see
 #: ``param_columns``), per-epoch arrays (IN_MEMORY), or the same in every row.
-_NOT_COLUMNS = {"schema_version", "problem", "params", "losses", "loaded_frameworks"}
+_NOT_COLUMNS = {"schema_version", "problem", "params", "losses", "curve", "loaded_frameworks"}
 #: Columns of the tidy table, in order (``IN_MEMORY``'s arrays follow them, and are not written to CSV): who and
 #: where, every scalar field of the record (records.model.FitRecord) in its order, then what is computed from the
 #: record and its run. The parameters' columns, named by the records' own parameter names, come after these.
@@ -66,9 +66,10 @@ def param_columns(name: str, param: ParamRecord) -> dict[str, float | None]:
     return dict(zip(param_column_names(name), values, strict=True))
 
 
-#: Per-row arrays: the loss history, every round's time (stats["data"], empty in files saved without it), and the
-#: names of the row's parameters (whose columns ``param_columns`` makes).
-IN_MEMORY = ["losses", "samples", "param_names"]
+#: Per-row arrays: the loss history, every round's time (stats["data"], empty in files saved without it), the
+#: names of the row's parameters (whose columns ``param_columns`` makes), and the fitted curve over the problem's
+#: data (None where its problem draws none).
+IN_MEMORY = ["losses", "samples", "param_names", "curve"]
 #: Columns of the bandwidth floor: one streaming read of a problem's data (the seed's x and y, or another problem's
 #: ``floor_bytes``: ``problem`` is its label, as the trainers' rows have it) per machine, run, size and dtype.
 FLOOR_COLUMNS = ["machine", "run", "problem", "device", "n", "dtype", "floor_s", "bandwidth_Bps", "method",
@@ -121,7 +122,8 @@ class Runs:
     errors: list[str] = field(default_factory=list)
     #: Benchmarks selected but skipped, with the reason recorded while the run happened.
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
-    #: The small problems' data, by (machine, run): [(problem record, x, y)], for the fitted-curve chart.
+    #: The small problems' data, by (machine, run): [(problem record, x, y)], for the fitted-curve chart (the
+    #: curves are the rows' own: ``curve``).
     problems: dict[tuple[str, str], list] = field(default_factory=dict)
     #: Whether each run was quick (``regbench run --quick``: fewer rounds, the tutorial's problem only).
     quick: dict[tuple[str, str], bool] = field(default_factory=dict)
@@ -319,6 +321,7 @@ def _row(bench: Benchmark, saved: Saved) -> dict:
         file=shown(saved.path),
         losses=np.asarray(info.losses, dtype=float),
         samples=np.asarray(stats.data or [], dtype=float),
+        curve=None if info.curve is None else np.asarray(info.curve, dtype=float),
     )
     return row
 

@@ -71,20 +71,21 @@ def _environment(runs: Runs) -> pd.DataFrame:
 def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     speed = tables.speed(runs)
-    # The seed's fits; its parameters w and b draw the fitted curves (a run without them has no such columns).
-    fit = speed.drop(columns="workers", errors="ignore").merge(runs.table[runs.table["kind"] == "fit"].reindex(
-        columns=["machine", "run", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s",
-                 "q3_s", "diverged", "w", "b", "losses"]), on=["machine", "run", "n", "trainer", "dtype"])  # fmt: skip
+    # The seed's fits, with what the charts draw: their times, loss histories and fitted curves.
+    drawn = ["machine", "run", "problem", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s",
+             "q3_s", "diverged", "losses", "curve"]  # fmt: skip
+    fit = speed.drop(columns="workers", errors="ignore").merge(
+        runs.table[runs.table["kind"] == "fit"].reindex(columns=drawn), on=["machine", "run", "n", "trainer", "dtype"]
+    )
     out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
     if not fit.empty:
         pngs["time.png"] = _png(charts.time_chart(fit))
         pngs["speedup.png"] = _png(charts.speedup_chart(fit))
         pngs["losses.png"] = _png(charts.loss_chart(fit))
-        data = _first_data(runs, fit)
-        if data is not None:
-            n, x, y = data
-            pngs["fit.png"] = _png(charts.fit_chart(fit[fit["n"] == n], x, y))
+        drawn = _curves(runs, fit)
+        if drawn is not None:
+            pngs["fit.png"] = _png(drawn)
     sweep = runs.table[runs.table["kind"] == "sweep"]
     if not sweep.empty:
         out_tables["scaling"] = tables.scaling(runs).reset_index()
@@ -119,10 +120,16 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
             chart = charts.scaling_chart(rows, floors, "its data", f"Problem {label}")
             pngs[f"problem-{_slug(label)}-scaling.png"] = _png(chart)
             continue
-        for n in sizes:
-            sized = rows[rows["n"] == n].dropna(subset=["median_s"])
-            if not sized.empty:
-                pngs[f"problem-{_slug(label)}-n{n}.png"] = _png(charts.time_chart(sized))
+        else:
+            for n in sizes:
+                sized = rows[rows["n"] == n].dropna(subset=["median_s"])
+                if not sized.empty:
+                    pngs[f"problem-{_slug(label)}-n{n}.png"] = _png(charts.time_chart(sized))
+        if tables.compute_bound(rows):  # an MLP's: each epoch against the machine's matrix-product rate
+            pngs[f"problem-{_slug(label)}-compute.png"] = _png(charts.compute_chart(rows))
+        drawn = _curves(runs, rows)
+        if drawn is not None:
+            pngs[f"problem-{_slug(label)}-fit.png"] = _png(drawn)
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
 
@@ -131,13 +138,15 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def _first_data(runs: Runs, fit: pd.DataFrame) -> tuple[int, object, object] | None:
-    """The size and data of the first problem whose data a run kept and whose fits are in ``fit``."""
-    sizes = set(fit["n"])
-    for problems in runs.problems.values():
-        for problem, x, y in problems:
-            if problem.params.get("n") in sizes:
-                return problem.params["n"], x, y
+def _curves(runs: Runs, rows: pd.DataFrame):
+    """The fitted-curve chart of the first problem and size among ``rows`` whose data a run kept, with every row of
+    it that holds its curve (records.model.FitRecord.curve: only a problem that draws one has them); None without."""
+    drawn = rows[rows["curve"].map(lambda curve: curve is not None)]
+    for kept in runs.problems.values():
+        for problem, x, y in kept:
+            mine = drawn[(drawn["problem"] == problem.label) & (drawn["n"] == problem.params.get("n"))]
+            if not mine.empty:
+                return charts.fit_chart(mine, x, y)
     return None
 
 
@@ -168,14 +177,15 @@ SECTIONS = [
 ]
 NOTES = (
     "Times are medians of complete training runs (data already on the device, compilation excluded and shown "
-    "as *first_call*). *speedup* is relative to the reference trainer in the same dtype. *opt_distance* "
-    "is the distance of (w, b) to the closed-form least-squares optimum, *loss_gap* the final loss above the "
-    "optimum's; *ref_dw*, *ref_db* and *ref_loss_rel* compare with the float64 NumPy reference (loss: largest "
-    "relative difference over the history). *cold_start* is the first call in a fresh process with empty "
-    "compile caches, measured for trainers that compile, and *fresh_fit* a warm fit() in that process, as a "
-    "user's script calls it (*fresh_run*: the bare run() between those calls); *peak_memory* is what one whole "
-    "fit adds to the process at its peak (on a GPU: the framework allocator's peak), *× data* the same over the "
-    "size of x and y."
+    "as *first_call*). *speedup* is relative to the reference trainer in the same dtype. Parameters go by their "
+    "model's names (the seed's *w* and *b*; a vector by its norm): *NAME_opt* is the optimum's value where the "
+    "problem has one, *opt_distance* the distance of every parameter at once to it, *loss_gap* the final loss "
+    "above the optimum's; *ref_dNAME*, *ref_rel_NAME* and *ref_loss_rel* compare with the float64 NumPy reference "
+    "(loss: largest relative difference over the history). *cold_start* is the first call in a fresh process "
+    "with empty compile caches, measured for trainers that compile, and *fresh_fit* a warm fit() in that process, "
+    "as a user's script calls it (*fresh_run*: the bare run() between those calls); *peak_memory* is what one "
+    "whole fit adds to the process at its peak (on a GPU: the framework allocator's peak), *× data* the same over "
+    "the size of its data."
 )
 
 
@@ -201,20 +211,28 @@ def _sections(out_tables, pngs, summary: Summary) -> list[tuple[str, str, str | 
             continue
         anchor = re.sub(r"[^a-z0-9]+", "-", (key or png.removesuffix(".png")).lower()).strip("-")
         shown.append((anchor, title, key if key in out_tables else None, png if png in pngs else None))
-    # The other problems' sections (build): speed with each size's time chart, their scaling, then accuracy.
+    # The other problems' sections (build): speed with each size's time chart, the compute limit, their scaling,
+    # accuracy, then the fitted curves.
     for key in out_tables:
         if key.startswith("problem ") and key.endswith(" speed"):
             label = key.removeprefix("problem ").removesuffix(" speed")
-            charts_of = [p for p in pngs if p.startswith(f"problem-{_slug(label)}-n")]
+            charts_of = [p for p in pngs if re.fullmatch(rf"problem-{re.escape(_slug(label))}-n\d+\.png", p)]
             shown.append((_slug(key), f"Problem {label}: speed", key, None))
             shown += [(p.removesuffix(".png"), f"Problem {label}, {p.rsplit('-', 1)[1].removesuffix('.png')}: time",
                        None, p) for p in charts_of]  # fmt: skip
+            compute = f"problem-{_slug(label)}-compute.png"
+            if compute in pngs:
+                title = f"Problem {label}: time per epoch against the compute limit (FLOPs ÷ matrix-product rate)"
+                shown.append((compute.removesuffix(".png"), title, None, compute))
             scaled, png = f"problem {label} scaling", f"problem-{_slug(label)}-scaling.png"
             if scaled in out_tables:
                 title = f"Problem {label}: time per epoch against n (the bandwidth floor first)"
                 shown.append((_slug(scaled), title, scaled, png if png in pngs else None))
             shown.append((_slug(f"problem {label} accuracy"), f"Problem {label}: accuracy and agreement with the "
                           "float64 NumPy reference", f"problem {label} accuracy", None))  # fmt: skip
+            fitted = f"problem-{_slug(label)}-fit.png"
+            if fitted in pngs:
+                shown.append((fitted.removesuffix(".png"), f"Problem {label}: the fitted curves", None, fitted))
     return shown
 
 

@@ -71,7 +71,7 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
     df["data_bytes"] = df["data_bytes"].where(df["memory_ratio"].notna())
     # Where the model's matrix products clearly outweigh reading its data (an MLP's), each epoch against the
     # roofline (max(compute limit, bandwidth floor)) and its share of the machine's matrix-product rate (MFU).
-    if problem is not None and (df["compute_s"] > COMPUTE_BOUND * df["floor_s"]).any():
+    if problem is not None and compute_bound(df):
         df["roofline_ratio"] = df["per_epoch_s"] / df["roofline_s"]
         df["mfu"] = df["compute_s"] / df["per_epoch_s"]
         cols[cols.index("per_epoch_s") + 1 : cols.index("per_epoch_s") + 1] = ["compute_s", "roofline_ratio", "mfu"]
@@ -81,6 +81,12 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
             cols.remove(col)
     _one_process(df, cols)
     return df.sort_values(["machine", "run", "n", "median_s"])[cols].reset_index(drop=True)
+
+
+def compute_bound(df: pd.DataFrame) -> bool:
+    """Whether some row's compute limit is over COMPUTE_BOUND times its bandwidth floor: its epochs are held against
+    the machine's matrix-product rate (an MLP's)."""
+    return bool((df["compute_s"] > COMPUTE_BOUND * df["floor_s"]).any())
 
 
 def parameters(df: pd.DataFrame) -> list[str]:

@@ -12,6 +12,7 @@ import pytest
 import backends
 import problems
 from backends.builtin import TRAINERS
+from backends.families import families
 
 FRAMEWORKS = ("torch", "jax", "jaxlib", "numba", "numba.cuda", "numba_cuda", "cupy")
 
@@ -345,11 +346,24 @@ def test_fit_refuses_subclasses_that_skipped_validation(problem, config, error, 
 
 
 @pytest.mark.parametrize("module", sorted({spec.module for spec in TRAINERS if not spec.distributed}))
-def test_a_backend_chooses_its_code_by_family_through_its_table(module):
-    """Each built-in backend module's ``PREPARE`` table (family -> code) holds exactly the families its specs run:
-    a new family is a new entry, and no spec claims one its module lacks. (The data-parallel modules send every
-    family to their workers alike.)"""
-    specs = [spec for spec in TRAINERS if spec.module == module]
+def test_a_backend_s_families_are_the_keys_of_its_table(module):
+    """A built-in spec's families are derived from its module's ``PREPARE`` table (family -> code), read from the
+    module's source without importing it (backends.families): what is read is the table Python builds."""
+    assert {spec.problems for spec in TRAINERS if spec.module == module} == {families(module)}
     loaded = pytest.importorskip(module, reason=f"{module} cannot be imported here")
-    assert {family for spec in specs for family in spec.problems} == set(loaded.PREPARE)
+    assert families(module) == tuple(loaded.PREPARE)
     assert set(loaded.PREPARE) <= set(problems.MODELS)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [("PREPARE = dict(quadratic=None)\n", "PREPARE is not a dict literal"),
+     ("def f():\n    PREPARE = {}\n", "no PREPARE table"),
+     ("PREPARE = {QUADRATIC: None}\n", "PREPARE is not a dict literal")],
+)  # fmt: skip
+def test_a_table_that_cannot_be_read_names_its_module(tmp_path, monkeypatch, source, message):
+    name = f"backend_{abs(hash(source))}"
+    (tmp_path / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ValueError, match=f"^{name}: {message}"):
+        families(name)

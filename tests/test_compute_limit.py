@@ -12,7 +12,7 @@ import pytest
 from bench.compute import matmul_rate
 from bench.problems import epoch_flops
 from records.model import validate_run
-from reports import tables
+from reports import charts, render, tables
 from reports.load import load
 
 (V2,) = (Path(__file__).parent / "data" / "v2").glob("*/*.json")
@@ -72,6 +72,24 @@ def test_a_problem_its_data_bound_shows_no_compute_limit(tmp_path):
 
 
 def test_runs_without_a_rate_or_flops_have_no_compute_limit():
-    runs = load([V2])  # a run saved before the machine record had the rate
+    runs = load([V2.parents[2] / "v1"])  # a run saved before the machine record had the rate
     assert runs.table["compute_s"].isna().all()
     assert runs.table["roofline_s"].isna().all()
+    assert load([V2]).table["compute_s"].gt(0).all()  # the current run has both: every CPU row its limit
+
+
+def test_the_report_draws_a_compute_bound_problem_s_epochs_against_its_compute_limit(tmp_path):
+    """A section per problem: the mlp's has its chart of time per epoch against the compute limit, whose marks
+    are the rows' compute limits; it draws no fitted curve (its records hold none), and a problem that reading
+    its data bounds gets no compute chart."""
+    runs = load([_run_with_an_mlp(tmp_path / "bound", flops=10**9, rates={"float32": 1e10, "float64": 5e9})])
+    _, pngs = render.build(runs)
+    assert "problem-mlp-d-32-h-64-compute.png" in pngs
+    assert "problem-mlp-d-32-h-64-fit.png" not in pngs
+    rows = runs.table[runs.table["problem"] == "mlp(d=32,h=64)"]
+    marks = charts.compute_chart(rows).axes[0].collections[0].get_offsets()
+    assert marks[:, 0].tolist() == pytest.approx(rows["compute_s"].tolist())
+    _, pngs = render.build(
+        load([_run_with_an_mlp(tmp_path / "data", flops=1, rates={"float32": 1e10, "float64": 5e9})])
+    )
+    assert not any(name.endswith("-compute.png") for name in pngs)

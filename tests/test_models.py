@@ -151,3 +151,26 @@ def test_every_trainer_agrees_with_the_reference(name, trainer, dtype):
         np.testing.assert_allclose(result.losses, ref.losses, rtol=FLOAT64_RTOL, atol=0)
     assert_agrees(result, ref, dtype, problem.n, problem.d)
     assert result.final_loss < 0.9 * result.losses[0]  # it learned (a log-loss keeps the labels' own entropy)
+
+
+@pytest.mark.parametrize("name", GENERIC)
+def test_the_loop_torch_s_cuda_graph_captures_agrees_on_the_cpu(name):
+    """torch's CUDA-graph trainer runs models written once: it captures ``_ModelFit._eager_loop`` (every epoch's
+    forward, backward and update) in one graph. Capturing needs a CUDA device (tests/test_models.py's agreement
+    test runs the trainer there, marked gpu); the loop it captures is run here on the CPU, from the same
+    prepare(), and agrees with the float64 reference to 1e-12 over the whole loss history."""
+    torch = pytest.importorskip("torch")
+    from backends import torch_autograd
+
+    assert runs("torch-autograd-cudagraph-cuda", name)
+    problem = small(name)
+    config = backends.TrainConfig(epochs=150, lr=problems.get(name).lr(**SMALL[name]), dtype="float64")
+    fit = torch_autograd._prepare_model("cudagraph", torch.device("cpu"), torch.float64, problem, config)
+    params = {key: value.clone().requires_grad_(True) for key, value in fit.params0.items()}
+    losses = torch.empty(config.epochs, dtype=torch.float64)
+    final = fit._eager_loop(params, losses)
+    ref = reference_fit(problem, config)
+    np.testing.assert_allclose(losses.numpy(), ref.losses, rtol=FLOAT64_RTOL, atol=0)
+    assert float(final) == pytest.approx(ref.final_loss, rel=FLOAT64_RTOL)
+    for key, value in params.items():
+        np.testing.assert_allclose(value.detach().numpy(), ref.params[key], rtol=1e-10, atol=1e-12)

@@ -8,10 +8,12 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import backends
+import problems
 from backends import spec_of, twin_of
 from records import upgrade
 from records.model import SCHEMA_VERSION, FitRecord, InvalidRecord, validate_run
@@ -163,7 +165,8 @@ def test_older_runs_report_as_they_did(tmp_path, folder, expected):
     """The report of the schema-0 and schema-1 fixtures (tests/data/expected): the seed's w and b, their optimum
     and their differences from the reference as schema 1's regbench wrote them. The files were first written by
     that regbench (de1b4dd) and were equal to schema 2's report byte for byte (6203e69); they were written again
-    once the speed tables gained a column of the data's size beside the peak memory (issue 36), the only change."""
+    once the speed tables gained a column of the data's size beside the peak memory (issue 36), and once the notes
+    named the parameters by name rather than as (w, b) (issue 33), the only changes."""
     assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
 
@@ -184,3 +187,24 @@ def test_older_runs_compare_as_they_did_and_with_the_current_schema(capsys, monk
     assert paired == {(info["kind"], info["trainer"], info["dtype"]) for info in infos if info["kind"] != "floor"}
     assert not found["missing"]
     assert {r["accuracy"] for r in found["rows"]} == {"ok"}  # the same fits, compared parameter by parameter
+
+
+@pytest.mark.parametrize("path", [V2, V1, V0[0]], ids=["v2", "v1", "v0"])
+def test_a_small_fit_keeps_the_fitted_curve_its_problem_draws(path):
+    """Every fit of a problem whose data the run kept holds its fitted curve, the model's prediction at each x:
+    the problem module's ``curve`` (the seed's w·x² + b) for the current schema, the same upgraded from schemas 0
+    and 1 (which drew only that model); the larger fits, whose data the run did not keep, hold none."""
+    run = validate_run(json.loads(path.read_text()))
+    kept = {json.dumps(p.problem.model_dump(), sort_keys=True): np.asarray(p.x) for p in run.regbench.problems}
+    drawn = 0
+    for bench in run.fits:
+        info = bench.extra_info
+        x = kept.get(json.dumps(info.problem.model_dump(), sort_keys=True))
+        if x is None:
+            assert info.curve is None, bench.name
+            continue
+        fitted = {name: np.float64(param.values[0]) for name, param in info.params.items()}
+        want = problems.get("quadratic").curve(np, fitted, x[:, None])
+        np.testing.assert_allclose(info.curve, want, rtol=1e-15, err_msg=bench.name)
+        drawn += 1
+    assert drawn >= 10  # the tutorial's fits at least, of every trainer and dtype

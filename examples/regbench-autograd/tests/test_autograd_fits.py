@@ -143,3 +143,26 @@ def test_no_global_state_changes(fitter):
     assert after[0] == rng[0]
     assert np.array_equal(after[1], rng[1])
     assert after[2:] == rng[2:]
+
+
+@pytest.mark.parametrize("name", ["mlp", "logistic", "poisson"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_models_written_once_agree_with_the_reference(fitter, name, dtype):
+    """A family this module has no code of its own for (regbench's mlp and logistic, regbench-poisson's own) runs
+    from the family's one definition, its module's loss: regbench's conformance kit's fit of it (a small problem,
+    100 epochs) agrees with the float64 NumPy reference, every parameter by name, in the working dtype."""
+    from regbench.conformance.checks import assert_agrees_with_the_reference, assert_result_contract, kit_fit
+
+    if name not in problems.usable():
+        pytest.skip(f"problem {name} is not installed (pip install ./examples/regbench-{name})")
+    assert name not in trainer.PREPARE
+    assert fitter.spec.runs(name)
+    problem, config = kit_fit(fitter.spec, name, dtype)
+    fit = fitter.prepare(problem, config)
+    raw = fit.run()
+    params, losses, final = raw
+    assert [np.asarray(v).dtype.name for v in (*params.values(), final)] == [dtype] * (len(params) + 1)
+    result = fit.result(raw)
+    assert_result_contract(result, problem, config)
+    assert_agrees_with_the_reference(result, problem, config)
+    assert result.final_loss < losses[0]

@@ -35,7 +35,8 @@ def test_specs():
     assert [s.id for s in TRAINERS] == ["autograd-grad-tutorial-cpu", "autograd-grad-fused-cpu"]
     for spec in TRAINERS:
         assert spec.module == "regbench_autograd.trainer"
-        assert spec.problems == ("quadratic", "linear")
+        assert spec.problems == ("quadratic", "linear") == tuple(trainer.PREPARE)  # read from its table
+        assert spec.written_once  # every other family from its module's loss
         assert spec.roles == ()  # roles are the built-in trainers'
         assert not spec.compiles
         assert not spec.distributed

@@ -13,7 +13,6 @@ NAME = MODEL = "poisson"  # MODEL == NAME: a family of its own
 PARAMS = {"d": 8}
 DEFAULT_SIZES = ({"n": 2000, "d": 8},)
 SWEEP_SIZES = ({"n": 100_000, "d": 8},)
-DRAWS = ""
 
 
 def parameters(d, **params):
