@@ -52,9 +52,12 @@ def loaded_frameworks() -> list[str]:
     return [name for name in frameworks() if name in sys.modules]
 
 
-def plan(items: list[pytest.Item]) -> list[dict[str, str]]:
-    """Every selected benchmark with its framework, in the order pytest would run them."""
-    return [{"nodeid": item.nodeid, "framework": framework_of(item)} for item in items]
+def plan(items: list[pytest.Item]) -> list[dict[str, str | None]]:
+    """Every selected benchmark with its framework, trainer and dtype (None where it has none), in the order pytest
+    would run them."""
+    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+    return [{"nodeid": item.nodeid, "framework": framework_of(item), "trainer": p.get("trainer_id"),
+             "dtype": p.get("dtype")} for item, p in zip(items, params, strict=True)]  # fmt: skip
 
 
 class Isolation:

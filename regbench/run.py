@@ -4,7 +4,9 @@ Rules: pytest runs in child processes, one at a time, each in a group of its
 own, so that Ctrl-C reaches regbench alone, which passes it on once: first a
 plan (pytest collects: a user's mistake is found before any long work), then
 one process per framework (bench.isolation), whose files are merged into one
-run (regbench.merge). The run is saved into a staging folder inside the
+run (regbench.merge). A process that dies (a plugin's crash) costs the benchmark
+it died in: what it finished is kept (regbench.partial) and a new process runs
+the rest. The run is saved into a staging folder inside the
 storage and added only when every process succeeded (regbench.store);
 nothing is written outside the storage and the report folder (the children
 run with ``-B`` and no cache provider); once a run is saved it is never
@@ -35,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import merge, store
+from regbench import merge, partial, store
 from regbench.caches import CACHE_FOLDER, cache_env
 from regbench.checks import UsageError, check_folder
 
@@ -119,18 +121,21 @@ def _skipped(outcomes: list[dict]) -> str:
 
 
 class _Failed(Exception):
-    """A benchmark process failed: the run is not saved. Its arguments: the line that says why, pytest's status."""
+    """A benchmark process failed: the run is not saved. Its arguments: the line that says why, pytest's status in
+    words, and as a number (Popen's: negative for a death by a signal)."""
 
     def __str__(self) -> str:
         return self.args[0]
 
 
-def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False) -> None:
+def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False, planned: bool = False) -> None:
     """Run one pytest process; its stderr, and with ``quiet`` its stdout, kept in ``folder`` until it ends.
 
-    A stopping signal is raised again here; pytest's usage error and a selection of nothing are a UsageError; a
-    failed run is ``_Failed``. pytest's stderr (short: its progress and results go to stdout) is held until it
-    ends, so that an error about its arguments becomes regbench's one line; anything else on it is passed on then.
+    A stopping signal is raised again here; pytest's usage error and (unless ``planned``: the plan listed
+    benchmarks its process no longer finds) a selection of nothing are a UsageError; a failed run is ``_Failed``.
+    pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error about
+    its arguments becomes regbench's one line; anything else on it is passed on then, but for a death by a signal
+    (a crash's fault dump: regbench.partial's line names it).
     """
     folder.mkdir(parents=True)
     with (
@@ -152,13 +157,14 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
     # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
     rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
-    if rest.strip():
+    if rest.strip() and status >= 0:
         print(rest.strip(), file=sys.stderr)
-    if status == PYTEST_NO_TESTS:
+    if status == PYTEST_NO_TESTS and not planned:
         raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
-    if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
+    if status not in (0, PYTEST_NO_TESTS):  # failed benchmarks, (2 without a Ctrl-C here) errors while collecting
         why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
-        raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}")
+        raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}",
+                      status)  # fmt: skip
 
 
 def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> list[str]:
@@ -178,37 +184,79 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
     done, begun, failed = 0, time.time(), []
+    parts: list[dict] = []  # every process's saved file or, where it died, what it had finished (regbench.partial)
+    outcomes: list[list[dict]] = []
     for framework, count in counts.items():
         print(f"{framework}: {count} benchmark{'s' * (count > 1)}, in a new process", flush=True)
-        part = staging / "parts" / framework
-        cmd = [
-            *base,
-            f"--regbench-framework={framework}",
-            "--regbench-progress",
-            f"--regbench-progress-of={done},{len(plan)},{begun}",
-            f"--regbench-outcomes={part / 'outcomes.json'}",
-            f"--benchmark-save={name}",
-            "--benchmark-save-data",
-            f"--benchmark-storage=file://{part.resolve()}",
-        ]
-        try:
-            _pytest(cmd, part, caches)
-        except _Failed as exc:
-            # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
-            if exc.args[1] != f"pytest exit status {PYTEST_TESTS_FAILED}" or store.disk_full(staging):
-                raise
-            failed.append(framework)
-        done += count
-    outcomes = [merge.read_outcomes(staging / "parts" / framework / "outcomes.json") for framework in counts]
-    files = [path for framework in counts for path in (staging / "parts" / framework).glob("*/*.json")]
-    if not files:
+        mine = [entry for entry in plan if entry["framework"] == framework]
+        left, tries = mine, 0
+        while left:  # a process that dies costs the benchmark it died in; a new one runs the others
+            part = staging / "parts" / f"{framework}.{tries}"
+            tries += 1
+            cmd = [
+                *base,
+                f"--regbench-framework={framework}",
+                "--regbench-progress",
+                f"--regbench-progress-of={done},{len(plan)},{begun}",
+                f"--regbench-outcomes={part / 'outcomes.json'}",
+                f"--regbench-partial={part / 'partial.jsonl'}",
+                f"--benchmark-save={name}",
+                "--benchmark-save-data",
+                f"--benchmark-storage=file://{part.resolve()}",
+                *(f"--deselect={entry['nodeid']}" for entry in mine if entry not in left),
+            ]
+            try:
+                _pytest(cmd, part, caches, planned=True)
+                status = 0
+            except _Failed as exc:
+                # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
+                died = not (part / "outcomes.json").exists()  # its session never ended
+                if (exc.args[2] != PYTEST_TESTS_FAILED and not died) or store.disk_full(staging):
+                    raise
+                failed.append(framework)
+                status = exc.args[2]
+            files = sorted(part.glob("*/*.json"))
+            parts += [json.loads(f.read_text()) for f in files]
+            if status == 0 or not died:
+                outcomes.append(merge.read_outcomes(part / "outcomes.json"))
+                done += len(left)
+                break
+            found = partial.read(part / "partial.jsonl")
+            parts += [found.part] if found.part is not None else []
+            started = set(found.started)
+            left = [entry for entry in left if entry["nodeid"] not in started]
+            lost = [entry for entry in mine if entry["nodeid"] == found.died_in] if found.started else left
+            if not found.started:  # it died before any benchmark began: a new process would too
+                left = []
+            why = f"its {framework} process was {partial.death(status)} while it ran"
+            for entry in lost:
+                outcome = partial.failed(entry["nodeid"], why, entry.get("trainer"), entry.get("dtype"))
+                found.outcomes.append(outcome)
+                print(f"{outcome['test']}: FAILED ({why})", flush=True)
+            outcomes.append(found.outcomes)
+            done += len(started | {entry["nodeid"] for entry in lost})
+            if left:
+                print(f"{framework}: {len(left)} benchmark{'s' * (len(left) > 1)} left, in a new process", flush=True)
+    # A benchmark of the plan that its framework's process did not run (its plugin uninstalled meanwhile) failed.
+    ended = {o["test"] for process in outcomes for o in process}
+    missed = [partial.failed(entry["nodeid"], f"planned, but its {entry['framework']} process no longer found it "
+                             "(its plugin uninstalled during the run?)", entry.get("trainer"), entry.get("dtype"))
+              for entry in plan if entry["nodeid"].rsplit("::", 1)[-1] not in ended]  # fmt: skip
+    for outcome in missed:
+        print(f"{outcome['test']}: FAILED ({outcome['reason']})", flush=True)
+    failed += [entry["framework"] for entry in plan if entry["nodeid"].rsplit("::", 1)[-1] not in ended]
+    outcomes.append(missed)
+    if not parts:
+        if failed:
+            raise _Failed(f"benchmarks failed in the {', '.join(dict.fromkeys(failed))} process and none finished",
+                          f"{len(plan)} failed", PYTEST_TESTS_FAILED)  # fmt: skip
         skipped = _skipped([o for process in outcomes for o in process])
         raise UsageError(f"the selection ran no benchmark{f': skipped {skipped}' if skipped else ''}; nothing saved")
-    run_file = staging / files[0].parent.name / files[0].name
+    run_file = store.machine_folder(staging) / f"0001_{name}.json"
     run_file.parent.mkdir()
-    run_file.write_text(json.dumps(merge.merge([json.loads(f.read_text()) for f in files], outcomes, list(counts))))
+    run_file.write_text(json.dumps(merge.merge(parts, outcomes, list(counts))))
     shutil.rmtree(staging / "parts")
-    return failed
+    return list(dict.fromkeys(failed))
 
 
 def run(args, write_report: Callable) -> int:
