@@ -10,13 +10,15 @@ anything) and ``{"outcome": ...}`` (bench.outcomes's). After the first finished
 benchmark (its framework imported by then) comes ``{"head": ...}``: the
 machine and commit facts as pytest-benchmark would save them; ``{"facts":
 ...}`` (records.model.RunFacts without outcomes: the small problems' data, the
-quick flag) follows each benchmark that added a problem. A started benchmark
+quick flag) follows each benchmark that added a problem. A write that fails (a
+full disk) ends the file, never the benchmarks. A started benchmark
 with no outcome after it is the one its process died in. regbench.partial reads
 the file back into a part of the run (regbench.merge); nothing else does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 from pathlib import Path
@@ -37,8 +39,14 @@ class PartialWriter:
         self.problems = -1
 
     def _write(self, entry: dict) -> None:
-        self.file.write(json.dumps(entry) + "\n")
-        self.file.flush()
+        if self.file.closed:
+            return
+        try:
+            self.file.write(json.dumps(entry) + "\n")
+            self.file.flush()
+        except OSError:  # a full disk: the benchmarks go on (pytest-benchmark's own save says it), without it
+            with contextlib.suppress(OSError):
+                self.file.close()
 
     def pytest_runtest_logstart(self, nodeid, location) -> None:
         if nodeid in self.recorder.selected:
@@ -69,4 +77,5 @@ class PartialWriter:
             self._write({"facts": facts.model_copy(update={"outcomes": []}).model_dump()})
 
     def pytest_sessionfinish(self, session) -> None:
-        self.file.close()
+        with contextlib.suppress(OSError):
+            self.file.close()

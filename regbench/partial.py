@@ -33,12 +33,14 @@ def death(status: int) -> str:
 @dataclass
 class Partial:
     """A dead process's partial file: its part of the run (None: nothing finished), every benchmark's outcome, the
-    benchmarks it started (in order), and the one it died in (None: it died between benchmarks)."""
+    benchmarks it started (in order), the one it died in (None: it died between benchmarks), and the failed
+    outcomes ``salvage`` adds for what the death cost."""
 
     part: dict | None = None
     outcomes: list[dict] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     died_in: str | None = None
+    lost: list[dict] = field(default_factory=list)
 
 
 def read(path: Path) -> Partial:
@@ -76,3 +78,31 @@ def failed(nodeid: str, reason: str, trainer: str | None = None, dtype: str | No
     """The failed outcome of a benchmark its process could not finish (records.model.Outcome)."""
     return Outcome(test=nodeid.rsplit("::", 1)[-1], outcome="failed", trainer=trainer, dtype=dtype,
                    reason=reason).model_dump()  # fmt: skip
+
+
+def salvage(path: Path, framework: str, status: int, mine: list[dict], left: list[dict]) -> tuple[Partial, list]:
+    """What the process of ``framework`` that ended with ``status`` leaves in its partial file ``path``, the
+    benchmark it died in a failed outcome (``lost``, also among ``outcomes``), and the entries of the plan (of
+    ``left``, those it was to run; ``mine``, all of its framework's) still to run in a new process: none where it
+    died before any benchmark began (a new process would too: each of ``left`` is lost)."""
+    found = read(path)
+    started = set(found.started)
+    if found.started:
+        lost = [entry for entry in mine if entry["nodeid"] == found.died_in]
+        left = [entry for entry in left if entry["nodeid"] not in started]
+    else:
+        lost, left = left, []
+    why = f"its {framework} process was {death(status)} while it ran"
+    found.lost = [failed(entry["nodeid"], why, entry.get("trainer"), entry.get("dtype")) for entry in lost]
+    found.outcomes += found.lost
+    return found, left
+
+
+def missed(plan: list[dict], outcomes: list[list[dict]]) -> list[tuple[str, dict]]:
+    """The framework and a failed outcome of each benchmark of the plan that has no outcome: its framework's
+    process no longer found it (its plugin uninstalled while the run was under way)."""
+    ended = {o["test"] for process in outcomes for o in process}
+    return [(entry["framework"], failed(entry["nodeid"], f"planned, but its {entry['framework']} process no longer "
+                                        "found it (its plugin uninstalled during the run?)", entry.get("trainer"),
+                                        entry.get("dtype")))
+            for entry in plan if entry["nodeid"].rsplit("::", 1)[-1] not in ended]  # fmt: skip

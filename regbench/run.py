@@ -26,6 +26,7 @@ skip list and summary still end its output. ``--quick`` is bench's own
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -38,12 +39,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench import merge, partial, store
-from regbench.caches import CACHE_FOLDER, cache_env
+from regbench.caches import CACHE_FOLDER, cache_env, discard_unused
 from regbench.checks import UsageError, check_folder
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
 #: for errors during collection: a Ctrl-C is known here, where it was pressed.
 PYTEST_TESTS_FAILED, PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 1, 2, 4, 5
+#: A full disk's words, as a failed benchmark's reason has them (bench.outcomes).
+NO_SPACE = os.strerror(errno.ENOSPC)
 #: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
 OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 #: Signals that stop a run as Ctrl-C does (SIGINT itself arrives as KeyboardInterrupt).
@@ -167,6 +170,13 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
                       status)  # fmt: skip
 
 
+def _out_of_space(part: Path) -> bool:
+    """Whether a benchmark of the process whose folder is ``part`` failed for a full disk (bench.outcomes says so
+    in its reason: a compiler's ``No space left on device`` too, deep in inductor's error)."""
+    outcomes = merge.read_outcomes(part / "outcomes.json") or partial.read(part / "partial.jsonl").outcomes
+    return any(NO_SPACE in o.get("reason", "") for o in outcomes if o.get("outcome") == "failed")
+
+
 def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> list[str]:
     """The run into ``staging``: a plan pass, then one pytest process per framework (bench.isolation), merged into
     one file (regbench.merge). Returns the frameworks whose process had failed benchmarks: the others' run on,
@@ -207,8 +217,10 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
             ]
             try:
                 _pytest(cmd, part, caches, planned=True)
-                status = 0
+                status, died = 0, False
             except _Failed as exc:
+                if _out_of_space(part):  # a compile or a write found the disk full: not the benchmarks' failure
+                    raise _Failed(str(exc), f"the {framework} process: {NO_SPACE}", exc.args[2]) from None
                 # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
                 died = not (part / "outcomes.json").exists()  # its session never ended
                 if (exc.args[2] != PYTEST_TESTS_FAILED and not died) or store.disk_full(staging):
@@ -221,31 +233,19 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
                 outcomes.append(merge.read_outcomes(part / "outcomes.json"))
                 done += len(left)
                 break
-            found = partial.read(part / "partial.jsonl")
+            found, left = partial.salvage(part / "partial.jsonl", framework, status, mine, left)
             parts += [found.part] if found.part is not None else []
-            started = set(found.started)
-            left = [entry for entry in left if entry["nodeid"] not in started]
-            lost = [entry for entry in mine if entry["nodeid"] == found.died_in] if found.started else left
-            if not found.started:  # it died before any benchmark began: a new process would too
-                left = []
-            why = f"its {framework} process was {partial.death(status)} while it ran"
-            for entry in lost:
-                outcome = partial.failed(entry["nodeid"], why, entry.get("trainer"), entry.get("dtype"))
-                found.outcomes.append(outcome)
-                print(f"{outcome['test']}: FAILED ({why})", flush=True)
             outcomes.append(found.outcomes)
-            done += len(started | {entry["nodeid"] for entry in lost})
+            for outcome in found.lost:
+                print(f"{outcome['test']}: FAILED ({outcome['reason']})", flush=True)
+            done += len(found.started) if found.started else len(found.lost)
             if left:
                 print(f"{framework}: {len(left)} benchmark{'s' * (len(left) > 1)} left, in a new process", flush=True)
-    # A benchmark of the plan that its framework's process did not run (its plugin uninstalled meanwhile) failed.
-    ended = {o["test"] for process in outcomes for o in process}
-    missed = [partial.failed(entry["nodeid"], f"planned, but its {entry['framework']} process no longer found it "
-                             "(its plugin uninstalled during the run?)", entry.get("trainer"), entry.get("dtype"))
-              for entry in plan if entry["nodeid"].rsplit("::", 1)[-1] not in ended]  # fmt: skip
-    for outcome in missed:
+    missed = partial.missed(plan, outcomes)  # its plugin uninstalled during the run
+    for framework, outcome in missed:
         print(f"{outcome['test']}: FAILED ({outcome['reason']})", flush=True)
-    failed += [entry["framework"] for entry in plan if entry["nodeid"].rsplit("::", 1)[-1] not in ended]
-    outcomes.append(missed)
+        failed.append(framework)
+    outcomes.append([outcome for _, outcome in missed])
     if not parts:
         if failed:
             raise _Failed(f"benchmarks failed in the {', '.join(dict.fromkeys(failed))} process and none finished",
@@ -327,7 +327,7 @@ def _run(args, write_report: Callable) -> int:
             return 1
         return status
     except _Failed as exc:
-        if store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
+        if store.disk_full(staging) or exc.args[1].endswith(NO_SPACE):  # not a failed run: a full disk
             exc = f"error: no space left on the device of --storage {args.storage} ({exc.args[1]})"
         print(f"regbench: {exc}; nothing saved, no report written", file=sys.stderr)
         return 1
@@ -344,8 +344,9 @@ def _run(args, write_report: Callable) -> int:
     finally:
         if not keep_staging:
             store.discard(staging)
-        if new_caches and not saved and not keep_staging:  # a run that saves nothing leaves nothing
-            shutil.rmtree(args.storage / CACHE_FOLDER, ignore_errors=True)
+        if new_caches and not saved and not keep_staging:  # a run that saves nothing leaves nothing of its own
+            with contextlib.suppress(OSError):
+                discard_unused(args.storage)
         if new_storage and not saved and not keep_staging:
             with contextlib.suppress(OSError):
                 args.storage.rmdir()
