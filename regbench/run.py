@@ -217,19 +217,20 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
             ]
             try:
                 _pytest(cmd, part, caches, planned=True)
-                status, died = 0, False
+                status = 0
             except _Failed as exc:
                 if _out_of_space(part):  # a compile or a write found the disk full: not the benchmarks' failure
                     raise _Failed(str(exc), f"the {framework} process: {NO_SPACE}", exc.args[2]) from None
-                # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
-                died = not (part / "outcomes.json").exists()  # its session never ended
-                if (exc.args[2] != PYTEST_TESTS_FAILED and not died) or store.disk_full(staging):
-                    raise
-                failed.append(framework)
                 status = exc.args[2]
+                # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
+                if (status != PYTEST_TESTS_FAILED and (part / "outcomes.json").exists()) or store.disk_full(staging):
+                    raise
+            died = not (part / "outcomes.json").exists()  # its session never ended (os._exit(0) too: status 0)
+            if status or died:
+                failed.append(framework)
             files = sorted(part.glob("*/*.json"))
             parts += [json.loads(f.read_text()) for f in files]
-            if status == 0 or not died:
+            if not died:
                 outcomes.append(merge.read_outcomes(part / "outcomes.json"))
                 done += len(left)
                 break

@@ -47,27 +47,29 @@ def outcome_of(run: dict, test: str) -> dict:
     return next(o for o in run["regbench"]["outcomes"] if o["test"] == test)
 
 
-@pytest.mark.slow  # a real run of four processes, three of them crashing (~30 s)
+@pytest.mark.slow  # a real run of five processes, four of them crashing (~40 s)
 def test_a_crashing_plugin_costs_only_its_own_benchmark(site, tmp_path):
     segv = install(site, "toysegv", "numpy", "ctypes.string_at(0)", float32_only=True)  # NumPy's process
     abort = install(site, "toyabort", "", "os.abort()")  # a process of its own
     exits = install(site, "toyexit", "", "os._exit(3)", float32_only=True)
+    zero = install(site, "toyzero", "numpy", "os._exit(0)", float32_only=True)  # a status of 0, and no results
     storage, out = tmp_path / "storage", tmp_path / "out"
     proc = regbench("run", "--storage", storage, "--out", out, "--", *SELECTION,
                     pythonpath=f"{site}{os.pathsep}{ROOT}", timeout=600)  # fmt: skip
     line = one_line(proc, 1, "regbench: benchmarks failed in the numpy, toyabort_backend, toyexit_backend processes")
     assert str(storage) in line  # the others are saved
     died = {segv: "numpy process was killed by SIGSEGV", abort: "toyabort_backend process was killed by SIGABRT",
-            exits: "toyexit_backend process was ended with exit status 3"}  # fmt: skip
+            exits: "toyexit_backend process was ended with exit status 3",
+            zero: "numpy process was ended with exit status 0"}  # fmt: skip
     for trainer, why in died.items():
         assert f"test_fit[{trainer}-float32]: FAILED (its {why} while it ran)" in proc.stdout
     assert "Fatal Python error" not in proc.stdout + proc.stderr  # the fault dump is not the user's line
     run = saved_run(storage)
     timed = {b["name"] for b in run["benchmarks"]}
     # NumPy's figures before the crash, and after it (its process ran again without the crashed benchmark).
-    assert {"test_fit[numpy-manual-fused-cpu-float32]", "test_fit[numpy-manual-fused-cpu-float64]",
-            f"test_fit[{segv}-float64]", f"test_fit[{exits}-float64]"} <= timed  # fmt: skip
-    assert not timed & {f"test_fit[{t}-{d}]" for t in (segv, abort, exits) for d in ("float32",)}
+    assert {"test_fit[numpy-manual-fused-cpu-float32]", "test_fit[numpy-manual-fused-cpu-float64]"} <= timed
+    assert {f"test_fit[{trainer}-float64]" for trainer in (segv, exits, zero)} <= timed
+    assert not timed & {f"test_fit[{t}-float32]" for t in (segv, abort, exits, zero)}
     for trainer, why in died.items():
         outcome = outcome_of(run, f"test_fit[{trainer}-float32]")
         assert (outcome["outcome"], outcome["trainer"], outcome["dtype"]) == ("failed", trainer, "float32")
