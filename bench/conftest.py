@@ -1,13 +1,15 @@
-"""pytest configuration of the benchmarks: options, markers, and the machine record.
+"""pytest configuration of the benchmarks: options, markers, the run's depth, and the machine record.
 
-Rules: the default run times the tutorial's problem, the large problem
-(n = 10⁶) with its bandwidth floor, and whole fits at n = 10⁷ (``--marginal-n``); ``--sweep`` times every size of
-``--sweep-sizes``, and every other problem at its ``SWEEP_SIZES`` too (bench/test_problems.py); ``--quick``
-times the tutorial's problem alone in QUICK_DTYPES (bench/test_fit.py; the rest is deselected) with
-QUICK_BUDGET_S of rounds per benchmark, no cold start and no peak memory (bench.harness), and
-its saved run says so (RunFacts.quick);
-the data-parallel options live in bench/dp_options.py. Every
-round's time is saved. The environment (bench.environment) is written once per
+Rules: a run has one of three depths (``depth``), recorded in its saved file (RunFacts.depth).
+The default times every problem at its ``DEFAULT_SIZES`` (the tutorial's problem, bench/test_fit.py; the
+others, bench/test_problems.py, with their bandwidth floor) in float32 and float64, with first calls and
+agreement: the answer, in a few minutes. ``--full`` adds every study (benchmarks marked ``full``): the cold
+starts, the large problem (n = 10⁶) and its floor, every problem's ``FULL_SIZES``, the marginal-cost study at
+n = 10⁷ (``--marginal-n``) and the data-parallel scaling study. ``--quick`` times the tutorial's problem alone
+in QUICK_DTYPES (the rest is deselected) with QUICK_BUDGET_S of rounds per benchmark and no peak memory
+(bench.harness). ``--sweep`` times every size of ``--sweep-sizes``, and every other problem at its
+``SWEEP_SIZES`` too, at any depth but the quick one. The data-parallel options live in bench/dp_options.py.
+Every round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
 selected benchmark and the small problems' data through its JSON hook
 (bench.outcomes), and with ``--regbench-partial`` each benchmark as it ends (bench.partial: what a process that
@@ -79,6 +81,12 @@ def pytest_addoption(parser):
         "each, no cold start or peak memory; its saved run is marked quick",
     )
     group.addoption(
+        "--full",
+        action="store_true",
+        help=f"the full run: the default run and every study (cold starts, n={LARGE_N} and its bandwidth floor, every "
+        "problem's FULL_SIZES, the marginal-cost study, the data-parallel scaling study); saved as a full run",
+    )
+    group.addoption(
         "--regbench-time-limit",
         type=positive_seconds,
         default=None,
@@ -89,7 +97,8 @@ def pytest_addoption(parser):
     group.addoption(
         "--no-cold-start",
         action="store_true",
-        help="skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on 2 cores)",
+        help="with --full: skip the cold-start measurement (a fresh process per compiled trainer and dtype, ~45 s on "
+        "2 cores)",
     )
     group.addoption("--regbench-outcomes", default=None, help="write every selected benchmark's outcome there (JSON)")
     group.addoption(
@@ -109,6 +118,9 @@ def pytest_addoption(parser):
         help="DONE,TOTAL,START: this process's benchmarks follow DONE others of a run of TOTAL started at START (Unix "
         "time), for the progress lines",
     )
+    group.addoption("--regbench-estimates", default=None,
+                    help="a JSON list of the run's benchmarks (nodeid, framework, estimate_s) in the order they run, "
+                    "for the progress lines' time left (regbench.estimates)")  # fmt: skip
     dp_options.add_options(parser)  # --workers and the scaling study (bench.dp_options)
 
 
@@ -117,6 +129,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "sweep: the larger problems, the bandwidth floor and the marginal-cost study")
     config.addinivalue_line("markers", "gpu: needs a CUDA or JAX GPU device")
     config.addinivalue_line("markers", "framework(name): the framework of a benchmark that names no trainer")
+    config.addinivalue_line("markers", "full: a study of the full run, deselected without --full (or --sweep for the "
+                            "sweep's)")  # fmt: skip
+    if config.getoption("--quick") and config.getoption("--full"):
+        raise pytest.UsageError("--quick and --full ask for two depths of a run: give one")
     # Every round's time is saved (stats["data"]): `regbench compare` tests on them. pytest-benchmark reads
     # the option in its own pytest_configure, which runs last, so setting it here is as if it were given.
     config.option.benchmark_save_data = True
@@ -127,14 +143,14 @@ def pytest_configure(config):
         config.stash[_TIME_LIMIT] = config.getoption("--regbench-time-limit") or time_limit()
     except ValueError as exc:  # a bad $REGBENCH_TIME_LIMIT_S
         raise pytest.UsageError(str(exc)) from None
-    quick = config.getoption("--quick")
-    recorder = OutcomeRecorder(config.getoption("--regbench-outcomes"), quick)
+    recorder = OutcomeRecorder(config.getoption("--regbench-outcomes"), depth(config))
     config.pluginmanager.register(recorder, "regbench-outcomes")
     if partial := config.getoption("--regbench-partial"):
         config.pluginmanager.register(PartialWriter(partial, config, recorder), "regbench-partial")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
     if plan or framework:
-        config.pluginmanager.register(Isolation(plan, framework), "regbench-isolation")
+        isolation = Isolation(plan, framework, measures_cold_start(config), round_budget(config))
+        config.pluginmanager.register(isolation, "regbench-isolation")
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")
     dp_options.configure(config)
@@ -160,19 +176,37 @@ def pytest_unconfigure(config):
     leave_stuck_threads(config.stash.get(_STATUS, 1))  # the results are written: a left thread is not waited for
 
 
+def depth(config) -> str:
+    """The run's depth: "quick" (``--quick``), "full" (``--full``) or "default"."""
+    return "quick" if config.getoption("--quick") else "full" if config.getoption("--full") else "default"
+
+
+#: The studies of the full run: the seed's sweep (the large problem) and its floor, the marginal-cost study.
+FULL_STUDIES = ("test_sweep.py", "test_marginal.py")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.originalname in ("test_sweep", "test_floor"):
             item.add_marker(pytest.mark.sweep)
+        if item.path.name in FULL_STUDIES:
+            item.add_marker(pytest.mark.full)
     dp_options.collection_modifyitems(config, items)
-    if config.getoption("--quick"):  # the tutorial's problem alone: the question a new user asks first
+    chosen = depth(config)
+    if chosen == "quick":  # the tutorial's problem alone: the question a new user asks first
         kept = [
             item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in QUICK_DTYPES
         ]
-        deselected = [item for item in items if item not in kept]
-        if deselected:
-            config.hook.pytest_deselected(items=deselected)
-            items[:] = kept
+    elif chosen == "default":  # the studies wait for --full; a --sweep asked for is the sweep's to run
+        swept = config.getoption("--sweep")
+        kept = [item for item in items
+                if not item.get_closest_marker("full") or (swept and item.path.name == "test_sweep.py")]  # fmt: skip
+    else:
+        kept = items
+    deselected = [item for item in items if item not in kept]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 def pytest_generate_tests(metafunc):
@@ -202,24 +236,33 @@ def rounds(request):
     return request.config.getoption("--regbench-rounds")
 
 
-@pytest.fixture
-def budget(request):
+def round_budget(config) -> float:
     """Seconds of timed rounds per benchmark, where --regbench-rounds does not fix their number."""
-    chosen = request.config.getoption("--regbench-budget")
+    chosen = config.getoption("--regbench-budget")
     if chosen is not None:
         return chosen
-    return QUICK_BUDGET_S if request.config.getoption("--quick") else ROUND_BUDGET_S
+    return QUICK_BUDGET_S if config.getoption("--quick") else ROUND_BUDGET_S
 
 
 @pytest.fixture
-def quick(request):
-    return request.config.getoption("--quick")
+def budget(request):
+    return round_budget(request.config)
+
+
+@pytest.fixture(name="depth")
+def depth_fixture(request):
+    """The run's depth: "quick", "default" or "full"."""
+    return depth(request.config)
+
+
+def measures_cold_start(config) -> bool:
+    """Whether the seed's fits measure a cold start: a study of the full run."""
+    return depth(config) == "full" and not config.getoption("--no-cold-start")
 
 
 @pytest.fixture
 def cold_start(request):
-    option = request.config.getoption
-    return not (option("--no-cold-start") or option("--quick"))
+    return measures_cold_start(request.config)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -3,7 +3,7 @@
 Rules: ``--workers N`` (default 2) is the worker count of every data-parallel
 trainer in the main benchmarks; single-process trainers always run with 1.
 The scaling study (bench/test_scaling.py, marker ``scaling``) is deselected
-unless ``--scaling`` is given; it runs every ``--scaling-workers`` count at
+unless ``--scaling`` or ``--full`` is given; it runs every ``--scaling-workers`` count at
 every ``--scaling-sizes`` n in every ``--scaling-dtypes`` dtype.
 """
 
@@ -33,7 +33,8 @@ def add_options(parser) -> None:
     group.addoption("--workers", type=worker_count, default=DEFAULT_WORKERS,
                     help=f"worker processes of the data-parallel trainers [{DEFAULT_WORKERS}]")  # fmt: skip
     group.addoption("--scaling", action="store_true",
-                    help="run the scaling study of the data-parallel trainers (bench/test_scaling.py)")  # fmt: skip
+                    help="run the scaling study of the data-parallel trainers (bench/test_scaling.py; --full runs it "
+                    "too)")  # fmt: skip
     group.addoption("--scaling-sizes", type=positive_ints, default=DEFAULT_SCALING_SIZES,
                     help=f"comma-separated sizes of the scaling study [{DEFAULT_SCALING_SIZES}]")  # fmt: skip
     group.addoption("--scaling-workers", type=positive_ints, default=default_scaling_workers(),
@@ -60,11 +61,11 @@ def generate_tests(metafunc) -> None:
 
 
 def collection_modifyitems(config, items) -> None:
-    """Mark the scaling study, and deselect it without ``--scaling``."""
+    """Mark the scaling study, and deselect it without ``--scaling`` or ``--full`` (a study of the full run)."""
     scaling = [item for item in items if item.path.name == "test_scaling.py"]
     for item in scaling:
         item.add_marker(pytest.mark.scaling)
-    if scaling and not config.getoption("--scaling"):
+    if scaling and not (config.getoption("--scaling") or config.getoption("--full")):
         config.hook.pytest_deselected(items=scaling)
         items[:] = [item for item in items if item not in scaling]
 

@@ -14,9 +14,9 @@ to the loop); on a GPU, CUDA events around each round give its GPU time
 (``gpu_time_s``). After the rounds: the peak memory of one whole ``fit()``
 (bench.memory) and, for trainers that compile, the cold start
 (bench.cold_start). Whole ``fit()`` calls at two epoch counts give the fixed
-and the marginal cost (``run_fit_benchmark``). A quick run (``quick``) takes
-QUICK_MIN_ROUNDS at least and measures no peak memory (one more fit, and for a
-data-parallel trainer one more group of workers). Where nothing compiles, the
+and the marginal cost (``run_fit_benchmark``). The run's depth (``depth``) sets the
+fewest rounds (bench.rounds.least_rounds); a quick run measures no peak memory (one
+more fit, and for a data-parallel trainer one more group of workers). Where nothing compiles, the
 first call sizes the rounds instead of one more call, in a quick run and
 wherever the first call shows that the rounds will be the fewest anyway. Nothing here changes a
 framework's settings.
@@ -34,7 +34,7 @@ from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
 from bench.memory import peak_memory
 from bench.problems import Workload, data_bytes, epoch_flops
-from bench.rounds import MIN_ROUNDS, QUICK_MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, timed
+from bench.rounds import MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, least_rounds, timed
 from records.model import FitRecord, ParamRecord
 
 
@@ -95,7 +95,7 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
         variant=spec.variant, device=spec.device, roles=list(spec.roles), distributed=spec.distributed,
         twin=twin_of(trainer.id), compiles=spec.compiles, source=source_of(trainer.id).release,
         color=spec.color or None, workers=config.workers, dtype=config.dtype, n=problem.n,
-        epochs=config.epochs, lr=config.lr, params=fitted, final_loss=result.final_loss,
+        epochs=config.epochs, lr=config.lr, size=workload.size, params=fitted, final_loss=result.final_loss,
         diverged=result.diverged, data_bytes=floor, flops=flops, loaded_frameworks=loaded_frameworks(),
         data_dtype=None if problem.dtype == "float64" else problem.dtype, **measured,
     )  # fmt: skip
@@ -104,7 +104,7 @@ def _record(kind: str, trainer: backends.Trainer, workload: Workload, config: ba
 def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Workload, config: backends.TrainConfig,
                   rounds: int | None = None, measure_cold_start: bool = False,
                   threads: int | None = None, budget_s: float = ROUND_BUDGET_S,
-                  quick: bool = False) -> FitRecord:  # fmt: skip
+                  depth: str = "full") -> FitRecord:  # fmt: skip
     """Time ``trainer`` on ``workload``; its record (what it computed, how accurate, what it cost) in ``extra_info``.
 
     ``rounds``: timed rounds, or None for as many as fit in ``budget_s`` (bench.rounds).
@@ -113,17 +113,17 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
     """
     problem = workload.problem
     spec = spec_of(trainer.id)
+    quick = depth == "quick"
     prepared, prepare_s = timed(lambda: trainer.prepare(problem, config))
     # A data-parallel fit holds a group of worker processes: shut down as soon as its rounds are done, or fail.
     with contextlib.closing(prepared) if hasattr(prepared, "close") else contextlib.nullcontext():
         _, first_call_s = timed(prepared.run)
         if rounds is None:
-            least = QUICK_MIN_ROUNDS if quick else MIN_ROUNDS
             # A trainer that compiles nothing has run warm already, nearly: its first call sizes the rounds where
             # a quick run asks for few, or where it gets the fewest anyway (JAX's eager loop: seconds a call).
-            warm = not spec.compiles and (quick or first_call_s * least >= budget_s)
+            warm = not spec.compiles and (quick or first_call_s * MIN_ROUNDS >= budget_s)
             probe_s = first_call_s if warm else timed(prepared.run)[1]
-            rounds = choose_rounds(probe_s, budget_s, least)
+            rounds = choose_rounds(probe_s, budget_s, least_rounds(depth, probe_s))
         # The GPU work of a data-parallel fit happens in its workers: no events in this process.
         timer = event_timer(spec.gpu_runtime) if trainer.device != "cpu" and not spec.distributed else None
         timed_rounds = _Rounds(prepared, timer)

@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 
 from backends import spec_of, specs
+from bench.priors import prior_s
+from bench.rounds import ROUND_BUDGET_S
 
 MARK = "framework"
 
@@ -52,20 +54,23 @@ def loaded_frameworks() -> list[str]:
     return [name for name in frameworks() if name in sys.modules]
 
 
-def plan(items: list[pytest.Item]) -> list[dict[str, str | None]]:
-    """Every selected benchmark with its framework, trainer and dtype (None where it has none), in the order pytest
-    would run them."""
+def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = ROUND_BUDGET_S) -> list[dict]:
+    """Every selected benchmark with its framework, its test's name, its trainer and dtype (None where it has none)
+    and what it is expected to cost (bench.priors), in the order pytest would run them."""
     params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
-    return [{"nodeid": item.nodeid, "framework": framework_of(item), "trainer": p.get("trainer_id"),
-             "dtype": p.get("dtype")} for item, p in zip(items, params, strict=True)]  # fmt: skip
+    return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name, "trainer": p.get("trainer_id"),
+             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s)}
+            for item, p in zip(items, params, strict=True)]  # fmt: skip
 
 
 class Isolation:
     """``--regbench-plan FILE``: write the plan; ``--regbench-framework NAME``: keep that framework's benchmarks."""
 
-    def __init__(self, plan_path: str | None, framework: str | None) -> None:
+    def __init__(self, plan_path: str | None, framework: str | None, cold_start: bool = False,
+                 budget_s: float = ROUND_BUDGET_S) -> None:  # fmt: skip
         self.plan_path = Path(plan_path) if plan_path else None
         self.framework = framework
+        self.cold_start, self.budget_s = cold_start, budget_s
 
     @pytest.hookimpl(trylast=True)  # after every other selection (-k, -m, --quick, the data-parallel options)
     def pytest_collection_modifyitems(self, config, items) -> None:
@@ -77,4 +82,4 @@ class Isolation:
                 config.hook.pytest_deselected(items=deselected)
                 items[:] = kept
         if self.plan_path is not None:
-            self.plan_path.write_text(json.dumps({"benchmarks": plan(items)}))
+            self.plan_path.write_text(json.dumps({"benchmarks": plan(items, self.cold_start, self.budget_s)}))

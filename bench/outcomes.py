@@ -5,7 +5,7 @@ never from its printed output: each selected benchmark is passed, failed or
 skipped, with the skip's reason or the failure's one line (prefixed ``No space left on
 device:`` where the failure says so anywhere: a compiler's error deep in inductor's), and its trainer and
 dtype from its parameters. They are stamped into the saved file with the
-problems' data and whether the run was quick (records.model.RunFacts, through pytest-benchmark's
+problems' data and the run's depth (records.model.RunFacts, through pytest-benchmark's
 ``pytest_benchmark_update_json``), and written to ``--regbench-outcomes`` at the
 end of the session, so that ``regbench run`` can say why a run saved nothing.
 """
@@ -36,11 +36,12 @@ def failure(report) -> str:
 
 
 class OutcomeRecorder:
-    def __init__(self, path: str | None, quick: bool = False) -> None:
+    def __init__(self, path: str | None, depth: str = "default") -> None:
         self.path = Path(path) if path else None
-        self.quick = quick
+        self.depth = depth
         self.selected: dict[str, dict] = {}  # nodeid -> the outcome's fields known at collection
         self.outcomes: dict[str, Outcome] = {}
+        self.wall: dict[str, float] = {}  # nodeid -> seconds of its setup, call and teardown so far
 
     def pytest_collection_finish(self, session) -> None:
         for item in session.items:
@@ -50,6 +51,12 @@ class OutcomeRecorder:
 
     def pytest_runtest_logreport(self, report) -> None:
         fields = self.selected.get(report.nodeid)
+        if fields is not None:
+            self.wall[report.nodeid] = self.wall.get(report.nodeid, 0.0) + report.duration
+            if report.nodeid in self.outcomes and report.when == "teardown":
+                self.outcomes[report.nodeid] = self.outcomes[report.nodeid].model_copy(
+                    update={"wall_s": round(self.wall[report.nodeid], 3)}
+                )
         if fields is None or (report.nodeid in self.outcomes and self.outcomes[report.nodeid].outcome != "passed"):
             return  # not a collected benchmark, or its outcome is settled (a failed call's teardown, say)
         if report.skipped:
@@ -61,7 +68,8 @@ class OutcomeRecorder:
             self.outcomes[report.nodeid] = Outcome(**fields, outcome="passed")
 
     def facts(self) -> RunFacts:
-        return RunFacts(outcomes=list(self.outcomes.values()), problems=small_data(), quick=self.quick)
+        return RunFacts(outcomes=list(self.outcomes.values()), problems=small_data(), quick=self.depth == "quick",
+                        depth=self.depth)  # fmt: skip
 
     def pytest_benchmark_update_json(self, config, benchmarks, output_json) -> None:
         output_json["regbench"] = self.facts().model_dump()

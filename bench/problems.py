@@ -38,6 +38,12 @@ class Workload:
     problem: backends.Problem
     record: ProblemRecord
 
+    @property
+    def size(self) -> str:
+        """What its size is to the runs (problems.SIZE_ROLES): the record's ``size``, which targets select by."""
+        params = {key: value for key, value in self.record.params.items() if key not in ("seed", "noise")}
+        return problems.size_role(problems.get(self.record.name), **params)
+
 
 _used: dict[tuple, Workload] = {}
 
@@ -81,25 +87,26 @@ def problem_config(workload: Workload, dtype: str) -> backends.TrainConfig:
     return backends.TrainConfig(epochs=LARGE_EPOCHS if problem.n * problem.d >= LARGE_N else 800, lr=lr, dtype=dtype)
 
 
-#: The dtypes the default run times the other problems in: float32 alone, so that the run stays within its
-#: few minutes on 2 cores (their float64 agreement is tested, tests/test_linear.py).
-PROBLEM_DTYPES = ("float32",)
+#: The dtypes the runs time the other problems in: both, as the seed's.
+PROBLEM_DTYPES = backends.DTYPES
 #: Seconds of timed rounds per benchmark of the other problems at most (the rounds are never fewer than
-#: bench.rounds.MIN_ROUNDS), for the same reason.
+#: bench.rounds.MIN_ROUNDS), so that the default run stays within its few minutes on 2 cores.
 PROBLEM_BUDGET_S = 0.5
 
 
-def default_problems(sweep: bool = False, sweep_n: list[int] | None = None) -> list[tuple[str, dict]]:
+def default_problems(sweep: bool = False, sweep_n: list[int] | None = None, full: bool = False
+                     ) -> list[tuple[str, dict]]:  # fmt: skip
     """The run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other problem at
-    each of its DEFAULT_SIZES, and with ``sweep`` (``--sweep``) at each of its SWEEP_SIZES too (only those whose n
-    is in ``sweep_n``, ``--sweep-sizes``, where given), each size once, in that order, as (name, parameters with n)."""
+    each of its DEFAULT_SIZES, with ``full`` (``--full``) at its FULL_SIZES too, and with ``sweep`` (``--sweep``) at
+    each of its SWEEP_SIZES too (only those whose n is in ``sweep_n``, ``--sweep-sizes``, where given), each size
+    once, in that order, as (name, parameters with n)."""
     out: list[tuple[str, dict]] = []
     for name in problems.usable():
         if name == MODEL:
             continue
         module = problems.get(name)
         swept = [s for s in module.SWEEP_SIZES if sweep_n is None or s["n"] in sweep_n] if sweep else []
-        for sizes in (*module.DEFAULT_SIZES, *swept):
+        for sizes in (*module.DEFAULT_SIZES, *(problems.full_sizes(module) if full else ()), *swept):
             if (name, sizes) not in out:
                 out.append((name, dict(sizes)))
     return out

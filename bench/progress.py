@@ -2,8 +2,11 @@
 
 Rules: a line says ``i/N``, the trainer, dtype and size, the median and its
 rounds (a skipped benchmark: "skipped" and the reason; a failed one: "FAILED"
-and pytest's one line), and an estimate of the time left (the mean time of the
-benchmarks so far, times those left). Lines go through pytest's terminal
+and pytest's one line), and an estimate of the time left. Where ``regbench run`` gives each benchmark an
+estimate (``--regbench-estimates``: the storage's earlier runs, else a prior per kind of
+benchmark: regbench.estimates, bench.priors), the time left is the estimates of those
+left, scaled by how long the finished ones took against theirs; else it is the mean
+time of the benchmarks so far, times those left. Lines go through pytest's terminal
 writer: colour only where it would colour (a terminal), never a control
 character in a log; pytest's own dots are silenced for the benchmarks (their
 outcome still counts in its summary and ``-rs`` list). ``regbench run`` runs
@@ -15,8 +18,10 @@ fixture's stats and record, never from printed output.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -55,6 +60,8 @@ class Progress:
         if of:
             before, total, start = of.split(",")
             self.before, self.total, self.run_start = int(before), int(total), float(start)
+        path = config.getoption("--regbench-estimates", None)
+        self.estimates: list[dict] = json.loads(Path(path).read_text()) if path else []
 
     def pytest_collection_finish(self, session) -> None:
         self.items = {item.nodeid: item for item in session.items}
@@ -104,8 +111,19 @@ class Progress:
             result = "passed"
         elapsed = time.time() - self.run_start if self.run_start else time.perf_counter() - self.start
         left = total - index
-        eta = f"~{_duration(elapsed / index * left)} left" if left else f"done in {_duration(elapsed)}"
+        eta = f"~{_duration(self.time_left(elapsed, index, left))} left" if left else f"done in {_duration(elapsed)}"
         return f"[{index:>{len(str(total))}}/{total}] {what}: {result} · {eta}"
+
+    def time_left(self, elapsed: float, index: int, left: int) -> float:
+        """Seconds the run should still take, ``elapsed`` seconds in, with ``index`` benchmarks done, ``left`` to go:
+        the estimates of those left × elapsed ÷ the estimates of those done (the machine's pace against them)."""
+        mine = [i for i, entry in enumerate(self.estimates) if entry["nodeid"] in self.items]
+        if not mine:
+            return elapsed / index * left
+        done = [i < mine[0] or (i in mine and entry["nodeid"] in self.done) for i, entry in enumerate(self.estimates)]
+        expected_done = sum(e["estimate_s"] for e, is_done in zip(self.estimates, done, strict=True) if is_done)
+        expected_left = sum(e["estimate_s"] for e, is_done in zip(self.estimates, done, strict=True) if not is_done)
+        return expected_left * (elapsed / expected_done if expected_done > 0 else 1.0)
 
     def _write(self, line: str, report) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

@@ -1,9 +1,11 @@
 """How many timed rounds a benchmark gets, and the stopwatch every measurement uses.
 
 Rules: rounds follow a time budget, so slow variants get fewer, never fewer
-than MIN_ROUNDS (a quick run's: QUICK_MIN_ROUNDS, a rough look, not for
-``compare``, which refuses quick runs against full ones); every time is ``time.perf_counter`` around a call that
-returns only when its device is done.
+than the run's depth allows (``least_rounds``): MIN_ROUNDS, what ``compare`` judges on;
+in the default run SLOW_MIN_ROUNDS for a fit slower than SLOW_FIT_S (its median still
+shown, judged by ``compare`` only between full runs); a quick run's QUICK_MIN_ROUNDS,
+a rough look, not for ``compare``, which refuses quick runs against deeper ones;
+every time is ``time.perf_counter`` around a call that returns only when its device is done.
 """
 
 from __future__ import annotations
@@ -19,8 +21,18 @@ MIN_ROUNDS = 5
 #: compare judges nothing on fewer than 5 rounds anyway (reports.stats.Method.min_rounds).
 QUICK_MIN_ROUNDS = 1
 MAX_ROUNDS = 1000
+#: The default run's least rounds of a fit slower than SLOW_FIT_S (JAX's eager loop: ~10 s a fit; a data-parallel
+#: group's: ~1 s), so that the run keeps to its minutes; a full run gives them MIN_ROUNDS.
+SLOW_FIT_S, SLOW_MIN_ROUNDS = 1.0, 3
 #: A quick run's dtypes: one, so that every trainer answers in about a minute (agreement is still with float64's).
 QUICK_DTYPES = ("float32",)
+
+
+def least_rounds(depth: str, call_s: float) -> int:
+    """The fewest timed rounds a benchmark of a run of ``depth`` gets, its warm call taking ``call_s``."""
+    if depth == "quick":
+        return QUICK_MIN_ROUNDS
+    return SLOW_MIN_ROUNDS if depth == "default" and call_s >= SLOW_FIT_S else MIN_ROUNDS
 
 
 def choose_rounds(warm_call_s: float, budget_s: float = ROUND_BUDGET_S, least: int = MIN_ROUNDS) -> int:

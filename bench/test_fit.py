@@ -12,7 +12,7 @@ from bench.problems import MODEL, tutorial
 
 
 @pytest.mark.parametrize(("trainer_id", "dtype"), trainer_params(model=MODEL))
-def test_fit(benchmark, trainer, dtype, workers, rounds, budget, cold_start, quick):
+def test_fit(benchmark, trainer, dtype, workers, rounds, budget, cold_start, depth):
     config = backends.TrainConfig(dtype=dtype, workers=workers)
     benchmark.group = f"tutorial: n={tutorial().problem.n}, {config.epochs} epochs"
     run_benchmark(
@@ -24,5 +24,5 @@ def test_fit(benchmark, trainer, dtype, workers, rounds, budget, cold_start, qui
         rounds,
         measure_cold_start=cold_start,
         budget_s=budget,
-        quick=quick,
+        depth=depth,
     )

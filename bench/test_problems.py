@@ -1,12 +1,12 @@
 """The other problems: every trainer that runs one × dtype at each of the problem's sizes, and their bandwidth floor.
 
-Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``, and under
-``--sweep`` ``SWEEP_SIZES`` too, those of the n in ``--sweep-sizes`` where it is given: their union, each size once,
-in order; bench.problems.default_problems): a new
+Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``, under
+``--full`` ``FULL_SIZES`` too, and under ``--sweep`` ``SWEEP_SIZES`` too, those of the n in ``--sweep-sizes``
+where it is given: their union, each size once, in order; bench.problems.default_problems): a new
 problem is benchmarked, and swept, here without a change to this file or to reports. A trainer that does not run a
 problem is not collected for it (its spec says which it runs); one that cannot run here is skipped with the
 reason, and so is every size whose data in the working dtype would take over a quarter of this machine's RAM
-(bench.problems.too_large). In ``PROBLEM_DTYPES`` only (float32), with at most PROBLEM_BUDGET_S of rounds each,
+(bench.problems.too_large). In ``PROBLEM_DTYPES`` (both), with at most PROBLEM_BUDGET_S of rounds each,
 and without the eager baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the
 run's time. Each size the run times also times one streaming read of exactly that problem's ``floor_bytes``
 (``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy marked gpu), its record
@@ -68,7 +68,7 @@ def _floor_params(sizes_run: list[tuple[str, dict]]) -> list:
 def pytest_generate_tests(metafunc):
     # The sizes depend on --sweep and --sweep-sizes, which a decorator's parameters, made at import, cannot see.
     option = metafunc.config.getoption
-    sizes_run = default_problems(option("--sweep"), option("--sweep-sizes"))
+    sizes_run = default_problems(option("--sweep"), option("--sweep-sizes"), option("--full"))
     if metafunc.function is test_problem:
         metafunc.parametrize(("problem", "sizes", "trainer_id", "dtype"), _params(sizes_run))
     elif metafunc.function is test_floor:
@@ -84,10 +84,11 @@ def _runnable(problem: str, sizes: dict, dtype: str):
     return workload, problem_config(workload, dtype)
 
 
-def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget):
+def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget, depth):
     workload, config = _runnable(problem, sizes, dtype)
     benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
-    run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S))
+    run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S),
+                  depth=depth)  # fmt: skip
 
 
 def test_floor(benchmark, problem, sizes, device, dtype, rounds, budget):

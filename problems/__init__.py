@@ -5,7 +5,7 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``NAME``: the problem's name, as a saved record's ``problem.name`` carries it;
 - ``PARAMS``: its parameters beyond the size ``n`` and the seed, with their defaults (``{"noise": 0.2}``);
 - ``DEFAULT_SIZES`` and ``SWEEP_SIZES``: the parameters (``n`` included) of the default run's and of the
-  sweep's problems;
+  sweep's problems; ``FULL_SIZES`` (optional, none if absent): the larger ones that ``regbench run --full`` adds;
 - ``parameters(d, **params) -> {name: shape}``: the model's parameters, by name, in the model's order, with
   their shapes for data of ``d`` features and the problem's own sizes (mlp's hidden width ``h``): the seed's
   ``w`` and ``b``, linear's ``theta`` (d,) and ``b``. Only a problem's own module names them: everything else
@@ -148,6 +148,25 @@ def parameters(model: str, d: int, /, **sizes) -> dict[str, tuple[int, ...]]:
     return get(model).parameters(d, **{key: value for key, value in sizes.items() if key != "d"})
 
 
+def full_sizes(module: ModuleType) -> tuple[dict, ...]:
+    """The sizes ``--full`` adds for a problem module: its ``FULL_SIZES``, none where it declares none."""
+    return tuple(getattr(module, "FULL_SIZES", ()))
+
+
+#: What a size of a problem is to the runs (a record's ``size``): one of its DEFAULT_SIZES (the default run's),
+#: FULL_SIZES (what --full adds) or another (the sweep's, a study's own).
+SIZE_ROLES = ("default", "full", "sweep")
+
+
+def size_role(module: ModuleType, n: int, **params) -> str:
+    """The role of problem ``module`` at size ``n`` with ``params`` (its PARAMS's defaults else): SIZE_ROLES."""
+    chosen = {**module.PARAMS, **params, "n": n}
+    for role, sizes in (("default", module.DEFAULT_SIZES), ("full", full_sizes(module))):
+        if any({**module.PARAMS, **size} == chosen for size in sizes):
+            return role
+    return "sweep"
+
+
 def _sizes_fault(module: ModuleType, attr: str) -> str:
     sizes = getattr(module, attr)
     good = isinstance(sizes, (tuple, list)) and all(
@@ -165,7 +184,8 @@ def _faults(module: ModuleType) -> list[str]:
     while a run collects its benchmarks)."""
     if not isinstance(module.PARAMS, dict):
         return [f"PARAMS is {module.PARAMS!r:.80}, not a dict"]
-    faults = [_sizes_fault(module, attr) for attr in ("DEFAULT_SIZES", "SWEEP_SIZES")]
+    faults = [_sizes_fault(module, attr) for attr in ("DEFAULT_SIZES", "SWEEP_SIZES") + ("FULL_SIZES",) * hasattr(
+        module, "FULL_SIZES")]  # fmt: skip
     faults += [f"{attr} is not callable" for attr in CONTRACT if attr.islower() and not callable(getattr(module, attr))]
     if module.DRAWS not in ("curve", ""):
         faults.append(f"DRAWS is {module.DRAWS!r:.80}, not 'curve' or ''")

@@ -22,8 +22,9 @@ from problems import Data
 NAME = "linear"
 MODEL = "linear"
 PARAMS = {"d": 16, "noise": 0.2}
-#: The default run's small and medium problems.
-DEFAULT_SIZES = ({"n": 1000, "d": 16}, {"n": 10**5, "d": 64})
+#: The default run's problem (overhead-bound), and the medium one (streaming a matrix) that ``--full`` adds.
+DEFAULT_SIZES = ({"n": 1000, "d": 16},)
+FULL_SIZES = ({"n": 10**5, "d": 64},)
 #: n·d up to 6.4·10⁷ values: d from 1 to 1024 at n·d = 10⁶, and the medium shape grown.
 SWEEP_SIZES = (
     *({"n": 10**6 // d, "d": d} for d in (1, 16, 64, 256, 1024)),

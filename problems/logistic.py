@@ -24,6 +24,7 @@ NAME = "logistic"
 MODEL = "logistic"
 PARAMS = {"d": 16}
 DEFAULT_SIZES = ({"n": 4096, "d": 16},)
+FULL_SIZES = ({"n": 10**5, "d": 64},)
 SWEEP_SIZES = ({"n": 10**5, "d": 64},)
 DRAWS = ""
 B_STAR = 0.5

@@ -31,6 +31,8 @@ NAME = "mlp"
 MODEL = "mlp"
 PARAMS = {"d": 32, "h": 64, "noise": 0.2}
 DEFAULT_SIZES = ({"n": 1024, "d": 32, "h": 64},)
+#: ``--full`` adds a size where the matrix products dominate more (16× the default's FLOPs per sample).
+FULL_SIZES = ({"n": 4096, "d": 64, "h": 256},)
 SWEEP_SIZES = ({"n": 4096, "d": 64, "h": 256},)
 DRAWS = ""
 LR_SCALE = 0.5

@@ -151,6 +151,9 @@ class FitRecord(_Record):
     # The configuration.
     dtype: Dtype
     n: Count
+    # What the size is to the runs: one of the problem's default sizes, what --full adds, or another (the sweep's, a
+    # study's); None: saved before records said it.
+    size: Literal["default", "full", "sweep"] | None = None
     epochs: Count
     lr: Positive
     # What it computed: every parameter by its problem's name, in the model's order (non-finite values are a
@@ -189,7 +192,7 @@ class FitRecord(_Record):
     def _unset_keys_left_out(self, handler) -> dict:
         """A record of float64 data, without a fresh process's bare loop or without FLOPs (saved before records
         counted them) is saved without the key."""
-        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops"))
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:
@@ -237,6 +240,13 @@ class Outcome(_Record):
     trainer: str | None = None
     dtype: str | None = None
     reason: str = ""  # a skip's or failure's one line
+    # Seconds from the benchmark's setup to its teardown (first call, rounds, cold start: all it cost the run); the
+    # next run's progress estimates from it (regbench.estimates). Absent in files saved before it was kept.
+    wall_s: float | None = None
+
+    @model_serializer(mode="wrap")
+    def _unset_keys_left_out(self, handler) -> dict:
+        return _without_unset(handler(self), ("wall_s",))
 
 
 class ProblemData(_Record):
@@ -256,6 +266,26 @@ class RunFacts(_Record):
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a
     # full run's (reports.compare.quick_mismatch).
     quick: bool = False
+    # The run's depth: "quick", "default" (every problem at its default sizes) or "full" (every study too);
+    # None in files saved before depths (their default run had the studies: see ``studies_ran``).
+    depth: Literal["quick", "default", "full"] | None = None
+
+    @model_serializer(mode="wrap")
+    def _unset_keys_left_out(self, handler) -> dict:
+        return _without_unset(handler(self), ("depth",))
+
+    @model_validator(mode="after")
+    def _one_depth(self) -> RunFacts:
+        if self.depth is not None and self.quick != (self.depth == "quick"):
+            raise ValueError(f"quick is {self.quick} but depth is {self.depth!r}")
+        return self
+
+    @property
+    def studies_ran(self) -> bool:
+        """Whether the run's depth ran the studies (cold starts, the large sizes, the marginal study): a full run's,
+        and an undated non-quick one's (before depths, the default run had them)."""
+        return self.depth == "full" or (self.depth is None and not self.quick)
+
     # The frameworks whose benchmarks ran each in a pytest process of their own, in that order (``regbench run``,
     # bench.isolation); empty: every benchmark ran in one process (``pytest bench``).
     processes: list[str] = []

@@ -246,8 +246,16 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report folder [{DEFAULT_OUT}]")
     u.add_argument("--workers", type=count_option, default=None,
                    help="worker processes of each data-parallel trainer [bench's default: 2]")  # fmt: skip
-    u.add_argument("--quick", action="store_true", help="the first answer in about a minute: the tutorial's problem "
-                   "only, few rounds, no cold start; saved as a quick run, never compared with a full one")  # fmt: skip
+    depth = u.add_mutually_exclusive_group()
+    depth.add_argument(
+        "--quick",
+        action="store_true",
+        help="the first answer in about a minute: the tutorial's "
+        "problem only, in float32, few rounds; saved as a quick run, compared with quick runs only",
+    )
+    depth.add_argument("--full", action="store_true", help="the default run (every problem at its default sizes, "
+                       "both dtypes) and every study: cold starts, the large sizes, the marginal cost, the "
+                       "data-parallel scaling (tens of minutes)")  # fmt: skip
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 

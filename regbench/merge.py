@@ -36,6 +36,7 @@ def merge(parts: list[dict], outcomes: list[list[dict]], processes: list[str]) -
         outcomes=[Outcome.model_validate(o) for process in outcomes for o in process],
         problems=list(problems.values()),
         quick=facts[0].quick,
+        depth=facts[0].depth,
         processes=processes,
     ).model_dump()
     return merged

@@ -19,8 +19,9 @@ with regbench even when regbench is killed outright (bench.parent_watch), and a
 staging folder such a death leaves is removed by the next run (regbench.store).
 pytest runs quiet (``-q``, classic output: no dots, no percentages); the
 progress is regbench's own line per benchmark (bench.progress), and pytest's
-skip list and summary still end its output. ``--quick`` is bench's own
-``--quick`` (the tutorial's problem alone, a small budget, no cold start).
+skip list and summary still end its output. ``--quick`` and ``--full`` are bench's own
+(bench/conftest.py: the run's depth). The progress line's time left comes from
+what the storage's earlier runs took for each benchmark (regbench.estimates).
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import merge, partial, store
+from regbench import estimates, merge, partial, store
 from regbench.caches import CACHE_FOLDER, cache_env, discard_unused
 from regbench.checks import UsageError, check_folder
+from reports.summary import DEPTH_NOTES
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
 #: for errors during collection: a Ctrl-C is known here, where it was pressed.
@@ -177,7 +179,7 @@ def _out_of_space(part: Path) -> bool:
     return any(NO_SPACE in o.get("reason", "") for o in outcomes if o.get("outcome") == "failed")
 
 
-def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str) -> list[str]:
+def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str, storage: Path) -> list[str]:
     """The run into ``staging``: a plan pass, then one pytest process per framework (bench.isolation), merged into
     one file (regbench.merge). Returns the frameworks whose process had failed benchmarks: the others' run on,
     and the run keeps what every process measured (a plugin's broken trainer costs its own figures only)."""
@@ -193,6 +195,9 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
                          "...); nothing saved")  # fmt: skip
     plan = json.loads(plan_path.read_text())["benchmarks"]
     counts = Counter(entry["framework"] for entry in plan)  # in pytest's order of each framework's first benchmark
+    estimates_path = staging / ".estimates.json"  # what each benchmark should cost: the progress line's "~N left"
+    estimated = [f"--regbench-estimates={estimates_path}"] if estimates.write(estimates_path, plan, list(counts),
+                                                                             storage) else []  # fmt: skip
     done, begun, failed = 0, time.time(), []
     parts: list[dict] = []  # every process's saved file or, where it died, what it had finished (regbench.partial)
     outcomes: list[list[dict]] = []
@@ -208,6 +213,7 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
                 f"--regbench-framework={framework}",
                 "--regbench-progress",
                 f"--regbench-progress-of={done},{len(plan)},{begun}",
+                *estimated,
                 f"--regbench-outcomes={part / 'outcomes.json'}",
                 f"--regbench-partial={part / 'partial.jsonl'}",
                 f"--benchmark-save={name}",
@@ -292,7 +298,7 @@ def _run(args, write_report: Callable) -> int:
         store.discard(staging)
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
-    quick = ["--quick"] if getattr(args, "quick", False) else []
+    depth = ["--quick"] if getattr(args, "quick", False) else ["--full"] if getattr(args, "full", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing,
     # and a benchmark that failed before its timing would fail a second time at its fixture's teardown.
     # -q and classic output: regbench's progress lines (bench.progress) stand for pytest's dots and percentages.
@@ -300,15 +306,16 @@ def _run(args, write_report: Callable) -> int:
     base = [sys.executable, "-B", "-m", "pytest", str(bench_dir), "-q", "-rs", "-o", "console_output_style=classic",
             "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "bench.parent_watch",
             "-W", "ignore:Not saving anything", "-W", "ignore:Benchmark fixture was not used",
-            *workers, *quick, *args.pytest_args]  # fmt: skip
+            *workers, *depth, *args.pytest_args]  # fmt: skip
     # This process draws the report after the run: its matplotlib cache goes to the storage too. It is
     # regbench's own process, not a user's, and matplotlib reads the variable when first imported.
     if "MPLCONFIGDIR" in caches and "matplotlib" not in sys.modules:
         os.environ["MPLCONFIGDIR"] = caches["MPLCONFIGDIR"]
     print("running:", " ".join(base), f"--regbench-framework=NAME --benchmark-storage=file://{staging.resolve()}"
           "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
+    print(f"this is {DEPTH_NOTES[depth[0].removeprefix('--') if depth else 'default']}", flush=True)
     try:
-        failed = _benchmark(base, staging, caches, args.name)
+        failed = _benchmark(base, staging, caches, args.name, args.storage)
         try:
             for path in store.commit(staging, args.storage):
                 saved.append(path)

@@ -111,7 +111,8 @@ def quick_mismatch(base: Runs, new: Runs) -> str | None:
         return None
     which = "BASE" if base_quick else "NEW"
     return (f"{which} is a quick run (regbench run --quick: fewer rounds, no cold start) and "
-            f"{'NEW' if base_quick else 'BASE'} a full one: compare a quick run with a quick run only")  # fmt: skip
+            f"{'NEW' if base_quick else 'BASE'} a deeper one (default or full): compare a quick run with a quick run "
+            "only")  # fmt: skip
 
 
 def _policy(runs: Runs) -> dict:

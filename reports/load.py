@@ -125,6 +125,8 @@ class Runs:
     problems: dict[tuple[str, str], list] = field(default_factory=dict)
     #: Whether each run was quick (``regbench run --quick``: fewer rounds, the tutorial's problem only).
     quick: dict[tuple[str, str], bool] = field(default_factory=dict)
+    #: Each run's depth (records.model.RunFacts.depth: "quick", "default", "full"; None before depths).
+    depth: dict[tuple[str, str], str | None] = field(default_factory=dict)
     #: The frameworks each run benchmarked in a process of their own, in order; [] where it ran in one process.
     processes: dict[tuple[str, str], list[str]] = field(default_factory=dict)
 
@@ -384,6 +386,7 @@ def read(paths: list[Path], latest: bool = False) -> Catalogue:
 def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     """The tidy tables of some read runs (each run once, as ``label`` names it)."""
     rows, floors, skipped, machines, problems, quick, processes, seen = [], [], [], {}, {}, {}, {}, set()
+    depth = {}
     for s in saved:
         if (s.machine, s.run) in seen:  # a copy of a run (label() names it like its original)
             continue
@@ -393,6 +396,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
         skipped.extend(s.skipped_rows())
         machines[(s.machine, s.run)] = s.machine_info
         quick[(s.machine, s.run)] = s.record.regbench.quick
+        depth[(s.machine, s.run)] = s.record.regbench.depth
         processes[(s.machine, s.run)] = s.record.regbench.processes
         problems[(s.machine, s.run)] = [
             (p.problem, np.asarray(p.x), np.asarray(p.y)) for p in s.record.regbench.problems
@@ -421,7 +425,7 @@ def tidy(saved: list[Saved], errors: list[str] | None = None) -> Runs:
     table["compute_s"] = _compute_limits(table, machines)
     table["roofline_s"] = table[["compute_s", "floor_s"]].max(axis=1, skipna=False)
     return Runs(table=table, floor=floor, machines=machines, errors=list(errors or []),
-                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick,
+                skipped=pd.DataFrame(skipped, columns=SKIPPED_COLUMNS), problems=problems, quick=quick, depth=depth,
                 processes=processes)  # fmt: skip
 
 

@@ -42,7 +42,16 @@ def trainer_name(trainer: str, workers) -> str:
     return f"{trainer} ×{int(workers)}" if pd.notna(workers) and int(workers) > 1 else trainer
 
 
-def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = (),
+#: What a run of each depth leaves out, as the report's first lines say it (records.model.RunFacts.depth).
+DEPTH_NOTES = {
+    "quick": "a quick run (regbench run --quick: the tutorial's problem in float32, fewer rounds, no cold start)",
+    "default": "a default run (every problem at its default sizes; the cold starts, the large sizes and the "
+    "studies need regbench run --full)",
+    "full": "a full run (regbench run --full: every study)",
+}
+
+
+def machine_line(info: dict, depth: str | None = None, processes: tuple[str, ...] = (),
                  frameworks: tuple[str, ...] = ("numpy",), plugins: tuple[str, ...] = ()) -> str:  # fmt: skip
     """CPU, cores, GPU and the versions of the run's frameworks (its records' backends; the others are in the
     environment table) of one run's ``machine_info``, in one line; the plugins that declared some of its
@@ -60,7 +69,7 @@ def machine_line(info: dict, quick: bool = False, processes: tuple[str, ...] = (
     libs += f"; trainers from {', '.join(plugins)}" if plugins else ""
     python = env.get("python") or info.get("python_version")
     line = f"{cpu}{cores}; GPU: {gpu_label(env)}; Python {python}" + (f", {libs}" if libs else "")
-    line += "; a quick run (regbench run --quick: fewer rounds, no cold start)" if quick else ""
+    line += f"; {DEPTH_NOTES[depth]}" if depth in DEPTH_NOTES else ""
     if processes:
         return line + f"; each framework in a process of its own ({', '.join(processes)})"
     return line + "; every framework in one process (pytest bench)"
@@ -149,9 +158,14 @@ def precision(runs: Runs) -> list[str]:
     return lines
 
 
+def _depth(runs: Runs, machine: str, run: str) -> str | None:
+    """A run's depth; a run saved before depths: "quick" where it was quick, else None (it says nothing)."""
+    return runs.depth.get((machine, run)) or ("quick" if runs.quick.get((machine, run)) else None)
+
+
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
     many = len(runs.machines) > 1
-    machines = [(f"{machine} {run}: " if many else "") + machine_line(info, runs.quick.get((machine, run), False),
+    machines = [(f"{machine} {run}: " if many else "") + machine_line(info, _depth(runs, machine, run),
                                                              tuple(runs.processes.get((machine, run), ())),
                                                              *_frameworks_and_plugins(runs.table, machine, run))
                 for (machine, run), info in runs.machines.items()]  # fmt: skip

@@ -30,7 +30,9 @@ class FakePytest:
         self.planning = "--regbench-plan" in options
         if self.planning:
             if self.plan_status == 0:
-                plan = [{"nodeid": f"bench/test_fit.py::test_fit[{f}]", "framework": f} for f in self.frameworks]
+                # bench.isolation.plan's keys
+                plan = [{"nodeid": f"bench/test_fit.py::test_fit[{f}]", "framework": f, "test": f"test_fit[{f}]",
+                         "prior_s": 1.0} for f in self.frameworks]  # fmt: skip
                 Path(options["--regbench-plan"]).write_text(json.dumps({"benchmarks": plan}))
             return
         self.framework = options.get("--regbench-framework")

@@ -76,17 +76,31 @@ SWEEP_N = 1000
 
 @pytest.fixture(scope="module")
 def saved_run(tmp_path_factory):
-    """One real ``pytest bench`` with one timed round each, the sweep at n=1000 included, saved to a temp storage."""
+    """One real ``pytest bench`` (the default depth) with one timed round each, the sweep at n=1000 included, and
+    the full run's marginal-cost study at n=1000, saved to a temp storage: the default run's file, its stdout,
+    and the study's file."""
     storage = tmp_path_factory.mktemp("storage")
-    cmd = [
-        sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1", "--sweep",
-        f"--sweep-sizes={SWEEP_N}", "--marginal-n=1000", "--no-cold-start", f"--benchmark-storage=file://{storage}",
-        "--benchmark-save=smoke",
-    ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    base = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--regbench-rounds=1",
+            f"--benchmark-storage=file://{storage}"]  # fmt: skip
+    proc = subprocess.run([*base, "--sweep", f"--sweep-sizes={SWEEP_N}", "--benchmark-save=smoke"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    study = subprocess.run(
+        [*base, "--full", "--no-cold-start", "-k", "test_marginal", "--marginal-n=1000", "--benchmark-save=marginal"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert study.returncode == 0, study.stdout[-3000:] + study.stderr[-3000:]  # fmt: skip
     (path,) = storage.glob("*/0001_smoke.json")
-    return path, proc.stdout
+    (marginal,) = storage.glob("*/0002_marginal.json")
+    return path, proc.stdout, marginal
+
+
+def _benchmarks(saved_run) -> list[dict]:
+    """The benchmarks of the default run and of the marginal study."""
+    return [b for path in (saved_run[0], saved_run[2]) for b in json.loads(path.read_text())["benchmarks"]]
 
 
 def expected_trainers():
@@ -95,9 +109,10 @@ def expected_trainers():
 
 @pytest.mark.slow  # the whole `pytest bench` run, sweep and marginal study, in a subprocess
 def test_saved_run_covers_every_available_trainer(saved_run):
-    path, stdout = saved_run
+    path, stdout, _ = saved_run
     data = json.loads(path.read_text())
-    names = {b["name"] for b in data["benchmarks"]}
+    assert data["regbench"]["depth"] == "default"
+    names = {b["name"] for b in _benchmarks(saved_run)}
     for tid in expected_trainers():
         for dtype in backends.DTYPES:
             assert f"test_fit[{tid}-{dtype}]" in names
@@ -140,10 +155,9 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
     benchmark process only 100 points: a fit must not depend on it. Mismatches are
     collected so that the failure names them all.
     """
-    data = json.loads(saved_run[0].read_text())
     seed = backends.seed_problem()
     mismatches = []
-    for bench in data["benchmarks"]:
+    for bench in _benchmarks(saved_run):
         if bench["name"].startswith("test_floor["):
             continue
         info = bench["extra_info"]

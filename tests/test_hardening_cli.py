@@ -62,7 +62,7 @@ def test_a_bad_suite_option_is_one_line_before_any_benchmark(tmp_path, option, w
 
 def test_good_suite_options_parametrize_the_benchmarks():
     """The parsed values (lists, not strings) reach the parameters: sizes as given, defaults parsed too."""
-    cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider",
+    cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider", "--full",
            "--sweep", "--sweep-sizes=100, 1000", "--marginal-n=7", "--scaling", "--scaling-sizes=50",
            "--scaling-workers=1,3", "--scaling-dtypes=float64", "-k", "numpy-manual-fused or scaling"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)

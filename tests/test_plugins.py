@@ -267,8 +267,8 @@ def test_a_broken_problem_is_one_line_and_the_others_run(site, capsys, case, mod
     out = capsys.readouterr().out
     assert line in out, out
     assert "problem linear                   ok" in out
-    # linear's two sizes, mlp's and logistic's one; no "wide"
-    assert [name for name, _ in default_problems()] == ["linear", "linear", "mlp", "logistic"]
+    # linear's, mlp's and logistic's default size; no "wide"
+    assert [name for name, _ in default_problems()] == ["linear", "mlp", "logistic"]
 
 
 @pytest.mark.slow  # a quick run of two benchmarks in a fresh process (~10 s)

@@ -31,7 +31,7 @@ def _label(sizes: dict) -> str:
 
 def test_sweep_collects_every_problem_at_every_size_with_its_floor():
     """``pytest bench --sweep --collect-only``: linear at each DEFAULT_SIZES and SWEEP_SIZES entry, once, with a
-    trainer's benchmark and a CPU and a CUDA floor each, beside the seed's floors."""
+    trainer's benchmark and a CPU and a CUDA floor each in both dtypes, beside the seed's floors."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--sweep", "--collect-only", "-q", "-p", "no:cacheprovider"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -39,16 +39,17 @@ def test_sweep_collects_every_problem_at_every_size_with_its_floor():
     nodes = [line for line in proc.stdout.splitlines() if "::" in line]
     linear = problems.get("linear")
     sizes = list(linear.DEFAULT_SIZES) + [s for s in linear.SWEEP_SIZES if s not in linear.DEFAULT_SIZES]
-    assert len(sizes) == len(linear.SWEEP_SIZES) + 1  # the medium size is in both: timed once
+    assert len(sizes) == len(linear.SWEEP_SIZES) + 1  # the default size, then the sweep's
     for size in sizes:
         label = f"linear-{_label(size)}"
         floors = [node for node in nodes if node.startswith(f"bench/test_problems.py::test_floor[{label}-")]
-        assert floors == [f"bench/test_problems.py::test_floor[{label}-{device}-float32]" for device in ("cpu", "cuda")]
-        assert f"bench/test_problems.py::test_problem[{label}-numpy-manual-fused-cpu-float32]" in nodes
+        assert floors == [f"bench/test_problems.py::test_floor[{label}-{device}-{dtype}]"
+                          for device in ("cpu", "cuda") for dtype in ("float32", "float64")]  # fmt: skip
+        assert f"bench/test_problems.py::test_problem[{label}-numpy-manual-fused-cpu-float64]" in nodes
     problem_floors = [node for node in nodes if node.startswith("bench/test_problems.py::test_floor[")]
     every = [(name, size) for name, size in bench_problems.default_problems(sweep=True)]
     assert len(every) == len(sizes) + 2 * 2  # linear's; mlp's and logistic's default and sweep sizes
-    assert len(problem_floors) == 2 * len(every)
+    assert len(problem_floors) == 2 * 2 * len(every)  # a CPU and a CUDA floor, in both dtypes
     assert "bench/test_sweep.py::test_floor[n10000000-cpu-float32]" in nodes  # the seed's floors are still there
 
 

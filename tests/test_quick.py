@@ -1,5 +1,5 @@
 """``regbench run --quick`` for real (a ``-k`` subset of the tutorial's problem), its progress lines, its record,
-and ``compare`` refusing to pair a quick run with a full one."""
+and ``compare`` refusing to pair a quick run with a deeper one."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def test_the_quick_run_is_marked_and_times_the_tutorial_alone(quick):
     _, _, saved = quick
     data = json.loads(saved.read_text())
     assert data["regbench"]["quick"] is True
+    assert data["regbench"]["depth"] == "quick"
     fits = data["benchmarks"]
     assert {b["extra_info"]["kind"] for b in fits} == {"fit"}  # no sweep, floor or marginal study
     assert {b["extra_info"]["trainer"] for b in fits} <= {"numpy-manual-tutorial-cpu", "numpy-manual-tutorial-cuda"}

@@ -12,5 +12,5 @@ cd "$(dirname "$0")/../.."
 rm -rf tests/data/v2
 python -m pytest bench -q -p no:cacheprovider \
   -k "(test_fit and (numpy-manual or numba or torch-autograd-eager-cpu)) or (test_floor and not linear) or (test_sweep and numpy-manual-fused) or (test_marginal and numba)" \
-  --regbench-rounds=5 --no-cold-start --sweep --sweep-sizes=1000 --marginal-n=20000 \
+  --regbench-rounds=5 --full --no-cold-start --sweep --sweep-sizes=1000 --marginal-n=20000 \
   --benchmark-storage=file://tests/data/v2 --benchmark-save=v2 --benchmark-save-data

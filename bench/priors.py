@@ -1,0 +1,49 @@
+"""What a benchmark is expected to cost the run before any run of it was seen: the progress line's prior.
+
+Rules: a prior is a rough wall time in seconds from what the benchmark is (its trainer's spec, its kind, the
+run's depth), never from a clock; ``regbench run`` replaces it by what the storage's earlier runs of the same
+benchmark took where it has them (regbench.estimates), and the progress line scales either by how the run's
+finished benchmarks compared with theirs (bench.progress). The numbers are the order of magnitude measured on
+a 2-core machine with empty compile caches: a torch.compile graph costs tens of seconds, JAX's eager loop
+seconds a fit, a data-parallel group's start seconds.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from backends import spec_of
+from bench.rounds import ROUND_BUDGET_S
+from records.roles import BASELINE
+
+#: A benchmark's first call, probe and peak memory, beyond its rounds' budget.
+BASE_S = 1.0
+#: What its trainer adds: a first call that compiles (torch.compile's graphs: tens of seconds; JAX: a few), an
+#: eager baseline's slow fits, a data-parallel group's worker processes, a cold start's fresh process.
+COMPILE_S = {"torch": 25.0}
+OTHER_COMPILE_S = 3.0
+BASELINE_S = {"jax": 50.0}  # JAX's eager loop: ~10 s a fit, five fits (first call, rounds, peak memory)
+OTHER_BASELINE_S = 3.0
+DISTRIBUTED_S = 10.0
+COLD_START_S = 30.0
+#: A benchmark off the CPU: on a machine without the device it is skipped at once.
+DEVICE_S = 0.2
+
+
+def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_S) -> float:
+    """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start; ``budget_s``: its
+    seconds of timed rounds)."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    spec = spec_of(params["trainer_id"]) if "trainer_id" in params else None
+    if spec is None:  # the bandwidth floor, the native loop's threads: a few rounds of a read
+        return BASE_S + budget_s if params.get("device", "cpu") == "cpu" else DEVICE_S
+    if spec.device != "cpu":
+        return DEVICE_S
+    seconds = BASE_S + budget_s
+    if spec.compiles:
+        seconds += COMPILE_S.get(spec.import_name, OTHER_COMPILE_S) + (COLD_START_S if cold_start else 0.0)
+    if BASELINE in spec.roles:
+        seconds += BASELINE_S.get(spec.import_name, OTHER_BASELINE_S)
+    if spec.distributed:
+        seconds += DISTRIBUTED_S
+    return seconds

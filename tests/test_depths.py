@@ -1,0 +1,225 @@
+"""The run's three depths (issue 34): what each collects, what its saved run says, and the progress line's
+estimate of the time left (bench.priors, regbench.estimates, bench.progress)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import problems
+from bench.conftest import measures_cold_start
+from bench.priors import BASE_S, DEVICE_S, prior_s
+from bench.problems import MODEL, PROBLEM_DTYPES, default_problems
+from bench.progress import Progress
+from bench.rounds import (
+    MIN_ROUNDS,
+    QUICK_BUDGET_S,
+    QUICK_MIN_ROUNDS,
+    ROUND_BUDGET_S,
+    SLOW_FIT_S,
+    SLOW_MIN_ROUNDS,
+    least_rounds,
+)
+from records.model import RunFacts
+from regbench import estimates
+from regbench.store import machine_folder
+from reports.stats import Method
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _collect(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--collect-only", "-q", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@functools.cache  # each depth collected once: a few seconds each
+def _nodes(*args: str) -> list[str]:
+    proc = _collect(*args)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+def _label(sizes: dict) -> str:
+    return ",".join(f"{key}{value}" for key, value in sizes.items())
+
+
+def _files(nodes: list[str]) -> set[str]:
+    return {node.split("::")[0].removeprefix("bench/") + "::" + node.split("::")[1].split("[")[0] for node in nodes}
+
+
+def test_the_default_depth_times_every_problem_at_its_default_sizes_in_both_dtypes_and_no_study():
+    nodes = _nodes()
+    assert _files(nodes) == {"test_fit.py::test_fit", "test_problems.py::test_problem", "test_problems.py::test_floor"}
+    assert {node.rsplit("-", 1)[1].rstrip("]") for node in nodes} == set(PROBLEM_DTYPES) == {"float32", "float64"}
+    for name in problems.usable():
+        if name == MODEL:
+            continue
+        module = problems.get(name)
+        for sizes in module.DEFAULT_SIZES:
+            assert f"bench/test_problems.py::test_problem[{name}-{_label(sizes)}-numpy-manual-tutorial-cpu-float64]" \
+                in nodes  # fmt: skip
+        for sizes in problems.full_sizes(module):
+            assert not [node for node in nodes if f"[{name}-{_label(sizes)}-" in node], sizes
+
+
+def test_the_full_depth_adds_every_study_and_the_full_sizes():
+    nodes = _nodes("--full")
+    assert _files(nodes) >= {"test_fit.py::test_fit", "test_problems.py::test_problem", "test_sweep.py::test_sweep",
+                             "test_sweep.py::test_floor", "test_marginal.py::test_marginal",
+                             "test_scaling.py::test_scaling"}  # fmt: skip
+    linear = problems.get("linear")
+    (medium,) = problems.full_sizes(linear)
+    assert f"bench/test_problems.py::test_problem[linear-{_label(medium)}-numpy-manual-fused-cpu-float64]" in nodes
+    assert len(nodes) > len(_nodes())
+
+
+def test_the_quick_depth_times_the_tutorial_alone_and_two_depths_are_refused():
+    nodes = _nodes("--quick")
+    assert nodes
+    assert all(node.startswith("bench/test_fit.py::test_fit[") and node.endswith("-float32]") for node in nodes)
+    proc = _collect("--quick", "--full")
+    assert proc.returncode == 4
+    assert "--quick and --full ask for two depths of a run: give one" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_full_sizes_are_added_only_by_full():
+    default, full = default_problems(), default_problems(full=True)
+    assert set(map(str, default)) < set(map(str, full))
+    assert ("linear", {"n": 10**5, "d": 64}) in full
+    assert ("linear", {"n": 10**5, "d": 64}) not in default
+
+
+def _config(**options):
+    defaults = {"--quick": False, "--full": False, "--no-cold-start": False, "--regbench-progress-of": None,
+                "--regbench-estimates": None}  # fmt: skip
+    chosen = {**defaults, **options}
+    return SimpleNamespace(getoption=lambda name, default=None: chosen.get(name, default))
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, False),
+        ({"--quick": True}, False),
+        ({"--full": True}, True),
+        ({"--full": True, "--no-cold-start": True}, False),
+    ],
+    ids=["default", "quick", "full", "full-no-cold-start"],
+)
+def test_only_the_full_run_measures_cold_starts(options, expected):
+    assert measures_cold_start(_config(**options)) is expected
+
+
+def test_a_saved_run_states_its_depth_once():
+    assert RunFacts(depth="quick", quick=True).studies_ran is False
+    assert RunFacts(depth="full").studies_ran is True
+    assert RunFacts(depth="default").studies_ran is False
+    assert RunFacts().studies_ran is True  # saved before depths: its default run had the studies
+    with pytest.raises(ValueError, match="quick is False but depth is 'quick'"):
+        RunFacts(depth="quick")
+
+
+def _item(trainer_id: str | None = None, **params):
+    if trainer_id is not None:
+        params["trainer_id"] = trainer_id
+    return SimpleNamespace(callspec=SimpleNamespace(params=params))
+
+
+def test_priors_rank_what_costs_a_run_time():
+    numpy = prior_s(_item("numpy-manual-fused-cpu"), cold_start=False)
+    assert numpy == BASE_S + ROUND_BUDGET_S
+    assert prior_s(_item("numpy-manual-fused-cpu"), cold_start=False, budget_s=QUICK_BUDGET_S) < numpy
+    compiled = prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False)
+    assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
+    assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
+    assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
+    assert prior_s(_item("torch-autograd-dp-cpu"), cold_start=False) > numpy  # a group's start
+    assert prior_s(_item("torch-autograd-compiled-cuda"), cold_start=False) == DEVICE_S
+    assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + ROUND_BUDGET_S  # a floor
+
+
+def _save(storage: Path, number: int, walls: dict[str, float | None]) -> None:
+    folder = machine_folder(storage)
+    folder.mkdir(parents=True, exist_ok=True)
+    outcomes = [{"test": test, "outcome": "passed", "wall_s": wall} for test, wall in walls.items()]
+    (folder / f"{number:04d}_run.json").write_text(json.dumps({"regbench": {"outcomes": outcomes}}))
+
+
+def test_estimates_come_from_the_storage_history_else_the_prior(tmp_path):
+    _save(tmp_path, 1, {"a": 1.0, "b": 9.0})
+    _save(tmp_path, 2, {"a": 3.0, "b": None})  # a file saved before wall_s: passed over for b
+    _save(tmp_path, 3, {"a": 2.0})
+    (machine_folder(tmp_path) / "0004_run.json").write_text("{not json")  # never fails a run
+    seen = estimates.history(tmp_path)
+    assert sorted(seen["a"]) == [1.0, 2.0, 3.0]
+    assert seen["b"] == [9.0]
+    plan = [{"nodeid": "t::a", "framework": "jax", "test": "a", "prior_s": 50.0},
+            {"nodeid": "t::c", "framework": "numpy", "test": "c", "prior_s": 4.0},
+            {"nodeid": "t::b", "framework": "jax", "test": "b", "prior_s": 50.0}]  # fmt: skip
+    found = estimates.estimates(plan, ["numpy", "jax"], seen)
+    start = estimates.PROCESS_START_S
+    assert [(e["nodeid"], e["estimate_s"], e["source"]) for e in found] == [
+        ("<start of the numpy process>", start, "prior"), ("t::c", 4.0, "prior"),
+        ("<start of the jax process>", start, "prior"), ("t::a", 2.0, "history"), ("t::b", 9.0, "history"),
+        ("<the report>", estimates.REPORT_S, "prior")]  # fmt: skip
+    assert estimates.write(tmp_path / "estimates.json", plan, ["numpy", "jax"], tmp_path)
+    assert json.loads((tmp_path / "estimates.json").read_text()) == found
+    assert not estimates.write(tmp_path / "no-folder" / "estimates.json", plan, ["numpy"], tmp_path)
+
+
+def test_the_time_left_scales_the_estimates_left_by_the_pace_so_far(tmp_path):
+    path = tmp_path / "estimates.json"
+    path.write_text(
+        json.dumps(
+            [
+                {"nodeid": "<start of the numpy process>", "estimate_s": 4.0},
+                {"nodeid": "numpy::a", "estimate_s": 6.0},
+                {"nodeid": "<start of the torch process>", "estimate_s": 4.0},
+                {"nodeid": "torch::b", "estimate_s": 6.0},
+                {"nodeid": "torch::c", "estimate_s": 20.0},
+                {"nodeid": "<start of the jax process>", "estimate_s": 4.0},
+                {"nodeid": "jax::d", "estimate_s": 26.0},
+                {"nodeid": "<the report>", "estimate_s": 10.0},
+            ]
+        )
+    )
+    progress = Progress(_config(**{"--regbench-progress-of": "1,4,0", "--regbench-estimates": str(path)}))
+    progress.items = {"torch::b": None, "torch::c": None}  # this process's benchmarks
+    progress.done = {"torch::b"}
+    # Up to b, 20 s were expected and 40 s taken: the machine runs at half the estimates' pace. Left: c, the jax
+    # process's start, d and the report.
+    assert progress.time_left(40.0, 2, 2) == pytest.approx(2 * (20.0 + 4.0 + 26.0 + 10.0))
+    plain = Progress(_config(**{"--regbench-progress-of": "1,4,0"}))
+    plain.items = progress.items
+    assert plain.time_left(40.0, 2, 2) == pytest.approx(40.0)  # no estimates: the mean so far × those left
+
+
+def test_the_default_run_gives_a_slow_fit_fewer_rounds_than_compare_judges_on():
+    assert least_rounds("full", 10.0) == MIN_ROUNDS
+    assert least_rounds("default", 10.0) == SLOW_MIN_ROUNDS < MIN_ROUNDS
+    assert least_rounds("default", SLOW_FIT_S / 2) == MIN_ROUNDS
+    assert least_rounds("quick", 0.001) == QUICK_MIN_ROUNDS
+    assert Method().min_rounds == MIN_ROUNDS  # what compare judges on: a full run's slow fits are judged
+
+
+def test_a_record_says_what_its_size_is_to_the_runs():
+    """The size role (problems.size_role) that targets select by, instead of restating sizes."""
+    from bench.problems import named, sized, tutorial
+
+    assert tutorial().size == "default"
+    assert (sized(10**6).size, sized(1000).size) == ("full", "sweep")  # the large problem; a sweep size
+    linear = problems.get("linear")
+    assert named("linear", **linear.DEFAULT_SIZES[0]).size == "default"
+    assert named("linear", **problems.full_sizes(linear)[0]).size == "full"
+    assert problems.size_role(linear, 10**6, d=1) == "sweep"
+    assert problems.size_role(linear, 1000) == "default"  # d at its PARAMS's default, 16
