@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 import pytest
 
+from regbench import partial
 from tests.plugins import TOY_BACKEND, write_distribution
 from tests.test_hardening import ROOT, one_line, regbench
 
@@ -101,3 +103,29 @@ def test_a_plugin_uninstalled_during_the_run_fails_its_benchmarks_and_the_others
     run = saved_run(storage)
     assert "test_fit[numpy-manual-fused-cpu-float64]" in {b["name"] for b in run["benchmarks"]}
     assert outcome_of(run, f"test_fit[{gone}-float32]")["outcome"] == "failed"
+
+
+def test_a_partial_file_cut_short_by_a_death_gives_what_finished_and_where_it_died(tmp_path):
+    """regbench.partial reads bench.partial's lines: the finished benchmark is a part of the run, the one started
+    after it is the one the process died in, and a line the death cut short is passed over."""
+    first, second = "bench/test_fit.py::test_fit[a-float32]", "bench/test_fit.py::test_fit[b-float32]"
+    lines = [{"started": first}, {"benchmark": {"name": "test_fit[a-float32]"}},
+             {"outcome": {"test": "test_fit[a-float32]", "outcome": "passed"}},
+             {"head": {"machine_info": {"node": "x"}, "commit_info": {}, "datetime": "now", "version": "5"}},
+             {"facts": {"quick": True}}, {"started": second}]  # fmt: skip
+    path = tmp_path / "partial.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines) + '{"benchmark": {"name": "test_f')
+    found = partial.read(path)
+    assert (found.started, found.died_in) == ([first, second], second)
+    assert found.part["benchmarks"] == [{"name": "test_fit[a-float32]"}]
+    assert (found.part["machine_info"], found.part["regbench"]) == ({"node": "x"}, {"quick": True})
+    mine = [{"nodeid": first, "trainer": "a", "dtype": "float32"},
+            {"nodeid": second, "trainer": "b", "dtype": "float32"},
+            {"nodeid": "bench/test_fit.py::test_fit[c-float32]"}]  # fmt: skip
+    found, left = partial.salvage(path, "numpy", -signal.SIGSEGV, mine, mine)
+    assert left == mine[2:]  # the rest runs again
+    (lost,) = found.lost
+    assert {"test": "test_fit[b-float32]", "outcome": "failed", "trainer": "b", "dtype": "float32",
+            "reason": "its numpy process was killed by SIGSEGV while it ran"}.items() <= lost.items()  # fmt: skip
+    assert lost in found.outcomes
+    assert partial.death(3) == "ended with exit status 3"
