@@ -25,6 +25,7 @@ import tempfile
 import time
 
 import backends
+from bench.parent_watch import PARENT_ENV, guard
 
 #: Warm fit() calls (each beside a run()): until this many, or until the time budget is spent (at least MIN_FITS).
 MAX_FITS, MIN_FITS, BUDGET_S = 300, 5, 1.0
@@ -48,7 +49,9 @@ def cold_start(trainer: backends.Trainer, problem: backends.Problem, config: bac
     cmd = [sys.executable, "-m", "bench.cold_start", trainer.id, config.dtype, str(config.epochs), repr(config.lr),
            f"--workers={config.workers}"]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="regbench-cold-") as tmp:
-        env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV}}
+        # The child dies with this process (parent_watch.guard).
+        env = {**os.environ, **{var: os.path.join(tmp, var.lower()) for var in CACHE_ENV},
+               PARENT_ENV: str(os.getpid())}  # fmt: skip
         fits = ["--no-fits"] if distributed else []  # a data-parallel fit() starts a group
         cold, warm = (_fresh_process(trainer, cmd + extra, env) for extra in (fits, ["--no-fits"]))
     fit_times, run_times = cold["fresh_fit_s"], cold["fresh_run_s"]
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-fits", dest="fits", action="store_false", help="time the first call only")
     # (A data-parallel fit() starts its worker group anew: cold_start() asks for no fits of those.)
     args = p.parse_args(argv)
+    guard()  # no orphan: it dies with the benchmark process that started it, even one SIGKILLed
     config = backends.TrainConfig(epochs=args.epochs, lr=args.lr, dtype=args.dtype, workers=args.workers)
     # The data in the working dtype, as a user makes them: the warm fit() calls convert nothing.
     trainer, problem = backends.get_trainer(args.trainer), backends.seed_problem(args.dtype)

@@ -12,7 +12,8 @@ in QUICK_DTYPES (the rest is deselected) with QUICK_BUDGET_S of rounds per bench
 Every round's time is saved. The environment (bench.environment) is written once per
 saved file through pytest-benchmark's machine-info hook; the outcome of every
 selected benchmark and the small problems' data through its JSON hook
-(bench.outcomes). ``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark
+(bench.outcomes), and with ``--regbench-partial`` each benchmark as it ends (bench.partial: what a process that
+dies keeps). ``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark
 runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code
 (records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails
 that benchmark alone.
@@ -30,6 +31,7 @@ from bench.isolation import Isolation
 from bench.option_types import positive_int, positive_ints, positive_seconds
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
+from bench.partial import PartialWriter
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
@@ -100,6 +102,11 @@ def pytest_addoption(parser):
     )
     group.addoption("--regbench-outcomes", default=None, help="write every selected benchmark's outcome there (JSON)")
     group.addoption(
+        "--regbench-partial",
+        default=None,
+        help="append each benchmark there as it ends (JSON lines: what a process that dies keeps; bench.partial)",
+    )
+    group.addoption(
         "--regbench-framework",
         default=None,
         help="run only this framework's benchmarks (regbench run starts one process per framework: bench.isolation)",
@@ -138,6 +145,8 @@ def pytest_configure(config):
         raise pytest.UsageError(str(exc)) from None
     recorder = OutcomeRecorder(config.getoption("--regbench-outcomes"), depth(config))
     config.pluginmanager.register(recorder, "regbench-outcomes")
+    if partial := config.getoption("--regbench-partial"):
+        config.pluginmanager.register(PartialWriter(partial, config, recorder), "regbench-partial")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
     if plan or framework:
         isolation = Isolation(plan, framework, measures_cold_start(config), round_budget(config))

@@ -55,10 +55,12 @@ def loaded_frameworks() -> list[str]:
 
 
 def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = ROUND_BUDGET_S) -> list[dict]:
-    """Every selected benchmark with its framework, its test's name and what it is expected to cost
-    (bench.priors), in the order pytest would run them."""
-    return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name,
-             "prior_s": prior_s(item, cold_start, budget_s)} for item in items]  # fmt: skip
+    """Every selected benchmark with its framework, its test's name, its trainer and dtype (None where it has none)
+    and what it is expected to cost (bench.priors), in the order pytest would run them."""
+    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+    return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name, "trainer": p.get("trainer_id"),
+             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s)}
+            for item, p in zip(items, params, strict=True)]  # fmt: skip
 
 
 class Isolation:

@@ -2,7 +2,8 @@
 
 Rules: outcomes come from pytest's own reports (``pytest_runtest_logreport``),
 never from its printed output: each selected benchmark is passed, failed or
-skipped, with the skip's reason or the failure's one line, and its trainer and
+skipped, with the skip's reason or the failure's one line (prefixed ``No space left on
+device:`` where the failure says so anywhere: a compiler's error deep in inductor's), and its trainer and
 dtype from its parameters. They are stamped into the saved file with the
 problems' data and the run's depth (records.model.RunFacts, through pytest-benchmark's
 ``pytest_benchmark_update_json``), and written to ``--regbench-outcomes`` at the
@@ -11,11 +12,27 @@ end of the session, so that ``regbench run`` can say why a run saved nothing.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 from bench.problems import small_data
 from records.model import Outcome, RunFacts
+
+#: A full disk's words (``No space left on device``): a failure that says them anywhere has them in its reason.
+NO_SPACE = os.strerror(errno.ENOSPC)
+
+
+def failure(report) -> str:
+    """A failed report's one line: its crash message's first line, after ``No space left on device:`` where the
+    failure says that anywhere (a compiler's error, deep in inductor's message)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr).strip()
+    reason = (text.splitlines() or [""])[0]
+    if NO_SPACE in str(report.longrepr) and NO_SPACE not in reason:
+        reason = f"{NO_SPACE}: {reason}"
+    return reason
 
 
 class OutcomeRecorder:
@@ -46,9 +63,7 @@ class OutcomeRecorder:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.outcomes[report.nodeid] = Outcome(**fields, outcome="skipped", reason=reason.removeprefix("Skipped: "))
         elif report.failed:
-            crash = getattr(report.longrepr, "reprcrash", None)
-            reason = crash.message if crash is not None else str(report.longrepr).strip().splitlines()[-1:]
-            self.outcomes[report.nodeid] = Outcome(**fields, outcome="failed", reason=str(reason).splitlines()[0])
+            self.outcomes[report.nodeid] = Outcome(**fields, outcome="failed", reason=failure(report))
         elif report.when == "call":
             self.outcomes[report.nodeid] = Outcome(**fields, outcome="passed")
 

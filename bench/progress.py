@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.outcomes import failure
+
 
 def _duration(seconds: float) -> str:
     if seconds >= 90:
@@ -43,9 +45,7 @@ def _reason(report) -> str:
     if report.skipped:
         text = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         return text.removeprefix("Skipped: ")
-    crash = getattr(report.longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(report.longrepr).strip()
-    return (text.splitlines() or [""])[0]
+    return failure(report)
 
 
 class Progress:

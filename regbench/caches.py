@@ -12,12 +12,22 @@ the user set it. So a run writes nothing outside ``--storage`` and ``--out``
 (a run that saves nothing removes the folder it made), and a later run into
 the same storage finds the caches warm, as it would have
 under TMPDIR and HOME. The cold-start measurement still points the compile
-caches at an empty folder of its own (bench.cold_start).
+caches at an empty folder of its own (bench.cold_start). A cache folder that
+cannot be written (``.cache`` on a read-only mount) refuses the run before any
+benchmark, naming it, rather than letting Python's tempfile fall back to /tmp
+and matplotlib warn. The folders are made, and a run that saved nothing removes
+the ``.cache`` it made, under a lock on the storage, and only where no other
+run's staging folder is in the storage (two runs started at once into a new
+storage: the one refused does not delete the other's caches).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The storage's folder of caches, and each cache's variable and its folder in it.
@@ -32,6 +42,39 @@ def cache_env(storage: Path) -> dict[str, str]:
     passed over by Python's tempfile, which falls back to /tmp)."""
     root = storage.resolve() / CACHE_FOLDER
     env = {var: root / name for var, name in CACHES.items() if not os.environ.get(var)} | {"TMPDIR": root / TEMPORARY}
-    for folder in env.values():
-        folder.mkdir(parents=True, exist_ok=True)
+    with _locked(storage):
+        for folder in env.values():
+            folder.mkdir(parents=True, exist_ok=True)
+            try:  # a folder that exists on a read-only mount: made, and not writable
+                tempfile.TemporaryFile(dir=folder).close()
+            except OSError as exc:
+                raise OSError(exc.errno, exc.strerror, str(folder)) from None
     return {var: str(folder) for var, folder in env.items()}
+
+
+def discard_unused(storage: Path) -> bool:
+    """Remove the storage's ``.cache`` unless another run's staging folder is in the storage (its run may be
+    using the caches; one its owner left is cleaned by a later run, regbench.store); True when removed. Call it
+    once this run's own staging folder is gone."""
+    with _locked(storage):
+        if any(p.name.startswith(".staging-") for p in storage.iterdir()):
+            return False
+        shutil.rmtree(storage / CACHE_FOLDER, ignore_errors=True)
+        return True
+
+
+@contextlib.contextmanager
+def _locked(storage: Path) -> Iterator[None]:
+    """An exclusive lock on the storage folder itself (flock on its descriptor: no file left behind), between
+    regbench runs making or removing its caches (POSIX; elsewhere none)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(storage, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

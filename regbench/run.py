@@ -4,7 +4,9 @@ Rules: pytest runs in child processes, one at a time, each in a group of its
 own, so that Ctrl-C reaches regbench alone, which passes it on once: first a
 plan (pytest collects: a user's mistake is found before any long work), then
 one process per framework (bench.isolation), whose files are merged into one
-run (regbench.merge). The run is saved into a staging folder inside the
+run (regbench.merge). A process that dies (a plugin's crash) costs the benchmark
+it died in: what it finished is kept (regbench.partial) and a new process runs
+the rest. The run is saved into a staging folder inside the
 storage and added only when every process succeeded (regbench.store);
 nothing is written outside the storage and the report folder (the children
 run with ``-B`` and no cache provider); once a run is saved it is never
@@ -25,6 +27,7 @@ what the storage's earlier runs took for each benchmark (regbench.estimates).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -36,14 +39,16 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import estimates, merge, store
-from regbench.caches import CACHE_FOLDER, cache_env
+from regbench import estimates, merge, partial, store
+from regbench.caches import CACHE_FOLDER, cache_env, discard_unused
 from regbench.checks import UsageError, check_folder
 from reports.summary import DEPTH_NOTES
 
 #: pytest's exit statuses (pytest.ExitCode) that regbench tells apart. pytest's "interrupted" is also its status
 #: for errors during collection: a Ctrl-C is known here, where it was pressed.
 PYTEST_TESTS_FAILED, PYTEST_COLLECTION_ERRORS, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 1, 2, 4, 5
+#: A full disk's words, as a failed benchmark's reason has them (bench.outcomes).
+NO_SPACE = os.strerror(errno.ENOSPC)
 #: Process-group arguments of the pytest child: Ctrl-C reaches regbench alone, which passes it on once.
 OWN_GROUP = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
 #: Signals that stop a run as Ctrl-C does (SIGINT itself arrives as KeyboardInterrupt).
@@ -121,18 +126,21 @@ def _skipped(outcomes: list[dict]) -> str:
 
 
 class _Failed(Exception):
-    """A benchmark process failed: the run is not saved. Its arguments: the line that says why, pytest's status."""
+    """A benchmark process failed: the run is not saved. Its arguments: the line that says why, pytest's status in
+    words, and as a number (Popen's: negative for a death by a signal)."""
 
     def __str__(self) -> str:
         return self.args[0]
 
 
-def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False) -> None:
+def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False, planned: bool = False) -> None:
     """Run one pytest process; its stderr, and with ``quiet`` its stdout, kept in ``folder`` until it ends.
 
-    A stopping signal is raised again here; pytest's usage error and a selection of nothing are a UsageError; a
-    failed run is ``_Failed``. pytest's stderr (short: its progress and results go to stdout) is held until it
-    ends, so that an error about its arguments becomes regbench's one line; anything else on it is passed on then.
+    A stopping signal is raised again here; pytest's usage error and (unless ``planned``: the plan listed
+    benchmarks its process no longer finds) a selection of nothing are a UsageError; a failed run is ``_Failed``.
+    pytest's stderr (short: its progress and results go to stdout) is held until it ends, so that an error about
+    its arguments becomes regbench's one line; anything else on it is passed on then, but for a death by a signal
+    (a crash's fault dump: regbench.partial's line names it).
     """
     folder.mkdir(parents=True)
     with (
@@ -154,13 +162,21 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
     # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
     rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
-    if rest.strip():
+    if rest.strip() and status >= 0:
         print(rest.strip(), file=sys.stderr)
-    if status == PYTEST_NO_TESTS:
+    if status == PYTEST_NO_TESTS and not planned:
         raise UsageError("the selection ran no benchmark (pytest selected none); nothing saved")
-    if status != 0:  # failed benchmarks, or (status 2 without a Ctrl-C here) errors while collecting them
+    if status not in (0, PYTEST_NO_TESTS):  # failed benchmarks, (2 without a Ctrl-C here) errors while collecting
         why = ": errors while collecting the benchmarks" if status == PYTEST_COLLECTION_ERRORS else ""
-        raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}")
+        raise _Failed(f"the benchmark run failed (pytest exit status {status}{why})", f"pytest exit status {status}",
+                      status)  # fmt: skip
+
+
+def _out_of_space(part: Path) -> bool:
+    """Whether a benchmark of the process whose folder is ``part`` failed for a full disk (bench.outcomes says so
+    in its reason: a compiler's ``No space left on device`` too, deep in inductor's error)."""
+    outcomes = merge.read_outcomes(part / "outcomes.json") or partial.read(part / "partial.jsonl").outcomes
+    return any(NO_SPACE in o.get("reason", "") for o in outcomes if o.get("outcome") == "failed")
 
 
 def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str, storage: Path) -> list[str]:
@@ -183,38 +199,71 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
     estimated = [f"--regbench-estimates={estimates_path}"] if estimates.write(estimates_path, plan, list(counts),
                                                                              storage) else []  # fmt: skip
     done, begun, failed = 0, time.time(), []
+    parts: list[dict] = []  # every process's saved file or, where it died, what it had finished (regbench.partial)
+    outcomes: list[list[dict]] = []
     for framework, count in counts.items():
         print(f"{framework}: {count} benchmark{'s' * (count > 1)}, in a new process", flush=True)
-        part = staging / "parts" / framework
-        cmd = [
-            *base,
-            f"--regbench-framework={framework}",
-            "--regbench-progress",
-            f"--regbench-progress-of={done},{len(plan)},{begun}",
-            *estimated,
-            f"--regbench-outcomes={part / 'outcomes.json'}",
-            f"--benchmark-save={name}",
-            "--benchmark-save-data",
-            f"--benchmark-storage=file://{part.resolve()}",
-        ]
-        try:
-            _pytest(cmd, part, caches)
-        except _Failed as exc:
-            # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
-            if exc.args[1] != f"pytest exit status {PYTEST_TESTS_FAILED}" or store.disk_full(staging):
-                raise
-            failed.append(framework)
-        done += count
-    outcomes = [merge.read_outcomes(staging / "parts" / framework / "outcomes.json") for framework in counts]
-    files = [path for framework in counts for path in (staging / "parts" / framework).glob("*/*.json")]
-    if not files:
+        mine = [entry for entry in plan if entry["framework"] == framework]
+        left, tries = mine, 0
+        while left:  # a process that dies costs the benchmark it died in; a new one runs the others
+            part = staging / "parts" / f"{framework}.{tries}"
+            tries += 1
+            cmd = [
+                *base,
+                f"--regbench-framework={framework}",
+                "--regbench-progress",
+                f"--regbench-progress-of={done},{len(plan)},{begun}",
+                *estimated,
+                f"--regbench-outcomes={part / 'outcomes.json'}",
+                f"--regbench-partial={part / 'partial.jsonl'}",
+                f"--benchmark-save={name}",
+                "--benchmark-save-data",
+                f"--benchmark-storage=file://{part.resolve()}",
+                *(f"--deselect={entry['nodeid']}" for entry in mine if entry not in left),
+            ]
+            try:
+                _pytest(cmd, part, caches, planned=True)
+                status = 0
+            except _Failed as exc:
+                if _out_of_space(part):  # a compile or a write found the disk full: not the benchmarks' failure
+                    raise _Failed(str(exc), f"the {framework} process: {NO_SPACE}", exc.args[2]) from None
+                status = exc.args[2]
+                # Not failed benchmarks (errors while collecting), or a disk too full to save them: stop here.
+                if (status != PYTEST_TESTS_FAILED and (part / "outcomes.json").exists()) or store.disk_full(staging):
+                    raise
+            died = not (part / "outcomes.json").exists()  # its session never ended (os._exit(0) too: status 0)
+            if status or died:
+                failed.append(framework)
+            files = sorted(part.glob("*/*.json"))
+            parts += [json.loads(f.read_text()) for f in files]
+            if not died:
+                outcomes.append(merge.read_outcomes(part / "outcomes.json"))
+                done += len(left)
+                break
+            found, left = partial.salvage(part / "partial.jsonl", framework, status, mine, left)
+            parts += [found.part] if found.part is not None else []
+            outcomes.append(found.outcomes)
+            for outcome in found.lost:
+                print(f"{outcome['test']}: FAILED ({outcome['reason']})", flush=True)
+            done += len(found.started) if found.started else len(found.lost)
+            if left:
+                print(f"{framework}: {len(left)} benchmark{'s' * (len(left) > 1)} left, in a new process", flush=True)
+    missed = partial.missed(plan, outcomes)  # its plugin uninstalled during the run
+    for framework, outcome in missed:
+        print(f"{outcome['test']}: FAILED ({outcome['reason']})", flush=True)
+        failed.append(framework)
+    outcomes.append([outcome for _, outcome in missed])
+    if not parts:
+        if failed:
+            raise _Failed(f"benchmarks failed in the {', '.join(dict.fromkeys(failed))} process and none finished",
+                          f"{len(plan)} failed", PYTEST_TESTS_FAILED)  # fmt: skip
         skipped = _skipped([o for process in outcomes for o in process])
         raise UsageError(f"the selection ran no benchmark{f': skipped {skipped}' if skipped else ''}; nothing saved")
-    run_file = staging / files[0].parent.name / files[0].name
+    run_file = store.machine_folder(staging) / f"0001_{name}.json"
     run_file.parent.mkdir()
-    run_file.write_text(json.dumps(merge.merge([json.loads(f.read_text()) for f in files], outcomes, list(counts))))
+    run_file.write_text(json.dumps(merge.merge(parts, outcomes, list(counts))))
     shutil.rmtree(staging / "parts")
-    return failed
+    return list(dict.fromkeys(failed))
 
 
 def run(args, write_report: Callable) -> int:
@@ -286,7 +335,7 @@ def _run(args, write_report: Callable) -> int:
             return 1
         return status
     except _Failed as exc:
-        if store.disk_full(staging):  # pytest-benchmark could not write the run: not a failed run
+        if store.disk_full(staging) or exc.args[1].endswith(NO_SPACE):  # not a failed run: a full disk
             exc = f"error: no space left on the device of --storage {args.storage} ({exc.args[1]})"
         print(f"regbench: {exc}; nothing saved, no report written", file=sys.stderr)
         return 1
@@ -303,8 +352,9 @@ def _run(args, write_report: Callable) -> int:
     finally:
         if not keep_staging:
             store.discard(staging)
-        if new_caches and not saved and not keep_staging:  # a run that saves nothing leaves nothing
-            shutil.rmtree(args.storage / CACHE_FOLDER, ignore_errors=True)
+        if new_caches and not saved and not keep_staging:  # a run that saves nothing leaves nothing of its own
+            with contextlib.suppress(OSError):
+                discard_unused(args.storage)
         if new_storage and not saved and not keep_staging:
             with contextlib.suppress(OSError):
                 args.storage.rmdir()

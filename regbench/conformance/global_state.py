@@ -7,18 +7,26 @@ its spec lists, both dtypes, and the seed's model past the size switches of the 
 them again and prints, as JSON, the trainers it fitted, the frameworks it read, those first imported during
 the fits, and the settings that differ. What counts as process-wide: the environment (``XLA_FLAGS`` …),
 every JAX config value, torch's thread counts, default dtype, matmul precision and its dynamo/inductor
-config, Numba's thread count, NumPy's error and print state. Trainers may choose per-computation options
-(compile options, their own threads); nothing else. ``in_fresh_process`` runs it and returns the report: the
-kit's test (one trainer) and tests/test_global_state.py (every built-in trainer, every framework) use it.
+config, Numba's thread count, NumPy's error and print state and its global random state, and Python's own:
+the warnings filters, the working directory, the signal handlers, the recursion limit. Trainers may choose
+per-computation options (compile options, their own threads); nothing else. The "before" is read before the
+trainers' modules are imported (the frameworks regbench knows imported and initialised first), so that what a
+plugin's module sets at import counts too. ``in_fresh_process`` runs it with the environment the caller had when
+it started (``remember_environment``: the kit's, before any of its checks ran a trainer) and returns the report:
+the kit's test (one trainer) and tests/test_global_state.py (every built-in trainer, every framework) use it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
@@ -26,11 +34,26 @@ import numpy as np
 import backends
 import problems
 from backends import spec_of
+from bench.parent_watch import PARENT_ENV, guard
 from regbench.conformance.checks import families, small_model
+from regbench.partial import death
 
 FRAMEWORKS = ("numpy", "jax", "torch", "numba")
 #: The seed's model past the built-in trainers' size switches: JAX's blocks, Numba's threads, inductor's split sums.
 LARGE_N = (1 << 17) + 3
+#: The signals whose handlers are read: a library that takes one over changes how its user's process stops.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGALRM", "SIGUSR1", "SIGUSR2")
+                if hasattr(signal, name))  # fmt: skip
+#: The environment the kit's process had when it started (``remember_environment``); None: the current one.
+_environment: dict[str, str] | None = None
+
+
+def remember_environment() -> None:
+    """Keep this process's environment as it is now, for ``in_fresh_process``: the kit calls it before any check
+    runs a trainer, so that a variable a trainer sets in one check is not inherited as the next fresh process's
+    "before"."""
+    global _environment
+    _environment = dict(os.environ)
 
 
 def _plain(value: object) -> str:
@@ -43,9 +66,17 @@ def _plain(value: object) -> str:
 def settings(frameworks: tuple[str, ...] = FRAMEWORKS) -> dict[str, object]:
     """The process-wide settings of NumPy and of each of ``frameworks`` that is installed (imported here, first),
     and the environment, read last: an import may set a variable of its own."""
+    name, keys, position, *gauss = np.random.get_state()  # noqa: NPY002 (the legacy global state is what is read)
     found: dict[str, object] = {
         "numpy.geterr": np.geterr(),
         "numpy.printoptions": {k: repr(v) for k, v in np.get_printoptions().items()},
+        "numpy.random": f"{name} {hashlib.sha256(keys.tobytes()).hexdigest()[:16]} {position} {gauss}",
+        "python": {
+            "warnings.filters": repr(warnings.filters),
+            "cwd": os.getcwd(),
+            "recursionlimit": sys.getrecursionlimit(),
+            **{f"signal.{signal.Signals(signum).name}": repr(signal.getsignal(signum)) for signum in SIGNALS},
+        },
     }
     if "jax" in frameworks and importlib.util.find_spec("jax"):
         import jax
@@ -76,15 +107,20 @@ def settings(frameworks: tuple[str, ...] = FRAMEWORKS) -> dict[str, object]:
 
 def initialise(frameworks: tuple[str, ...] = FRAMEWORKS) -> None:
     """Each framework's own first use, outside regbench: what it sets then (jax's backend start-up puts
-    TF_CPP_MIN_LOG_LEVEL in the environment, inductor's first compile TORCHINDUCTOR_CACHE_DIR) is not a fit's doing."""
+    TF_CPP_MIN_LOG_LEVEL in the environment, inductor's first compile TORCHINDUCTOR_CACHE_DIR and the recursion
+    limit) is not a fit's doing."""
     if "jax" in frameworks and importlib.util.find_spec("jax"):
         import jax.numpy as jnp
 
         jnp.ones(2).sum().block_until_ready()
     if "torch" in frameworks and importlib.util.find_spec("torch"):
         import torch
+        import torch._inductor.config
 
-        torch.compile(lambda t: (t * t).sum())(torch.ones(2))
+        # Compiled afresh, never answered by inductor's cache: a real compile lifts the recursion limit to 2000
+        # (torch/_inductor/compile_fx.py), which is torch's doing, not a fit's.
+        with torch._inductor.config.patch(force_disable_caches=True):
+            torch.compile(lambda t: (t * t).sum())(torch.ones(2))
 
 
 def fits(trainer_id: str) -> list[tuple[backends.Problem, backends.TrainConfig]]:
@@ -122,16 +158,23 @@ def check(trainer_ids: list[str], every_framework: bool = False) -> dict[str, An
     has no setting to change. One first imported during the fits is listed as ``late``: its settings before them
     are unknown here (``in_fresh_process`` then checks again, reading every framework).
     """
+    installed = tuple(f for f in FRAMEWORKS if importlib.util.find_spec(f))
+    named = {name for trainer_id in trainer_ids for name in (spec_of(trainer_id).backend,
+                                                             spec_of(trainer_id).import_name)}  # fmt: skip
+    # The frameworks regbench knows, imported and first used before any trainer's module: what those set is
+    # theirs, and what a trainer's module sets at import is read as a change.
+    frameworks = installed if every_framework else tuple(f for f in installed if f in named)
+    for framework in frameworks:
+        importlib.import_module(framework)
+    initialise(frameworks)
+    read = installed if every_framework else tuple(f for f in installed if f in sys.modules)
+    before = settings(read)
     trainers = []
     for trainer_id in trainer_ids:
         try:
             trainers.append(backends.get_trainer(trainer_id))
         except backends.TrainerUnavailable:
             continue
-    initialise(tuple({trainer.backend for trainer in trainers}))
-    installed = tuple(f for f in FRAMEWORKS if importlib.util.find_spec(f))
-    read = installed if every_framework else tuple(f for f in installed if f in sys.modules)
-    before = settings(read)
     for trainer in trainers:
         for problem, config in fits(trainer.id):
             trainer.fit(problem, config)
@@ -146,9 +189,12 @@ def in_fresh_process(trainer_ids: list[str], every_framework: bool = False, time
     ``every_framework`` where a framework was first imported during the fits."""
     path = os.pathsep.join(p for p in [*sys.path, *os.environ.get("PYTHONPATH", "").split(os.pathsep)] if p)
     every = ["--every-framework"] if every_framework else []
+    # The child dies with this process (parent_watch.guard).
+    env = {**(os.environ if _environment is None else _environment), "PYTHONPATH": path,
+           PARENT_ENV: str(os.getpid())}  # fmt: skip
     proc = subprocess.run([sys.executable, "-m", __name__, *every, *trainer_ids], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "PYTHONPATH": path}, check=False)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
+                          timeout=timeout, env=env, check=False)  # fmt: skip
+    assert proc.returncode == 0, f"the fresh process was {death(proc.returncode)}: {proc.stderr[-3000:]}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     if report["late"] and not every_framework:
         return in_fresh_process(trainer_ids, every_framework=True, timeout=timeout)
@@ -156,6 +202,7 @@ def in_fresh_process(trainer_ids: list[str], every_framework: bool = False, time
 
 
 def main(argv: list[str]) -> None:
+    guard()  # no orphan: it dies with the kit's process, even one SIGKILLed
     every_framework = "--every-framework" in argv
     ids = [arg for arg in argv if arg != "--every-framework"]
     unknown = [trainer_id for trainer_id in ids if spec_of(trainer_id) is None]

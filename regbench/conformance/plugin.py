@@ -7,19 +7,25 @@ the kit's conftest.py's: there, they take precedence over any of the same name i
 The kit's tests run with warnings as errors wherever they run (a trainer that spams warnings fails, as in
 regbench's checkout), less torch's own deprecation warning about its internals (pyproject.toml's). Each check
 runs within the time limit ($REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code (records.sources): a hang past
-it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails that check alone. Nothing
-here imports a framework.
+it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails that check alone. The
+environment is remembered before any check runs a trainer (global_state.remember_environment: the fresh
+process's "before"). Where ``$REGBENCH_CONFORM_STARTED`` names a file, the check that starts is written there
+and the file removed when the session ends: ``regbench conform`` names the check a crash of the kit's process
+happened in. Nothing here imports a framework.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
 import pytest
 
 import backends
 from records.sources import leave_stuck_threads, plugin_code, sigint_watched, time_limit, within
-from regbench.conformance.command import unknown_ids
+from regbench.conformance import global_state
+from regbench.conformance.command import STARTED_ENV, unknown_ids
 
 KIT = "regbench.conformance."
 #: The warning filters of regbench's checkout (pyproject.toml), as marks: they apply after the project's own.
@@ -36,6 +42,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("help") or config.getoption("version"):
         return
+    global_state.remember_environment()
     watch = contextlib.ExitStack()  # a trainer's own KeyboardInterrupt fails its check; a Ctrl-C stops the kit
     watch.enter_context(sigint_watched())
     config.add_cleanup(watch.close)
@@ -81,8 +88,15 @@ def pytest_runtest_call(item: pytest.Item):
         return (yield)
 
 
+def pytest_runtest_logstart(nodeid: str, location) -> None:
+    if os.environ.get(STARTED_ENV):
+        Path(os.environ[STARTED_ENV]).write_text(nodeid)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[_STATUS] = int(exitstatus)
+    if os.environ.get(STARTED_ENV):
+        Path(os.environ[STARTED_ENV]).unlink(missing_ok=True)
 
 
 @pytest.hookimpl(trylast=True)
