@@ -101,7 +101,8 @@ def imported_from(folder: Path, env: dict[str, str]) -> dict[str, str]:
 
 def check_own_code(side: str, folder: Path, env: dict[str, str]) -> None:
     """Refuse a side whose benchmark processes would import another checkout's code."""
-    foreign = {m: f for m, f in imported_from(folder, env).items() if not Path(f).resolve().is_relative_to(folder)}
+    own = folder.resolve()
+    foreign = {m: f for m, f in imported_from(folder, env).items() if not Path(f).resolve().is_relative_to(own)}
     if foreign:
         name, file = next(iter(foreign.items()))
         raise UsageError(f"{side} {folder}: its benchmarks would import {name} from {file}, not from the checkout")
@@ -223,6 +224,8 @@ def ab(args) -> int:
         print(f"regbench: stopped by {signal.Signals(exc.signum).name}: nothing saved", file=sys.stderr)
         return 128 + exc.signum
     result = compare_trials(base, new, method, args.max_drift)
+    if result.table.empty:  # a gate over nothing would pass: refused, as compare refuses it
+        raise UsageError(f"BASE {args.base} and NEW {args.new} ran no benchmark in common: nothing to compare")
     output, status = render(args.format, result, specs, method, args.max_drift)
     print(output)
     return status
