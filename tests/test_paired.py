@@ -248,3 +248,13 @@ def test_ab_calls_a_planted_slowdown_slower_and_identical_code_same(tmp_path):
             assert row["verdict"] == verdict
         else:
             assert row["verdict"] != SLOWER
+
+
+def test_sides_with_no_benchmark_in_common_are_refused(planted, monkeypatch, capsys):
+    """A gate over nothing would pass: exit 2, one line, as compare's."""
+    base, new, _ = planted
+    other = [dataclasses.replace(r, table=r.table.assign(trainer="acme-" + r.table["trainer"])) for r in new]
+    monkeypatch.setattr(ab, "interleave", lambda *args, **kwargs: (base, other))
+    assert main(["ab", "main", "HEAD", "--pairs", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "regbench: error: BASE main and NEW HEAD ran no benchmark in common: nothing to compare"
