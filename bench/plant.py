@@ -43,10 +43,14 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     planted = config.getoption("--plant-slowdown")
-    if not planted:
-        return
-    trainer_id, factor = planted.rsplit(":", 1)
-    factor = float(factor)
+    if planted:
+        trainer_id, factor = planted.rsplit(":", 1)
+        plant(trainer_id, float(factor))
+
+
+def plant(trainer_id: str, factor: float) -> None:
+    """Make trainer ``trainer_id`` ``factor`` times slower in this process (a copy's bench/conftest.py can call it,
+    to stand for a code change that slowed it: regbench.drift_study)."""
     original = RegisteredTrainer.prepare
 
     def prepare(self, problem, config):

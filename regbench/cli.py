@@ -1,4 +1,4 @@
-"""The ``regbench`` command line: parsing and dispatch of run, report, compare, history, targets, list, conform.
+"""The ``regbench`` command line: parsing and dispatch of run, report, compare, ab, history, targets, list, conform.
 
 Rules: the top floor of the project: it parses, checks and hands over; the
 work is done below (``regbench.run``, the supervisor of a benchmark run;
@@ -6,7 +6,7 @@ work is done below (``regbench.run``, the supervisor of a benchmark run;
 ``conform`` alone; ``regbench.conformance``, the kit ``conform`` runs in a
 pytest child, whose exit status it passes through). A user's mistake is one
 line on stderr and an exit status, never a traceback: 0 ok; 1 a regression
-(``compare``, reports.compare), an unmet target (``targets``,
+(``compare``, reports.compare; ``ab``, regbench.ab), an unmet target (``targets``,
 reports.targets) or a failed benchmark (``run``); 2 unusable input (a bad
 option, a missing or unreadable path, a corrupt file, an unknown trainer id:
 the line names it); 130 interrupted (Ctrl-C), 128 + N for signal N
@@ -39,6 +39,21 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):
         command = self.prog.removeprefix("regbench").strip()  # "" for the top level, else the subcommand
         self.exit(2, f"regbench: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
+
+
+class TrailingParser(Parser):
+    """A subcommand's parser whose arguments after ``--`` are its ``pytest_args``, wherever its options stand
+    (argparse gives a ``*`` positional its empty share at the first option after the others: ``ab A B --pairs 8
+    -- -k x`` would leave ``-k x`` unrecognized)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        args = list(sys.argv[1:] if args is None else args)
+        after = []
+        if "--" in args:
+            args, after = args[: args.index("--")], args[args.index("--") + 1 :]
+        namespace, extras = super().parse_known_args(args, namespace)
+        namespace.pytest_args = [*namespace.pytest_args, *after]
+        return namespace, extras
 
 
 def _read(paths, latest=False):
@@ -98,6 +113,7 @@ def resolve_run(spec: str, storage: Path) -> Path:
 
 
 def cmd_compare(args) -> int:
+    from reports import drift
     from reports.compare import compare_runs, policy_mismatch, quick_mismatch
     from reports.compare_format import render
     from reports.stats import Method
@@ -113,7 +129,7 @@ def cmd_compare(args) -> int:
     if mismatch:
         raise UsageError(f"{mismatch} ({paths[0]}, {paths[1]})")
     method = Method(threshold=args.threshold, alpha=args.alpha)
-    result = compare_runs(base, new, method, args.max_drift)
+    result = drift.discounted(compare_runs(base, new, method, args.max_drift), drift.between_runs(base, new), method)
     if result.table.empty:  # a gate over nothing would pass with --allow-missing: refused, whatever is allowed
         why = f"; e.g. {result.missing[0]}" if result.missing else ""
         raise UsageError(f"BASE {paths[0]} and NEW {paths[1]} have no benchmark in common ({len(result.missing)} "
@@ -126,18 +142,27 @@ def cmd_compare(args) -> int:
     return status
 
 
-def cmd_targets(args) -> int:
-    from reports import tables, targets
+def cmd_ab(args) -> int:
+    from regbench.ab import ab
 
-    runs = _load([resolve_run(args.run, args.storage) if args.run else args.storage])
-    judged = targets.judge(runs)
+    return ab(args)
+
+
+def cmd_targets(args) -> int:
+    from reports import tables, target_runs, targets
+    from reports.load import tidy
+
+    if args.run:  # one run, as named: its verdicts are provisional
+        chosen = _read([resolve_run(args.run, args.storage)]).all
+    else:
+        chosen = target_runs.newest_full(_read([args.storage]).all, args.runs)
+    judged = target_runs.over_runs([targets.judge(tidy([saved])) for saved in chosen])
     for title, table in judged.items():
         print(f"## {title}\n")
         print(tables.present(table).to_markdown(index=False, disable_numparse=True) if not table.empty else "(none)")
         print()
-    count, failed = targets.unmet(judged)
-    print(f"{count - failed} of {count} targets met" + (f"; {failed} not met" if failed else ""))
-    return 1 if failed else 0
+    print(target_runs.line(judged, [s.run for s in chosen]))
+    return 1 if target_runs.counts(judged)[target_runs.NOT_MET] else 0
 
 
 def cmd_history(args) -> int:
@@ -234,6 +259,22 @@ def parser() -> argparse.ArgumentParser:
                    "the exit status is the same [text]")  # fmt: skip
     c.set_defaults(func=cmd_compare)
 
+    a = sub.add_parser("ab", help="two checkouts or git revisions benchmarked in interleaved pairs of fresh processes; "
+                       "compare's verdicts and exit status, robust to a machine that drifts")  # fmt: skip
+    a.add_argument("base", help="a checkout's folder or a git revision of the repository here")
+    a.add_argument("new", help="a checkout's folder or a git revision of the repository here")
+    a.add_argument("--pairs", type=count_option, default=10, help="pairs of processes (BASE NEW, NEW BASE, ...) [10]")
+    a.add_argument("--threshold", type=POSITIVE, default=0.05,
+                   help="smallest change that counts, as a fraction of BASE's median [0.05]")  # fmt: skip
+    a.add_argument("--alpha", type=number_option("a number between 0 and 1", gt=0, lt=1), default=0.01,
+                   help="level of the Wilcoxon signed-rank test [0.01]")  # fmt: skip
+    a.add_argument("--max-drift", type=POSITIVE, default=1e-4,
+                   help="tolerated relative change of the final loss or a parameter [1e-4]")  # fmt: skip
+    a.add_argument("--format", choices=("text", "markdown", "json"), default="text", help="as compare's [text]")
+    a.add_argument("pytest_args", nargs="*", help="the benchmarks to run, after --, e.g. -- -k 'fused and seed'")
+    a.set_defaults(func=cmd_ab)
+    a.__class__ = TrailingParser  # argparse makes every subcommand's parser of one class
+
     h = sub.add_parser("history", help="every saved run of each machine in order, with flagged steps")
     h.add_argument("storage", nargs="?", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage "
                    f"[{DEFAULT_STORAGE}]")  # fmt: skip
@@ -259,9 +300,12 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 
-    t = sub.add_parser("targets", help="the speed, overhead and memory targets of a saved run; exit 1 if one is unmet")
-    t.add_argument("run", nargs="?", help="saved run: a file path, a run number or a name [the latest in --storage]")
+    t = sub.add_parser("targets", help="the speed, overhead and memory targets over a machine's newest full runs (met, "
+                       "not met, undecided); exit 1 if one is not met")  # fmt: skip
+    t.add_argument("run", nargs="?", help="one saved run (a file path, a run number or a name): provisional verdicts "
+                   "[the newest --runs full runs of each machine in --storage]")  # fmt: skip
     t.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
+    t.add_argument("--runs", type=count_option, default=3, help="how many of a machine's newest full runs [3]")
     t.set_defaults(func=cmd_targets)
 
     ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not, and the problems "

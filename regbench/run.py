@@ -81,7 +81,7 @@ def _stopping_signals():
             signal.signal(signum, handler)
 
 
-def _run_pytest(cmd: list[str], stderr, stdout, env: dict[str, str]) -> tuple[int, int | None]:
+def _run_pytest(cmd: list[str], stderr, stdout, env: dict[str, str], cwd: Path | None = None) -> tuple[int, int | None]:
     """Run pytest in a process group of its own; returns its exit status and the first stopping signal's number
     (SIGINT for Ctrl-C; None when none came).
 
@@ -91,7 +91,7 @@ def _run_pytest(cmd: list[str], stderr, stdout, env: dict[str, str]) -> tuple[in
     """
     # pytest dies with this process even when it is SIGKILLed: bench.parent_watch asks the kernel for it.
     env = {**os.environ, **env, "REGBENCH_PARENT_PID": str(os.getpid())}
-    child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env, **OWN_GROUP)
+    child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, env=env, cwd=cwd, **OWN_GROUP)
     stopped: list[int] = []
     while True:
         try:
@@ -133,7 +133,14 @@ class _Failed(Exception):
         return self.args[0]
 
 
-def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = False, planned: bool = False) -> None:
+def _pytest(
+    cmd: list[str],
+    folder: Path,
+    env: dict[str, str],
+    quiet: bool = False,
+    planned: bool = False,
+    cwd: Path | None = None,
+) -> None:
     """Run one pytest process; its stderr, and with ``quiet`` its stdout, kept in ``folder`` until it ends.
 
     A stopping signal is raised again here; pytest's usage error and (unless ``planned``: the plan listed
@@ -147,7 +154,7 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         open(folder / ".stderr", "w+b") as stderr,
         open(folder / ".stdout", "w+b") if quiet else contextlib.nullcontext() as out,  # None: regbench's stdout
     ):
-        status, stopped_by = _run_pytest(cmd, stderr, out, env)
+        status, stopped_by = _run_pytest(cmd, stderr, out, env, cwd)
         stderr.seek(0)
         errors = stderr.read().decode(errors="replace")
         if quiet and status not in (0, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS):  # what went wrong is in its output
@@ -160,8 +167,9 @@ def _pytest(cmd: list[str], folder: Path, env: dict[str, str], quiet: bool = Fal
         raise Stopped(stopped_by)
     if status == PYTEST_USAGE_ERROR:
         raise UsageError(f"pytest: {_usage_error(errors)}; nothing saved")
-    # The rest of pytest's stderr, less pytest-benchmark's note of the staging file (regbench says where it is).
-    rest = "\n".join(line for line in errors.splitlines() if not line.startswith("Saved benchmark data in"))
+    # The rest of pytest's stderr, less pytest-benchmark's note of the file it wrote (regbench says where it is).
+    notes = ("Saved benchmark data in", "Wrote benchmark data in")  # --benchmark-save's, --benchmark-json's
+    rest = "\n".join(line for line in errors.splitlines() if not line.startswith(notes))
     if rest.strip() and status >= 0:
         print(rest.strip(), file=sys.stderr)
     if status == PYTEST_NO_TESTS and not planned:

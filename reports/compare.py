@@ -43,6 +43,7 @@ class Comparison:
     added: list[str] = field(default_factory=list)  # in NEW only
     missing: list[str] = field(default_factory=list)  # in BASE only, each with why
     environment: list[str] = field(default_factory=list)  # "what: base → new" for each difference
+    yardsticks: object = None  # reports.drift.Drift: how the machine moved between the runs, where they tell
 
     @property
     def slower(self) -> pd.DataFrame:

@@ -50,10 +50,12 @@ def outcome(result: Comparison, method: Method, max_drift: float, allow_missing:
 
 
 def _header(paths: tuple[Path, Path], result: Comparison, method: Method, max_drift: float) -> list[str]:
+    yardsticks = [f"machine: {result.yardsticks.line()}"] if result.yardsticks is not None else []
     return [
         f"compare: BASE {paths[0]} → NEW {paths[1]}",
         f"method: {method.describe()}; accuracy: final loss, every parameter within {max_drift:g} (relative)",
         "environment: " + ("; ".join(result.environment) or "same library versions, CPU, GPU and threads"),
+        *yardsticks,
     ]
 
 
@@ -103,13 +105,10 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def markdown(result: Comparison, paths, method: Method, max_drift: float, allow_missing: bool) -> str:
     done = outcome(result, method, max_drift, allow_missing)
-    compared, how, environment = _header(paths, result, method, max_drift)
     lines = [
         f"### regbench compare: {'FAIL' if done.failed else 'ok'}",
         "",
-        f"- {_cell(compared)}",
-        f"- {_cell(how)}",
-        f"- {_cell(environment)}",
+        *(f"- {_cell(line)}" for line in _header(paths, result, method, max_drift)),
         "",
         markdown_table(_shown(result.table, varying=("epochs",))) if not result.table.empty else "no common benchmarks",
     ]
@@ -172,9 +171,9 @@ def document(result: Comparison, paths, method: Method, max_drift: float, allow_
         "new": str(paths[1]),
         "method": {
             "description": method.describe(),
-            "test": "two-sided Mann–Whitney U",
+            "test": method.test,
             "alpha": method.alpha,
-            "interval": "percentile bootstrap of median(NEW)/median(BASE)",
+            "interval": method.interval,
             "confidence": 1 - method.alpha,
             "resamples": method.n_resamples,
             "seed": method.seed,
@@ -187,6 +186,7 @@ def document(result: Comparison, paths, method: Method, max_drift: float, allow_
             "allow_missing": allow_missing,
         },
         "environment": [_environment(change) for change in result.environment],
+        "yardsticks": result.yardsticks.document() if result.yardsticks is not None else None,
         "rows": [_row(row) for _, row in result.table.iterrows()],
         "verdicts": _counts(result.table),
         "added": list(result.added),

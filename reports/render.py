@@ -164,6 +164,7 @@ SECTIONS = [
     ("dp targets", "Targets: data-parallel scaling", None),
     ("speed targets", "Targets: speed (ratios of medians in one run)", None),
     ("linear targets", "Targets: the second workload, linear(d=64) at n = 10⁵, per epoch", None),
+    ("mlp targets", "Targets: the MLP at its default size, per epoch, against its compute limit", None),
     ("marginal targets", "Targets: the large problem, per epoch and before the first (whole fit() calls)", None),
     ("marginal cost", "Cost per epoch and fixed cost of a whole fit() (two epoch counts, CPU)", None),
     ("overhead", "Targets: what fit() adds over the bare training loop", None),

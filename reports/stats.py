@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -39,6 +40,8 @@ class Method:
     min_rounds: int = 5  # fewer rounds on a side: unreliable (the smallest U-test p-value with 4 + 4 is 0.029)
     n_resamples: int = 2000
     seed: int = 0
+    test: ClassVar[str] = "two-sided Mann–Whitney U"
+    interval: ClassVar[str] = "percentile bootstrap of median(NEW)/median(BASE)"
 
     @property
     def band(self) -> tuple[float, float]:

@@ -115,14 +115,15 @@ def agreement(runs: Runs) -> dict[str, str]:
 
 
 def targets_line(judged: dict[str, pd.DataFrame]) -> str:
-    """x of y met, and of those not met how many were not measured (the run lacks their trainers or sizes)."""
+    """x of y met (of those the run measured), how many targets it did not measure (a deeper run judges them), and
+    that one run's verdicts are provisional (reports.target_runs: ``regbench targets`` judges several)."""
     count, failed = targets.unmet(judged) if any("met" in t for t in judged.values()) else (0, 0)
+    unmeasured = len(targets.unmeasured(judged))
+    later = f"; {unmeasured} not measured by this run (a deeper run judges them)" if unmeasured else ""
     if not count:
-        return "targets: none judged (the run has none of the trainers or sizes they need)"
-    unmeasured = sum(int(((t["met"] == False) & t["measured"].isna()).sum())  # noqa: E712 (a column of objects)
-                     for t in judged.values() if "met" in t and "measured" in t)  # fmt: skip
-    why = f", {unmeasured} of them not measured (the run lacks their trainers or sizes)" if unmeasured else ""
-    return f"targets: {count - failed} of {count} met" + (f"; {failed} not met{why}" if failed else "")
+        return "targets: none judged (the run has none of the trainers or sizes they need)" + later
+    return (f"targets over 1 run, provisional (`regbench targets` judges a machine's newest 3 full runs): "
+            f"{count - failed} of {count} met" + (f"; {failed} not met" if failed else "") + later)  # fmt: skip
 
 
 def skipped(runs: Runs) -> list[tuple[str, list[str]]]:

@@ -4,9 +4,10 @@ Rules: every verdict is computed from one saved run, as ratios of medians
 measured in that run (side by side, on one machine); trainers are chosen by
 the roles, backends and devices their records name, never by id, and a
 target's sizes are stated here (``tests/test_targets.py`` holds them against
-the benchmarks'). A target whose trainers are
-missing from the run is "not measured", which counts as not met. A target
-with no bound is shown, not judged.
+the benchmarks'). A target whose trainers or sizes are
+missing from the run (a quick run, a selection, a study left out) is "not
+measured": never counted met or not met, and listed (``not_measured``) as what
+a deeper run would judge. A target with no bound is shown, not judged.
 """
 
 from __future__ import annotations
@@ -94,11 +95,11 @@ def _has_role(rows: pd.DataFrame, *roles: str) -> pd.Series:
     return pd.Series([not held.isdisjoint(roles) for held in named], index=rows.index, dtype=bool)
 
 
-def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST) -> pd.Series | None:
-    """The fastest one-process trainer of ``backend`` other than its baseline and native code (data-parallel ones use
-    more cores; a native loop is what the others are held against)."""
+def _fastest(rows: pd.DataFrame, backend: str, by: str = FASTEST, but=(BASELINE, *NATIVE_ROLES)) -> pd.Series | None:
+    """The fastest one-process trainer of ``backend`` other than those of roles ``but``: its baseline and native code
+    (data-parallel ones use more cores; a native loop is what the others are held against)."""
     single = ~rows["distributed"].astype(bool)
-    candidates = rows[(rows["backend"] == backend) & ~_has_role(rows, BASELINE, *NATIVE_ROLES) & single]
+    candidates = rows[(rows["backend"] == backend) & ~_has_role(rows, *but) & single]
     candidates = candidates[candidates[by].notna()]
     return None if candidates.empty else candidates.loc[candidates[by].astype(float).idxmin()]
 
@@ -130,8 +131,7 @@ def speed(runs: Runs) -> pd.DataFrame:
             row = {"machine": machine, "run": run, "dtype": dtype, "n": target.n, "target": target.what,
                    "required": _required(target)}  # fmt: skip
             if fastest is None or against is None:
-                out.append({**row, "trainer": "", "against": "", "measured": np.nan,
-                            "met": False if target.bound is not None else None})  # fmt: skip
+                out.append({**row, "trainer": "", "against": "", "measured": np.nan, "met": None})
                 continue
             fast, slow = float(fastest[target.column]), float(against[target.column])
             value = slow / fast if target.speedup else fast / slow
@@ -219,8 +219,8 @@ def _bandwidth(runs: Runs, machine: str, run: str, dtype: str, problem: str, dat
 
 def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str = "", value: float = np.nan,
              judged: bool = True) -> dict:  # fmt: skip
-    """A row of a target table: not measured (no trainer) counts as not met; an unjudged one is shown."""
-    met = None if not judged else bool(value <= bound) if trainer else False
+    """A row of a target table: not measured (no trainer) and unjudged ones are shown, neither met nor not met."""
+    met = bool(value <= bound) if judged and trainer else None
     return {**row, "target": what, "trainer": trainer, "against": against, "measured": value,
             "required": f"≤ {bound:g}×", "met": met}  # fmt: skip
 
@@ -264,12 +264,44 @@ def problem_targets(runs: Runs) -> pd.DataFrame:
     return pd.DataFrame(out, columns=COLUMNS)
 
 
+#: The MLP's target (issue 33): per epoch, each framework's fastest CPU trainer against its epoch's compute limit (its
+#: record's ``flops`` over the machine's matrix-product rate in its dtype: reports.load's ``compute_s``), in float32
+#: and float64, at the default size: the smallest the run timed, read from the records (a sweep adds larger ones).
+MLP, MLP_BOUND, MLP_DTYPES = "mlp", 2.0, ("float32", "float64")
+
+
+def compute_targets(runs: Runs) -> pd.DataFrame:
+    """The MLP's time per epoch against its compute limit, for each framework's fastest CPU trainer (see MLP)."""
+    df = runs.table
+    rows = df[(df["kind"] == "problem") & (df["problem"].str.split("(").str[0] == MLP) & (df["device"] == "cpu")
+              & ~df["diverged"].astype(bool)]  # fmt: skip
+    out = []
+    for (machine, run), timed in rows.groupby(["machine", "run"]):
+        at = timed[timed["n"] == timed["n"].min()]
+        at = at[at["problem"] == sorted(at["problem"])[0]]
+        for dtype in MLP_DTYPES:
+            group = at[at["dtype"] == dtype]
+            row = {"machine": machine, "run": run, "dtype": dtype, "n": int(at["n"].iloc[0])}
+            for backend in FRAMEWORKS:
+                what = f"{at['problem'].iloc[0]}: {backend}'s time per epoch / compute limit"
+                fastest = _fastest(group, backend, but=NATIVE_ROLES)  # NumPy's MLP: its tutorial loop alone
+                if fastest is None or pd.isna(fastest["compute_s"]):
+                    out.append(_verdict(row, what, MLP_BOUND))
+                    continue
+                against = f"{fastest['flops']:.3g} FLOPs an epoch in {fastest['compute_s'] * 1e6:.3g} µs"
+                value = float(fastest["per_epoch_s"]) / float(fastest["compute_s"])
+                out.append(_verdict(row, what, MLP_BOUND, fastest["trainer"], against, value))
+    return pd.DataFrame(out, columns=COLUMNS)
+
+
 def judge(runs: Runs) -> dict[str, pd.DataFrame]:
     """The target tables of the loaded runs, and the marginal costs they judge."""
     costs = marginal_costs(runs)
     shown = costs.drop(columns=["roles", "distributed", "limit"])
     linear = problem_targets(runs)  # where the run has linear's medium size: not in a quick run
+    mlp = compute_targets(runs)  # where the run timed the MLP: not in a quick run
     return {"speed targets": speed(runs), **({"linear targets": linear} if not linear.empty else {}),
+            **({"mlp targets": mlp} if not mlp.empty else {}),
             "marginal targets": marginal(runs, costs), "marginal cost": shown,
             "overhead": overhead(runs), "fit overhead": fit_overhead(runs), "memory": memory(runs)}  # fmt: skip
 
@@ -278,6 +310,18 @@ def unmet(tables: dict[str, pd.DataFrame]) -> tuple[int, int]:
     """(judged, not met) over the tables' verdicts."""
     verdicts = pd.concat([t["met"] for t in tables.values() if "met" in t]).dropna().astype(bool)
     return len(verdicts), int((~verdicts).sum())
+
+
+def unmeasured(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The target of each row with a bound that the run did not measure (its trainers or sizes missing)."""
+    found = [t.loc[t["measured"].isna() & (t["required"] != "") & t["met"].isna(), "target"]
+             for t in tables.values() if {"target", "measured", "required", "met"} <= set(t.columns)]  # fmt: skip
+    return [target for column in found for target in column]
+
+
+def not_measured(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The targets with a bound that the run did not measure, each once."""
+    return list(dict.fromkeys(unmeasured(tables)))
 
 
 #: At MARGINAL_N: time per epoch against the CPU limit's, per backend; and the fixed cost of a fit, in epochs of it.

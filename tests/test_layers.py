@@ -139,7 +139,7 @@ def test_reports_are_made_from_saved_records_alone(tmp_path):
         (["compare", run, run], {0}),
         (["compare", *old], {0, 1}),
         (["history", tmp_path / "storage"], {0}),
-        (["targets", run], {0, 1}),  # 1: targets whose trainers this small run lacks are unmet
+        (["targets", run], {0, 1}),  # 1 where a target this small run measured is unmet (the rest: not measured)
         (["targets", old[-1]], {0, 1}),
     ):
         proc = blocked(*args, cwd=tmp_path)

@@ -124,9 +124,12 @@ def test_summary_says_the_machine_agreement_and_targets(report):
         assert any(f"{worst:.2g}, {t};" in line for t, value in by_trainer.items() if value == worst), line
     count, failed = targets.unmet(targets.judge(load([path])))
     line = page.text["targets-met"]
-    assert line.startswith(f"Targets: {count - failed} of {count} met"), line
+    assert line.startswith("Targets over 1 run, provisional (`regbench targets` judges"), line
+    assert f"): {count - failed} of {count} met" in line
     assert (f"; {failed} not met" in line) == bool(failed), line
-    assert f"Targets: {count - failed} of {count} met" in md
+    unmeasured = len(targets.unmeasured(targets.judge(load([path]))))
+    assert (f"; {unmeasured} not measured by this run" in line) == bool(unmeasured), line
+    assert f"): {count - failed} of {count} met" in md
 
 
 def test_every_contents_link_resolves(report):
