@@ -155,7 +155,7 @@ def cmd_targets(args) -> int:
     if args.run:  # one run, as named: its verdicts are provisional
         chosen = _read([resolve_run(args.run, args.storage)]).all
     else:
-        chosen = target_runs.newest_full(_read([args.storage]).all, args.runs)
+        chosen = target_runs.newest_runs(_read([args.storage]).all, args.runs)
     judged = target_runs.over_runs([targets.judge(tidy([saved])) for saved in chosen])
     for title, table in judged.items():
         print(f"## {title}\n")
@@ -300,12 +300,13 @@ def parser() -> argparse.ArgumentParser:
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 
-    t = sub.add_parser("targets", help="the speed, overhead and memory targets over a machine's newest full runs (met, "
-                       "not met, undecided); exit 1 if one is not met")  # fmt: skip
+    t = sub.add_parser("targets", help="the speed, overhead and memory targets over a machine's newest runs, quick "
+                       "ones apart (met, not met, undecided); exit 1 if one is not met")  # fmt: skip
     t.add_argument("run", nargs="?", help="one saved run (a file path, a run number or a name): provisional verdicts "
-                   "[the newest --runs full runs of each machine in --storage]")  # fmt: skip
+                   "[the newest --runs runs (quick ones apart) of each machine in --storage]")  # fmt: skip
     t.add_argument("--storage", type=Path, default=DEFAULT_STORAGE, help=f"benchmark storage [{DEFAULT_STORAGE}]")
-    t.add_argument("--runs", type=count_option, default=3, help="how many of a machine's newest full runs [3]")
+    t.add_argument("--runs", type=count_option, default=3, help="how many of a machine's newest runs, quick ones "
+                   "apart [3]")  # fmt: skip
     t.set_defaults(func=cmd_targets)
 
     ls = sub.add_parser("list", help="every trainer id, with whether it can run here and why not, and the problems "

@@ -85,14 +85,15 @@ def discounted(result: Comparison, drift: Drift | None, method: Method) -> Compa
     band_lo, band_hi = method.band
     up, down = max(drift.median, 1.0), min(drift.median, 1.0)
     table = result.table.copy()
-    label_of = table["verdict"].str.split(":").str[0]
+    label_of = table["verdict"]
     unsure = ((label_of == SLOWER) & (table["ci_low"] <= band_hi * up)) | (
         (label_of == FASTER) & (table["ci_high"] >= band_lo * down)
     )
     for i in table.index[unsure]:
         moved = f"{up - 1:+.0%}" if label_of[i] == SLOWER else f"{down - 1:+.0%}"
-        table.loc[i, "verdict"] = (
-            f"{UNRELIABLE}: unsure: CI [{table.loc[i, 'ci_low']:.3g}, {table.loc[i, 'ci_high']:.3g}] is within "
+        table.loc[i, "verdict"] = UNRELIABLE
+        table.loc[i, "reason"] = (
+            f"unsure: CI [{table.loc[i, 'ci_low']:.3g}, {table.loc[i, 'ci_high']:.3g}] is within "
             f"the machine's drift (yardsticks {moved}) and the {method.threshold:.0%} threshold; "
             "regbench ab pairs the two in time"
         )

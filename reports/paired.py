@@ -182,8 +182,9 @@ def compare_trials(base: list[Runs], new: list[Runs], method: PairedMethod | Non
             "base_rounds": int(rb["rounds"].sum()), "new_rounds": int(rn["rounds"].sum()),
             "base_median_s": float(np.median(base_med)), "new_median_s": float(np.median(new_med)),
             "ratio": verdict.ratio, "ci_low": verdict.ci_low, "ci_high": verdict.ci_high,
-            "p_value": verdict.p_value, "drift": drift, "verdict": verdict.text, "accuracy": accuracy,
-            "pairs": verdict.pairs, "detectable": verdict.detectable,
+            "p_value": verdict.p_value, "drift": drift, "verdict": verdict.label, "reason": verdict.reason,
+            "accuracy": accuracy, "accuracy_ok": accuracy == "ok", "pairs": verdict.pairs,
+            "detectable": verdict.detectable,
         })  # fmt: skip
     return Comparison(
         table=pd.DataFrame(rows, columns=PAIRED_COLUMNS),

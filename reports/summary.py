@@ -115,15 +115,15 @@ def agreement(runs: Runs) -> dict[str, str]:
 
 
 def targets_line(judged: dict[str, pd.DataFrame]) -> str:
-    """x of y met (of those the run measured), how many targets it did not measure (a deeper run judges them), and
-    that one run's verdicts are provisional (reports.target_runs: ``regbench targets`` judges several)."""
+    """x of y met (of those the run measured), how many targets it did not measure (regbench run --full judges
+    them), and that one run's verdicts are provisional (reports.target_runs: ``regbench targets`` judges several)."""
     count, failed = targets.unmet(judged) if any("met" in t for t in judged.values()) else (0, 0)
     unmeasured = len(targets.unmeasured(judged))
-    later = f"; {unmeasured} not measured by this run (a deeper run judges them)" if unmeasured else ""
+    later = f"; {unmeasured} not measured by this run (regbench run --full judges them)" if unmeasured else ""
     if not count:
         return "targets: none judged (the run has none of the trainers or sizes they need)" + later
-    return (f"targets over 1 run, provisional (`regbench targets` judges a machine's newest 3 full runs): "
-            f"{count - failed} of {count} met" + (f"; {failed} not met" if failed else "") + later)  # fmt: skip
+    return (f"targets over 1 run, provisional (`regbench targets` judges a machine's newest 3 runs, quick ones "
+            f"apart): {count - failed} of {count} met" + (f"; {failed} not met" if failed else "") + later)  # fmt: skip
 
 
 def skipped(runs: Runs) -> list[tuple[str, list[str]]]:

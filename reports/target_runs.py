@@ -1,4 +1,5 @@
-"""The targets over several saved runs of a machine: ``regbench targets`` (its newest 3 full runs by default).
+"""The targets over several saved runs of a machine: ``regbench targets`` (by default its newest 3 runs, quick ones
+apart).
 
 Rules: each run is judged alone (reports.targets: ratios of medians measured
 side by side within the run); a target's verdict over the runs is the median of
@@ -7,7 +8,7 @@ when every run that measured it met it (the whole interval on the good side of
 the bound), ``not met`` when none did, ``undecided`` when the interval straddles
 the bound. A run that did not measure a target is left out of its count; a
 verdict from one run is ``provisional``; a target no run measured is ``not
-measured``, never counted. Which runs: a machine's newest N full runs (a
+measured``, never counted. Which runs: a machine's newest N runs that are not quick (a
 quick run is judged on its own only); runs are ordered by their number.
 """
 
@@ -23,8 +24,9 @@ MET, NOT_MET, UNDECIDED, NOT_MEASURED = "met", "not met", "undecided", "not meas
 PROVISIONAL = " (provisional: 1 run)"
 
 
-def newest_full(saved: list[Saved], count: int) -> list[Saved]:
-    """Each machine's newest ``count`` full runs, oldest first; a machine with quick runs only: its newest one."""
+def newest_runs(saved: list[Saved], count: int) -> list[Saved]:
+    """Each machine's newest ``count`` runs that are not quick (default or full), oldest first; a machine with quick
+    runs only: its newest one."""
     chosen = []
     for machine in dict.fromkeys(s.machine for s in saved):
         mine = sorted((s for s in saved if s.machine == machine), key=lambda s: (s.path.name, s.record.datetime or ""))
@@ -99,8 +101,9 @@ def line(tables: dict[str, pd.DataFrame], runs: list[str]) -> str:
     judged = c[MET] + c[NOT_MET] + c[UNDECIDED]
     over = f"over {len(runs)} run{'s' * (len(runs) > 1)} ({', '.join(runs)})"
     if len(runs) == 1:
-        over = f"provisional: {over}; `regbench targets --runs 3` judges a machine's newest 3 full runs"
+        over = f"provisional: {over}; `regbench targets --runs 3` judges a machine's newest 3 runs, quick ones apart"
     parts = [f"{c[MET]} of {judged} met"] + [f"{c[w]} {w}" for w in (NOT_MET, UNDECIDED) if c[w]]
     if c[NOT_MEASURED]:
-        parts.append(f"{c[NOT_MEASURED]} not measured (a deeper run judges them: {', '.join(not_measured(tables))})")
+        names = ", ".join(not_measured(tables))
+        parts.append(f"{c[NOT_MEASURED]} not measured (regbench run --full judges them: {names})")
     return f"targets {over}: " + "; ".join(parts)

@@ -43,7 +43,7 @@ def test_a_target_over_runs_is_met_not_met_or_undecided_by_its_interval():
                                                                "not measured": 1}  # fmt: skip
     line = target_runs.line({"t": table.reset_index()}, ["r1", "r2", "r3"])
     assert line == ("targets over 3 runs (r1, r2, r3): 2 of 4 met; 1 not met; 1 undecided; "
-                    "1 not measured (a deeper run judges them: e)")  # fmt: skip
+                    "1 not measured (regbench run --full judges them: e)")  # fmt: skip
 
 
 def test_one_run_is_provisional():
