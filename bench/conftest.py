@@ -34,7 +34,7 @@ from bench.params import require_trainer
 from bench.partial import PartialWriter
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
-from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S
+from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S, slow_fits
 from records.sources import (
     TIME_LIMIT_ENV,
     TIME_LIMIT_S,
@@ -149,7 +149,8 @@ def pytest_configure(config):
         config.pluginmanager.register(PartialWriter(partial, config, recorder), "regbench-partial")
     plan, framework = config.getoption("--regbench-plan"), config.getoption("--regbench-framework")
     if plan or framework:
-        isolation = Isolation(plan, framework, measures_cold_start(config), round_budget(config))
+        isolation = Isolation(plan, framework, measures_cold_start(config), round_budget(config),
+                              slow_fits(depth(config)))  # fmt: skip
         config.pluginmanager.register(isolation, "regbench-isolation")
     if config.getoption("--regbench-progress"):
         config.pluginmanager.register(Progress(config), "regbench-progress")

@@ -54,12 +54,13 @@ def loaded_frameworks() -> list[str]:
     return [name for name in frameworks() if name in sys.modules]
 
 
-def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = ROUND_BUDGET_S) -> list[dict]:
+def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = ROUND_BUDGET_S, fits: int = 5
+         ) -> list[dict]:  # fmt: skip
     """Every selected benchmark with its framework, its test's name, its trainer and dtype (None where it has none)
     and what it is expected to cost (bench.priors), in the order pytest would run them."""
     params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
     return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name, "trainer": p.get("trainer_id"),
-             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s)}
+             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s, fits)}
             for item, p in zip(items, params, strict=True)]  # fmt: skip
 
 
@@ -67,10 +68,10 @@ class Isolation:
     """``--regbench-plan FILE``: write the plan; ``--regbench-framework NAME``: keep that framework's benchmarks."""
 
     def __init__(self, plan_path: str | None, framework: str | None, cold_start: bool = False,
-                 budget_s: float = ROUND_BUDGET_S) -> None:  # fmt: skip
+                 budget_s: float = ROUND_BUDGET_S, fits: int = 5) -> None:  # fmt: skip
         self.plan_path = Path(plan_path) if plan_path else None
         self.framework = framework
-        self.cold_start, self.budget_s = cold_start, budget_s
+        self.cold_start, self.budget_s, self.fits = cold_start, budget_s, fits
 
     @pytest.hookimpl(trylast=True)  # after every other selection (-k, -m, --quick, the data-parallel options)
     def pytest_collection_modifyitems(self, config, items) -> None:
@@ -82,4 +83,5 @@ class Isolation:
                 config.hook.pytest_deselected(items=deselected)
                 items[:] = kept
         if self.plan_path is not None:
-            self.plan_path.write_text(json.dumps({"benchmarks": plan(items, self.cold_start, self.budget_s)}))
+            found = plan(items, self.cold_start, self.budget_s, self.fits)
+            self.plan_path.write_text(json.dumps({"benchmarks": found}))

@@ -20,19 +20,21 @@ from records.roles import BASELINE
 BASE_S = 1.0
 #: What its trainer adds: a first call that compiles (torch.compile's graphs: tens of seconds; JAX: a few), an
 #: eager baseline's slow fits, a data-parallel group's worker processes, a cold start's fresh process.
-COMPILE_S = {"torch": 25.0}
+COMPILE_S = {"torch": 30.0}
 OTHER_COMPILE_S = 3.0
-BASELINE_S = {"jax": 50.0}  # JAX's eager loop: ~10 s a fit, five fits (first call, rounds, peak memory)
-OTHER_BASELINE_S = 3.0
-DISTRIBUTED_S = 10.0
+#: Per fit, where the fits are slow: JAX's eager loop (~5 s a fit, quiet), a data-parallel group's (~1 s, beside
+#: the group's start); a slow benchmark makes ``fits`` of them (its first call, its fewest rounds, peak memory).
+BASELINE_FIT_S = {"jax": 6.0}
+OTHER_BASELINE_S = 1.0
+DISTRIBUTED_S, DISTRIBUTED_FIT_S = 4.0, 1.0
 COLD_START_S = 30.0
 #: A benchmark off the CPU: on a machine without the device it is skipped at once.
 DEVICE_S = 0.2
 
 
-def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_S) -> float:
+def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_S, fits: int = 5) -> float:
     """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start; ``budget_s``: its
-    seconds of timed rounds)."""
+    seconds of timed rounds; ``fits``: the whole fits a slow benchmark makes at the run's depth)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
     spec = spec_of(params["trainer_id"]) if "trainer_id" in params else None
     if spec is None:  # the bandwidth floor, the native loop's threads: a few rounds of a read
@@ -43,7 +45,7 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
     if spec.compiles:
         seconds += COMPILE_S.get(spec.import_name, OTHER_COMPILE_S) + (COLD_START_S if cold_start else 0.0)
     if BASELINE in spec.roles:
-        seconds += BASELINE_S.get(spec.import_name, OTHER_BASELINE_S)
+        seconds += BASELINE_FIT_S[spec.import_name] * fits if spec.import_name in BASELINE_FIT_S else OTHER_BASELINE_S
     if spec.distributed:
-        seconds += DISTRIBUTED_S
+        seconds += DISTRIBUTED_S + DISTRIBUTED_FIT_S * fits
     return seconds

@@ -35,6 +35,13 @@ def least_rounds(depth: str, call_s: float) -> int:
     return SLOW_MIN_ROUNDS if depth == "default" and call_s >= SLOW_FIT_S else MIN_ROUNDS
 
 
+def slow_fits(depth: str) -> int:
+    """The whole fits a slow benchmark makes at ``depth``: its first call, its fewest rounds, and (but in a quick
+    run) one for its peak memory."""
+    least = least_rounds(depth, SLOW_FIT_S)
+    return 1 + least + (depth != "quick")
+
+
 def choose_rounds(warm_call_s: float, budget_s: float = ROUND_BUDGET_S, least: int = MIN_ROUNDS) -> int:
     """Enough rounds for a stable median within the budget; at least ``least`` even for slow variants."""
     return max(least, min(MAX_ROUNDS, int(budget_s / max(warm_call_s, 1e-9))))

@@ -26,6 +26,7 @@ from bench.rounds import (
     SLOW_FIT_S,
     SLOW_MIN_ROUNDS,
     least_rounds,
+    slow_fits,
 )
 from records.model import RunFacts
 from regbench import estimates
@@ -33,6 +34,7 @@ from regbench.store import machine_folder
 from reports.stats import Method
 
 ROOT = Path(__file__).resolve().parents[1]
+DEPTHS = ("quick", "default", "full")
 
 
 def _collect(*args: str) -> subprocess.CompletedProcess:
@@ -143,6 +145,8 @@ def test_priors_rank_what_costs_a_run_time():
     assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
     assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
+    quick, default, full = (prior_s(_item("jax-grad-eager-cpu"), False, fits=slow_fits(d)) for d in DEPTHS)
+    assert quick < default < full  # 2, 5 and 7 whole fits
     assert prior_s(_item("torch-autograd-dp-cpu"), cold_start=False) > numpy  # a group's start
     assert prior_s(_item("torch-autograd-compiled-cuda"), cold_start=False) == DEVICE_S
     assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + ROUND_BUDGET_S  # a floor
@@ -209,6 +213,7 @@ def test_the_default_run_gives_a_slow_fit_fewer_rounds_than_compare_judges_on():
     assert least_rounds("default", 10.0) == SLOW_MIN_ROUNDS < MIN_ROUNDS
     assert least_rounds("default", SLOW_FIT_S / 2) == MIN_ROUNDS
     assert least_rounds("quick", 0.001) == QUICK_MIN_ROUNDS
+    assert [slow_fits(depth) for depth in DEPTHS] == [2, 2 + SLOW_MIN_ROUNDS, 2 + MIN_ROUNDS]
     assert Method().min_rounds == MIN_ROUNDS  # what compare judges on: a full run's slow fits are judged
 
 
