@@ -13,14 +13,17 @@ from __future__ import annotations
 import pytest
 
 from backends import spec_of
+from bench.problems import PROBLEM_BUDGET_S
 from bench.rounds import ROUND_BUDGET_S
 from records.roles import BASELINE
 
-#: A benchmark's first call, probe and peak memory, beyond its rounds' budget.
-BASE_S = 1.0
-#: What its trainer adds: a first call that compiles (torch.compile's graphs: tens of seconds; JAX: a few), an
-#: eager baseline's slow fits, a data-parallel group's worker processes, a cold start's fresh process.
-COMPILE_S = {"torch": 30.0}
+#: A benchmark's first call, probe and peak memory, beyond its rounds' budget (a problem's at most
+#: PROBLEM_BUDGET_S: bench/test_problems.py).
+BASE_S = 0.2
+#: What its trainer adds: a first call that compiles (torch.compile's graphs: 6 to 50 s, 20 on average in a
+#: default run with empty caches, 2026-12-03; JAX's jit and scan ~1.5 s; Numba's loops ~0.5 s), an eager
+#: baseline's slow fits, a data-parallel group's worker processes, a cold start's fresh process.
+COMPILE_S = {"torch": 20.0, "jax": 1.5, "numba": 0.5}
 OTHER_COMPILE_S = 3.0
 #: Per fit, where the fits are slow: JAX's eager loop (~5 s a fit, quiet), a data-parallel group's (~1 s, beside
 #: the group's start); a slow benchmark makes ``fits`` of them (its first call, its fewest rounds, peak memory).
@@ -36,6 +39,8 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
     """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start; ``budget_s``: its
     seconds of timed rounds; ``fits``: the whole fits a slow benchmark makes at the run's depth)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
+    if "problem" in params:  # bench/test_problems.py: the other problems' rounds are capped
+        budget_s = min(budget_s, PROBLEM_BUDGET_S)
     spec = spec_of(params["trainer_id"]) if "trainer_id" in params else None
     if spec is None:  # the bandwidth floor, the native loop's threads: a few rounds of a read
         return BASE_S + budget_s if params.get("device", "cpu") == "cpu" else DEVICE_S
