@@ -6,7 +6,11 @@ worker methods every data-parallel backend provides (``train``,
 ``measure_allreduce``, ``peak_bytes``) and how their replies become results. A
 backend states its workers' footprint (``Footprint``) and ``shard_payloads``
 refuses, before converting anything or starting a process, a worker count the
-machine cannot hold. ``hang_timeout_s`` passes through to the group.
+machine cannot hold. ``hang_timeout_s`` passes through to the group. Across
+nodes (backends._cluster: ``regbench run --nnodes N``) ``config.workers``
+counts every node's workers, the same number on each, and the group is
+started by torchrun's agents (backends._torchrun); a fit says how many nodes
+it spanned (``bench_info``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backends import _cluster
 from backends._core import FitResult
 from backends._process_group import WorkerError, WorkerGroup, check_group_size
 
@@ -74,7 +79,11 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
     coordinator's part is the converted data and its shards, 2 × 2 arrays.
     """
     dtype = np.dtype(config.dtype)
-    check_group_size(config.workers, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
+    nodes = _cluster.nodes()
+    if config.workers % nodes:
+        raise ValueError(f"workers={config.workers}: not a multiple of the {nodes} nodes (torchrun starts as many "
+                         "on every node)")  # fmt: skip
+    check_group_size(config.workers // nodes, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
                      coordinator_bytes=2 * (problem.d + 1) * problem.n * dtype.itemsize)  # fmt: skip
     # Views where the problem is in the working dtype already: the shards below are the copies.
     x = problem.x.astype(dtype, copy=False)
@@ -116,13 +125,15 @@ class DataParallelFit:
         self._payloads: list[dict[str, Any]] | None = payloads
         self._env = dict(env or {})
         self._hang_timeout_s = hang_timeout_s
+        self.cluster = _cluster.current()  # None: one node, regbench's own supervisor starts the workers
         self.group: WorkerGroup | None = None
 
     def _group(self) -> WorkerGroup:
         if self.group is None:
             if self._payloads is None:
                 raise WorkerError("this data-parallel fit is closed")
-            self.group = WorkerGroup(self.factory, self._payloads, self._env, hang_timeout_s=self._hang_timeout_s)
+            self.group = WorkerGroup(self.factory, self._payloads, self._env, hang_timeout_s=self._hang_timeout_s,
+                                     cluster=self.cluster)  # fmt: skip
             self._payloads = None  # the workers hold the shards now
         return self.group
 
@@ -143,9 +154,11 @@ class DataParallelFit:
         return max(peaks) if peaks else None
 
     def bench_info(self) -> dict[str, Any]:
-        """What a benchmark records beside the timings: worker count, all-reduce cost, the workers' peak memory."""
+        """What a benchmark records beside the timings: worker and node counts, all-reduce cost, the workers' peak
+        memory."""
         return {
             "workers": self.workers,
+            "nodes": self.cluster.nnodes if self.cluster is not None else 1,
             "allreduce_s": self.measure_allreduce(),
             "allreduce_rounds": ALLREDUCE_ROUNDS,
             "worker_peak_bytes": self.worker_peak_bytes(),

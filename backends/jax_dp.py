@@ -12,7 +12,12 @@ masked (an iota compare, no extra memory read). JAX settings (gloo, x64,
 platform, thread flags) and a CPU worker's one core are set inside the workers
 only, never in the calling process; the coordinator imports JAX only to probe availability. Every wait
 has a timeout: the rendezvous (``initialization_timeout``), a dead peer
-(``heartbeat_timeout_seconds``) and the shutdown barrier.
+(``heartbeat_timeout_seconds``) and the shutdown barrier. Across nodes
+(backends._cluster) torchrun starts the processes and each calls
+``jax.distributed.initialize(coordinator_address, num_processes, process_id)``
+with its rank: the coordination service runs in rank 0, on a port free on its
+node; gloo binds to loopback only where every node is this machine (else to
+``$GLOO_SOCKET_IFNAME``'s interface, where set).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from functools import partial
 import jax
 import numpy as np
 
+from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, shard_payloads
 from backends._process_group import free_port, vm_hwm_bytes
@@ -75,8 +81,12 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
         env.update(
             OMP_NUM_THREADS="1", XLA_FLAGS=" ".join(filter(None, (os.environ.get("XLA_FLAGS"), CPU_THREAD_FLAGS)))
         )
-    # The coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago.
-    payloads = shard_payloads(problem, config, FOOTPRINT, device=device, address=f"127.0.0.1:{free_port()}")
+    cluster = current()
+    # One node: the coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago. Across
+    # nodes the group fills in rank 0's address (backends._process_group).
+    address = f"127.0.0.1:{free_port()}" if cluster is None else None
+    loopback = cluster is None or cluster.loopback
+    payloads = shard_payloads(problem, config, FOOTPRINT, device=device, address=address, loopback=loopback)
     return DataParallelFit(f"{__name__}:Worker", payloads, env)
 
 
@@ -148,18 +158,22 @@ def _one_core(rank: int) -> None:
         os.sched_setaffinity(0, {cores[rank % len(cores)]})
 
 
-def _gloo_on_loopback() -> None:
-    """Make JAX's gloo collectives bind to 127.0.0.1 (in this worker process only).
+def _gloo_bind(loopback: bool) -> None:
+    """Make JAX's gloo collectives bind to 127.0.0.1, or to $GLOO_SOCKET_IFNAME's interface (in this worker only).
 
     JAX creates them without a hostname, so gloo binds to whatever this
-    machine's hostname resolves to, which need not be loopback. Its factory
-    takes a hostname; JAX reads it from jaxlib's module when it builds the CPU
-    client, so wrapping it there, before the first computation, is enough.
+    machine's hostname resolves to, which need not be loopback (nor the
+    interface the nodes share). Its factory takes a hostname and an interface;
+    JAX reads it from jaxlib's module when it builds the CPU client, so
+    wrapping it there, before the first computation, is enough.
     """
     from jax._src.lib import _jax
 
     make = _jax.make_gloo_tcp_collectives
-    _jax.make_gloo_tcp_collectives = partial(make, hostname="127.0.0.1")
+    if loopback:
+        _jax.make_gloo_tcp_collectives = partial(make, hostname="127.0.0.1")
+    elif interface := os.environ.get("GLOO_SOCKET_IFNAME"):
+        _jax.make_gloo_tcp_collectives = partial(make, interface=interface)
 
 
 class Worker:
@@ -170,17 +184,18 @@ class Worker:
         from jax.sharding import PartitionSpec as P
 
         # Process-wide settings, in this worker process only.
+        local = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: this process's place on its node
         if payload["device"] == "cpu" and max(payload["counts"]) >= PIN_MIN_POINTS:
-            _one_core(rank)
+            _one_core(local)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        _gloo_on_loopback()
+        _gloo_bind(payload["loopback"])
         jax.config.update("jax_enable_x64", payload["dtype"] == "float64")
         jax.distributed.initialize(
             coordinator_address=payload["address"],
             coordinator_bind_address=payload["address"],
             num_processes=world,
             process_id=rank,
-            local_device_ids=[rank] if payload["device"] == "gpu" else None,
+            local_device_ids=[local] if payload["device"] == "gpu" else None,
             initialization_timeout=INIT_TIMEOUT_S,
             heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
             shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,

@@ -10,6 +10,9 @@ from a single process. Workers compute on one thread each (the parallelism is
 the workers). The rendezvous is a FileStore in the group's private folder (no
 port to collide on); gloo is held to the loopback interface; every collective
 has a timeout. The coordinator imports torch only to probe availability.
+Across nodes (backends._cluster) torchrun starts the workers and each joins
+the group by ``env://`` (the address and port torchrun gives it, rank 0's
+store); gloo is held to loopback only where every node is this machine.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import time
 import torch
 import torch.distributed as dist
 
+from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, loopback_interface, shard_payloads
 from backends._process_group import TMP_ENV, vm_hwm_bytes
@@ -52,13 +56,15 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    if device == "cuda" and config.workers > torch.cuda.device_count():
+    cluster = current()
+    if device == "cuda" and config.workers // (cluster.nnodes if cluster else 1) > torch.cuda.device_count():
         raise ValueError(f"needs one CUDA device per worker: {config.workers} workers, "
                          f"{torch.cuda.device_count()} device(s)")  # fmt: skip
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if (lo := loopback_interface()) is not None:
+    if (cluster is None or cluster.loopback) and (lo := loopback_interface()) is not None:
         env["GLOO_SOCKET_IFNAME"] = lo  # gloo's pairs connect over loopback only
-    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device), env)
+    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device,
+                                                                    torchrun=cluster is not None), env)  # fmt: skip
 
 
 class Worker:
@@ -67,13 +73,16 @@ class Worker:
     def __init__(self, rank: int, world: int, payload: dict) -> None:
         torch.set_num_threads(1)
         cuda = payload["device"] == "cuda"
-        self.device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+        local = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: this worker's device on its node
+        self.device = torch.device("cuda", local) if cuda else torch.device("cpu")
         if cuda:
             torch.cuda.set_device(self.device)
-        store_path = os.path.join(os.environ[TMP_ENV], "store")
+        # One node: a FileStore in the group's folder; torchrun's workers: rank 0's store, at MASTER_ADDR:MASTER_PORT.
+        rendezvous = {"init_method": "env://"} if payload["torchrun"] else {
+            "store": dist.FileStore(os.path.join(os.environ[TMP_ENV], "store"), world)}  # fmt: skip
         dist.init_process_group(
             "nccl" if cuda else "gloo",
-            store=dist.FileStore(store_path, world),
+            **rendezvous,
             rank=rank,
             world_size=world,
             timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S),

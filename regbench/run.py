@@ -19,6 +19,9 @@ pytest runs quiet (``-q``, classic output: no dots, no percentages); the
 progress is regbench's own line per benchmark (bench.progress), and pytest's
 skip list and summary still end its output. ``--quick`` is bench's own
 ``--quick`` (the tutorial's problem alone, a small budget, no cold start).
+Across nodes (``--nnodes N``, regbench.nodes) node 0's run is this one, its
+children told of the cluster, after every node joined; a lost node stops it
+as a signal does, with a line naming the node, nothing saved.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import merge, store
+from regbench import merge, nodes, store
 from regbench.caches import CACHE_FOLDER, cache_env
 from regbench.checks import UsageError, check_folder
 
@@ -214,10 +217,19 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
 def run(args, write_report: Callable) -> int:
     """``regbench run``: benchmark in a pytest child, add the run to the storage, then ``write_report(args)``."""
     with _stopping_signals():
-        return _run(args, write_report)
+        cluster = getattr(args, "cluster", None)  # regbench.nodes.check's, from --nnodes and --rdzv
+        if cluster is None:
+            return _run(args, write_report)
+        status = 1
+        host = nodes.Host(cluster)
+        try:
+            status = _run(args, write_report, host)
+            return status
+        finally:
+            host.close(status)
 
 
-def _run(args, write_report: Callable) -> int:
+def _run(args, write_report: Callable, host: nodes.Host | None = None) -> int:
     import bench
 
     check_folder(args.storage, "--storage")
@@ -242,6 +254,8 @@ def _run(args, write_report: Callable) -> int:
     except OSError as exc:
         store.discard(staging)
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
+    if host is not None:  # the children learn of the cluster
+        caches = {**caches, **host.env()}
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     quick = ["--quick"] if getattr(args, "quick", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing,
@@ -259,7 +273,11 @@ def _run(args, write_report: Callable) -> int:
     print("running:", " ".join(base), f"--regbench-framework=NAME --benchmark-storage=file://{staging.resolve()}"
           "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
     try:
+        if host is not None:
+            host.wait_for_nodes()  # every node there before any work
         failed = _benchmark(base, staging, caches, args.name)
+        if host is not None:
+            host.release()  # the benchmarks are done: what the other nodes do now cannot cost the run
         try:
             for path in store.commit(staging, args.storage):
                 saved.append(path)
@@ -287,6 +305,9 @@ def _run(args, write_report: Callable) -> int:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"
         what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        if host is not None and host.lost:  # the watch's SIGTERM: the run failed, it was not stopped
+            print(f"regbench: error: {host.lost}: {kept}", file=sys.stderr)
+            return 1
         print(f"regbench: {what}: {kept}", file=sys.stderr)
         return 128 + signum  # a shell's status for a death by that signal: 130 for Ctrl-C, 143 for SIGTERM
     except UsageError as exc:
