@@ -36,6 +36,8 @@ JOIN_TIMEOUT_S = 300.0
 #: Seconds between two beats of a node; a node silent this long is lost.
 BEAT_S = 1.0
 LOST_AFTER_S = 15.0
+#: Seconds without a beat that make a node lost when node 0 asks after a failure (``Host.lost_now``).
+CHECK_S = 5.0
 #: Seconds node 0 waits, at the end, for the other nodes to read that the run is over.
 BYE_TIMEOUT_S = 10.0
 NODE_KEY, BEAT_KEY, BYE_KEY = "regbench/node/{}", "regbench/beat/{}", "regbench/bye/{}"
@@ -127,6 +129,21 @@ class Host:
                 if self.lost:
                     signal.pthread_kill(main, signal.SIGTERM)
                     return
+
+    def lost_now(self, within_s: float = CHECK_S) -> bool:
+        """Whether a node is lost, as the watch found, or as its heartbeat, standing still for ``within_s``, says
+        now (a failed benchmark may be a lost node's doing: asked before the watch could tell)."""
+        others = range(1, self.cluster.nnodes)
+        with contextlib.suppress(Exception):
+            before = {r: _count(self.store, BEAT_KEY.format(r)) for r in others}
+            deadline = time.monotonic() + within_s
+            while not self.lost and (
+                still := [r for r in others if _count(self.store, BEAT_KEY.format(r)) <= before[r]]
+            ):
+                if time.monotonic() > deadline:
+                    self.lost = f"node {still[0]} was lost: no heartbeat for {within_s:g} s"
+                time.sleep(0.2)
+        return self.lost is not None
 
     def release(self) -> None:
         """The other nodes are needed no more: their watch ends."""

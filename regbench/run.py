@@ -275,8 +275,15 @@ def _run(args, write_report: Callable, host: nodes.Host | None = None) -> int:
     try:
         if host is not None:
             host.wait_for_nodes()  # every node there before any work
-        failed = _benchmark(base, staging, caches, args.name)
+        try:
+            failed = _benchmark(base, staging, caches, args.name)
+        except (_Failed, UsageError):
+            if host is not None and host.lost_now():  # a lost node's doing: then that is what the line says
+                raise _Failed(f"error: {host.lost}", "a lost node") from None
+            raise
         if host is not None:
+            if failed and host.lost_now():
+                raise _Failed(f"error: {host.lost}", "a lost node")
             host.release()  # the benchmarks are done: what the other nodes do now cannot cost the run
         try:
             for path in store.commit(staging, args.storage):
