@@ -313,7 +313,7 @@ def _run(args, write_report: Callable, host: nodes.Host | None = None) -> int:
         kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"
         what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
         if host is not None and host.lost:  # the watch's SIGTERM: the run failed, it was not stopped
-            print(f"regbench: error: {host.lost}: {kept}", file=sys.stderr)
+            print(f"regbench: error: {host.lost}; {kept}", file=sys.stderr)
             return 1
         print(f"regbench: {what}: {kept}", file=sys.stderr)
         return 128 + signum  # a shell's status for a death by that signal: 130 for Ctrl-C, 143 for SIGTERM

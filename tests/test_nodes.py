@@ -106,7 +106,7 @@ def test_two_nodes_form_one_group_that_agrees_with_the_twin(tmp_path):
         np.testing.assert_allclose(record["losses"], twin.losses, rtol=1e-12, atol=0)
         np.testing.assert_allclose(record["final_loss"], twin.final_loss, rtol=1e-12, atol=0)
         for name, value in twin.params.items():
-            np.testing.assert_allclose(record["params"][name]["value"], value, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(record["params"][name]["values"], np.ravel(value), rtol=1e-12, atol=0)
 
 
 @pytest.mark.slow  # two regbench runs and a worker group, then a node killed: ~1-2 min
