@@ -67,11 +67,11 @@ def loopback_interface() -> str | None:
 
 
 def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: Any) -> list[dict[str, Any]]:
-    """What each worker needs: its contiguous shard of x and y in the working dtype, and the run's settings.
+    """What each worker needs: its contiguous shard of x (whole rows) and y in the working dtype, and the run's
+    settings.
 
-    ``model`` names the problem's family (problems.MODELS): the seed's x is a column, sent flat; linear's X is
-    (n, d), sent whole rows, and its weights ``w0`` a vector. ``w0`` and ``b0`` are the problem's initial
-    weights and intercept (its ``params0``, in order), ``names`` their names.
+    ``model`` names the problem's family (problems.MODELS), whose worker code trains it (its own for the
+    seed's and linear's, else its module's loss); ``params0`` its initial parameters by name, in order.
 
     ``counts`` (every rank's shard length) lets a worker pad its shard to the
     longest one where its framework needs equal shapes. First, ``config.workers``
@@ -87,15 +87,13 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
                      coordinator_bytes=2 * (problem.d + 1) * problem.n * dtype.itemsize)  # fmt: skip
     # Views where the problem is in the working dtype already: the shards below are the copies.
     x = problem.x.astype(dtype, copy=False)
-    x = x.ravel() if problem.model == "quadratic" else x
     y = problem.y.astype(dtype, copy=False).ravel()
     bounds = shard_bounds(problem.n, config.workers)
     counts = [stop - start for start, stop in bounds]
-    w0, b0 = problem.params0.values()
     return [
         {"x": np.ascontiguousarray(x[start:stop]), "y": np.ascontiguousarray(y[start:stop]), "counts": counts,
-         "w0": w0, "b0": b0, "names": tuple(problem.params0), "lr": config.lr, "epochs": config.epochs,
-         "dtype": config.dtype, "model": problem.model, **common}
+         "params0": dict(problem.params0), "lr": config.lr, "epochs": config.epochs, "dtype": config.dtype,
+         "model": problem.model, **common}
         for start, stop in bounds
     ]  # fmt: skip
 
@@ -106,8 +104,8 @@ class DataParallelFit:
     The group starts in the first ``run()`` (process launch, rendezvous and any
     compilation count in the first call, as a compile does elsewhere) and stays
     up for every later run until ``close()``. ``run()`` is one complete training
-    on every worker, from the "go" until rank 0's result is back: ``(w, b,
-    losses, final_loss)`` as host values. Use it as a context manager, or call
+    on every worker, from the "go" until rank 0's result is back: ``(values,
+    losses, final_loss)`` as host values, ``values`` every parameter in order. Use it as a context manager, or call
     ``close()``; a fit that is collected or outlived by the interpreter is
     closed too.
     """
@@ -121,7 +119,7 @@ class DataParallelFit:
     ) -> None:
         self.factory = factory
         self.workers = len(payloads)
-        self.names = tuple(payloads[0]["names"])  # the problem's parameters, in the order run() returns them
+        self.names = tuple(payloads[0]["params0"])  # the problem's parameters, in the order run() returns them
         self._payloads: list[dict[str, Any]] | None = payloads
         self._env = dict(env or {})
         self._hang_timeout_s = hang_timeout_s
@@ -137,12 +135,12 @@ class DataParallelFit:
             self._payloads = None  # the workers hold the shards now
         return self.group
 
-    def run(self) -> tuple[float, float, np.ndarray, float]:
+    def run(self) -> tuple[tuple, np.ndarray, float]:
         return self._group().call("train")[0]
 
     def result(self, raw: Any) -> FitResult:
-        w, b, losses, final = raw
-        return FitResult.of(self.names, (w, b), losses, final)
+        values, losses, final = raw
+        return FitResult.of(self.names, values, losses, final)
 
     def measure_allreduce(self, rounds: int = ALLREDUCE_ROUNDS) -> float:
         """Seconds of one all-reduce of an epoch's parts (loss, ∂w, ∂b) inside this group (rank 0's mean)."""

@@ -17,9 +17,9 @@ from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
 #: tests/test_linear.py); their agreement tests run where a GPU is lent.
 _BOTH = ("quadratic", "linear")
 #: The trainers that also run every model family written once against the array API (problems.mlp,
-#: problems.logistic, a plugin's): the autodiff trainers differentiate its loss, NumPy's tutorial loop runs its
-#: hand-derived gradient. The fused NumPy loops, the native ones, CUDA graphs and the data-parallel trainers run
-#: the seed's and linear's alone.
+#: problems.logistic, a plugin's): the autodiff trainers differentiate its loss (the data-parallel ones on every
+#: worker's shard), NumPy's tutorial loop runs its hand-derived gradient. The fused NumPy loops, the native ones
+#: and CUDA graphs run the seed's and linear's alone.
 _WRITTEN_ONCE = {"written_once": True}
 
 
@@ -58,8 +58,8 @@ TRAINERS = (
     _numba("loop", "cpu", roles=(NATIVE_LOOP,)),
     _numba("simd", "cpu", roles=(CPU_LIMIT,)),
     _numba("kernel", "cuda", roles=(GPU_LIMIT,), module="backends.numba_cuda", gpu_runtime="numba"),
-    _torch_dp("dp", "cpu"),
-    _torch_dp("dp", "cuda", gpu_runtime="torch"),
-    _jax_dp("dp", "cpu"),
-    _jax_dp("dp", "gpu"),
+    _torch_dp("dp", "cpu", **_WRITTEN_ONCE),
+    _torch_dp("dp", "cuda", gpu_runtime="torch", **_WRITTEN_ONCE),
+    _jax_dp("dp", "cpu", **_WRITTEN_ONCE),
+    _jax_dp("dp", "gpu", **_WRITTEN_ONCE),
 )

@@ -5,9 +5,11 @@ device (a CPU device with gloo collectives, or one GPU); the data is one
 globally sharded array over the mesh of all devices, each process holding one
 contiguous shard. The whole training is one compiled program, ``shard_map``
 over the mesh inside ``jit``, with ``lax.scan`` over epochs: each device
-computes its shard's loss and, by ``jax.value_and_grad``, its gradient, and
-one ``psum`` per epoch sums the three numbers (loss, ∂w, ∂b) before every
-device applies the same update. Uneven shards are padded to the longest and
+computes its shard's loss (the seed's and linear's by code of their own, any
+other family's by its module's loss, written once) and, by
+``jax.value_and_grad``, its gradient, and one ``psum`` per epoch sums its parts
+(the seed's three numbers: loss, ∂w, ∂b) before every device applies the same
+update. Uneven shards are padded to the longest and
 masked (an iota compare, no extra memory read). JAX settings (gloo, x64,
 platform, thread flags) and a CPU worker's one core are set inside the workers
 only, never in the calling process; the coordinator imports JAX only to probe availability. Every wait
@@ -22,6 +24,7 @@ node; gloo binds to loopback only where every node is this machine (else to
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from functools import partial
@@ -29,6 +32,7 @@ from functools import partial
 import jax
 import numpy as np
 
+import problems
 from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, shard_payloads
@@ -111,9 +115,11 @@ def _valid(counts, length):
     return jax.lax.iota(np.int32, length) < count
 
 
-def _train(x2, y, *, w0, b0, lr, epochs, counts):
+def _train(x2, y, *, params0, lr, epochs, counts):
+    """The seed's and linear's training (``_loss``); one array out: [every parameter…, final loss, losses…]."""
     jnp = jax.numpy
     valid = _valid(counts, x2.shape[0])
+    w0, b0 = params0.values()
 
     def epoch(carry, _):
         # w and b are the same on every device. Differentiating through them as such would make JAX
@@ -132,6 +138,46 @@ def _train(x2, y, *, w0, b0, lr, epochs, counts):
     if jnp.ndim(w):  # [θ…, b, final, losses...]
         return jnp.concatenate([w, jnp.stack([b, final]), losses])
     return jnp.concatenate([jnp.stack([w, b, final]), losses])  # one transfer: [w, b, final, losses...]
+
+
+def _train_model(x, y, *, params0, lr, epochs, counts, loss):
+    """Any other family by its module's ``loss`` (written once, problems), as jax-grad-scan trains it: the
+    epoch's parts (loss, every parameter's gradient, flattened in order) summed by one psum. An uneven shard is
+    the rows all shards hold plus one more, the latter counted only where it is real: the loss is a sum over the
+    rows, so no mask inside a model's loss is needed. One array out, as ``_train``'s."""
+    jnp = jax.numpy
+    base = min(counts)
+    longer = sum(count > base for count in counts)  # the first ``longer`` shards hold one row more (shard_bounds)
+
+    def shard_loss(params):
+        value = loss(jnp, params, x[:base], y[:base])
+        if longer:
+            last = loss(jnp, params, x[base:], y[base:])
+            value = value + jnp.where(jax.lax.axis_index("w") < longer, last, 0)
+        return value
+
+    loss_and_grad = jax.value_and_grad(shard_loss)
+
+    def epoch(params, _):
+        # As in _train: cast to "varying", each device's gradient is its shard's alone.
+        value, grads = loss_and_grad(jax.tree.map(lambda v: jax.lax.pcast(v, "w", to="varying"), params))
+        total = jax.lax.psum(jnp.concatenate([value[None], *(jnp.ravel(grads[name]) for name in params0)]), "w")
+        new, start = {}, 1
+        for name in params0:
+            p = params[name]
+            new[name] = p - lr * total[start : start + p.size].reshape(p.shape)
+            start += p.size
+        return new, total[0]
+
+    params, losses = jax.lax.scan(epoch, params0, length=epochs)
+    final = jax.lax.psum(shard_loss(params), "w")
+    return jnp.concatenate([*(jnp.ravel(params[name]) for name in params0), final[None], losses])
+
+
+#: The seed's and linear's hand-tuned training, and the features it reads (the seed's x², once); any other
+#: family's workers run its module's loss (``_train_model``): a new family needs no entry here.
+TRAIN = {"quadratic": _train, "linear": _train}
+FEATURES = {"quadratic": lambda x: (x * x).reshape(-1)}
 
 
 def _allreduces(x2, *, rounds):
@@ -206,19 +252,20 @@ class Worker:
         self.mesh = Mesh(np.array(devices), ("w",))
         counts = tuple(payload["counts"])
         length = max(1, max(counts))  # every shard padded to the longest (JAX shards evenly)
-        x = payload["x"]
-        self.d = x.shape[1] if payload.get("model") == "linear" else 0  # linear: rows of X, θ (d,)
-        x2 = np.zeros((length, self.d) if self.d else length, dtype)
+        model = payload["model"]
+        features = FEATURES.get(model, lambda x: x)(payload["x"])  # the seed's x², else the rows themselves
+        x2 = np.zeros((length, *features.shape[1:]), dtype)
         y = np.zeros(length, dtype)
-        x2[: len(x)] = x if self.d else x * x
-        y[: len(x)] = payload["y"]
+        x2[: len(features)] = features
+        y[: len(features)] = payload["y"]
         sharding = NamedSharding(self.mesh, P("w"))
         self.x2 = jax.make_array_from_process_local_data(sharding, x2, (world * length, *x2.shape[1:]))
         self.y = jax.make_array_from_process_local_data(sharding, y, (world * length,))
-        scalar = dtype.type
-        w0 = np.asarray(payload["w0"], dtype) if self.d else scalar(payload["w0"])
-        train = partial(_train, w0=w0, b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
-                        epochs=payload["epochs"], counts=counts)  # fmt: skip
+        params0 = {name: np.asarray(value, dtype) for name, value in payload["params0"].items()}
+        self.shapes = [value.shape for value in params0.values()]
+        train = TRAIN.get(model) or partial(_train_model, loss=problems.get(model).loss)
+        train = partial(train, params0=params0, lr=dtype.type(payload["lr"]), epochs=payload["epochs"],
+                        counts=counts)  # fmt: skip
         self._train = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(P("w"), P("w")), out_specs=P()))
         self._allreduce_fns: dict = {}
 
@@ -226,11 +273,13 @@ class Worker:
         out = jax.block_until_ready(self._train(self.x2, self.y))
         if self.rank != 0:
             return None
-        packed = np.asarray(out.addressable_data(0), dtype=np.float64)
-        if self.d:
-            d = self.d
-            return packed[:d], float(packed[d]), packed[d + 2 :], float(packed[d + 1])
-        return float(packed[0]), float(packed[1]), packed[3:], float(packed[2])
+        packed = np.asarray(out.addressable_data(0), dtype=np.float64)  # [every parameter…, final, losses…]
+        values, start = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            values.append(packed[start : start + size].reshape(shape) if shape else float(packed[start]))
+            start += size
+        return tuple(values), packed[start + 1 :], float(packed[start])
 
     def measure_allreduce(self, rounds: int) -> float:
         from jax.sharding import PartitionSpec as P

@@ -69,6 +69,13 @@ def collection_modifyitems(config, items) -> None:
         items[:] = [item for item in items if item not in scaling]
 
 
+def problem_workers(trainer_id: str) -> int:
+    """The workers of a data-parallel trainer on the other problems (bench/test_problems.py): one on each node
+    (on one machine, one: those problems time the trainer's own cost, not its scaling); 1 for any other."""
+    spec = spec_of(trainer_id)
+    return cluster_nodes() if spec is not None and spec.distributed else 1
+
+
 def workers_for(trainer_id: str, config) -> int:
     """``--workers`` for a data-parallel trainer, 1 for any other; across nodes (``regbench run --nnodes N``,
     backends._cluster) ``--workers`` on each node, so N times as many in all."""
