@@ -77,6 +77,7 @@ __all__ = [
     "make_problem",
     "prepare_fails",
     "proc_kib",
+    "rendezvous_store",
     "roles_of",
     "runs",
     "seed_problem",
@@ -96,7 +97,7 @@ __all__ = [
 #: What backends._process_group gives bench and regbench: imported on first use (see __getattr__).
 _PROCESS_GROUP = ("MAX_WORKERS_PER_CORE", "die_with_parent", "usable_cores")
 #: What backends._torchrun gives regbench's other nodes (also run as __main__ on node 0).
-_TORCHRUN = ("announced_group", "start_node_agent")
+_TORCHRUN = ("announced_group", "rendezvous_store", "start_node_agent")
 
 
 def __getattr__(name: str) -> Any:

@@ -348,12 +348,12 @@ class WorkerGroup:
         self._gather("start", max(1.0, deadline - time.monotonic()))
 
     def describe(self, rank: int) -> str:
-        """Who worker ``rank`` is, and how it ended (or that it is still running)."""
+        """Who worker ``rank`` is, and how it ended."""
         proc = self._procs[rank]
         if isinstance(proc, _Peer):
             if proc.poll() is not None:
                 return proc.describe()
-            return f"(pid {proc.pid} on node {proc.node}, host {proc.host}) is still running"
+            return f"(pid {proc.pid} on node {proc.node}, host {proc.host}) failed"  # alive: it said why
         return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
 
     def call(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> list[Any]:

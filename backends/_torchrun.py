@@ -46,16 +46,18 @@ def agent_command(cluster: Cluster, nproc: int, rdzv_id: str, node_rank: int) ->
             "--monitor-interval=0.5", "-m", "backends._process_group", "--torchrun"]  # fmt: skip
 
 
-def store_client(cluster: Cluster, timeout_s: float = STORE_TIMEOUT_S):
-    """A client of the c10d store node 0's regbench run hosts at the rendezvous endpoint."""
+def rendezvous_store(cluster: Cluster, master: bool = False, timeout_s: float = STORE_TIMEOUT_S):
+    """The c10d store at the rendezvous endpoint: node 0's regbench run hosts it (``master``), the rest are clients.
+    ``timeout_s``: how long a client tries to connect, and any wait for a key."""
     import torch.distributed as dist
 
-    return dist.TCPStore(cluster.host, cluster.port, is_master=False, timeout=timedelta(seconds=timeout_s))
+    return dist.TCPStore(cluster.host, cluster.port, is_master=master, wait_for_workers=False,
+                         timeout=timedelta(seconds=timeout_s))  # fmt: skip
 
 
 def announce(cluster: Cluster, group: dict) -> str:
     """Publish ``group`` (nproc, control address, key, env) for the other nodes; its rendezvous id."""
-    store = store_client(cluster)
+    store = rendezvous_store(cluster)
     index = store.add(GROUPS_KEY, 1) - 1
     rdzv_id = f"{cluster.run_id}.{index}"
     store.set(GROUP_KEY.format(index), json.dumps({**group, "rdzv_id": rdzv_id}))

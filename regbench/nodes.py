@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 
-from backends import Cluster, announced_group, split_endpoint, start_node_agent
+from backends import Cluster, announced_group, rendezvous_store, split_endpoint, start_node_agent
 from regbench.checks import UsageError
 
 #: Seconds node 0 waits for every other node to join, and another node for node 0's store.
@@ -60,6 +60,9 @@ def check(args) -> Cluster | None:
         host, port = split_endpoint(rdzv)
     except ValueError as exc:
         raise UsageError(f"--rdzv: {exc}") from None
+    # torch's C++ warnings (a lost store's, with its stack) would bury regbench's one line: this command's
+    # processes log torch's errors only, unless the user chose otherwise. Set before torch is imported.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
     try:
         import torch.distributed as dist
     except ImportError:
@@ -67,13 +70,6 @@ def check(args) -> Cluster | None:
     if dist is None or not dist.is_available():
         raise UsageError(f"--nnodes {nnodes}: needs torch with torch.distributed (torchrun starts the workers)")
     return Cluster(nnodes, host, port, "")
-
-
-def _store(cluster: Cluster, master: bool, timeout_s: float):
-    import torch.distributed as dist
-
-    return dist.TCPStore(cluster.host, cluster.port, is_master=master, wait_for_workers=False,
-                         timeout=timedelta(seconds=timeout_s))  # fmt: skip
 
 
 def _count(store, key: str) -> int:
@@ -89,7 +85,7 @@ class Host:
 
     def __init__(self, cluster: Cluster) -> None:
         try:
-            self.store = _store(cluster, master=True, timeout_s=60)
+            self.store = rendezvous_store(cluster, master=True, timeout_s=60)
         except Exception as exc:  # torch raises RuntimeError or DistNetworkError for a port taken or an address
             raise UsageError(f"--rdzv {cluster.endpoint}: cannot listen there ({str(exc).splitlines()[0]})") from None
         self.cluster = cluster._replace(run_id=f"regbench-{secrets.token_hex(4)}")
@@ -116,7 +112,7 @@ class Host:
         threading.Thread(target=self._watch, name="regbench-nodes", daemon=True).start()
 
     def _watch(self) -> None:
-        store = _store(self.cluster, master=False, timeout_s=30)
+        store = rendezvous_store(self.cluster, timeout_s=30)
         main = threading.main_thread().ident
         beats = {r: (-1, time.monotonic()) for r in range(1, self.cluster.nnodes)}
         while not self._done.wait(BEAT_S):
@@ -165,7 +161,7 @@ def serve(cluster: Cluster, node_rank: int) -> int:
     """Another node than 0: start this node's agent for every group node 0 announces, until node 0 ends the run."""
     lost = f"node 0 (the store at {cluster.endpoint}) was lost"
     try:
-        store = _store(cluster, master=False, timeout_s=JOIN_TIMEOUT_S)
+        store = rendezvous_store(cluster, timeout_s=JOIN_TIMEOUT_S)
         config = json.loads(store.get(CONFIG_KEY))
     except Exception as exc:
         raise UsageError(f"--rdzv {cluster.endpoint}: node 0 not reached ({str(exc).splitlines()[0]})") from None
@@ -215,6 +211,6 @@ def _stop(agent: subprocess.Popen | None) -> None:
 def _beat(cluster: Cluster, node_rank: int, stop: threading.Event) -> None:
     """This node's heartbeat: a counter in node 0's store, one more each BEAT_S."""
     with contextlib.suppress(Exception):  # node 0 gone: the main loop finds it too
-        store = _store(cluster, master=False, timeout_s=30)
+        store = rendezvous_store(cluster, timeout_s=30)
         while not stop.wait(BEAT_S):
             store.add(BEAT_KEY.format(node_rank), 1)

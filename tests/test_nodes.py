@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -133,12 +134,15 @@ def test_a_killed_node_stops_the_other_naming_it(tmp_path):
     assert line.startswith("regbench: error: node 1 was lost: "), err[-3000:]
     assert "nothing saved" in line, err[-3000:]
     assert not list((tmp_path / "s0").glob("*/*.json"))  # nothing half-saved
-    deadline = time.monotonic() + 10
-    while (left := {pid for pid in below if Path(f"/proc/{pid}").exists() and _alive(pid)}) and (
-        time.monotonic() < deadline
-    ):
+    assert_gone(below)
+
+
+def assert_gone(pids: set[int], within_s: float = 10.0) -> None:
+    """No process of ``pids`` is left (zombies count as gone) within ``within_s``: no orphans, on either node."""
+    deadline = time.monotonic() + within_s
+    while (left := {pid for pid in pids if _alive(pid)}) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not left  # no orphans, on either node
+    assert not left
 
 
 def _alive(pid: int) -> bool:
@@ -146,3 +150,20 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.slow  # two regbench runs, node 0 killed once node 1 joined: ~15 s
+def test_a_lost_node_0_stops_the_other_naming_it(tmp_path):
+    port = free_port()
+    node1 = start_node(1, port, tmp_path)
+    node0 = start_node(0, port, tmp_path, *DP_F64)
+    assert "joined" in node1.stdout.readline()  # node 1 of 2 joined at 127.0.0.1:PORT
+    below = descendants(node0.pid) | descendants(node1.pid)
+    os.killpg(node0.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    _, err = node1.communicate(timeout=LOST_WITHIN_S)
+    assert time.monotonic() - killed < LOST_WITHIN_S
+    node0.communicate()
+    one_line(SimpleNamespace(returncode=node1.returncode, stderr=err), 1,
+             f"regbench: error: node 0 (the store at 127.0.0.1:{port}) was lost")  # fmt: skip
+    assert_gone(below)
