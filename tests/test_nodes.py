@@ -3,9 +3,9 @@
 The options are checked first (one line, exit 2). The slow cases start two ``regbench run`` processes, node 0
 and node 1, whose torchrun agents form one group of 2 × 2 workers for torch and for JAX: node 0's saved run
 holds their float64 records of 4 workers on 2 nodes, whose whole loss history agrees with the one-process twin
-to round-off (≤ 1e-12, as on one node: tests/test_dp.py); and a node killed mid-run stops the other within
-30 s, with a line naming it, nothing saved and no process left. (4 workers on this 2-core machine
-oversubscribe it: the problem is the tutorial's 100 points.)
+to round-off (≤ 1e-12, as on one node: tests/test_dp.py); a node killed mid-run stops the other within
+30 s, with a line naming it, nothing saved and no process left; and so does a lost node 0 the others. (4
+workers on this 2-core machine oversubscribe it: the problem is the tutorial's 100 points.)
 """
 
 from __future__ import annotations
