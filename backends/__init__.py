@@ -85,7 +85,7 @@ __all__ = [
     "spec_of",
     "specs",
     "split_endpoint",
-    "start_node_agent",
+    "start_agent",
     "total_memory",
     "trainer_ids",
     "twin_of",
@@ -97,7 +97,7 @@ __all__ = [
 #: What backends._process_group gives bench and regbench: imported on first use (see __getattr__).
 _PROCESS_GROUP = ("MAX_WORKERS_PER_CORE", "die_with_parent", "usable_cores")
 #: What backends._torchrun gives regbench's other nodes (also run as __main__ on node 0).
-_TORCHRUN = ("announced_group", "rendezvous_store", "start_node_agent")
+_TORCHRUN = ("announced_group", "rendezvous_store", "start_agent")
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,6 @@ import contextlib
 import ctypes
 import ctypes.util
 import importlib
-import json
 import multiprocessing.connection
 import os
 import secrets
@@ -285,7 +284,7 @@ class WorkerGroup:
 
     def _start_torchrun(self, cluster: Cluster, payloads: Sequence[Any], env: dict[str, str], timeout_s: float) -> None:
         """Across nodes: torchrun's agents start the workers (backends._torchrun); each dials this listener."""
-        from backends._torchrun import AGENT_ENV, GROUP_ENV
+        from backends._torchrun import AGENT_ENV, start_agent
 
         if self.world % cluster.nnodes:
             raise ValueError(f"workers={self.world}: not a multiple of the {cluster.nnodes} nodes (torchrun starts "
@@ -298,11 +297,7 @@ class WorkerGroup:
             group = {"nproc": self.world // cluster.nnodes, "env": worker_env}
             log = Path(self.tmpdir) / "agent.log"
             with open(log, "wb") as out:
-                agent_env = {**os.environ, **worker_env, TMP_ENV: self.tmpdir, NODE_ENV: "0",
-                             GROUP_ENV: json.dumps(group), **cluster.env()}  # fmt: skip
-                agent = subprocess.Popen([sys.executable, "-m", "backends._torchrun"], env=_with_package(agent_env),
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                         preexec_fn=_dies_with(os.getpid()))  # fmt: skip
+                agent = start_agent(cluster, group, 0, stdout=out, stderr=subprocess.STDOUT)
             self._agents.append(agent)
             peers: dict[int, tuple[_Peer, str, int]] = {}
             while len(peers) < self.world:
@@ -539,11 +534,6 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL(libc_name, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the parent died before the request took effect
         os._exit(1)
-
-
-def _dies_with(parent_pid: int):
-    """A ``preexec_fn`` that makes the child die with ``parent_pid`` (see die_with_parent)."""
-    return lambda: die_with_parent(parent_pid)
 
 
 def vm_hwm_bytes() -> int | None:

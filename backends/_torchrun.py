@@ -1,11 +1,12 @@
 """torchrun's elastic agent as the launcher of a group's workers on every node of a cluster (backends._cluster).
 
-Rules: node 0's side of a group is ``python -m backends._torchrun``, started by
-the coordinator (backends._process_group) with the group in ``$REGBENCH_GROUP``:
-it announces the group in the c10d store that node 0's ``regbench run`` hosts at
-the rendezvous endpoint (key ``regbench/group/<i>``, ``i`` counted by the store),
-so that every other node's ``regbench run`` (regbench.nodes) starts the same
-agent, then runs torchrun's agent itself (``torch.distributed.run.main``). The
+Rules: each node's side of a group is ``python -m backends._torchrun PARENT_PID``
+(``start_agent``), with the group in ``$REGBENCH_GROUP``, dying with its parent.
+On node 0, started by the coordinator (backends._process_group), it announces
+the group in the c10d store that node 0's ``regbench run`` hosts at the
+rendezvous endpoint (key ``regbench/group/<i>``, ``i`` counted by the store), so
+that every other node's ``regbench run`` (regbench.nodes) starts its own; each
+then runs torchrun's agent (``torch.distributed.run.main``). The
 agents rendezvous (c10d, id ``<run id>.<i>``) and each starts its
 ``nproc_per_node`` workers, ``python -m backends._process_group --torchrun``,
 which dial the coordinator back. torchrun does the start, the rendezvous and
@@ -22,6 +23,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from typing import Any
 
 from backends._cluster import NODE_ENV, Cluster, current
 
@@ -70,27 +72,33 @@ def announced_group(store, index: int) -> dict | None:
     return json.loads(store.get(key)) if store.check([key]) else None
 
 
-def start_node_agent(cluster: Cluster, group: dict, node_rank: int) -> subprocess.Popen:
-    """This node's torchrun agent for ``group`` (another node than 0), dying with this process."""
-    from backends._process_group import _dies_with, _with_package
+def start_agent(cluster: Cluster, group: dict, node_rank: int, **popen: Any) -> subprocess.Popen:
+    """This node's torchrun agent for ``group`` (``python -m backends._torchrun``), dying with this process. No
+    ``preexec_fn``: a fork of a process that runs JAX's threads (node 0's benchmarks) may deadlock."""
+    from backends._process_group import _with_package
 
-    env = _with_package({**os.environ, **group["env"], NODE_ENV: str(node_rank)})
-    command = agent_command(cluster, group["nproc"], group["rdzv_id"], node_rank)
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_dies_with(os.getpid()))
+    env = _with_package({**os.environ, **group["env"], **cluster.env(), NODE_ENV: str(node_rank),
+                         GROUP_ENV: json.dumps(group)})  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", "backends._torchrun", str(os.getpid())], env=env,
+                            stdin=subprocess.DEVNULL, **popen)  # fmt: skip
 
 
-def _main() -> int:
+def _main(parent_pid: int) -> int:
     from torch.distributed.run import main
 
+    from backends._process_group import die_with_parent
+
+    die_with_parent(parent_pid)  # and its workers die with it (backends._process_group)
     cluster = current()
     if cluster is None:
         print("backends._torchrun: no cluster in the environment (regbench run --nnodes N sets it)", file=sys.stderr)
         return 2
     group = json.loads(os.environ[GROUP_ENV])
-    rdzv_id = announce(cluster, group)
-    main(agent_command(cluster, group["nproc"], rdzv_id, node_rank=0)[3:])  # less "python -m torch.distributed.run"
+    node_rank = int(os.environ[NODE_ENV])
+    rdzv_id = announce(cluster, group) if node_rank == 0 else group["rdzv_id"]
+    main(agent_command(cluster, group["nproc"], rdzv_id, node_rank)[3:])  # less "python -m torch.distributed.run"
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_main())
+    sys.exit(_main(int(sys.argv[1])))

@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 
-from backends import Cluster, announced_group, rendezvous_store, split_endpoint, start_node_agent
+from backends import Cluster, announced_group, rendezvous_store, split_endpoint, start_agent
 from regbench.checks import UsageError
 
 #: Seconds node 0 waits for every other node to join, and another node for node 0's store.
@@ -185,7 +185,7 @@ def serve(cluster: Cluster, node_rank: int) -> int:
             if (group := announced_group(store, index)) is not None:
                 # Node 0 starts a group once the last one is closed: an agent still here is only leaving.
                 _stop(agent)
-                agent = start_node_agent(cluster, group, node_rank)
+                agent = start_agent(cluster, group, node_rank)
                 index += 1
                 continue
             time.sleep(0.2)
