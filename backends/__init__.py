@@ -11,6 +11,8 @@ use of backends: its modules named ``_x`` are its own (tests/test_layers.py).
 
 from typing import Any
 
+from backends._cluster import Cluster, split_endpoint
+from backends._cluster import nodes as cluster_nodes
 from backends._core import (
     DTYPES,
     SEED,
@@ -54,6 +56,7 @@ __all__ = [
     "REFERENCE_ID",
     "SEED",
     "Availability",
+    "Cluster",
     "FitResult",
     "HostResult",
     "PreparedFit",
@@ -63,8 +66,10 @@ __all__ = [
     "Trainer",
     "TrainerSpec",
     "TrainerUnavailable",
+    "announced_group",
     "available",
     "broken",
+    "cluster_nodes",
     "die_with_parent",
     "families",
     "flat",
@@ -74,12 +79,15 @@ __all__ = [
     "make_problem",
     "prepare_fails",
     "proc_kib",
+    "rendezvous_store",
     "roles_of",
     "runs",
     "seed_problem",
     "source_of",
     "spec_of",
     "specs",
+    "split_endpoint",
+    "start_agent",
     "total_memory",
     "trainer_ids",
     "twin_of",
@@ -90,6 +98,8 @@ __all__ = [
 
 #: What backends._process_group gives bench and regbench: imported on first use (see __getattr__).
 _PROCESS_GROUP = ("MAX_WORKERS_PER_CORE", "die_with_parent", "usable_cores")
+#: What backends._torchrun gives regbench's other nodes (also run as __main__ on node 0).
+_TORCHRUN = ("announced_group", "rendezvous_store", "start_agent")
 
 
 def __getattr__(name: str) -> Any:
@@ -99,4 +109,8 @@ def __getattr__(name: str) -> Any:
         from backends import _process_group
 
         return getattr(_process_group, name)
+    if name in _TORCHRUN:
+        from backends import _torchrun
+
+        return getattr(_torchrun, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,7 +6,11 @@ worker methods every data-parallel backend provides (``train``,
 ``measure_allreduce``, ``peak_bytes``) and how their replies become results. A
 backend states its workers' footprint (``Footprint``) and ``shard_payloads``
 refuses, before converting anything or starting a process, a worker count the
-machine cannot hold. ``hang_timeout_s`` passes through to the group.
+machine cannot hold. ``hang_timeout_s`` passes through to the group. Across
+nodes (backends._cluster: ``regbench run --nnodes N``) ``config.workers``
+counts every node's workers, the same number on each, and the group is
+started by torchrun's agents (backends._torchrun); a fit says how many nodes
+it spanned (``bench_info``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from backends import _cluster
 from backends._core import FitResult
 from backends._process_group import WorkerError, WorkerGroup, check_group_size
 
@@ -62,11 +67,11 @@ def loopback_interface() -> str | None:
 
 
 def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: Any) -> list[dict[str, Any]]:
-    """What each worker needs: its contiguous shard of x and y in the working dtype, and the run's settings.
+    """What each worker needs: its contiguous shard of x (whole rows) and y in the working dtype, and the run's
+    settings.
 
-    ``model`` names the problem's family (problems.MODELS): the seed's x is a column, sent flat; linear's X is
-    (n, d), sent whole rows, and its weights ``w0`` a vector. ``w0`` and ``b0`` are the problem's initial
-    weights and intercept (its ``params0``, in order), ``names`` their names.
+    ``model`` names the problem's family (problems.MODELS), whose worker code trains it (its own for the
+    seed's and linear's, else its module's loss); ``params0`` its initial parameters by name, in order.
 
     ``counts`` (every rank's shard length) lets a worker pad its shard to the
     longest one where its framework needs equal shapes. First, ``config.workers``
@@ -74,19 +79,21 @@ def shard_payloads(problem: Any, config: Any, footprint: Footprint, **common: An
     coordinator's part is the converted data and its shards, 2 × 2 arrays.
     """
     dtype = np.dtype(config.dtype)
-    check_group_size(config.workers, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
+    nodes = _cluster.nodes()
+    if config.workers % nodes:
+        raise ValueError(f"workers={config.workers}: not a multiple of the {nodes} nodes (torchrun starts as many "
+                         "on every node)")  # fmt: skip
+    check_group_size(config.workers // nodes, footprint.worker_bytes(problem.n, config.workers, dtype.itemsize),
                      coordinator_bytes=2 * (problem.d + 1) * problem.n * dtype.itemsize)  # fmt: skip
     # Views where the problem is in the working dtype already: the shards below are the copies.
     x = problem.x.astype(dtype, copy=False)
-    x = x.ravel() if problem.model == "quadratic" else x
     y = problem.y.astype(dtype, copy=False).ravel()
     bounds = shard_bounds(problem.n, config.workers)
     counts = [stop - start for start, stop in bounds]
-    w0, b0 = problem.params0.values()
     return [
         {"x": np.ascontiguousarray(x[start:stop]), "y": np.ascontiguousarray(y[start:stop]), "counts": counts,
-         "w0": w0, "b0": b0, "names": tuple(problem.params0), "lr": config.lr, "epochs": config.epochs,
-         "dtype": config.dtype, "model": problem.model, **common}
+         "params0": dict(problem.params0), "lr": config.lr, "epochs": config.epochs, "dtype": config.dtype,
+         "model": problem.model, **common}
         for start, stop in bounds
     ]  # fmt: skip
 
@@ -97,8 +104,8 @@ class DataParallelFit:
     The group starts in the first ``run()`` (process launch, rendezvous and any
     compilation count in the first call, as a compile does elsewhere) and stays
     up for every later run until ``close()``. ``run()`` is one complete training
-    on every worker, from the "go" until rank 0's result is back: ``(w, b,
-    losses, final_loss)`` as host values. Use it as a context manager, or call
+    on every worker, from the "go" until rank 0's result is back: ``(values,
+    losses, final_loss)`` as host values, ``values`` every parameter in order. Use it as a context manager, or call
     ``close()``; a fit that is collected or outlived by the interpreter is
     closed too.
     """
@@ -112,26 +119,28 @@ class DataParallelFit:
     ) -> None:
         self.factory = factory
         self.workers = len(payloads)
-        self.names = tuple(payloads[0]["names"])  # the problem's parameters, in the order run() returns them
+        self.names = tuple(payloads[0]["params0"])  # the problem's parameters, in the order run() returns them
         self._payloads: list[dict[str, Any]] | None = payloads
         self._env = dict(env or {})
         self._hang_timeout_s = hang_timeout_s
+        self.cluster = _cluster.current()  # None: one node, regbench's own supervisor starts the workers
         self.group: WorkerGroup | None = None
 
     def _group(self) -> WorkerGroup:
         if self.group is None:
             if self._payloads is None:
                 raise WorkerError("this data-parallel fit is closed")
-            self.group = WorkerGroup(self.factory, self._payloads, self._env, hang_timeout_s=self._hang_timeout_s)
+            self.group = WorkerGroup(self.factory, self._payloads, self._env, hang_timeout_s=self._hang_timeout_s,
+                                     cluster=self.cluster)  # fmt: skip
             self._payloads = None  # the workers hold the shards now
         return self.group
 
-    def run(self) -> tuple[float, float, np.ndarray, float]:
+    def run(self) -> tuple[tuple, np.ndarray, float]:
         return self._group().call("train")[0]
 
     def result(self, raw: Any) -> FitResult:
-        w, b, losses, final = raw
-        return FitResult.of(self.names, (w, b), losses, final)
+        values, losses, final = raw
+        return FitResult.of(self.names, values, losses, final)
 
     def measure_allreduce(self, rounds: int = ALLREDUCE_ROUNDS) -> float:
         """Seconds of one all-reduce of an epoch's parts (loss, ∂w, ∂b) inside this group (rank 0's mean)."""
@@ -143,9 +152,11 @@ class DataParallelFit:
         return max(peaks) if peaks else None
 
     def bench_info(self) -> dict[str, Any]:
-        """What a benchmark records beside the timings: worker count, all-reduce cost, the workers' peak memory."""
+        """What a benchmark records beside the timings: worker and node counts, all-reduce cost, the workers' peak
+        memory."""
         return {
             "workers": self.workers,
+            "nodes": self.cluster.nnodes if self.cluster is not None else 1,
             "allreduce_s": self.measure_allreduce(),
             "allreduce_rounds": ALLREDUCE_ROUNDS,
             "worker_peak_bytes": self.worker_peak_bytes(),

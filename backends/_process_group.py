@@ -18,6 +18,13 @@ no worker outlives a failed call, a closed group or its coordinator
 (PR_SET_PDEATHSIG). A group the machine cannot hold (too many workers for its
 cores or its available memory) is refused before any process starts. (Over
 300 lines: both ends of one protocol, coordinator and worker, read together.)
+
+Across nodes (a ``cluster``, backends._cluster) torchrun's elastic agent starts
+the workers on every node instead (backends._torchrun) and each dials the
+coordinator's listener (a TCP socket on node 0's rendezvous address, a fresh
+key each group) in place of the pipe; the protocol is the same. A worker's
+rank is torchrun's ``RANK``. A worker whose connection closes is lost (its
+process died, or its node); a remote worker is named with its node and host.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import ctypes.util
 import importlib
 import multiprocessing.connection
 import os
+import secrets
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from backends._cluster import NODE_ENV, Cluster
 from backends._memory import available_memory, proc_kib
 
 #: Seconds a group may take to start: interpreters, framework imports and the rendezvous
@@ -69,6 +79,11 @@ HANG_TIMEOUT_S = 30.0
 HANG_TIMEOUT_ENV = "REGBENCH_DP_HANG_TIMEOUT_S"
 #: A worker silent this long when another fails is taken for the cause (its peers failed waiting for it).
 SILENT_CAUSE_S = 4 * BEAT_S
+#: A torchrun-started worker's environment: the coordinator's listener (HOST:PORT) and the group's key (hex).
+CONTROL_ENV = "REGBENCH_DP_CONTROL"
+KEY_ENV = "REGBENCH_DP_KEY"
+#: A dialling worker's handshake and hello may take this long (a stranger on the port gets no longer): SO_RCVTIMEO.
+HANDSHAKE_TIMEVAL = struct.pack("ll", 30, 0)
 #: Workers per core this process may use, at most: more only adds switching, and each holds a framework.
 MAX_WORKERS_PER_CORE = 4
 
@@ -121,10 +136,11 @@ def check_group_size(world: int, worker_bytes: int, coordinator_bytes: int = 0) 
                          f"a worker), more than the {free / 2**30:.3g} GiB of memory available")  # fmt: skip
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it, so two groups never choose alike)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` ("" for every interface) that was free a moment ago (the OS picks it, so two groups
+    never choose alike)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -150,6 +166,49 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
+def _with_package(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` whose PYTHONPATH finds this package wherever this process found it."""
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, (_package_root(), env.get("PYTHONPATH"))))}
+
+
+class _Peer:
+    """A worker torchrun started, as the coordinator knows it: its hello (pid, node, host) and its connection.
+
+    Stands where a local worker's Popen does (``pid``, ``poll``, ``wait``, ``send_signal``). Its process can be
+    watched and signalled where it runs on this host; elsewhere its connection's end (EOF) is its death.
+    """
+
+    def __init__(self, conn: multiprocessing.connection.Connection, pid: int, node: int, host: str) -> None:
+        self.conn, self.pid, self.node, self.host = conn, pid, node, host
+        self.local = host == socket.gethostname()
+        self.lost = False
+
+    def poll(self) -> int | None:
+        if not self.lost and self.local and process_state(self.pid) in ("", "Z"):
+            self.lost = True
+        return 1 if self.lost else None
+
+    def wait(self, timeout: float) -> None:
+        """Wait for its end, reading (and dropping) what it still sends."""
+        deadline = time.monotonic() + timeout
+        try:
+            while self.poll() is None and self.conn.poll(max(0.0, min(0.05, deadline - time.monotonic()))):
+                self.conn.recv()
+        except (EOFError, OSError):
+            self.lost = True
+        while self.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def send_signal(self, sig: int) -> None:
+        if self.local and self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def describe(self) -> str:
+        return (f"(pid {self.pid} on node {self.node}, host {self.host}) was lost: its connection closed (its "
+                f"process ended, or node {self.node} was lost)")  # fmt: skip
+
+
 class WorkerGroup:
     """``world`` worker processes, each running one ``factory(rank, world, payload)`` object.
 
@@ -166,22 +225,28 @@ class WorkerGroup:
         env: Mapping[str, str] | None = None,
         start_timeout_s: float = START_TIMEOUT_S,
         hang_timeout_s: float | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         self.factory = factory  # "module:callable", imported in the workers only
         self.world = len(payloads)
         self.hang_timeout_s = resolve_hang_timeout(hang_timeout_s)
         self._seen: dict[int, float] = {}  # rank → when the coordinator last heard from it (monotonic)
         self._waiting: set[int] = set()  # ranks whose reply the current call still awaits
-        self._procs: list[subprocess.Popen] = []
+        self._procs: list[subprocess.Popen | _Peer] = []
+        self._agents: list[subprocess.Popen] = []  # across nodes: this node's torchrun agent
         self._conns: list[multiprocessing.connection.Connection] = []
         self._logs: list[Path] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="regbench-dp-")
         self.closed = False
         self._graceful = [True]  # a failed group is not asked to stop: its survivors may sit in a collective
         # The finalizer holds the processes, not the group: it runs when the group is collected, or at exit.
-        self._finalizer = weakref.finalize(self, _stop, self._procs, self._conns, self._tmp, self._graceful)
+        self._finalizer = weakref.finalize(self, _stop, self._procs, self._conns, self._tmp, self._graceful,
+                                          self._agents)  # fmt: skip
         try:
-            self._start(payloads, dict(env or {}), start_timeout_s)
+            if cluster is None:
+                self._start(payloads, dict(env or {}), start_timeout_s)
+            else:
+                self._start_torchrun(cluster, payloads, dict(env or {}), start_timeout_s)
         except BaseException:
             self.close()
             raise
@@ -196,9 +261,7 @@ class WorkerGroup:
         return [p.pid for p in self._procs]
 
     def _start(self, payloads: Sequence[Any], env: dict[str, str], timeout_s: float) -> None:
-        base_env = {**os.environ, **env, TMP_ENV: self.tmpdir}
-        # The workers find this package wherever the coordinator found it.
-        base_env["PYTHONPATH"] = os.pathsep.join(filter(None, (_package_root(), os.environ.get("PYTHONPATH"))))
+        base_env = _with_package({**os.environ, **env, TMP_ENV: self.tmpdir})
         for rank in range(self.world):
             parent, child = multiprocessing.Pipe(duplex=True)
             log = Path(self.tmpdir) / f"worker{rank}.log"
@@ -218,6 +281,75 @@ class WorkerGroup:
         for rank, conn in enumerate(self._conns):
             conn.send(("init", self.factory, rank, self.world, payloads[rank]))
         self._gather("start", timeout_s)
+
+    def _start_torchrun(self, cluster: Cluster, payloads: Sequence[Any], env: dict[str, str], timeout_s: float) -> None:
+        """Across nodes: torchrun's agents start the workers (backends._torchrun); each dials this listener."""
+        from backends._torchrun import AGENT_ENV, start_agent
+
+        if self.world % cluster.nnodes:
+            raise ValueError(f"workers={self.world}: not a multiple of the {cluster.nnodes} nodes (torchrun starts "
+                             "as many on every node)")  # fmt: skip
+        key = secrets.token_hex(16)
+        deadline = time.monotonic() + timeout_s
+        with socket.create_server((cluster.host, 0), backlog=self.world) as server:
+            control = f"{cluster.host}:{server.getsockname()[1]}"
+            worker_env = {**env, **AGENT_ENV, CONTROL_ENV: control, KEY_ENV: key}
+            group = {"nproc": self.world // cluster.nnodes, "env": worker_env}
+            log = Path(self.tmpdir) / "agent.log"
+            with open(log, "wb") as out:
+                agent = start_agent(cluster, group, 0, stdout=out, stderr=subprocess.STDOUT)
+            self._agents.append(agent)
+            peers: dict[int, tuple[_Peer, str, int]] = {}
+            while len(peers) < self.world:
+                if agent.poll() is not None:
+                    lines = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
+                    tail = "\n".join(f"  [agent] {line}" for line in lines)
+                    raise WorkerError(f"node 0's torchrun agent {describe_exit(agent.returncode)} before its group "
+                                      f"of {self.world} workers started\n{tail}")  # fmt: skip
+                if time.monotonic() > deadline:
+                    raise WorkerError(f"worker group timed out after {timeout_s:g} s in 'start': {len(peers)} of "
+                                      f"{self.world} workers dialled in over {cluster.nnodes} nodes (is every node's "
+                                      f"regbench run up, its port open?)")  # fmt: skip
+                server.settimeout(0.5)
+                try:
+                    sock, (address, *_) = server.accept()
+                except TimeoutError:
+                    continue
+                sock.setblocking(True)  # Connection reads the bare descriptor
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, HANDSHAKE_TIMEVAL)
+                conn = multiprocessing.connection.Connection(sock.detach())
+                try:
+                    multiprocessing.connection.deliver_challenge(conn, bytes.fromhex(key))
+                    multiprocessing.connection.answer_challenge(conn, bytes.fromhex(key))
+                    _, rank, node, pid, host, port = conn.recv()
+                except (OSError, EOFError, ValueError, multiprocessing.AuthenticationError):
+                    conn.close()
+                    continue
+                with socket.socket(fileno=os.dup(conn.fileno())) as same:  # no timeout from now on: heartbeats
+                    same.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+                peers[rank] = (_Peer(conn, pid, node, host), address, port)
+        for rank in range(self.world):
+            peer, *_ = peers[rank]
+            self._procs.append(peer)
+            self._conns.append(peer.conn)
+            self._logs.append(log if peer.node == 0 else Path(self.tmpdir) / f"worker{rank}.log")
+        # A coordination service that rank 0 hosts (JAX's) listens where rank 0 dialled from, on a port free there.
+        rank0 = f"{peers[0][1]}:{peers[0][2]}"
+        for rank, conn in enumerate(self._conns):
+            payload = payloads[rank]
+            if "address" in payload and payload["address"] is None:
+                payload = {**payload, "address": rank0}
+            conn.send(("init", self.factory, rank, self.world, payload))
+        self._gather("start", max(1.0, deadline - time.monotonic()))
+
+    def describe(self, rank: int) -> str:
+        """Who worker ``rank`` is, and how it ended."""
+        proc = self._procs[rank]
+        if isinstance(proc, _Peer):
+            if proc.poll() is not None:
+                return proc.describe()
+            return f"(pid {proc.pid} on node {proc.node}, host {proc.host}) failed"  # alive: it said why
+        return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
 
     def call(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> list[Any]:
         """Run ``method(*args)`` on every worker; their return values in rank order."""
@@ -251,6 +383,7 @@ class WorkerGroup:
                 try:
                     status, value = conn.recv()
                 except (EOFError, OSError):
+                    self._lost(rank)
                     self._fail(rank, f"during '{what}'")
                 self._seen[rank] = time.monotonic()
                 if status == "beat":
@@ -266,6 +399,11 @@ class WorkerGroup:
             if hung:
                 self._hung(min(hung, key=self._seen.__getitem__), f"during '{what}'")
         return [replies[rank] for rank in range(self.world)]
+
+    def _lost(self, rank: int) -> None:
+        """Worker ``rank``'s connection closed: a torchrun-started worker is gone (a local one's process says so)."""
+        if isinstance(self._procs[rank], _Peer):
+            self._procs[rank].lost = True
 
     def _silent(self) -> list[int]:
         """Live workers owing a reply that went quiet (stopped, or no heartbeat for SILENT_CAUSE_S), oldest first."""
@@ -284,11 +422,12 @@ class WorkerGroup:
         silence = time.monotonic() - self._seen.get(rank, time.monotonic())
         stopped = " (its process is stopped: SIGSTOP, a debugger or job control)"
         state = stopped if process_state(proc.pid) in ("T", "t") else ""
+        where = f" on node {proc.node}, host {proc.host}" if isinstance(proc, _Peer) else ""
         # The frameworks' own timeouts (JAX's heartbeat: 10 s) may fail its peers before the hang timeout ends.
         why = "its peers failed waiting for it" if peers_failed else f"hang timeout {self.hang_timeout_s:g} s"
         self._graceful[0] = False
         self.close()  # SIGKILL: the one signal a stopped process obeys
-        raise WorkerError(f"worker rank {rank} (pid {proc.pid}) stopped answering {what}: no heartbeat for "
+        raise WorkerError(f"worker rank {rank} (pid {proc.pid}{where}) stopped answering {what}: no heartbeat for "
                           f"{silence:.1f} s ({why}){state}; the group was stopped", rank=rank)  # fmt: skip
 
     def _fail(self, rank: int, what: str, report: str | None = None) -> NoReturn:
@@ -303,12 +442,14 @@ class WorkerGroup:
         deadline = time.monotonic() + FAULT_SETTLE_S
         while True:
             for other, conn in enumerate(self._conns):
-                with contextlib.suppress(EOFError, OSError):
+                try:
                     if other not in reports and conn.poll(0):
                         message = conn.recv()
                         self._seen[other] = time.monotonic()
                         if message[0] == "error":
                             reports[other] = message[1]
+                except (EOFError, OSError):
+                    self._lost(other)
             if hung := [r for r in self._silent() if r not in reports]:
                 self._hung(hung[0], what, peers_failed=True)
             silent = [r for r, p in enumerate(self._procs) if p.poll() is not None and r not in reports]
@@ -319,7 +460,7 @@ class WorkerGroup:
         proc = self._procs[cause]
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1.0)  # a dead worker's status is there at once; a failing one is leaving
-        message = f"worker rank {cause} (pid {proc.pid}) {describe_exit(proc.returncode)} {what}"
+        message = f"worker rank {cause} {self.describe(cause)} {what}"
         if cause in reports:
             message += f"; it reported:\n{reports[cause].rstrip()}"
         for other in sorted(set(reports) - {cause}):
@@ -349,7 +490,7 @@ class WorkerGroup:
         self.close()
 
 
-def _stop(procs: list[subprocess.Popen], conns: list, tmp: tempfile.TemporaryDirectory, graceful: list[bool]) -> None:
+def _stop(procs: list, conns: list, tmp: tempfile.TemporaryDirectory, graceful: list[bool], agents: list) -> None:
     if graceful[0]:
         for conn in conns:
             with contextlib.suppress(OSError, ValueError):
@@ -368,7 +509,15 @@ def _stop(procs: list[subprocess.Popen], conns: list, tmp: tempfile.TemporaryDir
             break
         deadline = time.monotonic() + 2.0
     for conn in conns:
-        conn.close()
+        conn.close()  # a remote worker's end: it leaves (its recv or its heartbeat fails)
+    for agent in agents:  # torchrun's agent stops what it still runs (SIGTERM), or is killed
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            agent.wait(timeout=STOP_GRACE_S if graceful[0] else 0.5)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if agent.poll() is None:
+                agent.send_signal(sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    agent.wait(timeout=STOP_GRACE_S)
     tmp.cleanup()
 
 
@@ -416,8 +565,8 @@ class _Heartbeat:
                 if self.busy:
                     try:
                         self.conn.send(("beat", None))
-                    except OSError:
-                        return  # the coordinator is gone
+                    except OSError:  # the coordinator is gone (across nodes: its node may be): nothing left to do
+                        os._exit(1)
 
     def begin(self) -> None:
         with self.lock:
@@ -431,9 +580,23 @@ class _Heartbeat:
 
 def _serve(fd: int, parent_pid: int) -> int:
     die_with_parent(parent_pid)
-    conn = multiprocessing.connection.Connection(fd)
+    return _serve_on(multiprocessing.connection.Connection(fd))
+
+
+def _serve_torchrun() -> int:
+    """A worker torchrun started (``--torchrun``): dial the coordinator, say who it is, then serve as any other."""
+    die_with_parent(os.getppid())  # the agent: it is this worker's supervisor
+    host, _, port = os.environ[CONTROL_ENV].rpartition(":")
+    conn = multiprocessing.connection.Client((host, int(port)), authkey=bytes.fromhex(os.environ[KEY_ENV]))
+    rank = os.environ["RANK"]
+    os.environ[RANK_ENV] = rank
+    conn.send(("hello", int(rank), int(os.environ.get(NODE_ENV, -1)), os.getpid(), socket.gethostname(),
+               free_port("")))  # fmt: skip
+    return _serve_on(conn)
+
+
+def _serve_on(conn: multiprocessing.connection.Connection) -> int:
     beat = _Heartbeat(conn)
-    rank = int(os.environ[RANK_ENV])
     worker = None
     try:
         _, factory, rank, world, payload = conn.recv()
@@ -463,4 +626,4 @@ def _serve(fd: int, parent_pid: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_serve(int(sys.argv[1]), int(sys.argv[2])))
+    sys.exit(_serve_torchrun() if sys.argv[1:] == ["--torchrun"] else _serve(int(sys.argv[1]), int(sys.argv[2])))

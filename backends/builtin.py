@@ -14,13 +14,14 @@ from backends.families import families
 from backends.spec import TrainerSpec
 from records.roles import BASELINE, CPU_LIMIT, GPU_LIMIT, NATIVE_LOOP, REFERENCE
 
-#: The families the data-parallel trainers run: their modules (backends/torch_dp.py, jax_dp.py) have no PREPARE
-#: table (their workers choose the seed's or linear's features by family), so their specs state them.
+#: The families the data-parallel trainers have hand-tuned loops for: their modules (backends/torch_dp.py,
+#: jax_dp.py) have no PREPARE table (their workers pick those loops from a table of their own), so their specs
+#: state them; every other family their workers run from its module's loss.
 _DATA_PARALLEL = ("quadratic", "linear")
 #: The trainers that also run every model family written once against the array API (problems.mlp,
-#: problems.logistic, a plugin's): the autodiff trainers differentiate its loss, NumPy's tutorial loop runs its
-#: hand-derived gradient; torch's CUDA graph captures its eager loop. The fused NumPy loops, the native ones and
-#: the data-parallel trainers run the families of their tables alone.
+#: problems.logistic, a plugin's): the autodiff trainers differentiate its loss (the data-parallel ones on every
+#: worker's shard), NumPy's tutorial loop runs its hand-derived gradient; torch's CUDA graph captures its eager
+#: loop. The fused NumPy loops and the native ones run the families of their tables alone.
 _WRITTEN_ONCE = {"written_once": True}
 
 
@@ -68,8 +69,8 @@ TRAINERS = (
     _numba("loop", "cpu", roles=(NATIVE_LOOP,)),
     _numba("simd", "cpu", roles=(CPU_LIMIT,)),
     _numba("kernel", "cuda", roles=(GPU_LIMIT,), module="backends.numba_cuda", gpu_runtime="numba"),
-    _torch_dp("dp", "cpu"),
-    _torch_dp("dp", "cuda", gpu_runtime="torch"),
-    _jax_dp("dp", "cpu"),
-    _jax_dp("dp", "gpu"),
+    _torch_dp("dp", "cpu", **_WRITTEN_ONCE),
+    _torch_dp("dp", "cuda", gpu_runtime="torch", **_WRITTEN_ONCE),
+    _jax_dp("dp", "cpu", **_WRITTEN_ONCE),
+    _jax_dp("dp", "gpu", **_WRITTEN_ONCE),
 )

@@ -5,18 +5,26 @@ device (a CPU device with gloo collectives, or one GPU); the data is one
 globally sharded array over the mesh of all devices, each process holding one
 contiguous shard. The whole training is one compiled program, ``shard_map``
 over the mesh inside ``jit``, with ``lax.scan`` over epochs: each device
-computes its shard's loss and, by ``jax.value_and_grad``, its gradient, and
-one ``psum`` per epoch sums the three numbers (loss, ∂w, ∂b) before every
-device applies the same update. Uneven shards are padded to the longest and
+computes its shard's loss (the seed's and linear's by code of their own, any
+other family's by its module's loss, written once) and, by
+``jax.value_and_grad``, its gradient, and one ``psum`` per epoch sums its parts
+(the seed's three numbers: loss, ∂w, ∂b) before every device applies the same
+update. Uneven shards are padded to the longest and
 masked (an iota compare, no extra memory read). JAX settings (gloo, x64,
 platform, thread flags) and a CPU worker's one core are set inside the workers
 only, never in the calling process; the coordinator imports JAX only to probe availability. Every wait
 has a timeout: the rendezvous (``initialization_timeout``), a dead peer
-(``heartbeat_timeout_seconds``) and the shutdown barrier.
+(``heartbeat_timeout_seconds``) and the shutdown barrier. Across nodes
+(backends._cluster) torchrun starts the processes and each calls
+``jax.distributed.initialize(coordinator_address, num_processes, process_id)``
+with its rank: the coordination service runs in rank 0, on a port free on its
+node; gloo binds to loopback only where every node is this machine (else to
+``$GLOO_SOCKET_IFNAME``'s interface, where set).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from functools import partial
@@ -24,6 +32,8 @@ from functools import partial
 import jax
 import numpy as np
 
+import problems
+from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, shard_payloads
 from backends._process_group import free_port, vm_hwm_bytes
@@ -75,8 +85,12 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
         env.update(
             OMP_NUM_THREADS="1", XLA_FLAGS=" ".join(filter(None, (os.environ.get("XLA_FLAGS"), CPU_THREAD_FLAGS)))
         )
-    # The coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago.
-    payloads = shard_payloads(problem, config, FOOTPRINT, device=device, address=f"127.0.0.1:{free_port()}")
+    cluster = current()
+    # One node: the coordination service listens on 127.0.0.1 only, on a port the OS chose a moment ago. Across
+    # nodes the group fills in rank 0's address (backends._process_group).
+    address = f"127.0.0.1:{free_port()}" if cluster is None else None
+    loopback = cluster is None or cluster.loopback
+    payloads = shard_payloads(problem, config, FOOTPRINT, device=device, address=address, loopback=loopback)
     return DataParallelFit(f"{__name__}:Worker", payloads, env)
 
 
@@ -101,9 +115,11 @@ def _valid(counts, length):
     return jax.lax.iota(np.int32, length) < count
 
 
-def _train(x2, y, *, w0, b0, lr, epochs, counts):
+def _train(x2, y, *, params0, lr, epochs, counts):
+    """The seed's and linear's training (``_loss``); one array out: [every parameter…, final loss, losses…]."""
     jnp = jax.numpy
     valid = _valid(counts, x2.shape[0])
+    w0, b0 = params0.values()
 
     def epoch(carry, _):
         # w and b are the same on every device. Differentiating through them as such would make JAX
@@ -122,6 +138,46 @@ def _train(x2, y, *, w0, b0, lr, epochs, counts):
     if jnp.ndim(w):  # [θ…, b, final, losses...]
         return jnp.concatenate([w, jnp.stack([b, final]), losses])
     return jnp.concatenate([jnp.stack([w, b, final]), losses])  # one transfer: [w, b, final, losses...]
+
+
+def _train_model(x, y, *, params0, lr, epochs, counts, loss):
+    """Any other family by its module's ``loss`` (written once, problems), as jax-grad-scan trains it: the
+    epoch's parts (loss, every parameter's gradient, flattened in order) summed by one psum. An uneven shard is
+    the rows all shards hold plus one more, the latter counted only where it is real: the loss is a sum over the
+    rows, so no mask inside a model's loss is needed. One array out, as ``_train``'s."""
+    jnp = jax.numpy
+    base = min(counts)
+    longer = sum(count > base for count in counts)  # the first ``longer`` shards hold one row more (shard_bounds)
+
+    def shard_loss(params):
+        value = loss(jnp, params, x[:base], y[:base])
+        if longer:
+            last = loss(jnp, params, x[base:], y[base:])
+            value = value + jnp.where(jax.lax.axis_index("w") < longer, last, 0)
+        return value
+
+    loss_and_grad = jax.value_and_grad(shard_loss)
+
+    def epoch(params, _):
+        # As in _train: cast to "varying", each device's gradient is its shard's alone.
+        value, grads = loss_and_grad(jax.tree.map(lambda v: jax.lax.pcast(v, "w", to="varying"), params))
+        total = jax.lax.psum(jnp.concatenate([value[None], *(jnp.ravel(grads[name]) for name in params0)]), "w")
+        new, start = {}, 1
+        for name in params0:
+            p = params[name]
+            new[name] = p - lr * total[start : start + p.size].reshape(p.shape)
+            start += p.size
+        return new, total[0]
+
+    params, losses = jax.lax.scan(epoch, params0, length=epochs)
+    final = jax.lax.psum(shard_loss(params), "w")
+    return jnp.concatenate([*(jnp.ravel(params[name]) for name in params0), final[None], losses])
+
+
+#: The seed's and linear's hand-tuned training, and the features it reads (the seed's x², once); any other
+#: family's workers run its module's loss (``_train_model``): a new family needs no entry here.
+TRAIN = {"quadratic": _train, "linear": _train}
+FEATURES = {"quadratic": lambda x: (x * x).reshape(-1)}
 
 
 def _allreduces(x2, *, rounds):
@@ -148,18 +204,22 @@ def _one_core(rank: int) -> None:
         os.sched_setaffinity(0, {cores[rank % len(cores)]})
 
 
-def _gloo_on_loopback() -> None:
-    """Make JAX's gloo collectives bind to 127.0.0.1 (in this worker process only).
+def _gloo_bind(loopback: bool) -> None:
+    """Make JAX's gloo collectives bind to 127.0.0.1, or to $GLOO_SOCKET_IFNAME's interface (in this worker only).
 
     JAX creates them without a hostname, so gloo binds to whatever this
-    machine's hostname resolves to, which need not be loopback. Its factory
-    takes a hostname; JAX reads it from jaxlib's module when it builds the CPU
-    client, so wrapping it there, before the first computation, is enough.
+    machine's hostname resolves to, which need not be loopback (nor the
+    interface the nodes share). Its factory takes a hostname and an interface;
+    JAX reads it from jaxlib's module when it builds the CPU client, so
+    wrapping it there, before the first computation, is enough.
     """
     from jax._src.lib import _jax
 
     make = _jax.make_gloo_tcp_collectives
-    _jax.make_gloo_tcp_collectives = partial(make, hostname="127.0.0.1")
+    if loopback:
+        _jax.make_gloo_tcp_collectives = partial(make, hostname="127.0.0.1")
+    elif interface := os.environ.get("GLOO_SOCKET_IFNAME"):
+        _jax.make_gloo_tcp_collectives = partial(make, interface=interface)
 
 
 class Worker:
@@ -170,17 +230,18 @@ class Worker:
         from jax.sharding import PartitionSpec as P
 
         # Process-wide settings, in this worker process only.
+        local = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: this process's place on its node
         if payload["device"] == "cpu" and max(payload["counts"]) >= PIN_MIN_POINTS:
-            _one_core(rank)
+            _one_core(local)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        _gloo_on_loopback()
+        _gloo_bind(payload["loopback"])
         jax.config.update("jax_enable_x64", payload["dtype"] == "float64")
         jax.distributed.initialize(
             coordinator_address=payload["address"],
             coordinator_bind_address=payload["address"],
             num_processes=world,
             process_id=rank,
-            local_device_ids=[rank] if payload["device"] == "gpu" else None,
+            local_device_ids=[local] if payload["device"] == "gpu" else None,
             initialization_timeout=INIT_TIMEOUT_S,
             heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S,
             shutdown_timeout_seconds=SHUTDOWN_TIMEOUT_S,
@@ -191,19 +252,20 @@ class Worker:
         self.mesh = Mesh(np.array(devices), ("w",))
         counts = tuple(payload["counts"])
         length = max(1, max(counts))  # every shard padded to the longest (JAX shards evenly)
-        x = payload["x"]
-        self.d = x.shape[1] if payload.get("model") == "linear" else 0  # linear: rows of X, θ (d,)
-        x2 = np.zeros((length, self.d) if self.d else length, dtype)
+        model = payload["model"]
+        features = FEATURES.get(model, lambda x: x)(payload["x"])  # the seed's x², else the rows themselves
+        x2 = np.zeros((length, *features.shape[1:]), dtype)
         y = np.zeros(length, dtype)
-        x2[: len(x)] = x if self.d else x * x
-        y[: len(x)] = payload["y"]
+        x2[: len(features)] = features
+        y[: len(features)] = payload["y"]
         sharding = NamedSharding(self.mesh, P("w"))
         self.x2 = jax.make_array_from_process_local_data(sharding, x2, (world * length, *x2.shape[1:]))
         self.y = jax.make_array_from_process_local_data(sharding, y, (world * length,))
-        scalar = dtype.type
-        w0 = np.asarray(payload["w0"], dtype) if self.d else scalar(payload["w0"])
-        train = partial(_train, w0=w0, b0=scalar(payload["b0"]), lr=scalar(payload["lr"]),
-                        epochs=payload["epochs"], counts=counts)  # fmt: skip
+        params0 = {name: np.asarray(value, dtype) for name, value in payload["params0"].items()}
+        self.shapes = [value.shape for value in params0.values()]
+        train = TRAIN.get(model) or partial(_train_model, loss=problems.get(model).loss)
+        train = partial(train, params0=params0, lr=dtype.type(payload["lr"]), epochs=payload["epochs"],
+                        counts=counts)  # fmt: skip
         self._train = jax.jit(jax.shard_map(train, mesh=self.mesh, in_specs=(P("w"), P("w")), out_specs=P()))
         self._allreduce_fns: dict = {}
 
@@ -211,11 +273,13 @@ class Worker:
         out = jax.block_until_ready(self._train(self.x2, self.y))
         if self.rank != 0:
             return None
-        packed = np.asarray(out.addressable_data(0), dtype=np.float64)
-        if self.d:
-            d = self.d
-            return packed[:d], float(packed[d]), packed[d + 2 :], float(packed[d + 1])
-        return float(packed[0]), float(packed[1]), packed[3:], float(packed[2])
+        packed = np.asarray(out.addressable_data(0), dtype=np.float64)  # [every parameter…, final, losses…]
+        values, start = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            values.append(packed[start : start + size].reshape(shape) if shape else float(packed[start]))
+            start += size
+        return tuple(values), packed[start + 1 :], float(packed[start])
 
     def measure_allreduce(self, rounds: int) -> float:
         from jax.sharding import PartitionSpec as P

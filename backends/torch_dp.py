@@ -1,31 +1,44 @@
 """PyTorch data-parallel trainers: one worker process per shard, gradients summed by torch.distributed.
 
 Rules: each worker holds one contiguous shard of x and y, computes the loss of
-its shard and, by autograd, that loss's gradient, and every epoch the three
-numbers (loss, ∂w, ∂b) are summed across workers by one ``all_reduce`` (gloo on
-the CPU, NCCL on CUDA devices, one device per worker); every worker then
+its shard (the seed's and linear's by loops of their own, any other family's
+by its module's loss, written once) and, by autograd, that loss's gradient,
+and every epoch its parts (the seed's three numbers: loss, ∂w, ∂b) are summed
+across workers by one ``all_reduce`` (gloo on the CPU, NCCL on CUDA devices, one device per worker); every worker then
 applies the same update as the tutorial's loop. The loss is a sum, so summed
 parts are exactly the full gradient: only the order of the additions differs
 from a single process. Workers compute on one thread each (the parallelism is
 the workers). The rendezvous is a FileStore in the group's private folder (no
 port to collide on); gloo is held to the loopback interface; every collective
 has a timeout. The coordinator imports torch only to probe availability.
+Across nodes (backends._cluster) torchrun starts the workers and each joins
+the group by ``env://`` (the address and port torchrun gives it, rank 0's
+store); gloo is held to loopback only where every node is this machine.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import time
 
+import array_api_compat
+import numpy as np
 import torch
 import torch.distributed as dist
 
+import problems
+from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, loopback_interface, shard_payloads
 from backends._process_group import TMP_ENV, vm_hwm_bytes
 
 VARIANTS = {"cpu": ("dp",), "cuda": ("dp",)}
+#: The seed's and linear's hand-tuned epoch loops, and the features each reads (the seed's x², once); any other
+#: family's workers run its module's loss (``_train_model``): a new family needs no entry here.
+TRAIN = {"quadratic": "_train_seed", "linear": "_train_linear"}
+FEATURES = {"quadratic": lambda x: (x * x).reshape(-1)}
 #: Seconds any rendezvous or collective may wait for a peer before it raises.
 COLLECTIVE_TIMEOUT_S = 60
 #: One worker's peak memory (see backends._data_parallel.Footprint): 241 MiB idle, ~20× its shard's x more.
@@ -52,13 +65,15 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
     reason = unavailable(variant, device)
     if reason:
         raise ValueError(reason)
-    if device == "cuda" and config.workers > torch.cuda.device_count():
+    cluster = current()
+    if device == "cuda" and config.workers // (cluster.nnodes if cluster else 1) > torch.cuda.device_count():
         raise ValueError(f"needs one CUDA device per worker: {config.workers} workers, "
                          f"{torch.cuda.device_count()} device(s)")  # fmt: skip
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if (lo := loopback_interface()) is not None:
+    if (cluster is None or cluster.loopback) and (lo := loopback_interface()) is not None:
         env["GLOO_SOCKET_IFNAME"] = lo  # gloo's pairs connect over loopback only
-    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device), env)
+    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device,
+                                                                    torchrun=cluster is not None), env)  # fmt: skip
 
 
 class Worker:
@@ -67,13 +82,16 @@ class Worker:
     def __init__(self, rank: int, world: int, payload: dict) -> None:
         torch.set_num_threads(1)
         cuda = payload["device"] == "cuda"
-        self.device = torch.device("cuda", rank) if cuda else torch.device("cpu")
+        local = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: this worker's device on its node
+        self.device = torch.device("cuda", local) if cuda else torch.device("cpu")
         if cuda:
             torch.cuda.set_device(self.device)
-        store_path = os.path.join(os.environ[TMP_ENV], "store")
+        # One node: a FileStore in the group's folder; torchrun's workers: rank 0's store, at MASTER_ADDR:MASTER_PORT.
+        rendezvous = {"init_method": "env://"} if payload["torchrun"] else {
+            "store": dist.FileStore(os.path.join(os.environ[TMP_ENV], "store"), world)}  # fmt: skip
         dist.init_process_group(
             "nccl" if cuda else "gloo",
-            store=dist.FileStore(store_path, world),
+            **rendezvous,
             rank=rank,
             world_size=world,
             timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S),
@@ -81,21 +99,24 @@ class Worker:
         )
         self.rank = rank
         self.dtype = getattr(torch, payload["dtype"])
-        x = torch.from_numpy(payload["x"]).to(self.device)  # the working dtype already
-        self.linear = payload.get("model") == "linear"  # X (n, d) and θ (d,): linear's features are X itself
-        self.x2 = x if self.linear else x * x  # x² once: every epoch reads it (as the tutorial's x.pow(2) does)
+        self.x = torch.from_numpy(payload["x"]).to(self.device)  # rows (n, d), the working dtype already
+        self.model = payload["model"]
+        # The seed's x² once: every epoch reads it (as the tutorial's x.pow(2) does).
+        self.x2 = FEATURES.get(self.model, lambda x: x)(self.x)
         self.y = torch.from_numpy(payload["y"]).to(self.device)
-        self.w0 = torch.tensor(payload["w0"], dtype=self.dtype, device=self.device)
-        self.b0 = torch.tensor(payload["b0"], dtype=self.dtype, device=self.device)
+        self.params0 = {name: torch.tensor(np.asarray(value), dtype=self.dtype, device=self.device)
+                        for name, value in payload["params0"].items()}  # fmt: skip
         self.lr = payload["lr"]
         self.epochs = payload["epochs"]
 
     def train(self):
-        if self.linear:
-            return self._train_linear()
+        """One whole training; rank 0 returns ``(values, losses, final_loss)`` (module backends._data_parallel)."""
+        return getattr(self, TRAIN.get(self.model, "_train_model"))()
+
+    def _train_seed(self):
+        """The seed's loop on x² and scalar w, b: the epoch's parts (loss, ∂w, ∂b) summed by one all_reduce."""
         x2, y, lr = self.x2, self.y, self.lr
-        w = self.w0.clone().requires_grad_(True)
-        b = self.b0.clone().requires_grad_(True)
+        w, b = (value.clone().requires_grad_(True) for value in self.params0.values())
         losses = torch.empty(self.epochs, dtype=self.dtype, device=self.device)
         parts = torch.empty(3, dtype=self.dtype, device=self.device)
         for i in range(self.epochs):
@@ -116,13 +137,12 @@ class Worker:
             torch.cuda.synchronize(self.device)
         if self.rank != 0:
             return None
-        return w.item(), b.item(), losses.double().cpu().numpy(), final.item()
+        return (w.item(), b.item()), losses.double().cpu().numpy(), final.item()
 
     def _train_linear(self):
         """Problem linear: the seed's loop on X·θ, the epoch's parts (loss, ∂θ…, ∂b) summed by one all_reduce."""
         x, y, lr = self.x2, self.y, self.lr
-        w = self.w0.clone().requires_grad_(True)
-        b = self.b0.clone().requires_grad_(True)
+        w, b = (value.clone().requires_grad_(True) for value in self.params0.values())
         d = w.numel()
         losses = torch.empty(self.epochs, dtype=self.dtype, device=self.device)
         parts = torch.empty(d + 2, dtype=self.dtype, device=self.device)
@@ -144,7 +164,41 @@ class Worker:
             torch.cuda.synchronize(self.device)
         if self.rank != 0:
             return None
-        return w.detach().cpu().numpy(), b.item(), losses.double().cpu().numpy(), final.item()
+        return (w.detach().cpu().numpy(), b.item()), losses.double().cpu().numpy(), final.item()
+
+    def _train_model(self):
+        """Any other family by its module's loss (written once, problems), as torch-autograd-eager trains it: the
+        epoch's parts (loss, every parameter's gradient, flattened in order) summed by one all_reduce."""
+        loss, xp, x, y, lr = problems.get(self.model).loss, self.xp, self.x, self.y, self.lr
+        params = {name: value.clone().requires_grad_(True) for name, value in self.params0.items()}
+        sizes = [p.numel() for p in params.values()]
+        losses = torch.empty(self.epochs, dtype=self.dtype, device=self.device)
+        parts = torch.empty(1 + sum(sizes), dtype=self.dtype, device=self.device)
+        for i in range(self.epochs):
+            value = loss(xp, params, x, y)  # this shard's part of the loss
+            value.backward()
+            with torch.no_grad():
+                parts[0] = value
+                torch.cat([p.grad.reshape(-1) for p in params.values()], out=parts[1:])
+                dist.all_reduce(parts)
+                losses[i] = parts[0]
+                for p, grad in zip(params.values(), parts[1:].split(sizes), strict=True):
+                    p -= lr * grad.view_as(p)
+                    p.grad = None
+        with torch.no_grad():
+            final = loss(xp, params, x, y).reshape(1)
+            dist.all_reduce(final)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        if self.rank != 0:
+            return None
+        values = tuple(p.detach().cpu().numpy() for p in params.values())
+        return values, losses.double().cpu().numpy(), final.item()
+
+    @functools.cached_property
+    def xp(self):
+        """array-api-compat's torch namespace (taken once, as torch-autograd's model fits take it)."""
+        return array_api_compat.array_namespace(self.x)
 
     def measure_allreduce(self, rounds: int) -> float:
         parts = torch.ones(3, dtype=self.dtype, device=self.device)

@@ -1,7 +1,7 @@
 """pytest options of the data-parallel trainers and of the scaling study; bench/conftest.py calls these.
 
 Rules: ``--workers N`` (default 2) is the worker count of every data-parallel
-trainer in the main benchmarks; single-process trainers always run with 1.
+trainer in the main benchmarks (on each node, across nodes); single-process trainers always run with 1.
 The scaling study (bench/test_scaling.py, marker ``scaling``) is deselected
 unless ``--scaling`` or ``--full`` is given; it runs every ``--scaling-workers`` count at
 every ``--scaling-sizes`` n in every ``--scaling-dtypes`` dtype.
@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from backends import spec_of
+from backends import cluster_nodes, spec_of
 from bench.option_types import dtype_list, positive_ints, worker_count
 
 DEFAULT_WORKERS = 2
@@ -70,7 +70,15 @@ def collection_modifyitems(config, items) -> None:
         items[:] = [item for item in items if item not in scaling]
 
 
-def workers_for(trainer_id: str, config) -> int:
-    """``--workers`` for a data-parallel trainer, 1 for any other."""
+def problem_workers(trainer_id: str) -> int:
+    """The workers of a data-parallel trainer on the other problems (bench/test_problems.py): one on each node
+    (on one machine, one: those problems time the trainer's own cost, not its scaling); 1 for any other."""
     spec = spec_of(trainer_id)
-    return config.getoption("--workers") if spec is not None and spec.distributed else 1
+    return cluster_nodes() if spec is not None and spec.distributed else 1
+
+
+def workers_for(trainer_id: str, config) -> int:
+    """``--workers`` for a data-parallel trainer, 1 for any other; across nodes (``regbench run --nnodes N``,
+    backends._cluster) ``--workers`` on each node, so N times as many in all."""
+    spec = spec_of(trainer_id)
+    return config.getoption("--workers") * cluster_nodes() if spec is not None and spec.distributed else 1

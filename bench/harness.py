@@ -134,7 +134,8 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         result = prepared.result(raw)
         # The group's own measurements: all-reduce cost, the workers' peak memory (backends._data_parallel).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
-        group_info = {key: group_info[key] for key in ("allreduce_s", "worker_peak_bytes") if key in group_info}
+        kept = ("allreduce_s", "worker_peak_bytes", "nodes")
+        group_info = {key: group_info[key] for key in kept if key in group_info}
     peak_bytes, memory_method = (None, None) if quick else peak_memory(trainer, lambda: trainer.fit(problem, config))
     fresh = {}
     if measure_cold_start and spec.compiles:

@@ -17,9 +17,12 @@ Deselected by ``--quick``, which times the seed's problem alone.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from backends import roles_of, runs
+from bench.dp_options import problem_workers
 from bench.floor import run_floor
 from bench.gpu import gpu_info
 from bench.harness import run_benchmark
@@ -86,6 +89,7 @@ def _runnable(problem: str, sizes: dict, dtype: str):
 
 def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget, depth):
     workload, config = _runnable(problem, sizes, dtype)
+    config = replace(config, workers=problem_workers(trainer.id))
     benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
     run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S),
                   depth=depth)  # fmt: skip

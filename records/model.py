@@ -146,7 +146,8 @@ class FitRecord(_Record):
     compiles: bool = False  # its first call compiles: first_call_s and the cold start say what that costs
     source: str | None = None  # the distribution that declared it ("regbench-autograd 0.1.0"); None: older runs
     color: str | None = None  # its backend's colour in the charts, as its spec hints (None: picked from the name)
-    workers: Count = 1
+    workers: Count = 1  # every node's, in all
+    nodes: Count = 1  # the machines a data-parallel group spanned (regbench run --nnodes)
     threads: Count | None = None  # None: the framework's own choice
     # The configuration.
     dtype: Dtype

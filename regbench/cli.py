@@ -27,7 +27,7 @@ from pathlib import Path
 
 from records.sources import sigint_watched
 from regbench.checks import UsageError, check_folder
-from regbench.options import count_option, name_option, number_option
+from regbench.options import count_option, index_option, name_option, number_option
 
 DEFAULT_STORAGE = Path(".benchmarks")
 DEFAULT_OUT = Path("report")
@@ -193,8 +193,12 @@ def cmd_history(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from regbench import nodes
     from regbench.run import run
 
+    args.cluster = nodes.check(args)  # None on one node
+    if args.node_rank > 0:  # another node than 0 runs no benchmark: it serves node 0's groups (regbench.nodes)
+        return nodes.serve(args.cluster, args.node_rank)
     return run(args, cmd_report)
 
 
@@ -297,6 +301,12 @@ def parser() -> argparse.ArgumentParser:
     depth.add_argument("--full", action="store_true", help="the default run (every problem at its default sizes, "
                        "both dtypes) and every study: cold starts, the large sizes, the marginal cost, the "
                        "data-parallel scaling (tens of minutes)")  # fmt: skip
+    u.add_argument("--nnodes", type=count_option, default=1, help="machines the data-parallel trainers span; "
+                   "torchrun starts --workers workers on each (docs/data-parallel.md) [1]")  # fmt: skip
+    u.add_argument("--node-rank", type=index_option, default=0, help="this machine's rank: node 0 runs the "
+                   "benchmarks and saves the run, the others lend it their workers [0]")  # fmt: skip
+    u.add_argument("--rdzv", metavar="HOST:PORT", default=None, help="node 0's address and a free port there: "
+                   "the rendezvous of every node (torchrun's c10d store); needed with --nnodes 2 or more")  # fmt: skip
     u.add_argument("pytest_args", nargs="*", help="passed on to pytest after --, e.g. -- --sweep")
     u.set_defaults(func=cmd_run)
 

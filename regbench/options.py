@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 Count = Annotated[int, Field(ge=1)]
+Index = Annotated[int, Field(ge=0)]
 
 
 def number_option(description: str, **constraints: Any):
@@ -45,3 +46,11 @@ def count_option(text: str) -> int:
         return TypeAdapter(Count).validate_python(int(text))
     except (ValueError, ValidationError):
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+
+
+def index_option(text: str) -> int:
+    """An argparse ``type`` for a non-negative integer option (a rank)."""
+    try:
+        return TypeAdapter(Index).validate_python(int(text))
+    except (ValueError, ValidationError):
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None

@@ -22,6 +22,9 @@ progress is regbench's own line per benchmark (bench.progress), and pytest's
 skip list and summary still end its output. ``--quick`` and ``--full`` are bench's own
 (bench/conftest.py: the run's depth). The progress line's time left comes from
 what the storage's earlier runs took for each benchmark (regbench.estimates).
+Across nodes (``--nnodes N``, regbench.nodes) node 0's run is this one, its
+children told of the cluster, after every node joined; a lost node stops it
+as a signal does, with a line naming the node, nothing saved.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from regbench import estimates, merge, partial, store
+from regbench import estimates, merge, nodes, partial, store
 from regbench.caches import CACHE_FOLDER, cache_env, discard_unused
 from regbench.checks import UsageError, check_folder
 from reports.summary import DEPTH_NOTES
@@ -277,10 +280,19 @@ def _benchmark(base: list[str], staging: Path, caches: dict[str, str], name: str
 def run(args, write_report: Callable) -> int:
     """``regbench run``: benchmark in a pytest child, add the run to the storage, then ``write_report(args)``."""
     with _stopping_signals():
-        return _run(args, write_report)
+        cluster = getattr(args, "cluster", None)  # regbench.nodes.check's, from --nnodes and --rdzv
+        if cluster is None:
+            return _run(args, write_report)
+        status = 1
+        host = nodes.Host(cluster)
+        try:
+            status = _run(args, write_report, host)
+            return status
+        finally:
+            host.close(status)
 
 
-def _run(args, write_report: Callable) -> int:
+def _run(args, write_report: Callable, host: nodes.Host | None = None) -> int:
     import bench
 
     check_folder(args.storage, "--storage")
@@ -305,6 +317,8 @@ def _run(args, write_report: Callable) -> int:
     except OSError as exc:
         store.discard(staging)
         raise UsageError(f"--storage {args.storage}: cannot be written ({store.describe(exc)})") from None
+    if host is not None:  # the children learn of the cluster
+        caches = {**caches, **host.env()}
     workers = [] if args.workers is None else [f"--workers={args.workers}"]  # the data-parallel trainers' count
     depth = ["--quick"] if getattr(args, "quick", False) else ["--full"] if getattr(args, "full", False) else []
     # -B and no cache provider: nothing written into the checkout; the warning would fail a run that saved nothing,
@@ -323,7 +337,18 @@ def _run(args, write_report: Callable) -> int:
           "/parts/NAME, one process per framework NAME", flush=True)  # fmt: skip
     print(f"this is {DEPTH_NOTES[depth[0].removeprefix('--') if depth else 'default']}", flush=True)
     try:
-        failed = _benchmark(base, staging, caches, args.name, args.storage)
+        if host is not None:
+            host.wait_for_nodes()  # every node there before any work
+        try:
+            failed = _benchmark(base, staging, caches, args.name, args.storage)
+        except (_Failed, UsageError):
+            if host is not None and host.lost_now():  # a lost node's doing: then that is what the line says
+                raise _Failed(f"error: {host.lost}", "a lost node") from None
+            raise
+        if host is not None:
+            if failed and host.lost_now():
+                raise _Failed(f"error: {host.lost}", "a lost node")
+            host.release()  # the benchmarks are done: what the other nodes do now cannot cost the run
         try:
             for path in store.commit(staging, args.storage):
                 saved.append(path)
@@ -351,6 +376,9 @@ def _run(args, write_report: Callable) -> int:
         signum = exc.signum if isinstance(exc, Stopped) else signal.SIGINT
         kept = f"saved {', '.join(map(str, saved))}; no report written" if saved else "nothing saved"
         what = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        if host is not None and host.lost:  # the watch's SIGTERM: the run failed, it was not stopped
+            print(f"regbench: error: {host.lost}; {kept}", file=sys.stderr)
+            return 1
         print(f"regbench: {what}: {kept}", file=sys.stderr)
         return 128 + signum  # a shell's status for a death by that signal: 130 for Ctrl-C, 143 for SIGTERM
     except UsageError as exc:

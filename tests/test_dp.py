@@ -14,12 +14,14 @@ import os
 import signal
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import backends
+import problems
 from backends._data_parallel import shard_bounds
 from backends._process_group import RANK_ENV, WorkerError
 from backends.metrics import reference_fit
@@ -117,6 +119,25 @@ def test_fit_large_shards(trainer, dtype, no_orphans):
         assert_float64_agrees(result, ref)
     else:
         assert_agrees(result, ref, dtype, problem.n)
+
+
+#: Every other model family (problems.mlp, problems.logistic, a plugin's where one is installed): the workers run
+#: its module's loss, written once.
+OTHER_MODELS = tuple(name for name in problems.usable() if name not in ("quadratic", "linear")
+                     and name == problems.get(name).MODEL)  # fmt: skip
+
+
+@pytest.mark.slow  # a worker group a trainer and model: ~10-20 s each on a shared 2-core machine
+@pytest.mark.parametrize("model", OTHER_MODELS)
+@pytest.mark.parametrize("trainer_id", DP_CPU)
+def test_model_written_once_agrees_with_the_twin(trainer, model, no_orphans):
+    """3 workers on 101 points (shards of 34, 34 and 33): float64 agrees with the one-process twin to round-off."""
+    module = problems.get(model)
+    problem = backends.make_named_problem(model, 101, 3)
+    config = backends.TrainConfig(epochs=100, lr=module.lr(101, **module.PARAMS), dtype="float64", workers=3)
+    result = trainer.fit(problem, config)
+    twin = backends.get_trainer(backends.twin_of(trainer.id)).fit(problem, replace(config, workers=1))
+    assert_float64_agrees(result, twin)
 
 
 @pytest.mark.slow  # a worker group a trainer

@@ -251,4 +251,4 @@ def test_list(capsys):
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert lines["numpy-manual-tutorial-cpu"].endswith(" | problems: quadratic, linear + any model written once")
     assert lines["numpy-manual-fused-cpu"].endswith(" | problems: quadratic, linear")
-    assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic, linear")
+    assert lines["torch-autograd-dp-cpu"].endswith(" | problems: quadratic, linear + any model written once")
