@@ -159,6 +159,7 @@ def interleave(specs: tuple[str, str], pairs: int, pytest_args: list[str], scrat
     """K pairs of trials in ABBA order; returns each side's trials (lists of reports.load.Runs, pair by pair)."""
     trials: dict[str, list] = {side: [] for side in SIDES}
     with checkouts(specs, scratch) as folders:
+        (scratch / "store").mkdir(exist_ok=True)  # the caches' storage: locked while they are made
         caches = cache_env(scratch / "store")
         envs = {side: side_env(folder, caches) for side, folder in zip(SIDES, folders, strict=True)}
         for side, folder in zip(SIDES, folders, strict=True):

@@ -50,8 +50,9 @@ def test_loop_runs_the_chunks_steps(dtype, n, epochs):
 _FITS = """
 import json, sys
 import backends
-from regbench.conformance.global_state import changes, settings
+from regbench.conformance.global_state import changes, initialise, settings
 
+initialise(("torch",))  # torch's own first compile (the recursion limit, warnings filters): not a fit's doing
 before = settings(("torch",))
 fits = {}
 for n, dtype in json.loads(sys.argv[1]):
