@@ -271,7 +271,7 @@ class RunFacts(_Record):
     # full run's (reports.compare.quick_mismatch).
     quick: bool = False
     # The run's depth: "quick", "default" (every problem at its default sizes) or "full" (every study too);
-    # None in files saved before depths (their default run had the studies: see ``studies_ran``).
+    # None in files saved before depths (their non-quick runs had the studies: cold starts, large sizes, marginal).
     depth: Literal["quick", "default", "full"] | None = None
 
     @model_serializer(mode="wrap")
@@ -283,12 +283,6 @@ class RunFacts(_Record):
         if self.depth is not None and self.quick != (self.depth == "quick"):
             raise ValueError(f"quick is {self.quick} but depth is {self.depth!r}")
         return self
-
-    @property
-    def studies_ran(self) -> bool:
-        """Whether the run's depth ran the studies (cold starts, the large sizes, the marginal study): a full run's,
-        and an undated non-quick one's (before depths, the default run had them)."""
-        return self.depth == "full" or (self.depth is None and not self.quick)
 
     # The frameworks whose benchmarks ran each in a pytest process of their own, in that order (``regbench run``,
     # bench.isolation); empty: every benchmark ran in one process (``pytest bench``).
