@@ -30,7 +30,7 @@ import pandas as pd
 from records.model import IDENTITY
 from reports.compare import COLUMNS, Comparison, _accuracy, _indexed, label
 from reports.load import Runs
-from reports.stats import FASTER, SAME, SLOWER, UNRELIABLE
+from reports.stats import FASTER, SAME, SLOWER, UNRELIABLE, band, verdict_rules
 
 #: The paired table's columns: compare's, then the number of pairs and the smallest detectable slow-down.
 PAIRED_COLUMNS = [*COLUMNS, "pairs", "detectable"]
@@ -55,7 +55,7 @@ class PairedMethod:
 
     @property
     def band(self) -> tuple[float, float]:
-        return 1 / (1 + self.threshold), 1 + self.threshold
+        return band(self.threshold)
 
     @property
     def min_rounds(self) -> int:
@@ -63,12 +63,10 @@ class PairedMethod:
         return min_pairs(self.alpha)
 
     def describe(self) -> str:
-        lo, hi = self.band
         return (
             f"pairs of fresh processes in ABBA order; {self.test}, α = {self.alpha:g}; {1 - self.alpha:.0%} "
-            f"{self.interval} ({self.n_resamples} resamples, seed {self.seed}); threshold {self.threshold:.0%}: "
-            f"slower = p < α and CI above {hi:.3g}, faster = p < α and CI below {lo:.3g}, "
-            f"same = CI inside [{lo:.3g}, {hi:.3g}], otherwise unreliable; at least {self.min_rounds} pairs"
+            f"{self.interval} ({self.n_resamples} resamples, seed {self.seed}); {verdict_rules(self.threshold)}; "
+            f"at least {self.min_rounds} pairs"
         )
 
 

@@ -31,6 +31,18 @@ import numpy as np
 SLOWER, FASTER, SAME, UNRELIABLE = "slower", "faster", "same", "unreliable"
 
 
+def band(threshold: float) -> tuple[float, float]:
+    """Ratios NEW/BASE counted as no change: [1/(1+t), 1+t], symmetric on a log scale."""
+    return 1 / (1 + threshold), 1 + threshold
+
+
+def verdict_rules(threshold: float) -> str:
+    """How a test's p-value and a ratio's interval make a verdict, as ``compare`` and ``ab`` state it."""
+    lo, hi = band(threshold)
+    return (f"threshold {threshold:.0%}: slower = p < α and CI above {hi:.3g}, faster = p < α and CI below "
+            f"{lo:.3g}, same = CI inside [{lo:.3g}, {hi:.3g}], otherwise unreliable")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Method:
     """How two samples are compared; ``describe()`` is the header ``compare`` and ``history`` print."""
@@ -45,17 +57,14 @@ class Method:
 
     @property
     def band(self) -> tuple[float, float]:
-        """Ratios NEW/BASE counted as no change: [1/(1+t), 1+t], symmetric on a log scale."""
-        return 1 / (1 + self.threshold), 1 + self.threshold
+        return band(self.threshold)
 
     def describe(self) -> str:
-        lo, hi = self.band
         return (
             f"two-sided Mann–Whitney U test on every round's time, α = {self.alpha:g}; "
             f"{1 - self.alpha:.0%} percentile-bootstrap CI of median(NEW)/median(BASE) "
-            f"({self.n_resamples} resamples, seed {self.seed}); threshold {self.threshold:.0%}: "
-            f"slower = p < α and CI above {hi:.3g}, faster = p < α and CI below {lo:.3g}, "
-            f"same = CI inside [{lo:.3g}, {hi:.3g}], otherwise unreliable; at least {self.min_rounds} rounds a side"
+            f"({self.n_resamples} resamples, seed {self.seed}); {verdict_rules(self.threshold)}; "
+            f"at least {self.min_rounds} rounds a side"
         )
 
 
