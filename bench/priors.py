@@ -4,7 +4,7 @@ Rules: a prior is a rough wall time in seconds from what the benchmark is (its t
 run's depth), never from a clock; ``regbench run`` replaces it by what the storage's earlier runs of the same
 benchmark took where it has them (regbench.estimates), and the progress line scales either by how the run's
 finished benchmarks compared with theirs (bench.progress). The numbers are the order of magnitude measured on
-a 2-core machine with empty compile caches: a torch.compile graph costs tens of seconds, JAX's eager loop
+a 2-core machine with empty compile caches: a torch.compile graph costs ~20 s, JAX's eager loop
 seconds a fit, a data-parallel group's start seconds.
 """
 
