@@ -8,15 +8,17 @@ what the fit computed and what it cost. Data conversion and transfer happen in
 ``prepare()``, timed apart as ``prepare_s``; the first ``run()`` (compilation
 + one training) is timed on its own as ``first_call_s``, never mixed into the
 statistics; every timed round is one complete training that returns only when
-the device is done (``run()`` synchronises). Between rounds, untimed,
+the device is done (``run()`` synchronises); the share of the machine's CPU time that
+other processes took meanwhile is read around them (bench.contention). Between rounds, untimed,
 ``result()`` is timed on the round's output (``result_s``: what ``fit()`` adds
 to the loop); on a GPU, CUDA events around each round give its GPU time
 (``gpu_time_s``). After the rounds: the peak memory of one whole ``fit()``
-(bench.memory) and, for trainers that compile, the cold start
+(bench.memory; for a data-parallel fit its workers', read in the group that ran
+the rounds, not a second group) and, for trainers that compile, the cold start
 (bench.cold_start). Whole ``fit()`` calls at two epoch counts give the fixed
 and the marginal cost (``run_fit_benchmark``). The run's depth (``depth``) sets the
 fewest rounds (bench.rounds.least_rounds); a quick run measures no peak memory (one
-more fit, and for a data-parallel trainer one more group of workers). Where nothing compiles, the
+more fit), nor does the default run of a slow fit (bench.rounds.measures_memory). Where nothing compiles, the
 first call sizes the rounds instead of one more call, in a quick run and
 wherever the first call shows that the rounds will be the fewest anyway. Nothing here changes a
 framework's settings.
@@ -30,11 +32,12 @@ import statistics
 import backends
 from backends import metrics, source_of, spec_of, twin_of
 from bench.cold_start import cold_start
+from bench.contention import OthersCpu
 from bench.gpu import DeviceTimer, event_timer
 from bench.isolation import loaded_frameworks
-from bench.memory import peak_memory
+from bench.memory import DISTRIBUTED_MEMORY, SLOW_FIT_MEMORY, peak_memory
 from bench.problems import Workload, data_bytes, epoch_flops, fitted_curve
-from bench.rounds import MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, least_rounds, timed
+from bench.rounds import MIN_ROUNDS, ROUND_BUDGET_S, choose_rounds, least_rounds, measures_memory, timed
 from records.model import FitRecord, ParamRecord
 
 
@@ -119,6 +122,7 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
     # A data-parallel fit holds a group of worker processes: shut down as soon as its rounds are done, or fail.
     with contextlib.closing(prepared) if hasattr(prepared, "close") else contextlib.nullcontext():
         _, first_call_s = timed(prepared.run)
+        probe_s = None  # a warm call's time, where the rounds are chosen by it
         if rounds is None:
             # A trainer that compiles nothing has run warm already, nearly: its first call sizes the rounds where
             # a quick run asks for few, or where it gets the fewest anyway (JAX's eager loop: seconds a call).
@@ -128,15 +132,24 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         # The GPU work of a data-parallel fit happens in its workers: no events in this process.
         timer = event_timer(spec.gpu_runtime) if trainer.device != "cpu" and not spec.distributed else None
         timed_rounds = _Rounds(prepared, timer)
-        raw = benchmark.pedantic(timed_rounds.target, setup=timed_rounds.setup, rounds=rounds, iterations=1,
-                                 warmup_rounds=0)  # fmt: skip
+        # What other processes took of the machine meanwhile: a data-parallel group's workers are the fit's own.
+        with OthersCpu(getattr(prepared, "pids", ())) as others_cpu:
+            raw = benchmark.pedantic(timed_rounds.target, setup=timed_rounds.setup, rounds=rounds, iterations=1,
+                                     warmup_rounds=0)  # fmt: skip
         timed_rounds.setup()  # the last round's result()
         result = prepared.result(raw)
         # The group's own measurements: all-reduce cost, the workers' peak memory (backends._data_parallel).
         group_info = prepared.bench_info() if hasattr(prepared, "bench_info") else {}
         kept = ("allreduce_s", "worker_peak_bytes", "nodes")
         group_info = {key: group_info[key] for key in kept if key in group_info}
-    peak_bytes, memory_method = (None, None) if quick else peak_memory(trainer, lambda: trainer.fit(problem, config))
+    if quick:
+        peak_bytes, memory_method = None, None
+    elif spec.distributed:  # its memory is its workers' (worker_peak_bytes), read in the group that ran the rounds
+        peak_bytes, memory_method = None, DISTRIBUTED_MEMORY
+    elif not measures_memory(depth, probe_s):
+        peak_bytes, memory_method = None, SLOW_FIT_MEMORY
+    else:
+        peak_bytes, memory_method = peak_memory(trainer, lambda: trainer.fit(problem, config))
     fresh = {}
     if measure_cold_start and spec.compiles:
         fresh = cold_start(trainer, problem, config, spec.distributed)
@@ -148,7 +161,8 @@ def run_benchmark(benchmark, kind: str, trainer: backends.Trainer, workload: Wor
         result_s=statistics.median(timed_rounds.result_s),
         # The GPU's own time of a round, from CUDA events; JAX has no event API: its GPU time is its wall time.
         gpu_time_s=statistics.median(timed_rounds.gpu_s) if timed_rounds.gpu_s else None,
-        peak_bytes=peak_bytes, memory_method=memory_method, losses=result.losses.tolist(),
+        peak_bytes=peak_bytes, memory_method=memory_method, others_cpu=others_cpu.value,
+        losses=result.losses.tolist(),
         accuracy=(metrics.optimum_gap(result, problem),
                   metrics.agreement(result, metrics.reference_fit(problem, config))),
         **fresh, **group_info,

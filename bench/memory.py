@@ -14,7 +14,17 @@ from collections.abc import Callable
 
 import backends
 from backends import proc_kib, spec_of
+from bench.rounds import SLOW_FIT_S
 
+#: A data-parallel fit's memory is its workers': the benchmark process holds only the shards it sends. The group
+#: reports the workers' largest VmHWM (``worker_peak_bytes``) after its rounds; a whole fit() more, to measure the
+#: benchmark process, would start a second group of workers (seconds each, 16 of them in a default run).
+DISTRIBUTED_MEMORY = (
+    "not measured in the benchmark process: a data-parallel fit's memory is its workers' (worker_peak_bytes)"
+)
+SLOW_FIT_MEMORY = (
+    f"not measured at the default depth: a fit slower than {SLOW_FIT_S:g} s (regbench run --full measures it)"
+)
 CPU_MEMORY_METHOD = "VmHWM after malloc_trim and a reset through /proc/self/clear_refs, in the benchmark process"
 _LIBC = ctypes.CDLL(ctypes.util.find_library("c")) if ctypes.util.find_library("c") else None
 

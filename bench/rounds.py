@@ -3,7 +3,8 @@
 Rules: rounds follow a time budget, so slow variants get fewer, never fewer
 than the run's depth allows (``least_rounds``): MIN_ROUNDS, what ``compare`` judges on;
 in the default run SLOW_MIN_ROUNDS for a fit slower than SLOW_FIT_S (its median still
-shown, judged by ``compare`` only between full runs); a quick run's QUICK_MIN_ROUNDS,
+shown, judged by ``compare`` only between full runs) and no peak memory (``measures_memory``);
+a quick run's QUICK_MIN_ROUNDS,
 a rough look, not for ``compare``, which refuses quick runs against deeper ones;
 every time is ``time.perf_counter`` around a call that returns only when its device is done.
 """
@@ -35,11 +36,19 @@ def least_rounds(depth: str, call_s: float) -> int:
     return SLOW_MIN_ROUNDS if depth == "default" and call_s >= SLOW_FIT_S else MIN_ROUNDS
 
 
+def measures_memory(depth: str, call_s: float | None) -> bool:
+    """Whether a benchmark of a run of ``depth`` measures its peak memory, one whole fit more, its warm call taking
+    ``call_s`` (None: not known, where the rounds were given): never in a quick run; in the default run only for
+    fits faster than SLOW_FIT_S (JAX's eager loop would spend ~5 s a dtype on it); always under ``--full``."""
+    if depth == "quick":
+        return False
+    return depth != "default" or call_s is None or call_s < SLOW_FIT_S
+
+
 def slow_fits(depth: str) -> int:
-    """The whole fits a slow benchmark makes at ``depth``: its first call, its fewest rounds, and (but in a quick
-    run) one for its peak memory."""
-    least = least_rounds(depth, SLOW_FIT_S)
-    return 1 + least + (depth != "quick")
+    """The whole fits a slow benchmark makes at ``depth``: its first call, its fewest rounds, and where the depth
+    measures a slow fit's memory, one for it."""
+    return 1 + least_rounds(depth, SLOW_FIT_S) + measures_memory(depth, SLOW_FIT_S)
 
 
 def choose_rounds(warm_call_s: float, budget_s: float = ROUND_BUDGET_S, least: int = MIN_ROUNDS) -> int:

@@ -36,6 +36,7 @@ Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=1)]
 Bytes = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Dtype = Literal["float32", "float64"]
 Scalar = int | float | str | bool
 
@@ -183,6 +184,9 @@ class FitRecord(_Record):
     # The dtype the problem's data were made in, where not float64 (then a fit of that dtype converted nothing).
     data_dtype: Dtype | None = None
     worker_peak_bytes: Bytes | None = None
+    # The share of the machine's CPU time (every CPU's) that other processes took while the timed rounds ran
+    # (bench.contention: /proc/stat less the benchmark's own processes); None: not measured (saved before, not Linux).
+    others_cpu: Fraction | None = None
     # How accurate it was, beside each parameter's own: against the closed-form optimum (the distance of every
     # parameter at once, and the loss) and the float64 reference (the loss history's largest relative difference).
     loss_opt: float | None = None
@@ -196,7 +200,7 @@ class FitRecord(_Record):
     def _unset_keys_left_out(self, handler) -> dict:
         """A record of float64 data, without a fresh process's bare loop, without FLOPs (saved before records
         counted them) or without a fitted curve is saved without the key."""
-        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size", "curve"))
+        return _without_unset(handler(self), ("data_dtype", "fresh_run_s", "flops", "size", "curve", "others_cpu"))
 
     @model_validator(mode="after")
     def _history_of_every_epoch(self) -> FitRecord:

@@ -129,7 +129,9 @@ def cmd_compare(args) -> int:
     if mismatch:
         raise UsageError(f"{mismatch} ({paths[0]}, {paths[1]})")
     method = Method(threshold=args.threshold, alpha=args.alpha)
-    result = drift.discounted(compare_runs(base, new, method, args.max_drift), drift.between_runs(base, new), method)
+    result = compare_runs(base, new, method, args.max_drift)
+    # Verdicts that the machine's drift, or another job beside a benchmark, could explain are unsure.
+    result = drift.shared(drift.discounted(result, drift.between_runs(base, new), method))
     if result.table.empty:  # a gate over nothing would pass with --allow-missing: refused, whatever is allowed
         why = f"; e.g. {result.missing[0]}" if result.missing else ""
         raise UsageError(f"BASE {paths[0]} and NEW {paths[1]} have no benchmark in common ({len(result.missing)} "

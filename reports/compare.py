@@ -31,7 +31,7 @@ from reports.stats import SLOWER, Method, Verdict, compare_samples
 COLUMNS = [
     "kind", "problem", "n", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds", "new_rounds",
     "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "reason", "accuracy",
-    "accuracy_ok",
+    "accuracy_ok", "base_others_cpu", "new_others_cpu",
 ]  # fmt: skip
 
 
@@ -156,6 +156,8 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
             "ci_low": verdict.ci_low, "ci_high": verdict.ci_high, "p_value": verdict.p_value,
             "drift": drift, "verdict": verdict.label, "reason": verdict.reason, "accuracy": accuracy,
             "accuracy_ok": accuracy == "ok",
+            # The share of the CPUs other processes took during each side's rounds (bench.contention; reports.drift).
+            "base_others_cpu": rb.get("others_cpu"), "new_others_cpu": rn.get("others_cpu"),
         })  # fmt: skip
     table = pd.DataFrame(rows, columns=COLUMNS)
     skipped = _skipped(new)

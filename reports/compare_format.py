@@ -73,7 +73,8 @@ def _shown(table: pd.DataFrame, varying: tuple[str, ...] = ()) -> pd.DataFrame:
 
     Epochs and lr are in every row's identity and in the JSON; text leaves epochs out, as it always has.
     """
-    drop = ["lr", "reason", "accuracy_ok", *(c for c in ("epochs",) if c not in varying)]
+    drop = ["lr", "reason", "accuracy_ok", "base_others_cpu", "new_others_cpu",  # the reason says where they count
+            *(c for c in ("epochs",) if c not in varying)]  # fmt: skip
     # For people, a verdict and its reason are one cell, as compare always printed them.
     said = table["verdict"].where(table["reason"] == "", table["verdict"] + ": " + table["reason"])
     return tables.present(table.assign(verdict=said).drop(columns=drop),

@@ -14,6 +14,13 @@ the median, as one noisy yardstick must not disarm the gate); any other becomes
 ``unreliable``, the reason saying it is unsure within the machine's drift and
 pointing to ``regbench ab``, which pairs the two sides in time. A machine that
 did not move (every ratio 1) changes nothing.
+
+The yardsticks feel a machine that runs slower, not a share of its cores taken
+by another job (their rounds are tens of µs, between two preemptions). That is
+read per benchmark instead: the share of the machine's CPU time other processes
+took during its rounds (``others_cpu``, bench.contention). ``shared`` makes a
+``slower`` or ``faster`` verdict unsure where either side's share exceeds
+SHARED_CPU: the job beside it, not the code, may have made the difference.
 """
 
 from __future__ import annotations
@@ -27,6 +34,10 @@ import pandas as pd
 from reports.compare import Comparison, _indexed, label
 from reports.load import Runs
 from reports.stats import FASTER, SLOWER, UNRELIABLE, Method
+
+#: The share of the machine's CPU time other processes may take during a benchmark's rounds, on either side, before
+#: a speed verdict between the runs is unsure: an idle machine's daemons take ~1 %, a hog on one core of two 50 %.
+SHARED_CPU = 0.10
 
 #: A floor's identity in a run.
 FLOOR_KEY = ["problem", "device", "n", "dtype"]
@@ -98,3 +109,19 @@ def discounted(result: Comparison, drift: Drift | None, method: Method) -> Compa
             "regbench ab pairs the two in time"
         )
     return dataclasses.replace(result, table=table, yardsticks=drift)
+
+
+def shared(result: Comparison) -> Comparison:
+    """The comparison with the speed verdicts of benchmarks that ran beside other jobs made unsure (``unreliable``):
+    those where other processes took more than SHARED_CPU of the machine's CPU time during either side's rounds."""
+    table = result.table.copy()
+    busy = table[["base_others_cpu", "new_others_cpu"]].astype(float).fillna(0.0)
+    unsure = table["verdict"].isin([SLOWER, FASTER]) & (busy.max(axis=1) > SHARED_CPU)
+    for i in table.index[unsure]:
+        table.loc[i, "verdict"] = UNRELIABLE
+        table.loc[i, "reason"] = (
+            f"unsure: other processes took {busy.loc[i, 'base_others_cpu']:.0%} (BASE) and "
+            f"{busy.loc[i, 'new_others_cpu']:.0%} (NEW) of the CPUs during its rounds, over {SHARED_CPU:.0%}; "
+            "regbench ab pairs the two in time"
+        )
+    return dataclasses.replace(result, table=table)

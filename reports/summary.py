@@ -164,11 +164,25 @@ def _depth(runs: Runs, machine: str, run: str) -> str | None:
     return runs.depth.get((machine, run)) or ("quick" if runs.quick.get((machine, run)) else None)
 
 
+def others_cpu_note(table: pd.DataFrame, machine: str, run: str) -> str:
+    """How much of the CPUs other processes took during one run's rounds (records' ``others_cpu``): its median and
+    most, with the benchmark; "" where the run did not record it. A reader sees whether the machine was quiet."""
+    rows = table[(table["machine"] == machine) & (table["run"] == run)]
+    shares = rows["others_cpu"].dropna().astype(float) if "others_cpu" in rows else pd.Series(dtype=float)
+    if shares.empty:
+        return ""
+    worst = rows.loc[shares.idxmax()]
+    return (f"; other processes took {shares.median():.0%} of the CPUs during a benchmark's rounds (median; at "
+            f"most {shares.max():.0%}, {trainer_name(worst['trainer'], worst['workers'])} {worst['dtype']} "
+            f"n={worst['n']})")  # fmt: skip
+
+
 def summarize(runs: Runs, judged: dict[str, pd.DataFrame]) -> Summary:
     many = len(runs.machines) > 1
     machines = [(f"{machine} {run}: " if many else "") + machine_line(info, _depth(runs, machine, run),
                                                              tuple(runs.processes.get((machine, run), ())),
                                                              *_frameworks_and_plugins(runs.table, machine, run))
+                + others_cpu_note(runs.table, machine, run)
                 for (machine, run), info in runs.machines.items()]  # fmt: skip
     return Summary(
         machines=machines,

@@ -16,7 +16,9 @@ import backends
 import problems
 from backends import metrics, spec_of, twin_of
 from bench.gpu import gpu_info
+from bench.memory import DISTRIBUTED_MEMORY, SLOW_FIT_MEMORY
 from bench.problems import MARGINAL_EPOCHS, default_problems, marginal_trainers
+from bench.rounds import SLOW_FIT_S
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What every trainer's record says of itself (records.model.FitRecord), so that a report needs no registry.
@@ -272,7 +274,15 @@ def test_saved_run_records_what_each_fit_costs(saved_run):
         assert 0 < info["result_s"] < info["first_call_s"]
         assert info["cold_start_s"] is info["warm_start_s"] is info["fresh_fit_s"] is None  # --no-cold-start
         assert info["data_bytes"] == 2 * info["n"] * np.dtype(info["dtype"]).itemsize
-        if info["device"] == "cpu" and Path("/proc/self/clear_refs").exists():
+        assert 0 <= info["others_cpu"] <= 1  # the share of the CPUs other processes took during its rounds
+        if info["distributed"]:  # its memory is its workers': no second group to measure this process
+            assert info["peak_bytes"] is None
+            assert info["memory_method"] == DISTRIBUTED_MEMORY
+            assert info["worker_peak_bytes"] > 0
+        elif info["memory_method"] == SLOW_FIT_MEMORY:  # the default depth leaves a slow fit's to --full
+            assert info["peak_bytes"] is None
+            assert bench["stats"]["median"] >= SLOW_FIT_S / 2  # a fit judged slow by its warm call
+        elif info["device"] == "cpu" and Path("/proc/self/clear_refs").exists():
             assert isinstance(info["peak_bytes"], int)
             assert info["peak_bytes"] >= 0
             assert "VmHWM" in info["memory_method"]

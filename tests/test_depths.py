@@ -26,6 +26,7 @@ from bench.rounds import (
     SLOW_FIT_S,
     SLOW_MIN_ROUNDS,
     least_rounds,
+    measures_memory,
     slow_fits,
 )
 from records.model import RunFacts
@@ -211,7 +212,15 @@ def test_the_default_run_gives_a_slow_fit_fewer_rounds_than_compare_judges_on():
     assert least_rounds("default", 10.0) == SLOW_MIN_ROUNDS < MIN_ROUNDS
     assert least_rounds("default", SLOW_FIT_S / 2) == MIN_ROUNDS
     assert least_rounds("quick", 0.001) == QUICK_MIN_ROUNDS
-    assert [slow_fits(depth) for depth in DEPTHS] == [2, 2 + SLOW_MIN_ROUNDS, 2 + MIN_ROUNDS]
+    assert [slow_fits(depth) for depth in DEPTHS] == [2, 1 + SLOW_MIN_ROUNDS, 2 + MIN_ROUNDS]
+
+
+def test_the_default_run_measures_no_slow_fits_memory_and_the_full_run_every_fits():
+    assert not measures_memory("quick", 0.001)
+    assert measures_memory("default", SLOW_FIT_S / 2)
+    assert not measures_memory("default", SLOW_FIT_S)
+    assert measures_memory("default", None)  # rounds given: the warm call was not timed apart
+    assert measures_memory("full", 10.0)
     assert Method().min_rounds == MIN_ROUNDS  # what compare judges on: a full run's slow fits are judged
 
 

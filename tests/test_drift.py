@@ -23,7 +23,10 @@ from tests.test_reports import NEW
 HOG = 1.3
 
 
-def run(folder: Path, name: str, seed: int, machine: float = 1.0, planted: float = 1.0) -> Path:
+def run(folder: Path, name: str, seed: int, machine: float = 1.0, planted: float = 1.0,
+        others_cpu: float | None = None) -> Path:  # fmt: skip
+    """``others_cpu``: the share of the CPUs other processes took during the planted trainer's rounds."""
+
     def factor(bench: str) -> float:
         return machine * (planted if bench == FIRST else 1.0)
 
@@ -32,6 +35,8 @@ def run(folder: Path, name: str, seed: int, machine: float = 1.0, planted: float
     for bench in data["benchmarks"]:
         if bench["extra_info"].get("floor_s"):
             bench["extra_info"]["floor_s"] *= machine
+        elif others_cpu is not None:
+            bench["extra_info"]["others_cpu"] = others_cpu if bench["name"] == FIRST else 0.01
     path = folder / "Linux-CPython-3.11-64bit" / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -101,3 +106,18 @@ def test_compare_says_how_the_machine_moved(tmp_path, capsys):
     assert document["yardsticks"]["ratio"] == pytest.approx(HOG, rel=0.03)
     assert document["yardsticks"]["count"] == 8
     assert SLOWER not in document["verdicts"]
+
+
+@pytest.mark.parametrize(("others_cpu", "verdict", "status"), [(0.45, UNRELIABLE, 0), (0.03, SLOWER, 1)])
+def test_a_benchmark_that_ran_beside_another_job_is_unsure(tmp_path, capsys, others_cpu, verdict, status):
+    """A slower benchmark whose rounds shared the CPUs with another job (a share no yardstick feels) is unsure; the
+    same slow-down on a quiet machine is still slower."""
+    base = run(tmp_path, "0001_a.json", 1, others_cpu=0.01)
+    new = run(tmp_path, "0002_b.json", 2, planted=1.3, others_cpu=others_cpu)
+    assert main(["compare", str(base), str(new), "--format", "json"]) == status
+    rows = [r for r in json.loads(capsys.readouterr().out)["rows"] if r["ratio"] > 1.2]
+    assert [(r["trainer"], r["dtype"], r["verdict"]) for r in rows] == [("numpy-manual-tutorial-cpu", "float32",
+                                                                          verdict)]  # fmt: skip
+    if verdict == UNRELIABLE:
+        assert rows[0]["reason"] == ("unsure: other processes took 1% (BASE) and 45% (NEW) of the CPUs during its "
+                                     "rounds, over 10%; regbench ab pairs the two in time")  # fmt: skip

@@ -16,7 +16,7 @@ import pytest
 
 from records.model import validate_run
 from regbench.cli import main
-from reports import targets
+from reports import summary, targets
 from reports.load import load
 
 DATA = Path(__file__).parent / "data"
@@ -157,3 +157,16 @@ def test_skipped_trainers_are_one_list_and_never_rows(report):
     assert trainers
     assert not trainers & {trainer for trainer, _ in skipped}
     assert not any("skipped" in cell for row in speed for cell in row)
+
+
+def test_the_machine_line_says_how_much_of_the_cpus_other_processes_took(tmp_path):
+    """A run that recorded ``others_cpu`` says its median and its most, with the benchmark, in its machine line."""
+    from tests.test_drift import run
+
+    path = run(tmp_path, "0001_a.json", 1, others_cpu=0.45)  # the planted trainer's rounds: 45 %, the rest 1 %
+    runs = load([path])
+    (machine, name), *_ = runs.machines
+    note = summary.others_cpu_note(runs.table, machine, name)
+    assert note == ("; other processes took 1% of the CPUs during a benchmark's rounds (median; at most 45%, "
+                    "numpy-manual-tutorial-cpu float32 n=100)")  # fmt: skip
+    assert summary.others_cpu_note(load([DATA / "v1"]).table, machine, name) == ""  # saved before it was recorded
