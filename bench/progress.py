@@ -5,7 +5,7 @@ rounds (a skipped benchmark: "skipped" and the reason; a failed one: "FAILED"
 and pytest's one line), and an estimate of the time left. Where ``regbench run`` gives each benchmark an
 estimate (``--regbench-estimates``: the storage's earlier runs, else a prior per kind of
 benchmark: regbench.estimates, bench.priors), the time left is the estimates of those
-left, scaled by how long the finished ones took against theirs; else it is the mean
+left, scaled by how long the finished ones took against theirs (its square root, ``time_left``); else it is the mean
 time of the benchmarks so far, times those left. Lines go through pytest's terminal
 writer: colour only where it would colour (a terminal), never a control
 character in a log; pytest's own dots are silenced for the benchmarks (their
@@ -116,14 +116,17 @@ class Progress:
 
     def time_left(self, elapsed: float, index: int, left: int) -> float:
         """Seconds the run should still take, ``elapsed`` seconds in, with ``index`` benchmarks done, ``left`` to go:
-        the estimates of those left × elapsed ÷ the estimates of those done (the machine's pace against them)."""
+        the estimates of those left × the square root of elapsed ÷ the estimates of those done (the machine's pace
+        against them, halfway to 1 on a log scale: one benchmark far off its estimate early in a run, a first
+        torch.compile graph at twice its prior, would otherwise scale every estimate after it as much; a quick
+        run's estimates were 2× too long after one, 2026-12-03)."""
         mine = [i for i, entry in enumerate(self.estimates) if entry["nodeid"] in self.items]
         if not mine:
             return elapsed / index * left
         done = [i < mine[0] or (i in mine and entry["nodeid"] in self.done) for i, entry in enumerate(self.estimates)]
         expected_done = sum(e["estimate_s"] for e, is_done in zip(self.estimates, done, strict=True) if is_done)
         expected_left = sum(e["estimate_s"] for e, is_done in zip(self.estimates, done, strict=True) if not is_done)
-        return expected_left * (elapsed / expected_done if expected_done > 0 else 1.0)
+        return expected_left * ((elapsed / expected_done) ** 0.5 if expected_done > 0 else 1.0)
 
     def _write(self, line: str, report) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")

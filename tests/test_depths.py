@@ -199,9 +199,10 @@ def test_the_time_left_scales_the_estimates_left_by_the_pace_so_far(tmp_path):
     progress = Progress(_config(**{"--regbench-progress-of": "1,4,0", "--regbench-estimates": str(path)}))
     progress.items = {"torch::b": None, "torch::c": None}  # this process's benchmarks
     progress.done = {"torch::b"}
-    # Up to b, 20 s were expected and 40 s taken: the machine runs at half the estimates' pace. Left: c, the jax
+    # Up to b, 20 s were expected and 40 s taken: the machine runs at half the estimates' pace, which scales those
+    # left by its square root (one slow benchmark must not double every later estimate). Left: c, the jax
     # process's start, d and the report.
-    assert progress.time_left(40.0, 2, 2) == pytest.approx(2 * (20.0 + 4.0 + 26.0 + 10.0))
+    assert progress.time_left(40.0, 2, 2) == pytest.approx(2**0.5 * (20.0 + 4.0 + 26.0 + 10.0))
     plain = Progress(_config(**{"--regbench-progress-of": "1,4,0"}))
     plain.items = progress.items
     assert plain.time_left(40.0, 2, 2) == pytest.approx(40.0)  # no estimates: the mean so far × those left
