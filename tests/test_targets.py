@@ -292,3 +292,17 @@ def test_every_restated_target_exists_and_its_evidence_is_in_the_docs():
     text = (Path(__file__).parents[1] / page).read_text()
     assert f"### {anchor.replace('-', ' ').capitalize()}" in text
     assert all(t.what not in targets.RESTATED or t.bound is not None for t in targets.TARGETS)
+
+
+def test_regbench_targets_says_which_targets_were_restated_before_its_verdict_line(capsys):
+    from regbench.cli import main
+
+    storage = Path(__file__).parent / "data" / "v2"
+    assert main(["targets", "--storage", str(storage)]) in (0, 1)
+    lines = capsys.readouterr().out.splitlines()
+    restated = [line for line in lines if line.startswith("restated: ")]
+    assert [line.removeprefix("restated: ") for line in restated] == [
+        f"{what}: {r.was} before; {r.why} ({targets.RESTATED_EVIDENCE})" for what, r in targets.RESTATED.items()
+    ]
+    assert lines[-1].startswith("targets ")  # the verdicts' line last, the restated ones just before it
+    assert lines[-1 - len(restated) : -1] == restated
