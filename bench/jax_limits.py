@@ -8,8 +8,9 @@ dispatch off, both in that child only, as a user's own script could: the library
 - ``hlo``: the compiled large-problem program (``as_text()``): the kernels of one epoch, each with the parts XLA splits
   it into for its thread pool (``outer_dimension_partitions``; none: XLA does not split it) and the bytes it moves.
 - ``epoch``: at n = 10⁷ (``--n``), per epoch (the difference of whole fits at 5 and 25 epochs, as the marginal study
-  takes it) JAX's scan, the CPU limit and the native loop; and the parts of JAX's epoch alone (the loop fusion that
-  writes the residual, one reduction that reads it back): on one core and on all of them.
+  takes it) JAX's scan, the CPU limit and the native loop; beside them one read of as many bytes as x and y by XLA's
+  reduction, by Numba on one thread and by Numba on every CPU, and the threads the reduction ran on: in a process
+  pinned to one CPU and in one on all of them.
 - ``dispatch``: at the tutorial's size, a warm ``fit()`` of JAX's scan against the native loop's in a fresh process,
   under JAX's default (asynchronous dispatch) and with it off (``jax_cpu_enable_async_dispatch``).
 """

@@ -89,8 +89,8 @@ RESTATED_EVIDENCE = "docs/measuring.md#restated-targets"
 RESTATED = {
     "JAX: fit() in a fresh process / native loop's": Restated(
         "≤ 4×",
-        "JAX's asynchronous CPU dispatch: the Python around the program runs slower while it runs (openxla/xla#18608); "
-        "with dispatch synchronous the same fit() meets ≤ 4×",
+        "JAX's asynchronous CPU dispatch: the Python around the program runs slower while XLA's thread runs it "
+        "(openxla/xla#18608); with dispatch synchronous the same fit() meets ≤ 4×",
     ),
     "jax: time per epoch / CPU limit's": Restated(
         "≤ 3×",
