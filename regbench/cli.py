@@ -163,6 +163,8 @@ def cmd_targets(args) -> int:
         print(f"## {title}\n")
         print(tables.present(table).to_markdown(index=False, disable_numparse=True) if not table.empty else "(none)")
         print()
+    for restated in targets.restated_lines(judged):  # set at an upstream limit: why, and where the evidence is
+        print(restated)
     print(target_runs.line(judged, [s.run for s in chosen]))
     return 1 if target_runs.counts(judged)[target_runs.NOT_MET] else 0
 

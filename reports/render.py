@@ -186,7 +186,8 @@ NOTES = (
     "with empty compile caches, measured for trainers that compile, and *fresh_fit* a warm fit() in that process, "
     "as a user's script calls it (*fresh_run*: the bare run() between those calls); *peak_memory* is what one "
     "whole fit adds to the process at its peak (on a GPU: the framework allocator's peak), *× data* the same over "
-    "the size of its data."
+    "the size of its data. A target's bound marked *(restated)* was set again at a limit of JAX or XLA:CPU that "
+    f"the evidence names ({targets.RESTATED_EVIDENCE}: its commands, numbers and upstream threads)."
 )
 
 

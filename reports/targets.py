@@ -7,7 +7,9 @@ target's sizes are stated here (``tests/test_targets.py`` holds them against
 the benchmarks'). A target whose trainers or sizes are
 missing from the run (a quick run, a selection, a study left out) is "not
 measured": never counted met or not met, and listed (``not_measured``) as what
-a deeper run would judge. A target with no bound is shown, not judged.
+a deeper run would judge. A target with no bound is shown, not judged. A target
+restated at a limit of JAX or XLA:CPU that the evidence names (issue 35) is
+marked so, its former bound and the evidence named (``RESTATED``).
 """
 
 from __future__ import annotations
@@ -64,13 +66,51 @@ TARGETS = (
     Target("torch CPU: cold start, empty caches", TUTORIAL_N, "torch", None, False, 30, "cold_start_s", FASTEST),
     Target("torch CPU: warm start, caches filled", TUTORIAL_N, "torch", None, False, 8, "warm_start_s", FASTEST),
     Target("JAX: time / native loop", TUTORIAL_N, "jax", NATIVE_LOOP, False, 6),
-    Target("JAX: fit() in a fresh process / native loop's", TUTORIAL_N, "jax", NATIVE_LOOP, False, 4, "fresh_fit_s"),
+    Target("JAX: fit() in a fresh process / native loop's", TUTORIAL_N, "jax", NATIVE_LOOP, False, 5, "fresh_fit_s"),
     Target("JAX: time / CPU limit", TUTORIAL_N, "jax", CPU_LIMIT, False, None),
     *(Target(f"{b}: time per epoch / native loop", LARGE_N, b, NATIVE_LOOP, False, 3) for b in FRAMEWORKS),
     *(Target(f"{b}: time per epoch / CPU limit", LARGE_N, b, CPU_LIMIT, False, None) for b in FRAMEWORKS),
 )
 
 COLUMNS = ["machine", "run", "dtype", "n", "target", "trainer", "against", "measured", "required", "met"]
+
+
+@dataclass(frozen=True)
+class Restated:
+    """A target set again at what an upstream limit lets the framework reach (issue 35): its bound before, why."""
+
+    was: str
+    why: str
+
+
+#: Where the evidence of every restated target is: its commands, numbers and upstream threads.
+RESTATED_EVIDENCE = "docs/measuring.md#restated-targets"
+#: The targets restated at a limit of JAX or XLA:CPU that the evidence names, by name; every other target holds.
+RESTATED = {
+    "JAX: fit() in a fresh process / native loop's": Restated(
+        "≤ 4×",
+        "JAX's asynchronous CPU dispatch: the Python around the program runs slower while XLA's thread runs it "
+        "(openxla/xla#18608); with dispatch synchronous the same fit() meets ≤ 4×",
+    ),
+    "jax: time per epoch / CPU limit's": Restated(
+        "≤ 3×",
+        "XLA:CPU writes the residual and reads it back in three unfused YNNPACK reductions, 3.5× the CPU limit's "
+        "bytes an epoch, and its reductions fall below one thread's speed on a busy machine "
+        "(jax-ml/jax#37465, openxla/xla#46351)",
+    ),
+}
+
+
+def restated_mark(what: str) -> str:
+    """What a restated target's ``required`` cell adds to its bound: that it was restated."""
+    return " (restated)" if what in RESTATED else ""
+
+
+def restated_lines(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """One line per restated target that ``tables`` hold: its bound before, why, and where the evidence is."""
+    held = {what for t in tables.values() if "target" in t for what in t["target"]}
+    return [f"restated: {what}: {RESTATED[what].was} before; {RESTATED[what].why} ({RESTATED_EVIDENCE})"
+            for what in RESTATED if what in held]  # fmt: skip
 
 
 def targets_of(rows: pd.DataFrame) -> tuple[Target, ...]:
@@ -115,7 +155,9 @@ def _against(rows: pd.DataFrame, target: Target, fastest: pd.Series | None) -> p
 
 def _required(target: Target) -> str:
     unit = "×" if target.against else " s"
-    return "" if target.bound is None else f"{'≥' if target.speedup else '≤'} {target.bound:g}{unit}"
+    if target.bound is None:
+        return ""
+    return f"{'≥' if target.speedup else '≤'} {target.bound:g}{unit}" + restated_mark(target.what)
 
 
 def speed(runs: Runs) -> pd.DataFrame:
@@ -222,7 +264,7 @@ def _verdict(row: dict, what: str, bound: float, trainer: str = "", against: str
     """A row of a target table: not measured (no trainer) and unjudged ones are shown, neither met nor not met."""
     met = bool(value <= bound) if judged and trainer else None
     return {**row, "target": what, "trainer": trainer, "against": against, "measured": value,
-            "required": f"≤ {bound:g}×", "met": met}  # fmt: skip
+            "required": f"≤ {bound:g}×" + restated_mark(what), "met": met}  # fmt: skip
 
 
 def problem_targets(runs: Runs) -> pd.DataFrame:
@@ -324,8 +366,9 @@ def not_measured(tables: dict[str, pd.DataFrame]) -> list[str]:
     return list(dict.fromkeys(unmeasured(tables)))
 
 
-#: At MARGINAL_N: time per epoch against the CPU limit's, per backend; and the fixed cost of a fit, in epochs of it.
-MARGINAL_BOUNDS = {"numpy": 3.5, "torch": 3.0, "jax": 3.0}
+#: At MARGINAL_N: time per epoch against the CPU limit's, per backend (JAX's restated: RESTATED); and the fixed cost of
+#: a fit, in epochs of it.
+MARGINAL_BOUNDS = {"numpy": 3.5, "torch": 3.0, "jax": 5.0}
 FIXED_BOUND_EPOCHS = 10.0
 MARGINAL_COLUMNS = ["machine", "run", "dtype", "n", "trainer", "backend", "roles", "distributed", "limit",
                     "fit_few_s", "fit_many_s", "per_epoch_s", "fixed_s"]  # fmt: skip

@@ -167,7 +167,8 @@ def test_older_runs_report_as_they_did(tmp_path, folder, expected):
     that regbench (de1b4dd) and were equal to schema 2's report byte for byte (6203e69); they were written again
     once the speed tables gained a column of the data's size beside the peak memory (issue 36), once the notes
     named the parameters by name rather than as (w, b) (issue 33), and once a target the run did not measure was no
-    longer counted "not met" and the summary said it judged one run (issue 35), the only changes."""
+    longer counted "not met" and the summary said it judged one run (issue 35), and once two JAX targets were restated
+    at the limits the evidence names, marked so, with a note that points to it (issue 35), the only changes."""
     assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
 
