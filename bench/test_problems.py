@@ -10,7 +10,8 @@ reason, and so is every size whose data in the working dtype would take over a q
 and without the eager baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the
 run's time. Each size the run times also times one streaming read of exactly that problem's ``floor_bytes``
 (``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy marked gpu), its record
-naming the problem: the floor its rows are held against. The seed's problem keeps its own benchmarks
+naming the problem: the floor its rows are held against. Their records are the fit study's (kind "fit", as the
+seed's), the problem and the size's role (``size``) their own fields. The seed's problem keeps its own benchmarks
 (test_fit.py, test_sweep.py). No cold start is measured: the seed's problem measures each compiling trainer's.
 Deselected by ``--quick``, which times the seed's problem alone.
 """
@@ -91,7 +92,7 @@ def test_problem(benchmark, problem, sizes, trainer, dtype, rounds, budget, dept
     workload, config = _runnable(problem, sizes, dtype)
     config = replace(config, workers=problem_workers(trainer.id))
     benchmark.group = f"{workload.record.label}: n={workload.problem.n}, {config.epochs} epochs"
-    run_benchmark(benchmark, "problem", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S),
+    run_benchmark(benchmark, "fit", trainer, workload, config, rounds, budget_s=min(budget, PROBLEM_BUDGET_S),
                   depth=depth)  # fmt: skip
 
 

@@ -132,8 +132,10 @@ def _flat(value: Any) -> list:
 class FitRecord(_Record):
     """One trainer's benchmark: who ran, on what, what it computed, what it cost."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
-    kind: str  # "fit", "sweep", "marginal", "scaling", ...: the family of the benchmark (bench/test_KIND.py)
+    schema_version: Literal[3] = SCHEMA_VERSION
+    # The study: "fit" (every problem at its sizes), "sweep", "marginal", "scaling", ... (bench/test_KIND.py); the
+    # problem is its own field.
+    kind: str
     problem: ProblemRecord
     # The trainer, as its spec said when it ran.
     trainer: str
@@ -216,7 +218,7 @@ class FloorRecord(_Record):
     key in the file, for the seed's x and y of n points (every run written before floors named a problem).
     """
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     kind: Literal["floor"] = FLOOR
     n: Count
     dtype: Dtype
@@ -268,7 +270,7 @@ class ProblemData(_Record):
 class RunFacts(_Record):
     """The file-level facts of a run (the file's ``regbench`` key)."""
 
-    schema_version: Literal[2] = SCHEMA_VERSION
+    schema_version: Literal[3] = SCHEMA_VERSION
     outcomes: list[Outcome] = []
     problems: list[ProblemData] = []
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a

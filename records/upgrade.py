@@ -2,13 +2,16 @@
 
 Rules: ``upgrade(data)`` takes a parsed file and returns it in the current
 schema (records.model), leaving a current file as it is and never modifying
-its argument; each schema is brought to the next (0 → 1 → 2), and a file of a
+its argument; each schema is brought to the next (0 → 1 → 2 → 3), and a file of a
 schema newer than this regbench's is refused (``NewerSchema``, one line). It
 imports records.schema and records.roles only. Schema 1 kept a fit's
 parameters as ``w``, ``b`` and, for a model of d features, ``theta`` (its ``w``
 then ‖θ‖₂), with ``w_opt``, ``b_opt``, ``ref_dw`` and ``ref_db``; schema 2
-keeps every parameter by name (``params``). Schema 0 (regbench before records described themselves; no
-``schema_version``) saved no roles, kinds or problems: they are restored from
+keeps every parameter by name (``params``). Schema 2 named the other problems' fits' kind "problem" (the seed's
+"fit"), and said a fit's size's role (``size``) only from late in its life; schema 3's kind is the study alone
+(those fits are "fit") and every fit of a built-in problem says its size's role, restored from what the problem
+modules declared when schema 2 was written (``V2_SIZES``, frozen here). Schema 0 (regbench before records
+described themselves; no ``schema_version``) saved no roles, kinds or problems: they are restored from
 what regbench's registry said when schema 0 was written (``V0_TRAINERS``,
 frozen here: today's registry may differ), from the test's name, and from the
 problem's label. Schema 0 ran one model, ``y = w·x² + b``, on the tutorial's
@@ -84,8 +87,10 @@ def upgrade(data: Any) -> Any:
     if schema == 0:
         data["benchmarks"] = [_benchmark_v0(b) for b in data["benchmarks"]]
         data["regbench"] = _facts_v0(data)
-    data["benchmarks"] = _curves_v1([_benchmark_v1(b) for b in data["benchmarks"]], data["regbench"])
-    data["regbench"] = {**data["regbench"], "schema_version": 2}
+    if schema <= 1:
+        data["benchmarks"] = _curves_v1([_benchmark_v1(b) for b in data["benchmarks"]], data["regbench"])
+    data["benchmarks"] = [_benchmark_v2(b) for b in data["benchmarks"]]
+    data["regbench"] = {**data["regbench"], "schema_version": 3}
     return data
 
 
@@ -202,6 +207,43 @@ def _curves_v1(benchmarks: list, facts: Any) -> list:
         curve = (w * x**2 + b).tolist() if _real(w) and _real(b) else None
         out.append({**bench, "extra_info": {**info, "curve": curve}})
     return out
+
+
+#: Schema 2's kind of the fits of the problems other than the seed's (bench/test_problems.py then).
+V2_PROBLEM_KIND = "problem"
+#: The sizes the built-in problems declared when schema 2 was written (problems/*.py, 2026-12-03): name -> role ->
+#: their parameters (n and the problem's own, each at its PARAMS's default where a size left it out; not the seed
+#: or the noise). Any other size of theirs is "sweep"; a plugin's problem gets no role.
+V2_SIZES: dict[str, dict[str, tuple[dict[str, int], ...]]] = {
+    "quadratic": {"default": ({"n": 100},), "full": ({"n": 10**6},)},
+    "linear": {"default": ({"n": 1000, "d": 16},), "full": ({"n": 10**5, "d": 64},)},
+    "mlp": {"default": ({"n": 1024, "d": 32, "h": 64},), "full": ({"n": 4096, "d": 64, "h": 256},)},
+    "logistic": {"default": ({"n": 4096, "d": 16},), "full": ({"n": 10**5, "d": 64},)},
+}
+
+
+def _size_v2(problem: Any) -> str | None:
+    """The role of a schema-2 fit's size (V2_SIZES); None for a problem that is not a built-in one."""
+    if not (isinstance(problem, dict) and problem.get("name") in V2_SIZES and isinstance(problem.get("params"), dict)):
+        return None
+    params = {key: value for key, value in problem["params"].items() if key not in ("seed", "noise")}
+    roles = V2_SIZES[problem["name"]]
+    return next((role for role, sizes in roles.items() if params in sizes), "sweep")
+
+
+def _benchmark_v2(bench: Any) -> Any:
+    """A schema-2 benchmark in schema 3: an other problem's fit of kind "fit", and every fit's size's role."""
+    if not isinstance(bench, dict) or not isinstance(bench.get("extra_info"), dict):
+        return bench
+    info = dict(bench["extra_info"])
+    if info.get("schema_version") != 2:
+        return bench  # validation names what is wrong
+    info["schema_version"] = 3
+    if info.get("kind") == V2_PROBLEM_KIND:
+        info["kind"] = "fit"
+    if info.get("kind") != FLOOR and info.get("size") is None and (size := _size_v2(info.get("problem"))):
+        info["size"] = size
+    return {**bench, "extra_info": info}
 
 
 def _scalar_v1(value: float, optimum: Any, ref_diff: Any) -> dict:

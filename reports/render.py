@@ -23,6 +23,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from records.model import SEED_PROBLEM
 from reports import charts, history, scaling, tables, targets
 from reports.history import History
 from reports.load import IN_MEMORY, Runs, gpu_label
@@ -71,11 +72,12 @@ def _environment(runs: Runs) -> pd.DataFrame:
 def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, bytes]]:
     """The report's tables (numbers) and charts (PNG bytes); the history of ``past`` where a machine has runs."""
     speed = tables.speed(runs)
-    # The seed's fits, with what the charts draw: their times, loss histories and fitted curves.
+    # The seed's fits (the report leads with its problem), with what the charts draw: their times, loss histories and
+    # fitted curves.
     drawn = ["machine", "run", "problem", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s",
              "q3_s", "diverged", "losses", "curve"]  # fmt: skip
     fit = speed.drop(columns="workers", errors="ignore").merge(
-        runs.table[runs.table["kind"] == "fit"].reindex(columns=drawn), on=["machine", "run", "n", "trainer", "dtype"]
+        _fits(runs, SEED_PROBLEM).reindex(columns=drawn), on=["machine", "run", "n", "trainer", "dtype"]
     )
     out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
@@ -107,14 +109,16 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         out_tables["dp targets"] = scaling.targets(fits, study)
         pngs["scaling-dp.png"] = _png(scaling.chart(study))
     for label in tables.problems_of(runs):  # the other problems: one section each (speed, accuracy, time charts)
-        out_tables[f"problem {label} speed"] = tables.speed(runs, tables.PROBLEM_KIND, label)
-        out_tables[f"problem {label} accuracy"] = tables.accuracy(runs, tables.PROBLEM_KIND, label)
-        rows = runs.table[(runs.table["kind"] == tables.PROBLEM_KIND) & (runs.table["problem"] == label)]
+        if label == SEED_PROBLEM:  # the report's lead, above
+            continue
+        out_tables[f"problem {label} speed"] = tables.speed(runs, label)
+        out_tables[f"problem {label} accuracy"] = tables.accuracy(runs, label)
+        rows = _fits(runs, label)
         sizes = tables.sizes_of(runs, label)
         if len(sizes) > 1:
             # A sweep: one scaling table and chart, not a time chart per size. Reports import no problem module
             # (tests/test_layers.py), so they cannot name its DEFAULT_SIZES; a default run has one size per label.
-            scaled = tables.scaling(runs, kind=tables.PROBLEM_KIND, problem=label)
+            scaled = tables.scaling(runs, kind=tables.FIT, problem=label)
             out_tables[f"problem {label} scaling"] = scaled.reset_index()
             floors = tables.floors(runs, label)
             chart = charts.scaling_chart(rows, floors, "its data", f"Problem {label}")
@@ -132,6 +136,12 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
             pngs[f"problem-{_slug(label)}-fit.png"] = _png(drawn)
     out_tables.update(targets.judge(runs))
     return out_tables, pngs
+
+
+def _fits(runs: Runs, problem: str) -> pd.DataFrame:
+    """The fit study's rows of ``problem`` (its label)."""
+    table = runs.table
+    return table[(table["kind"] == tables.FIT) & (table["problem"] == problem)]
 
 
 def _slug(text: str) -> str:

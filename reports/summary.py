@@ -3,7 +3,7 @@
 Rules: computed from the loaded runs and the judged targets alone, as data
 (strings and small tables); reports.render lays it out in Markdown and HTML.
 The fastest trainer of a framework is the least median of the tutorial's fits
-("fit" benchmarks) at each size, over its trainers and dtypes, diverged fits
+(the seed's problem's "fit" benchmarks) at each size, over its trainers and dtypes, diverged fits
 excluded; its speed-up is over the reference trainer of its dtype (reports.tables).
 A trainer agrees with the float64 reference when its loss history stays within
 AGREE_EPS machine epsilons of its dtype (relative), the bound tests/test_agreement.py
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from records.model import SEED_PROBLEM
 from records.sources import DISTRIBUTION
 from reports import tables, targets
 from reports.load import FLOOR_DEVICE, Runs, gpu_label, precision_label
@@ -75,11 +76,16 @@ def machine_line(info: dict, depth: str | None = None, processes: tuple[str, ...
     return line + "; every framework in one process (pytest bench)"
 
 
+def _tutorial(table: pd.DataFrame) -> pd.Series:
+    """Which rows are the seed's problem's fits, the tutorial's: the answer the report leads with."""
+    return (table["kind"] == tables.FIT) & (table["problem"] == SEED_PROBLEM)
+
+
 def fastest(runs: Runs) -> pd.DataFrame:
     """Per machine, run and size of the tutorial's fits: each framework's fastest trainer, its time and speed-up."""
     speed = tables.speed(runs).drop(columns="workers", errors="ignore")  # shown there only where some trainer has 2+
     keys = ["machine", "run", "n", "trainer", "dtype"]
-    fit = speed.merge(runs.table[runs.table["kind"] == "fit"][[*keys, "backend", "workers"]], on=keys)
+    fit = speed.merge(runs.table[_tutorial(runs.table)][[*keys, "backend", "workers"]], on=keys)
     fit = fit[fit["status"] != "diverged"].dropna(subset=["median_s"])
     if fit.empty:
         return pd.DataFrame(columns=["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"])
@@ -93,7 +99,7 @@ def agreement(runs: Runs) -> dict[str, str]:
     """Per dtype: whether every fit stays within AGREE_EPS epsilons of the float64 reference, and the worst one."""
     table = runs.table
     is_reference = table["reference"].astype(bool) & (table["dtype"] == "float64")  # itself: 0 by definition
-    fit = table[(table["kind"] == "fit") & ~is_reference]
+    fit = table[_tutorial(table) & ~is_reference]
     lines = {}
     for dtype, group in fit.groupby("dtype", sort=True):
         bound = AGREE_EPS * float(np.finfo(dtype).eps)

@@ -15,8 +15,8 @@ from records.model import SEED_PROBLEM
 from reports.load import Runs
 
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
-#: The kind of the benchmarks of the problems other than the seed's (bench/test_problems.py).
-PROBLEM_KIND = "problem"
+#: The kind of every problem's fits, the seed's and the others' (records.model.FitRecord.kind: the study).
+FIT = "fit"
 #: A problem is shown against its compute limit where that limit is at least this many times its bandwidth floor
 #: (reports.load: ``compute_s``, ``floor_s``): the matrix-product rate is measured at an MLP's shapes (bench.compute),
 #: no yardstick for a logistic regression's matrix-vector products, which reading the data bounds anyway.
@@ -41,21 +41,22 @@ def _one_process(df: pd.DataFrame, cols: list[str]) -> None:
         cols.remove("workers")
 
 
-def _rows(runs: Runs, kind: str, problem: str | None) -> pd.DataFrame:
-    df = runs.table[runs.table["kind"] == kind]
-    return (df if problem is None else df[df["problem"] == problem]).copy()
+def _rows(runs: Runs, kind: str, problem: str) -> pd.DataFrame:
+    df = runs.table
+    return df[(df["kind"] == kind) & (df["problem"] == problem)].copy()
 
 
-def problems_of(runs: Runs, kind: str = PROBLEM_KIND) -> list[str]:
+def problems_of(runs: Runs, kind: str = FIT) -> list[str]:
     """The problems (their labels, records.model.ProblemRecord.label) of the benchmarks of ``kind``, sorted."""
     return sorted(runs.table[runs.table["kind"] == kind]["problem"].unique())
 
 
-def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataFrame:
-    """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run.
+def speed(runs: Runs, problem: str = SEED_PROBLEM, kind: str = FIT) -> pd.DataFrame:
+    """Time per trainer and dtype, and speed-up over the reference (the NumPy tutorial loop) of the same dtype and run,
+    of ``problem``'s benchmarks (its label; the seed's by default) of ``kind``.
 
     ``gpu_time`` (the GPU's own time of a round, from CUDA events), the cold starts and the peak memory are shown
-    where some trainer has them. ``problem``: that problem's benchmarks alone (its label).
+    where some trainer has them.
     """
     df = _rows(runs, kind, problem)
     ref = df[df["reference"].astype(bool)].set_index(KEYS)["median_s"].rename("ref_median_s")
@@ -71,7 +72,7 @@ def speed(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataF
     df["data_bytes"] = df["data_bytes"].where(df["memory_ratio"].notna())
     # Where the model's matrix products clearly outweigh reading its data (an MLP's), each epoch against the
     # roofline (max(compute limit, bandwidth floor)) and its share of the machine's matrix-product rate (MFU).
-    if problem is not None and compute_bound(df):
+    if compute_bound(df):
         df["roofline_ratio"] = df["per_epoch_s"] / df["roofline_s"]
         df["mfu"] = df["compute_s"] / df["per_epoch_s"]
         cols[cols.index("per_epoch_s") + 1 : cols.index("per_epoch_s") + 1] = ["compute_s", "roofline_ratio", "mfu"]
@@ -94,19 +95,18 @@ def parameters(df: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(name for names in df["param_names"] for name in names))
 
 
-def accuracy(runs: Runs, kind: str = "fit", problem: str | None = None) -> pd.DataFrame:
-    """Where each fit ended, how far from the least-squares optimum, and how far from the float64 reference.
+def accuracy(runs: Runs, problem: str = SEED_PROBLEM, kind: str = FIT) -> pd.DataFrame:
+    """Where each fit of ``problem`` (its label; the seed's by default) ended, how far from the least-squares optimum,
+    and how far from the float64 reference.
 
-    Every parameter by its record's name: a scalar's value, a vector's norm ‖p‖₂ (reports.load.param_columns).
-    ``problem``: that problem's benchmarks alone, without the optimum's value of a vector parameter (its records
-    leave it out: ``opt_distance`` says how far). The relative norms of the differences from the reference are
-    shown where the records have them (runs of schema 2 on)."""
+    Every parameter by its record's name: a scalar's value, a vector's norm ‖p‖₂ (reports.load.param_columns),
+    without the optimum's value of a vector parameter (its records leave it out: ``opt_distance`` says how far).
+    The relative norms of the differences from the reference are shown where the records have them (runs of
+    schema 2 on)."""
     df = _rows(runs, kind, problem)
     df["status"] = _status(df)
     names = parameters(df)
-    opts = [f"{name}_opt" for name in names]
-    if problem is not None:
-        opts = [col for col in opts if not df[col].isna().all()]
+    opts = [col for col in (f"{name}_opt" for name in names) if not df[col].isna().all()]
     rels = [f"ref_rel_{name}" for name in names if not df[f"ref_rel_{name}"].isna().all()]
     refs = [f"ref_d{name}" for name in names]
     cols = ["machine", "run", "n", "trainer", "workers", "dtype", *names, "final_loss", *opts, "loss_opt",
@@ -127,7 +127,7 @@ def floors(runs: Runs, problem: str = SEED_PROBLEM) -> pd.DataFrame:
     return runs.floor[runs.floor["problem"] == problem]
 
 
-def sizes_of(runs: Runs, problem: str, kind: str = PROBLEM_KIND) -> list:
+def sizes_of(runs: Runs, problem: str, kind: str = FIT) -> list:
     """The sizes (n) at which ``problem``'s benchmarks of ``kind`` ran, ascending."""
     return sorted(_rows(runs, kind, problem)["n"].unique())
 
@@ -136,7 +136,7 @@ def scaling(runs: Runs, value: str = "per_epoch_s", kind: str = "sweep", problem
     """One row per trainer and dtype, one column per n: median time per epoch (or ``floor_fraction``).
 
     With ``per_epoch_s``, the bandwidth floor of each size comes first: ``problem``'s own floors alone. By default
-    the seed's sweep; ``kind``, ``problem``: another problem's benchmarks (its label: n is its one size parameter).
+    the seed's sweep; ``kind``, ``problem``: another study's or problem's (its label: n is its one size parameter).
     """
     df = _rows(runs, kind, problem)
     if df.empty:

@@ -55,6 +55,13 @@ def _joined(values: pd.Series) -> str:
     return ", ".join(str(v) for v in dict.fromkeys(values) if v)
 
 
+def _size(group: pd.DataFrame, value: str) -> int | str:
+    """The size of a target over runs: the n of the runs that measured it, else of those that ran its size; ""
+    where none did."""
+    found = [n for rows in (group[group[value].notna()], group) for n in rows["n"] if n != "" and pd.notna(n)]
+    return found[0] if found else ""
+
+
 def over_runs(judged: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
     """The target tables of several runs (reports.targets.judge of each) as one verdict per target over them."""
     out = {}
@@ -65,12 +72,19 @@ def over_runs(judged: list[dict[str, pd.DataFrame]]) -> dict[str, pd.DataFrame]:
             continue
         df = pd.concat(tables, ignore_index=True)
         value = next(column for column in VALUES if column in df)
-        keys = [c for c in ("machine", "dtype", "n", "target") if c in df] + ([] if "target" in df else ["trainer"])
+        # A target's size is its measured rows' (reports.targets: none where a run did not measure it), so a target
+        # is one row whichever runs measured it; a table of trainers (overhead, memory) keeps a row per size.
+        sized = "target" in df and "n" in df
+        keys = [c for c in ("machine", "dtype", "n", "target") if c in df and not (sized and c == "n")]
+        keys += [] if "target" in df else ["trainer"]
         rows = []
         for key, group in df.groupby(keys, sort=False, dropna=False):
             met, word, count = _verdict(group, value)
             measured = group[value].dropna().astype(float)
             row = dict(zip(keys, key, strict=True))
+            if sized:  # in its place, before the target
+                target = row.pop("target")
+                row.update(n=_size(group, value), target=target)
             for name in ("trainer", "against"):
                 if name in group and name not in keys:
                     row[name] = _joined(group.loc[group[value].notna(), name])

@@ -3,8 +3,10 @@
 Rules: every verdict is computed from one saved run, as ratios of medians
 measured in that run (side by side, on one machine); trainers are chosen by
 the roles, backends and devices their records name, never by id, and a
-target's sizes are stated here (``tests/test_targets.py`` holds them against
-the benchmarks'). A target whose trainers or sizes are
+target's rows by the study, the problem and the size's role their records name
+(``At``: the seed's default size is the tutorial's, its full one the large
+problem), never by a size restated here (``tests/test_targets.py`` holds the roles
+against the benchmarks'). A target whose trainers or sizes are
 missing from the run (a quick run, a selection, a study left out) is "not
 measured": never counted met or not met, and listed (``not_measured``) as what
 a deeper run would judge. A target with no bound is shown, not judged. A target
@@ -23,8 +25,24 @@ from records.model import SEED_PROBLEM
 from records.roles import BASELINE, CPU_LIMIT, NATIVE_LOOP, NATIVE_ROLES
 from reports.load import Runs
 
-#: The sizes the targets are set at: the tutorial's problem, the large problem of every run, the marginal study's.
-TUTORIAL_N, LARGE_N, MARGINAL_N = 100, 10**6, 10**7
+
+@dataclass(frozen=True)
+class At:
+    """Where a target's rows are: the study (``kind``), the problem (its label) and the role of its size (``size``:
+    records.model.FitRecord.size, what the problem's module declares it to be), as the records name them."""
+
+    kind: str
+    problem: str
+    size: str
+
+    def of(self, rows: pd.DataFrame) -> pd.Series:
+        """Which of ``rows`` are here."""
+        return (rows["kind"] == self.kind) & (rows["problem"] == self.problem) & (rows["size"] == self.size)
+
+
+#: The sizes the targets are set at: the tutorial's problem (the seed's default size), the large problem (its full
+#: size, timed by the seed's sweep).
+TUTORIAL, LARGE = At("fit", SEED_PROBLEM, "default"), At("sweep", SEED_PROBLEM, "full")
 #: What fit() may add over the bare training loop (building the result), as a fraction of the loop.
 OVERHEAD_BOUND = 0.05
 #: What a whole warm fit() in a user's fresh process may add over the loop's timed rounds, for the references that
@@ -42,7 +60,8 @@ FASTEST = "per_epoch_s"  # what "fastest" means unless a target says otherwise
 class Target:
     """The fastest one-process CPU trainer of ``backend`` (its baseline excluded) against a trainer of role ``against``.
 
-    ``speedup``: the value is against/fastest and must be ≥ bound; otherwise fastest/against, ≤ bound.
+    ``at``: its rows (TUTORIAL or LARGE). ``speedup``: the value is against/fastest and must be ≥ bound; otherwise
+    fastest/against, ≤ bound.
     ``column`` is what is compared: at the tutorial's size whole fits, at the large size time per epoch, or
     ``fresh_fit_s``, a warm ``fit()`` in a fresh process that changed no setting (bench.cold_start). The
     fastest trainer is the one with the least ``rank_by`` (default: ``column``). Without ``against`` the
@@ -50,7 +69,7 @@ class Target:
     """
 
     what: str
-    n: int
+    at: At
     backend: str
     against: str | None
     speedup: bool
@@ -60,16 +79,16 @@ class Target:
 
 
 TARGETS = (
-    Target("NumPy: speed-up over its tutorial loop", TUTORIAL_N, "numpy", BASELINE, True, 3),
-    Target("torch CPU: speed-up over its eager loop", TUTORIAL_N, "torch", BASELINE, True, 5),
-    Target("torch CPU: time / native loop", TUTORIAL_N, "torch", NATIVE_LOOP, False, 20),
-    Target("torch CPU: cold start, empty caches", TUTORIAL_N, "torch", None, False, 30, "cold_start_s", FASTEST),
-    Target("torch CPU: warm start, caches filled", TUTORIAL_N, "torch", None, False, 8, "warm_start_s", FASTEST),
-    Target("JAX: time / native loop", TUTORIAL_N, "jax", NATIVE_LOOP, False, 6),
-    Target("JAX: fit() in a fresh process / native loop's", TUTORIAL_N, "jax", NATIVE_LOOP, False, 5, "fresh_fit_s"),
-    Target("JAX: time / CPU limit", TUTORIAL_N, "jax", CPU_LIMIT, False, None),
-    *(Target(f"{b}: time per epoch / native loop", LARGE_N, b, NATIVE_LOOP, False, 3) for b in FRAMEWORKS),
-    *(Target(f"{b}: time per epoch / CPU limit", LARGE_N, b, CPU_LIMIT, False, None) for b in FRAMEWORKS),
+    Target("NumPy: speed-up over its tutorial loop", TUTORIAL, "numpy", BASELINE, True, 3),
+    Target("torch CPU: speed-up over its eager loop", TUTORIAL, "torch", BASELINE, True, 5),
+    Target("torch CPU: time / native loop", TUTORIAL, "torch", NATIVE_LOOP, False, 20),
+    Target("torch CPU: cold start, empty caches", TUTORIAL, "torch", None, False, 30, "cold_start_s", FASTEST),
+    Target("torch CPU: warm start, caches filled", TUTORIAL, "torch", None, False, 8, "warm_start_s", FASTEST),
+    Target("JAX: time / native loop", TUTORIAL, "jax", NATIVE_LOOP, False, 6),
+    Target("JAX: fit() in a fresh process / native loop's", TUTORIAL, "jax", NATIVE_LOOP, False, 5, "fresh_fit_s"),
+    Target("JAX: time / CPU limit", TUTORIAL, "jax", CPU_LIMIT, False, None),
+    *(Target(f"{b}: time per epoch / native loop", LARGE, b, NATIVE_LOOP, False, 3) for b in FRAMEWORKS),
+    *(Target(f"{b}: time per epoch / CPU limit", LARGE, b, CPU_LIMIT, False, None) for b in FRAMEWORKS),
 )
 
 COLUMNS = ["machine", "run", "dtype", "n", "target", "trainer", "against", "measured", "required", "met"]
@@ -117,16 +136,19 @@ def targets_of(rows: pd.DataFrame) -> tuple[Target, ...]:
     """TARGETS, and for every other backend of ``rows`` with a trainer that is neither a baseline nor native code,
     its ratios to the native loop (whole fits at the tutorial's size, per epoch at the large one), shown."""
     others = [b for b in dict.fromkeys(rows["backend"]) if b not in FRAMEWORKS and _fastest(rows, b) is not None]
-    shown = ((": time / native loop", TUTORIAL_N), (": time per epoch / native loop", LARGE_N))
-    return (*TARGETS, *(Target(b + what, n, b, NATIVE_LOOP, False, None) for b in others for what, n in shown))
+    shown = ((": time / native loop", TUTORIAL), (": time per epoch / native loop", LARGE))
+    return (*TARGETS, *(Target(b + what, at, b, NATIVE_LOOP, False, None) for b in others for what, at in shown))
 
 
 def _cpu_rows(runs: Runs) -> pd.DataFrame:
     df = runs.table
-    tutorial = (df["kind"] == "fit") & (df["n"] == TUTORIAL_N)
-    large = (df["kind"] == "sweep") & (df["n"] == LARGE_N)
     ok = (df["device"] == "cpu") & ~df["diverged"].astype(bool)
-    return df[(tutorial | large) & ok]
+    return df[(TUTORIAL.of(df) | LARGE.of(df)) & ok]
+
+
+def _size(rows: pd.DataFrame) -> int | str:
+    """The size (n) of a target's rows, as their records say it; "" where the run has none (not measured)."""
+    return int(rows["n"].iloc[0]) if not rows.empty else ""
 
 
 def _has_role(rows: pd.DataFrame, *roles: str) -> pd.Series:
@@ -165,12 +187,12 @@ def speed(runs: Runs) -> pd.DataFrame:
     out = []
     for (machine, run, dtype), group in _cpu_rows(runs).groupby(["machine", "run", "dtype"]):
         for target in targets_of(group):
-            rows = group[group["n"] == target.n]
+            rows = group[target.at.of(group)]
             fastest = _fastest(rows, target.backend, target.rank_by or target.column)
             against = _against(rows, target, fastest)
             if fastest is not None and pd.isna(fastest[target.column]):
                 fastest = None
-            row = {"machine": machine, "run": run, "dtype": dtype, "n": target.n, "target": target.what,
+            row = {"machine": machine, "run": run, "dtype": dtype, "n": _size(rows), "target": target.what,
                    "required": _required(target)}  # fmt: skip
             if fastest is None or against is None:
                 out.append({**row, "trainer": "", "against": "", "measured": np.nan, "met": None})
@@ -226,23 +248,25 @@ def memory(runs: Runs) -> pd.DataFrame:
     subjects of the speed targets; every other trainer is shown.
     """
     df = _cpu_rows(runs)
-    df = df[(df["n"] == LARGE_N) & df["memory_ratio"].notna()]
+    df = df[LARGE.of(df) & df["memory_ratio"].notna()]
     out = []
     for (machine, run, dtype), group in df.groupby(["machine", "run", "dtype"]):
         judged = set(group[_has_role(group, NATIVE_LOOP)]["trainer"])
         judged |= {f["trainer"] for f in (_fastest(group, b) for b in FRAMEWORKS) if f is not None}
         for _, row in group.sort_values("memory_ratio").iterrows():
             met = bool(row["memory_ratio"] < MEMORY_BOUND) if row["trainer"] in judged else None
-            out.append({"machine": machine, "run": run, "dtype": dtype, "n": LARGE_N, "trainer": row["trainer"],
+            out.append({"machine": machine, "run": run, "dtype": dtype, "n": row["n"], "trainer": row["trainer"],
                         "peak_bytes": row["peak_bytes"], "data_bytes": row["data_bytes"],
                         "memory_ratio": row["memory_ratio"], "required": f"< {MEMORY_BOUND:g}×",
                         "met": met})  # fmt: skip
     return pd.DataFrame(out)
 
 
-#: The second workload's targets (issue 22), at its medium size, per epoch: each framework's fastest against the
-#: CPU limit, and the CPU limit against reading X and y once, where they stream from memory (not from cache).
-LINEAR_PROBLEM, LINEAR_N = "linear(d=64)", 10**5
+#: The second workload's targets (issue 22), at its medium size (its full one, n = 10⁵), per epoch: each framework's
+#: fastest against the CPU limit, and the CPU limit against reading X and y once, where they stream from memory (not
+#: from cache).
+LINEAR = At("fit", "linear(d=64)", "full")
+LINEAR_PROBLEM = LINEAR.problem
 LINEAR_BOUND, LINEAR_FLOOR_BOUND = 3.0, 1.5
 
 
@@ -273,11 +297,10 @@ def problem_targets(runs: Runs) -> pd.DataFrame:
     where the run has it, else the seed's largest), judged where they exceed the last-level cache (``cache_bytes``
     of the machine record; shown otherwise: from cache, no floor is reached)."""
     df = runs.table
-    rows = df[(df["kind"] == "problem") & (df["problem"] == LINEAR_PROBLEM) & (df["n"] == LINEAR_N)
-              & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]  # fmt: skip
+    rows = df[LINEAR.of(df) & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]
     out = []
     for (machine, run, dtype), group in rows.groupby(["machine", "run", "dtype"]):
-        row = {"machine": machine, "run": run, "dtype": dtype, "n": LINEAR_N}
+        row = {"machine": machine, "run": run, "dtype": dtype, "n": _size(group)}
         limit = None if (found := group[_has_role(group, CPU_LIMIT)]).empty else found.iloc[0]
         for backend in FRAMEWORKS:
             what = f"{LINEAR_PROBLEM}: {backend}'s time per epoch / CPU limit"
@@ -308,19 +331,18 @@ def problem_targets(runs: Runs) -> pd.DataFrame:
 
 #: The MLP's target (issue 33): per epoch, each framework's fastest CPU trainer against its epoch's compute limit (its
 #: record's ``flops`` over the machine's matrix-product rate in its dtype: reports.load's ``compute_s``), in float32
-#: and float64, at the default size: the smallest the run timed, read from the records (a sweep adds larger ones).
+#: and float64, at its default size (its records' ``size``; a sweep adds larger ones, --full its full one).
 MLP, MLP_BOUND, MLP_DTYPES = "mlp", 2.0, ("float32", "float64")
 
 
 def compute_targets(runs: Runs) -> pd.DataFrame:
     """The MLP's time per epoch against its compute limit, for each framework's fastest CPU trainer (see MLP)."""
     df = runs.table
-    rows = df[(df["kind"] == "problem") & (df["problem"].str.split("(").str[0] == MLP) & (df["device"] == "cpu")
-              & ~df["diverged"].astype(bool)]  # fmt: skip
+    rows = df[(df["kind"] == "fit") & (df["problem"].str.split("(").str[0] == MLP) & (df["size"] == "default")
+              & (df["device"] == "cpu") & ~df["diverged"].astype(bool)]  # fmt: skip
     out = []
     for (machine, run), timed in rows.groupby(["machine", "run"]):
-        at = timed[timed["n"] == timed["n"].min()]
-        at = at[at["problem"] == sorted(at["problem"])[0]]
+        at = timed[timed["problem"] == sorted(timed["problem"])[0]]
         for dtype in MLP_DTYPES:
             group = at[at["dtype"] == dtype]
             row = {"machine": machine, "run": run, "dtype": dtype, "n": int(at["n"].iloc[0])}
@@ -366,8 +388,8 @@ def not_measured(tables: dict[str, pd.DataFrame]) -> list[str]:
     return list(dict.fromkeys(unmeasured(tables)))
 
 
-#: At MARGINAL_N: time per epoch against the CPU limit's, per backend (JAX's restated: RESTATED); and the fixed cost of
-#: a fit, in epochs of it.
+#: At the marginal study's size: time per epoch against the CPU limit's, per backend (JAX's restated: RESTATED); and
+#: the fixed cost of a fit, in epochs of it.
 MARGINAL_BOUNDS = {"numpy": 3.5, "torch": 3.0, "jax": 5.0}
 FIXED_BOUND_EPOCHS = 10.0
 MARGINAL_COLUMNS = ["machine", "run", "dtype", "n", "trainer", "backend", "roles", "distributed", "limit",
@@ -408,7 +430,7 @@ def marginal(runs: Runs, costs: pd.DataFrame) -> pd.DataFrame:
     measured = pd.concat([_cpu_rows(runs), runs.table[runs.table["kind"] == "marginal"]])
     for (machine, run, dtype), _ in measured.groupby(["machine", "run", "dtype"]):
         group = costs[(costs["machine"] == machine) & (costs["run"] == run) & (costs["dtype"] == dtype)]
-        n = group["n"].iloc[0] if not group.empty else MARGINAL_N
+        n = _size(group)
         limit = group[group["limit"]]
         for backend in FRAMEWORKS:
             fastest = _fastest(group, backend)

@@ -206,8 +206,10 @@ def test_saved_records_describe_themselves(saved_run):
     data = json.loads(saved_run[0].read_text())
     for bench in data["benchmarks"]:
         info, name = bench["extra_info"], bench["name"]
-        assert info["schema_version"] == 2, name
-        assert info["kind"] == name.split("[")[0].removeprefix("test_"), name
+        assert info["schema_version"] == 3, name
+        # The study: every problem's fits are "fit" (the other problems' test_problem's too), the problem its own field.
+        test = name.split("[")[0].removeprefix("test_")
+        assert info["kind"] == ("fit" if test == "problem" else test), name
         if info["kind"] == "floor":
             continue
         spec = spec_of(info["trainer"])
@@ -216,15 +218,17 @@ def test_saved_records_describe_themselves(saved_run):
         assert (tuple(info["roles"]), info["distributed"], info["compiles"]) == (
             spec.roles, spec.distributed, spec.compiles), name  # fmt: skip
         assert info["twin"] == twin_of(info["trainer"]), name
-        if info["kind"] == "problem":  # the other problems: their name and parameters, n and seed among them
-            assert info["problem"]["name"] in problems.names(), name
+        module = problems.get(info["problem"]["name"])
+        params = {k: v for k, v in info["problem"]["params"].items() if k not in ("seed", "noise")}
+        assert info["size"] == problems.size_role(module, **params), name  # its module's DEFAULT_SIZES, FULL_SIZES
+        if test == "problem":  # the other problems: their name and parameters, n and seed among them
             assert {"n", "seed"} <= set(info["problem"]["params"]), name
             assert info["problem"]["params"]["n"] == info["n"], name
             continue
         n, seed = (100, 100) if info["kind"] == "fit" else (1000, 0)
         assert info["problem"] == {"name": "quadratic", "params": {"n": n, "seed": seed, "noise": 0.2}}, name
     facts = data["regbench"]
-    assert facts["schema_version"] == 2
+    assert facts["schema_version"] == 3
     outcomes = {o["test"]: o for o in facts["outcomes"]}
     # Every outcome keeps what it cost the run (the progress estimates' history): a passed one seconds at least.
     assert all(o["wall_s"] >= 0 for o in outcomes.values())

@@ -15,7 +15,7 @@ from records.model import validate_run
 from reports import charts, render, tables
 from reports.load import load
 
-(V2,) = (Path(__file__).parent / "data" / "v2").glob("*/*.json")
+(V3,) = (Path(__file__).parent / "data" / "v3").glob("*/*.json")
 
 
 def test_the_matrix_product_rate_is_measured_at_the_mlp_s_shapes():
@@ -33,18 +33,18 @@ def test_an_epoch_s_flops_are_its_model_s():
 def _run_with_an_mlp(tmp_path: Path, flops: int, rates: dict) -> Path:
     """The committed run, its sweep's float32 fit made an mlp's problem of ``flops`` an epoch, and the machine's
     rate ``rates``; the row reads as many bytes as the seed's floor of that size, which is its floor."""
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     sweep = next(b for b in data["benchmarks"] if b["name"] == "test_sweep[n1000-numpy-manual-fused-cpu-float32]")
     floor = next(b for b in data["benchmarks"] if b["name"] == "test_floor[n1000-cpu-float32]")
     row = copy.deepcopy(sweep)
     params = {"n": 1000, "seed": 0, "d": 32, "h": 64, "noise": 0.2}
-    row["extra_info"].update(kind="problem", problem={"name": "mlp", "params": params}, flops=flops,
+    row["extra_info"].update(kind="fit", problem={"name": "mlp", "params": params}, flops=flops,
                              data_bytes=floor["extra_info"]["data_bytes"])  # fmt: skip
     row["name"] = "test_problem[mlp-n1000-numpy-manual-fused-cpu-float32]"
     data["benchmarks"].append(row)
     data["machine_info"]["regbench"]["matmul"] = {"shape": [1024, 32, 64], **rates}
     validate_run(data)
-    path = tmp_path / V2.parent.name / "0001_mlp.json"
+    path = tmp_path / V3.parent.name / "0001_mlp.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(data))
     return path
@@ -53,11 +53,11 @@ def _run_with_an_mlp(tmp_path: Path, flops: int, rates: dict) -> Path:
 def test_a_compute_bound_problem_is_held_against_its_roofline(tmp_path):
     path = _run_with_an_mlp(tmp_path, flops=10**9, rates={"float32": 1e10, "float64": 5e9})
     runs = load([path])
-    row = runs.table[runs.table["kind"] == "problem"].iloc[0]
+    row = runs.table[runs.table["problem"] == "mlp(d=32,h=64)"].iloc[0]
     assert row["compute_s"] == pytest.approx(0.1)  # 10⁹ FLOPs at 10¹⁰ FLOP/s (float32)
     assert row["floor_s"] > 0
     assert row["roofline_s"] == pytest.approx(max(0.1, row["floor_s"]))
-    speed = tables.speed(runs, tables.PROBLEM_KIND, "mlp(d=32,h=64)")
+    speed = tables.speed(runs, "mlp(d=32,h=64)")
     assert speed.iloc[0]["roofline_ratio"] == pytest.approx(row["per_epoch_s"] / row["roofline_s"])
     assert speed.iloc[0]["mfu"] == pytest.approx(0.1 / row["per_epoch_s"])
     shown = tables.present(speed)
@@ -68,14 +68,14 @@ def test_a_problem_its_data_bound_shows_no_compute_limit(tmp_path):
     """FLOPs that take less than twice the floor's read: no compute columns (the rate is an MLP's)."""
     path = _run_with_an_mlp(tmp_path, flops=1, rates={"float32": 1e10, "float64": 5e9})
     runs = load([path])
-    assert "compute_s" not in tables.speed(runs, tables.PROBLEM_KIND, "mlp(d=32,h=64)").columns
+    assert "compute_s" not in tables.speed(runs, "mlp(d=32,h=64)").columns
 
 
 def test_runs_without_a_rate_or_flops_have_no_compute_limit():
-    runs = load([V2.parents[2] / "v1"])  # a run saved before the machine record had the rate
+    runs = load([V3.parents[2] / "v1"])  # a run saved before the machine record had the rate
     assert runs.table["compute_s"].isna().all()
     assert runs.table["roofline_s"].isna().all()
-    assert load([V2]).table["compute_s"].gt(0).all()  # the current run has both: every CPU row its limit
+    assert load([V3]).table["compute_s"].gt(0).all()  # the current run has both: every CPU row its limit
 
 
 def test_the_report_draws_a_compute_bound_problem_s_epochs_against_its_compute_limit(tmp_path):

@@ -227,9 +227,9 @@ def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
 # --- records: the identity holds the problem and its parameters ----------------------------------------------------
 
 
-def _run_with_linear(ds: tuple[int, ...], kind: str = "fit") -> dict:
+def _run_with_linear(ds: tuple[int, ...]) -> dict:
     """The committed current-schema run cut to its first fit, plus a copy of it for problem linear at each d."""
-    (source,) = (Path(__file__).parent / "data" / "v2").glob("*/*.json")
+    (source,) = (Path(__file__).parent / "data" / "v3").glob("*/*.json")
     data = json.loads(source.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     data["benchmarks"] = [fit]
@@ -238,7 +238,7 @@ def _run_with_linear(ds: tuple[int, ...], kind: str = "fit") -> dict:
         twin["name"] = fit["name"].replace("test_fit", f"test_problem_linear_d{d}")
         params = {"n": fit["extra_info"]["n"], "seed": 0, "d": d, "noise": 0.2}
         theta = {"shape": [d], "norm": 0.5 * d**0.5, "values": [0.5] * d}
-        twin["extra_info"].update(kind=kind, problem={"name": "linear", "params": params},
+        twin["extra_info"].update(kind="fit", problem={"name": "linear", "params": params},
                                   params={"theta": theta, "b": fit["extra_info"]["params"]["b"]})  # fmt: skip
         data["benchmarks"].append(twin)
     return data
@@ -273,7 +273,7 @@ def test_compare_pairs_only_like_problems(tmp_path, capsys):
 @pytest.mark.slow  # a whole command (bootstrap intervals; charts): 5-10 s
 def test_report_has_a_section_per_problem(tmp_path):
     path = tmp_path / "0001_run.json"
-    path.write_text(json.dumps(_run_with_linear((16, 64), kind="problem")))
+    path.write_text(json.dumps(_run_with_linear((16, 64))))
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "report.md").read_text()
     for d in (16, 64):

@@ -22,7 +22,7 @@ from reports.render import build
 from reports.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-(V1,) = (ROOT / "tests" / "data" / "v2").glob("*/*.json")  # the current schema
+(V1,) = (ROOT / "tests" / "data" / "v3").glob("*/*.json")  # the current schema
 
 
 def _label(sizes: dict) -> str:
@@ -134,7 +134,7 @@ def _with_linear_sweep(tmp_path: Path) -> Path:
     for n, per_epoch in ((10000, 1.5e-4), (1000, 2e-5)):  # saved larger first: the table sorts the sizes
         record = bench_problems.problem_record("linear", n, d=64).model_dump()
         fit = copy.deepcopy(sweep)
-        fit["extra_info"].update(kind="problem", problem=record, n=n, data_bytes=65 * n * 4)
+        fit["extra_info"].update(kind="fit", problem=record, n=n, data_bytes=65 * n * 4)
         fit.update(name=f"test_problem[linear-n{n},d64-numpy-manual-fused-cpu-float32]", stats=stats(800 * per_epoch))
         data["benchmarks"].append(fit)
         read = copy.deepcopy(floor)
@@ -161,7 +161,7 @@ def test_report_has_a_scaling_table_per_problem_and_the_seed_s_keeps_its_own_flo
     seed_floor = next(b for b in seed_floor if b["name"] == "test_floor[n1000-cpu-float32]")["extra_info"]["floor_s"]
     sweep = runs.table[(runs.table["kind"] == "sweep") & (runs.table["dtype"] == "float32")]
     assert list(sweep["floor_s"]) == [seed_floor]
-    linear = runs.table[runs.table["kind"] == "problem"].set_index("n")
+    linear = runs.table[runs.table["problem"] == "linear(d=64)"].set_index("n")
     assert linear["floor_s"].to_dict() == pytest.approx({1000: 2e-6, 10000: 1.5e-5})
     assert len(runs.table) == len(load([V1]).table) + 2
 

@@ -1,4 +1,4 @@
-"""The saved record (records/): the current schema read back whole, schemas 0 and 1 upgraded (and reported and
+"""The saved record (records/): the current schema read back whole, schemas 0, 1 and 2 upgraded (and reported and
 compared as they were), a newer schema refused, each file read once."""
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ from reports import load as loader
 DATA = Path(__file__).parent / "data"
 V0 = sorted((DATA / "storage").glob("*/*.json"))
 (V1,) = (DATA / "v1").glob("*/*.json")  # schema 1: a fit's parameters as w and b
-(V2,) = (DATA / "v2").glob("*/*.json")  # the current schema
+(V2,) = (DATA / "v2").glob("*/*.json")  # schema 2: the other problems' fits of kind "problem", sizes without roles
+(V3,) = (DATA / "v3").glob("*/*.json")  # the current schema
 
 
 def test_the_committed_current_run_validates_and_round_trips():
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     run = validate_run(data)
     assert upgrade.schema_of(data) == SCHEMA_VERSION
     assert run.model_dump()["benchmarks"][0]["extra_info"] == data["benchmarks"][0]["extra_info"]
@@ -58,12 +59,12 @@ def test_schema_0_files_are_upgraded_with_what_the_registry_said(path):
 
 
 def test_a_current_file_is_not_upgraded():
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     assert upgrade.upgrade(data) is data
 
 
 def test_a_loss_history_must_have_one_value_per_epoch():
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     fit["extra_info"]["losses"] = fit["extra_info"]["losses"][:-1]
     with pytest.raises(InvalidRecord, match=r"losses has 799 values, not one per epoch \(800\)"):
@@ -71,16 +72,16 @@ def test_a_loss_history_must_have_one_value_per_epoch():
 
 
 def test_a_record_is_written_whole_by_one_model():
-    info = json.loads(V2.read_text())["benchmarks"][0]["extra_info"]
+    info = json.loads(V3.read_text())["benchmarks"][0]["extra_info"]
     assert FitRecord.model_validate(info).model_dump() == info
 
 
 @pytest.mark.slow  # a whole report, its history over 50 runs
 def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
-    storage = tmp_path / "storage" / V2.parent.name
+    storage = tmp_path / "storage" / V3.parent.name
     storage.mkdir(parents=True)
     for number in range(1, 51):
-        shutil.copy(V2, storage / f"{number:04d}_run.json")
+        shutil.copy(V3, storage / f"{number:04d}_run.json")
     reads: list[Path] = []
     real = loader._read
 
@@ -97,20 +98,20 @@ def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
 def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
     """The floor reads the seed's x and y of n points. Linear's X at the same n is d times larger: under
     ``--sweep`` both exist at n = 1000, and linear's row must not be given the seed's floor."""
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     sweep = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep")
     wide = copy.deepcopy(sweep)
     info = wide["extra_info"]
-    info.update(kind="problem", problem={"name": "linear", "params": {"n": 1000, "seed": 0, "d": 16}},
+    info.update(kind="fit", problem={"name": "linear", "params": {"n": 1000, "seed": 0, "d": 16}},
                 data_bytes=17 * 1000 * (4 if info["dtype"] == "float32" else 8))  # fmt: skip
     wide["name"] = wide["fullname"] = "test_problem[wide]"
     data["benchmarks"].append(wide)
-    (tmp_path / V2.parent.name).mkdir()
-    path = tmp_path / V2.parent.name / V2.name
+    (tmp_path / V3.parent.name).mkdir()
+    path = tmp_path / V3.parent.name / V3.name
     path.write_text(json.dumps(data))
     table = loader.load([path]).table
     seed_row = table[(table["kind"] == "sweep") & (table["dtype"] == info["dtype"])].iloc[0]
-    linear_row = table[table["kind"] == "problem"].iloc[0]
+    linear_row = table[table["problem"] == "linear(d=16)"].iloc[0]
     assert seed_row["n"] == linear_row["n"] == 1000
     assert seed_row["floor_s"] > 0  # the floor of its 2 × 1000 values
     assert pd.isna(linear_row["floor_s"])  # none of 17 × 1000 values was measured
@@ -144,12 +145,12 @@ def test_a_schema_1_linear_record_keeps_theta_by_name():
 
 
 def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path, capsys):
-    data = json.loads(V2.read_text())
+    data = json.loads(V3.read_text())
     data["regbench"]["schema_version"] = SCHEMA_VERSION + 1
     with pytest.raises(InvalidRecord, match=rf"^written by a newer regbench \(record schema {SCHEMA_VERSION + 1}; "
                        rf"this one reads schemas 0 to {SCHEMA_VERSION}\): pip install -U regbench$"):  # fmt: skip
         validate_run(data)
-    path = tmp_path / V2.parent.name / "0002_newer.json"
+    path = tmp_path / V3.parent.name / "0002_newer.json"
     path.parent.mkdir()
     path.write_text(json.dumps(data))
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
@@ -166,9 +167,11 @@ def test_older_runs_report_as_they_did(tmp_path, folder, expected):
     and their differences from the reference as schema 1's regbench wrote them. The files were first written by
     that regbench (de1b4dd) and were equal to schema 2's report byte for byte (6203e69); they were written again
     once the speed tables gained a column of the data's size beside the peak memory (issue 36), once the notes
-    named the parameters by name rather than as (w, b) (issue 33), and once a target the run did not measure was no
-    longer counted "not met" and the summary said it judged one run (issue 35), and once two JAX targets were restated
-    at the limits the evidence names, marked so, with a note that points to it (issue 35), the only changes."""
+    named the parameters by name rather than as (w, b) (issue 33), once a target the run did not measure was no
+    longer counted "not met" and the summary said it judged one run (issue 35), once two JAX targets were restated
+    at the limits the evidence names, marked so, with a note that points to it (issue 35), and once the targets took
+    their sizes from the records' size roles rather than restating them (issue 32: a target the run did not measure
+    shows no n), the only changes."""
     assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
 
@@ -180,18 +183,44 @@ def test_older_runs_compare_as_they_did_and_with_the_current_schema(capsys, monk
     base, new = (str(path.relative_to(root)) for path in V0)
     assert main(["compare", base, new, "--format", "json"]) == 1  # the fixture's planted regression
     assert capsys.readouterr().out == (DATA / "expected" / "v0-compare.json").read_text()
-    # A schema-1 file against a schema-2 file of the same trainers: every benchmark paired, none missing.
-    status = main(["compare", str(V1), str(V2), "--format", "json"])
-    found = json.loads(capsys.readouterr().out)
-    assert status in (0, 1)  # a speed verdict either way: the two were measured on different days
-    paired = {(r["kind"], r["trainer"], r["dtype"]) for r in found["rows"]}
-    infos = [b["extra_info"] for b in json.loads(V1.read_text())["benchmarks"]]
-    assert paired == {(info["kind"], info["trainer"], info["dtype"]) for info in infos if info["kind"] != "floor"}
-    assert not found["missing"]
-    assert {r["accuracy"] for r in found["rows"]} == {"ok"}  # the same fits, compared parameter by parameter
+    # A schema-1 and a schema-2 file against a schema-3 file of the same trainers: every benchmark paired, none
+    # missing.
+    for old in (V1, V2):
+        status = main(["compare", str(old), str(V3), "--format", "json"])
+        found = json.loads(capsys.readouterr().out)
+        assert status in (0, 1)  # a speed verdict either way: the two were measured on different days
+        paired = {(r["kind"], r["trainer"], r["dtype"]) for r in found["rows"]}
+        infos = [b["extra_info"] for b in json.loads(old.read_text())["benchmarks"]]
+        assert paired == {(info["kind"], info["trainer"], info["dtype"]) for info in infos if info["kind"] != "floor"}
+        assert not found["missing"], old.name
+        assert {r["accuracy"] for r in found["rows"]} == {"ok"}  # the same fits, compared parameter by parameter
 
 
-@pytest.mark.parametrize("path", [V2, V1, V0[0]], ids=["v2", "v1", "v0"])
+def test_schema_2_fits_of_the_other_problems_read_as_fits_with_their_size_s_role():
+    """Schema 2 named the other problems' fits' kind "problem" and said no size's role before late in its life:
+    they read as kind "fit" with their problem, and every fit of a built-in problem gets its size's role, so that
+    the targets find the tutorial (the seed's default size) and linear's medium size (its full one) as before."""
+    data = json.loads(V2.read_text())
+    fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
+    medium = copy.deepcopy(fit)
+    medium["name"] = "test_problem[linear-n100000,d64-numpy-manual-fused-cpu-float32]"
+    medium["extra_info"].update(kind="problem", problem={"name": "linear", "params": {"n": 10**5, "seed": 0, "d": 64,
+                                "noise": 0.2}}, n=10**5, losses=[])  # fmt: skip
+    medium["extra_info"].pop("curve", None)  # the seed's curve at 100 points: not linear's
+    data["benchmarks"].append(medium)
+    before = copy.deepcopy(data)
+    run = validate_run(data)
+    assert data == before  # the upgrade copies
+    assert run.regbench.schema_version == SCHEMA_VERSION
+    infos = {bench.name: bench.extra_info for bench in run.fits}
+    assert (infos[medium["name"]].kind, infos[medium["name"]].problem.label) == ("fit", "linear(d=64)")
+    assert infos[medium["name"]].size == "full"
+    roles = {(info.kind, info.n): info.size for info in infos.values() if info.problem.name == "quadratic"}
+    assert roles == {("fit", 100): "default", ("sweep", 1000): "sweep", ("marginal", 20000): "sweep"}
+    assert {b.extra_info.kind for b in run.benchmarks} == {"fit", "sweep", "floor", "marginal"}
+
+
+@pytest.mark.parametrize("path", [V3, V2, V1, V0[0]], ids=["v3", "v2", "v1", "v0"])
 def test_a_small_fit_keeps_the_fitted_curve_its_problem_draws(path):
     """Every fit of a problem whose data the run kept holds its fitted curve, the model's prediction at each x:
     the problem module's ``curve`` (the seed's w·x² + b) for the current schema, the same upgraded from schemas 0

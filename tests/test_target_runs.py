@@ -13,7 +13,7 @@ from regbench.cli import main
 from reports import target_runs
 from reports.targets import COLUMNS
 from tests.test_history import with_samples
-from tests.test_records import V2
+from tests.test_records import V3
 
 
 def speed(run: str, values: dict[str, float]) -> dict[str, pd.DataFrame]:
@@ -53,7 +53,7 @@ def test_one_run_is_provisional():
 
 
 def save(folder, number: int, seed: int, quick: bool = False):
-    data = with_samples(V2, seed)  # a run of the current schema, whose facts (records.model.RunFacts) say quick
+    data = with_samples(V3, seed)  # a run of the current schema, whose facts (records.model.RunFacts) say quick
     data["regbench"]["quick"] = quick
     path = folder / "Linux-CPython-3.11-64bit" / f"{number:04d}_r{number}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,3 +86,15 @@ def test_targets_runs_option_and_one_named_run(storage, capsys):
     assert "targets over 2 runs (0003_r3, 0004_r4)" in capsys.readouterr().out
     assert main(["targets", "1", "--storage", str(storage)]) in (0, 1)
     assert "targets provisional: over 1 run (0001_r1)" in capsys.readouterr().out
+
+
+def test_a_target_measured_by_some_runs_only_is_one_row_at_its_measured_size():
+    """The targets name their sizes by role (reports.targets.At): a run that did not measure one has no n for it, and
+    over runs the target is still one row, at the size the runs that measured it name."""
+    measured = speed("r1", {"a": 1.0})
+    unmeasured = speed("r2", {"a": NAN})
+    unmeasured["speed targets"]["n"] = ""
+    table = target_runs.over_runs([measured, unmeasured])["speed targets"]
+    assert table[["n", "target", "runs", "verdict"]].values.tolist() == [[100, "a", 1, "met (provisional: 1 run)"]]
+    alone = target_runs.over_runs([unmeasured])["speed targets"]
+    assert alone[["n", "target", "verdict"]].values.tolist() == [["", "a", "not measured"]]

@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import problems as problem_modules
 from backends import spec_of
 from bench import problems
+from records.model import SEED_PROBLEM
 from reports import targets
 from reports.load import COLUMNS, Runs, native_role
 
-LARGE_N = targets.LARGE_N
+LARGE_N = problems.LARGE_N
 
 
 def runs_of(rows: list[dict]) -> Runs:
@@ -32,17 +34,23 @@ def runs_of(rows: list[dict]) -> Runs:
 
 
 def test_the_targets_sizes_are_the_benchmarks():
-    """The targets state their sizes (reports import nothing of bench): they must be the sizes bench measures."""
-    assert problems.tutorial().problem.n == targets.TUTORIAL_N
-    assert (targets.LARGE_N, targets.MARGINAL_N) == (problems.LARGE_N, problems.MARGINAL_N)
+    """The targets name their sizes by the role the records give them (reports import nothing of bench, and state
+    no size): the tutorial's and the large problem's records, as bench makes them, are where the targets look."""
+    for workload, at in ((problems.tutorial(), targets.TUTORIAL), (problems.sized(LARGE_N), targets.LARGE)):
+        assert (workload.record.label, workload.size) == (at.problem, at.size)
+    assert (targets.TUTORIAL.kind, targets.LARGE.kind) == ("fit", "sweep")  # bench/test_fit.py's, test_sweep.py's
+    linear = problems.named("linear", **problem_modules.get("linear").FULL_SIZES[0])
+    assert (linear.record.label, linear.size) == (targets.LINEAR.problem, targets.LINEAR.size)
 
 
 def fit(trainer: str, median_s: float, **extra) -> dict:
-    return {"kind": "fit", "n": 100, "epochs": 800, "trainer": trainer, "median_s": median_s, **extra}
+    return {"kind": "fit", "problem": SEED_PROBLEM, "size": "default", "n": 100, "epochs": 800, "trainer": trainer,
+            "median_s": median_s, **extra}  # fmt: skip
 
 
 def large(trainer: str, median_s: float, **extra) -> dict:
-    return {"kind": "sweep", "n": LARGE_N, "epochs": 20, "trainer": trainer, "median_s": median_s, **extra}
+    return {"kind": "sweep", "problem": SEED_PROBLEM, "size": "full", "n": LARGE_N, "epochs": 20, "trainer": trainer,
+            "median_s": median_s, **extra}  # fmt: skip
 
 
 def verdict(table: pd.DataFrame, what: str) -> pd.Series:
@@ -153,7 +161,7 @@ def test_a_run_saved_without_the_fresh_process_s_loop_holds_the_fit_against_the_
 def test_every_target_names_trainers_by_role(what):
     (target,) = [t for t in targets.TARGETS if t.what == what]
     assert target.backend in targets.FRAMEWORKS
-    assert target.n in (targets.TUTORIAL_N, LARGE_N)
+    assert target.at in (targets.TUTORIAL, targets.LARGE)
 
 
 def whole_fit(trainer: str, epochs: int, median_s: float) -> dict:
@@ -186,7 +194,7 @@ def test_marginal_cost_is_the_difference_of_two_epoch_counts():
 
 def per_epoch(trainer: str, per_epoch_s: float) -> dict:
     """linear(d=64) at n = 10⁵, 20 epochs, float32: X and y are 65 × 10⁵ values of 4 bytes."""
-    return {"kind": "problem", "problem": targets.LINEAR_PROBLEM, "n": targets.LINEAR_N, "epochs": 20,
+    return {"kind": "fit", "problem": targets.LINEAR_PROBLEM, "size": "full", "n": 10**5, "epochs": 20,
             "trainer": trainer, "median_s": 20 * per_epoch_s, "data_bytes": 65 * 10**5 * 4}  # fmt: skip
 
 
@@ -238,7 +246,8 @@ def test_linear_floor_target_prefers_linear_s_own_floor_of_as_many_bytes():
 
 def mlp(trainer: str, per_epoch_s: float, n: int = 1024, dtype: str = "float32") -> dict:
     """The MLP at n points, 10 epochs, its epoch's compute limit 1 ms (as reports.load derives it)."""
-    return {"kind": "problem", "problem": "mlp(d=32,h=64)", "n": n, "epochs": 10, "trainer": trainer, "dtype": dtype,
+    return {"kind": "fit", "problem": "mlp(d=32,h=64)", "size": "default" if n == 1024 else "sweep", "n": n,
+            "epochs": 10, "trainer": trainer, "dtype": dtype,
             "median_s": 10 * per_epoch_s, "flops": 10**8, "compute_s": 1e-3}  # fmt: skip
 
 
