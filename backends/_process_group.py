@@ -368,7 +368,7 @@ class WorkerGroup:
         rank0 = f"{peers[0][1]}:{peers[0][2]}"
         for rank, conn in enumerate(self._conns):
             payload = payloads[rank]
-            if "address" in payload and payload["address"] is None:
+            if isinstance(payload, Mapping) and "address" in payload and payload["address"] is None:
                 payload = {**payload, "address": rank0}
             conn.send(("init", self.factory, rank, self.world, payload))
         self._gather("start", max(1.0, deadline - time.monotonic()))
@@ -563,10 +563,21 @@ def _stop(procs: list, conns: list, tmp: tempfile.TemporaryDirectory, graceful: 
         deadline = time.monotonic() + 2.0
     for conn in conns:
         conn.close()  # a remote worker's end: it leaves (its recv or its heartbeat fails)
-    for agent in agents:  # torchrun's agent stops what it still runs (SIGTERM), or is killed
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            agent.wait(timeout=STOP_GRACE_S if graceful[0] else 0.5)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+    # torchrun's agent ends once its workers have, or stops what it still runs (SIGTERM); a failed group's is
+    # killed once it has reaped its workers, killed above (its monitor polls them every 0.5 s): they die with it.
+    deadline = time.monotonic() + 2.0
+    while (
+        not graceful[0]
+        and agents
+        and time.monotonic() < deadline
+        and any(process_state(proc.pid) == "Z" for proc in procs if getattr(proc, "local", False))
+    ):
+        time.sleep(0.05)
+    for agent in agents:
+        if graceful[0]:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                agent.wait(timeout=STOP_GRACE_S)
+        for sig in (signal.SIGTERM, signal.SIGKILL) if graceful[0] else (signal.SIGKILL,):
             if agent.poll() is None:
                 agent.send_signal(sig)
                 with contextlib.suppress(subprocess.TimeoutExpired):
