@@ -18,7 +18,11 @@ the failure detection of its node (a failed worker stops the node's others;
 no restarts); every wait has a timeout. A failed worker's exit status (torchrun's
 ``ChildFailedError``) is written, ``{rank: status}`` as JSON, to ``$REGBENCH_DP_EXITS``
 where the coordinator gave one (its node's agent), so that its error names
-how the worker ended. This module imports torch only when
+how the worker ended. The agent is a process of its own, not
+``torch.distributed.launcher.api.elastic_launch`` inside the benchmark's
+process: that sets ``TORCHELASTIC_SIGNALS_TO_HANDLE`` in its caller's
+environment (global state) and installs its signal handlers from the main
+thread only. This module imports torch only when
 run as a program (the coordinator's process need not hold torch: JAX's groups
 use it too).
 """
