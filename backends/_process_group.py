@@ -59,8 +59,8 @@ from typing import Any, NoReturn
 from backends._cluster import NODE_ENV, Cluster
 from backends._memory import available_memory, proc_kib
 
-#: Seconds a group may take to start: interpreters, framework imports and the rendezvous
-#: (~3 s on an idle 2-core machine; a loaded one takes several times that).
+#: Seconds a group may take to start: interpreters, framework imports and the rendezvous (torch's 2 workers on a
+#: busy 2-core machine: ~2 s started here, ~5 s by torchrun's agent; an overloaded one takes several times that).
 START_TIMEOUT_S = 180.0
 #: Seconds one call (one training run, say) may take before the group is declared hung.
 CALL_TIMEOUT_S = 1800.0
