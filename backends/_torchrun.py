@@ -59,7 +59,7 @@ AGENT_ENV = {"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1", "PYTHONUNBUFFERED": "1"}
 def agent_command(cluster: Cluster | None, nproc: int, rdzv_id: str, node_rank: int) -> list[str]:
     """The torchrun command line of one node's agent for one group (``cluster`` None: one node, on loopback)."""
     if cluster is None:
-        rendezvous = ["--nnodes=1", "--node-rank=0", f"--rdzv-endpoint={LOCAL_HOST}:0", f"--local-addr={LOCAL_HOST}"]
+        rendezvous = ["--nnodes=1", f"--rdzv-endpoint={LOCAL_HOST}:0", f"--local-addr={LOCAL_HOST}"]
     else:
         rendezvous = [f"--nnodes={cluster.nnodes}", f"--node-rank={node_rank}", f"--rdzv-endpoint={cluster.endpoint}",
                       f"--rdzv-conf=is_host=0,join_timeout={JOIN_TIMEOUT_S}"]  # fmt: skip
