@@ -6,11 +6,13 @@ worker methods every data-parallel backend provides (``train``,
 ``measure_allreduce``, ``peak_bytes``) and how their replies become results. A
 backend states its workers' footprint (``Footprint``) and ``shard_payloads``
 refuses, before converting anything or starting a process, a worker count the
-machine cannot hold. ``hang_timeout_s`` passes through to the group. Across
-nodes (backends._cluster: ``regbench run --nnodes N``) ``config.workers``
-counts every node's workers, the same number on each, and the group is
-started by torchrun's agents (backends._torchrun); a fit says how many nodes
-it spanned (``bench_info``).
+machine cannot hold. ``hang_timeout_s`` passes through to the group, and so
+does ``torchrun``: a backend whose framework has a launcher (torch) has its
+groups started by torchrun's agent on one node too. Across nodes
+(backends._cluster: ``regbench run --nnodes N``) ``config.workers`` counts
+every node's workers, the same number on each, and every group is started by
+torchrun's agents (backends._torchrun); a fit says how many nodes it spanned
+(``bench_info``).
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class DataParallelFit:
         payloads: list[dict[str, Any]],
         env: Mapping[str, str] | None = None,
         hang_timeout_s: float | None = None,
+        torchrun: bool = False,
     ) -> None:
         self.factory = factory
         self.workers = len(payloads)
@@ -123,7 +126,8 @@ class DataParallelFit:
         self._payloads: list[dict[str, Any]] | None = payloads
         self._env = dict(env or {})
         self._hang_timeout_s = hang_timeout_s
-        self.cluster = _cluster.current()  # None: one node, regbench's own supervisor starts the workers
+        self._torchrun = torchrun
+        self.cluster = _cluster.current()  # None: one node
         self.group: WorkerGroup | None = None
 
     def _group(self) -> WorkerGroup:
@@ -131,7 +135,7 @@ class DataParallelFit:
             if self._payloads is None:
                 raise WorkerError("this data-parallel fit is closed")
             self.group = WorkerGroup(self.factory, self._payloads, self._env, hang_timeout_s=self._hang_timeout_s,
-                                     cluster=self.cluster)  # fmt: skip
+                                     cluster=self.cluster, torchrun=self._torchrun)  # fmt: skip
             self._payloads = None  # the workers hold the shards now
         return self.group
 

@@ -3,28 +3,33 @@
 Rules: this module imports no framework, and knows nothing of training (that is
 backends._data_parallel). Workers are fresh interpreters (``python -m
 backends._process_group``, so no user ``__main__`` is re-imported), each with
-``REGBENCH_WORKER=<rank>`` in its environment and one end of a
-multiprocessing Pipe: that pipe carries control messages only (start, "call
-this method", the reply) and, while a worker is busy, its heartbeat. Every
-wait has a timeout. A worker that dies (a signal, the OOM killer, an exit)
-closes its end of the pipe, so the coordinator's current call raises
-``WorkerError`` at once, naming the rank and its exit status. A worker that
+``REGBENCH_WORKER=<rank>`` in its environment and one end of a control
+connection: it carries control messages only (start, "call this method", the
+reply) and, while a worker is busy, its heartbeat. Every wait has a timeout.
+Who starts the workers: this module (``torchrun=False``, one node: a
+multiprocessing Pipe each, JAX's groups) or torchrun's elastic agent
+(``torchrun=True``, torch's groups, one node or many: backends._torchrun), each
+of whose workers dials the coordinator's listener (a TCP socket, a fresh key
+each group) in place of the pipe; the protocol is the same, and a worker's rank
+is torchrun's ``RANK``. A worker that dies (a signal, the OOM killer, an exit)
+closes its end of the connection, so the coordinator's current call raises
+``WorkerError`` at once, naming the rank and its exit status (torchrun's agent
+reports those of its node's workers). A worker that
 hangs (stopped by SIGSTOP, say) sends no heartbeat: after ``hang_timeout_s``
 (the keyword, else ``$REGBENCH_DP_HANG_TIMEOUT_S``, else 30 s) the call raises
 ``WorkerError`` naming it, in one line (sooner when a framework's own timeout
 fails its peers first: a silent or stopped worker is still the one named).
 Either way the whole group is stopped:
 no worker outlives a failed call, a closed group or its coordinator
-(PR_SET_PDEATHSIG). A group the machine cannot hold (too many workers for its
+(PR_SET_PDEATHSIG: a worker dies with its agent, the agent with the
+coordinator). A group the machine cannot hold (too many workers for its
 cores or its available memory) is refused before any process starts. (Over
 300 lines: both ends of one protocol, coordinator and worker, read together.)
 
-Across nodes (a ``cluster``, backends._cluster) torchrun's elastic agent starts
-the workers on every node instead (backends._torchrun) and each dials the
-coordinator's listener (a TCP socket on node 0's rendezvous address, a fresh
-key each group) in place of the pipe; the protocol is the same. A worker's
-rank is torchrun's ``RANK``. A worker whose connection closes is lost (its
-process died, or its node); a remote worker is named with its node and host.
+Across nodes (a ``cluster``, backends._cluster) torchrun's agents start the
+workers on every node and the listener is on node 0's rendezvous address; a
+worker whose connection closes is lost (its process died, or its node); a
+remote worker is named with its node and host.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import importlib
+import json
 import multiprocessing.connection
 import os
 import secrets
@@ -53,8 +59,8 @@ from typing import Any, NoReturn
 from backends._cluster import NODE_ENV, Cluster
 from backends._memory import available_memory, proc_kib
 
-#: Seconds a group may take to start: interpreters, framework imports and the rendezvous
-#: (~3 s on an idle 2-core machine; a loaded one takes several times that).
+#: Seconds a group may take to start: interpreters, framework imports and the rendezvous (torch's 2 workers on a
+#: busy 2-core machine: ~2 s started here, ~5 s by torchrun's agent; an overloaded one takes several times that).
 START_TIMEOUT_S = 180.0
 #: Seconds one call (one training run, say) may take before the group is declared hung.
 CALL_TIMEOUT_S = 1800.0
@@ -62,12 +68,12 @@ CALL_TIMEOUT_S = 1800.0
 STOP_GRACE_S = 5.0
 #: The environment variable naming a worker's rank, set in every worker process.
 RANK_ENV = "REGBENCH_WORKER"
-#: The environment variable naming the group's private folder (for a rendezvous file, say).
-TMP_ENV = "REGBENCH_DP_TMP"
 #: Test hook: ``"<rank>:exit-before-init"`` makes that worker exit with status 3 before its rendezvous.
 FAULT_ENV = "REGBENCH_DP_FAULT"
 #: Seconds a failure waits for its root cause to show (a worker that died rather than one that saw it die).
 FAULT_SETTLE_S = 1.0
+#: Seconds a failure waits for torchrun's agent to report how its failed worker ended (its monitor: every 0.5 s).
+AGENT_REPORT_S = 5.0
 #: Lines of a failed worker's captured output quoted in the error.
 TAIL_LINES = 12
 #: Seconds between two heartbeats of a busy worker (its control pipe's only traffic besides calls and replies).
@@ -176,16 +182,29 @@ class _Peer:
 
     Stands where a local worker's Popen does (``pid``, ``poll``, ``wait``, ``send_signal``). Its process can be
     watched and signalled where it runs on this host; elsewhere its connection's end (EOF) is its death.
+    ``exitcode``: how it ended, as its node's agent reported it (None while unknown). ``where``: its node and
+    host, named across nodes only.
     """
 
-    def __init__(self, conn: multiprocessing.connection.Connection, pid: int, node: int, host: str) -> None:
+    def __init__(self, conn: multiprocessing.connection.Connection, pid: int, node: int, host: str,
+                 nnodes: int) -> None:  # fmt: skip
         self.conn, self.pid, self.node, self.host = conn, pid, node, host
         self.local = host == socket.gethostname()
-        self.lost = False
+        self.where = f" on node {node}, host {host}" if nnodes > 1 else ""
+        self.lost_at: float | None = None  # when the coordinator found it gone (monotonic)
+        self.exitcode: int | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self.lost_at is not None
+
+    def mark_lost(self) -> None:
+        if self.lost_at is None:
+            self.lost_at = time.monotonic()
 
     def poll(self) -> int | None:
         if not self.lost and self.local and process_state(self.pid) in ("", "Z"):
-            self.lost = True
+            self.mark_lost()
         return 1 if self.lost else None
 
     def wait(self, timeout: float) -> None:
@@ -195,7 +214,7 @@ class _Peer:
             while self.poll() is None and self.conn.poll(max(0.0, min(0.05, deadline - time.monotonic()))):
                 self.conn.recv()
         except (EOFError, OSError):
-            self.lost = True
+            self.mark_lost()
         while self.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
 
@@ -205,8 +224,12 @@ class _Peer:
                 os.kill(self.pid, sig)
 
     def describe(self) -> str:
-        return (f"(pid {self.pid} on node {self.node}, host {self.host}) was lost: its connection closed (its "
-                f"process ended, or node {self.node} was lost)")  # fmt: skip
+        if self.exitcode is not None:
+            return f"(pid {self.pid}{self.where}) {describe_exit(self.exitcode)}"
+        if not self.where:
+            return f"(pid {self.pid}) was lost: its connection closed (its process ended)"
+        return (f"(pid {self.pid}{self.where}) was lost: its connection closed (its process ended, or node "
+                f"{self.node} was lost)")  # fmt: skip
 
 
 class WorkerGroup:
@@ -215,7 +238,8 @@ class WorkerGroup:
     ``call(method, args_by_rank)`` runs that method on every worker at once and
     returns their replies in rank order. ``close()`` stops the group; it is
     idempotent, and also runs when the group is garbage-collected or the
-    interpreter exits. ``hang_timeout_s``: see the module's rules.
+    interpreter exits. ``hang_timeout_s``, ``torchrun``: see the module's rules; a ``cluster`` is started by
+    torchrun always.
     """
 
     def __init__(
@@ -226,6 +250,7 @@ class WorkerGroup:
         start_timeout_s: float = START_TIMEOUT_S,
         hang_timeout_s: float | None = None,
         cluster: Cluster | None = None,
+        torchrun: bool = False,
     ) -> None:
         self.factory = factory  # "module:callable", imported in the workers only
         self.world = len(payloads)
@@ -233,7 +258,7 @@ class WorkerGroup:
         self._seen: dict[int, float] = {}  # rank → when the coordinator last heard from it (monotonic)
         self._waiting: set[int] = set()  # ranks whose reply the current call still awaits
         self._procs: list[subprocess.Popen | _Peer] = []
-        self._agents: list[subprocess.Popen] = []  # across nodes: this node's torchrun agent
+        self._agents: list[subprocess.Popen] = []  # torchrun's agent on this node, where it starts the workers
         self._conns: list[multiprocessing.connection.Connection] = []
         self._logs: list[Path] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="regbench-dp-")
@@ -243,7 +268,7 @@ class WorkerGroup:
         self._finalizer = weakref.finalize(self, _stop, self._procs, self._conns, self._tmp, self._graceful,
                                           self._agents)  # fmt: skip
         try:
-            if cluster is None:
+            if cluster is None and not torchrun:
                 self._start(payloads, dict(env or {}), start_timeout_s)
             else:
                 self._start_torchrun(cluster, payloads, dict(env or {}), start_timeout_s)
@@ -253,7 +278,7 @@ class WorkerGroup:
 
     @property
     def tmpdir(self) -> str:
-        """A private folder of the group, removed with it (for a FileStore, say)."""
+        """A private folder of the group, removed with it (the workers' and the agent's logs)."""
         return self._tmp.name
 
     @property
@@ -261,7 +286,7 @@ class WorkerGroup:
         return [p.pid for p in self._procs]
 
     def _start(self, payloads: Sequence[Any], env: dict[str, str], timeout_s: float) -> None:
-        base_env = _with_package({**os.environ, **env, TMP_ENV: self.tmpdir})
+        base_env = _with_package({**os.environ, **env})
         for rank in range(self.world):
             parent, child = multiprocessing.Pipe(duplex=True)
             log = Path(self.tmpdir) / f"worker{rank}.log"
@@ -282,34 +307,40 @@ class WorkerGroup:
             conn.send(("init", self.factory, rank, self.world, payloads[rank]))
         self._gather("start", timeout_s)
 
-    def _start_torchrun(self, cluster: Cluster, payloads: Sequence[Any], env: dict[str, str], timeout_s: float) -> None:
-        """Across nodes: torchrun's agents start the workers (backends._torchrun); each dials this listener."""
-        from backends._torchrun import AGENT_ENV, start_agent
+    def _start_torchrun(
+        self, cluster: Cluster | None, payloads: Sequence[Any], env: dict[str, str], timeout_s: float
+    ) -> None:
+        """torchrun's agents start the workers (backends._torchrun), this node's alone where ``cluster`` is None;
+        each worker dials this listener."""
+        from backends._torchrun import AGENT_ENV, LOCAL_HOST, start_agent
 
-        if self.world % cluster.nnodes:
-            raise ValueError(f"workers={self.world}: not a multiple of the {cluster.nnodes} nodes (torchrun starts "
+        nnodes, host = (cluster.nnodes, cluster.host) if cluster is not None else (1, LOCAL_HOST)
+        if self.world % nnodes:
+            raise ValueError(f"workers={self.world}: not a multiple of the {nnodes} nodes (torchrun starts "
                              "as many on every node)")  # fmt: skip
         key = secrets.token_hex(16)
         deadline = time.monotonic() + timeout_s
-        with socket.create_server((cluster.host, 0), backlog=self.world) as server:
-            control = f"{cluster.host}:{server.getsockname()[1]}"
+        with socket.create_server((host, 0), backlog=self.world) as server:
+            control = f"{host}:{server.getsockname()[1]}"
             worker_env = {**env, **AGENT_ENV, CONTROL_ENV: control, KEY_ENV: key}
-            group = {"nproc": self.world // cluster.nnodes, "env": worker_env}
+            group = {"nproc": self.world // nnodes, "env": worker_env}
             log = Path(self.tmpdir) / "agent.log"
             with open(log, "wb") as out:
-                agent = start_agent(cluster, group, 0, stdout=out, stderr=subprocess.STDOUT)
+                agent = start_agent(cluster, group, 0, exits=self._exits, stdout=out, stderr=subprocess.STDOUT)
             self._agents.append(agent)
             peers: dict[int, tuple[_Peer, str, int]] = {}
             while len(peers) < self.world:
                 if agent.poll() is not None:
                     lines = log.read_text(errors="replace").splitlines()[-TAIL_LINES:]
                     tail = "\n".join(f"  [agent] {line}" for line in lines)
-                    raise WorkerError(f"node 0's torchrun agent {describe_exit(agent.returncode)} before its group "
+                    node = "node 0's " if cluster is not None else ""
+                    raise WorkerError(f"{node}torchrun agent {describe_exit(agent.returncode)} before its group "
                                       f"of {self.world} workers started\n{tail}")  # fmt: skip
                 if time.monotonic() > deadline:
+                    where = (f" over {nnodes} nodes (is every node's regbench run up, its port open?)"
+                             if cluster is not None else "")  # fmt: skip
                     raise WorkerError(f"worker group timed out after {timeout_s:g} s in 'start': {len(peers)} of "
-                                      f"{self.world} workers dialled in over {cluster.nnodes} nodes (is every node's "
-                                      f"regbench run up, its port open?)")  # fmt: skip
+                                      f"{self.world} workers dialled in{where}")  # fmt: skip
                 server.settimeout(0.5)
                 try:
                     sock, (address, *_) = server.accept()
@@ -327,7 +358,7 @@ class WorkerGroup:
                     continue
                 with socket.socket(fileno=os.dup(conn.fileno())) as same:  # no timeout from now on: heartbeats
                     same.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
-                peers[rank] = (_Peer(conn, pid, node, host), address, port)
+                peers[rank] = (_Peer(conn, pid, node, host, nnodes), address, port)
         for rank in range(self.world):
             peer, *_ = peers[rank]
             self._procs.append(peer)
@@ -337,10 +368,28 @@ class WorkerGroup:
         rank0 = f"{peers[0][1]}:{peers[0][2]}"
         for rank, conn in enumerate(self._conns):
             payload = payloads[rank]
-            if "address" in payload and payload["address"] is None:
+            if isinstance(payload, Mapping) and "address" in payload and payload["address"] is None:
                 payload = {**payload, "address": rank0}
             conn.send(("init", self.factory, rank, self.world, payload))
         self._gather("start", max(1.0, deadline - time.monotonic()))
+
+    @property
+    def _exits(self) -> str:
+        """The file where this node's torchrun agent writes its failed workers' exit statuses."""
+        return str(Path(self.tmpdir) / "exits.json")
+
+    def _agent_report(self, rank: int) -> None:
+        """A lost worker of this node: its exit status as the agent reports it, once it stopped the node's others
+        (AGENT_REPORT_S at most)."""
+        proc = self._procs[rank]
+        deadline = time.monotonic() + AGENT_REPORT_S
+        while proc.node == 0 and self._agents and time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                proc.exitcode = json.loads(Path(self._exits).read_text()).get(str(rank))
+                return
+            if self._agents[0].poll() is not None and not os.path.exists(self._exits):
+                return  # the agent ended without a report
+            time.sleep(0.05)
 
     def describe(self, rank: int) -> str:
         """Who worker ``rank`` is, and how it ended."""
@@ -348,7 +397,7 @@ class WorkerGroup:
         if isinstance(proc, _Peer):
             if proc.poll() is not None:
                 return proc.describe()
-            return f"(pid {proc.pid} on node {proc.node}, host {proc.host}) failed"  # alive: it said why
+            return f"(pid {proc.pid}{proc.where}) failed"  # alive: it said why
         return f"(pid {proc.pid}) {describe_exit(proc.returncode)}"
 
     def call(self, method: str, *args: Any, timeout_s: float = CALL_TIMEOUT_S) -> list[Any]:
@@ -403,7 +452,7 @@ class WorkerGroup:
     def _lost(self, rank: int) -> None:
         """Worker ``rank``'s connection closed: a torchrun-started worker is gone (a local one's process says so)."""
         if isinstance(self._procs[rank], _Peer):
-            self._procs[rank].lost = True
+            self._procs[rank].mark_lost()
 
     def _silent(self) -> list[int]:
         """Live workers owing a reply that went quiet (stopped, or no heartbeat for SILENT_CAUSE_S), oldest first."""
@@ -422,7 +471,7 @@ class WorkerGroup:
         silence = time.monotonic() - self._seen.get(rank, time.monotonic())
         stopped = " (its process is stopped: SIGSTOP, a debugger or job control)"
         state = stopped if process_state(proc.pid) in ("T", "t") else ""
-        where = f" on node {proc.node}, host {proc.host}" if isinstance(proc, _Peer) else ""
+        where = proc.where if isinstance(proc, _Peer) else ""
         # The frameworks' own timeouts (JAX's heartbeat: 10 s) may fail its peers before the hang timeout ends.
         why = "its peers failed waiting for it" if peers_failed else f"hang timeout {self.hang_timeout_s:g} s"
         self._graceful[0] = False
@@ -456,10 +505,14 @@ class WorkerGroup:
             if silent or time.monotonic() >= deadline:
                 break
             time.sleep(0.01)
+        # The first found gone: torchrun's agent stops the failed worker's peers, which may be gone by now too.
+        silent.sort(key=lambda r: getattr(self._procs[r], "lost_at", None) or 0.0)
         cause = silent[0] if silent else rank
         proc = self._procs[cause]
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=1.0)  # a dead worker's status is there at once; a failing one is leaving
+        if isinstance(proc, _Peer) and proc.lost:
+            self._agent_report(cause)
         message = f"worker rank {cause} {self.describe(cause)} {what}"
         if cause in reports:
             message += f"; it reported:\n{reports[cause].rstrip()}"
@@ -510,10 +563,21 @@ def _stop(procs: list, conns: list, tmp: tempfile.TemporaryDirectory, graceful: 
         deadline = time.monotonic() + 2.0
     for conn in conns:
         conn.close()  # a remote worker's end: it leaves (its recv or its heartbeat fails)
-    for agent in agents:  # torchrun's agent stops what it still runs (SIGTERM), or is killed
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            agent.wait(timeout=STOP_GRACE_S if graceful[0] else 0.5)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+    # torchrun's agent ends once its workers have, or stops what it still runs (SIGTERM); a failed group's is
+    # killed once it has reaped its workers, killed above (its monitor polls them every 0.5 s): they die with it.
+    deadline = time.monotonic() + 2.0
+    while (
+        not graceful[0]
+        and agents
+        and time.monotonic() < deadline
+        and any(process_state(proc.pid) == "Z" for proc in procs if getattr(proc, "local", False))
+    ):
+        time.sleep(0.05)
+    for agent in agents:
+        if graceful[0]:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                agent.wait(timeout=STOP_GRACE_S)
+        for sig in (signal.SIGTERM, signal.SIGKILL) if graceful[0] else (signal.SIGKILL,):
             if agent.poll() is None:
                 agent.send_signal(sig)
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -585,11 +649,13 @@ def _serve(fd: int, parent_pid: int) -> int:
 
 def _serve_torchrun() -> int:
     """A worker torchrun started (``--torchrun``): dial the coordinator, say who it is, then serve as any other."""
+    rank = os.environ["RANK"]
+    if os.environ.get(RANK_ENV) != rank:  # its rank in its environment from the start, as for any worker: re-exec
+        os.execve(sys.executable, [sys.executable, "-m", "backends._process_group", "--torchrun"],
+                  {**os.environ, RANK_ENV: rank})  # fmt: skip
     die_with_parent(os.getppid())  # the agent: it is this worker's supervisor
     host, _, port = os.environ[CONTROL_ENV].rpartition(":")
     conn = multiprocessing.connection.Client((host, int(port)), authkey=bytes.fromhex(os.environ[KEY_ENV]))
-    rank = os.environ["RANK"]
-    os.environ[RANK_ENV] = rank
     conn.send(("hello", int(rank), int(os.environ.get(NODE_ENV, -1)), os.getpid(), socket.gethostname(),
                free_port("")))  # fmt: skip
     return _serve_on(conn)

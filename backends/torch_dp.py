@@ -8,12 +8,11 @@ across workers by one ``all_reduce`` (gloo on the CPU, NCCL on CUDA devices, one
 applies the same update as the tutorial's loop. The loss is a sum, so summed
 parts are exactly the full gradient: only the order of the additions differs
 from a single process. Workers compute on one thread each (the parallelism is
-the workers). The rendezvous is a FileStore in the group's private folder (no
-port to collide on); gloo is held to the loopback interface; every collective
+the workers). torchrun's elastic agent starts the workers, on one node as
+across nodes (backends._torchrun), and each joins the group by ``env://`` (the
+address and port torchrun gives it, rank 0's store); gloo is held to the
+loopback interface where every node is this machine; every collective
 has a timeout. The coordinator imports torch only to probe availability.
-Across nodes (backends._cluster) torchrun starts the workers and each joins
-the group by ``env://`` (the address and port torchrun gives it, rank 0's
-store); gloo is held to loopback only where every node is this machine.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ import problems
 from backends._cluster import current
 from backends._core import Problem, TrainConfig
 from backends._data_parallel import DataParallelFit, Footprint, loopback_interface, shard_payloads
-from backends._process_group import TMP_ENV, vm_hwm_bytes
+from backends._process_group import vm_hwm_bytes
 
 VARIANTS = {"cpu": ("dp",), "cuda": ("dp",)}
 #: The seed's and linear's hand-tuned epoch loops, and the features each reads (the seed's x², once); any other
@@ -72,8 +71,8 @@ def prepare(variant: str, device: str, problem: Problem, config: TrainConfig) ->
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if (cluster is None or cluster.loopback) and (lo := loopback_interface()) is not None:
         env["GLOO_SOCKET_IFNAME"] = lo  # gloo's pairs connect over loopback only
-    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device,
-                                                                    torchrun=cluster is not None), env)  # fmt: skip
+    return DataParallelFit(f"{__name__}:Worker", shard_payloads(problem, config, FOOTPRINT, device=device), env,
+                           torchrun=True)  # fmt: skip
 
 
 class Worker:
@@ -82,16 +81,13 @@ class Worker:
     def __init__(self, rank: int, world: int, payload: dict) -> None:
         torch.set_num_threads(1)
         cuda = payload["device"] == "cuda"
-        local = int(os.environ.get("LOCAL_RANK", rank))  # torchrun's: this worker's device on its node
+        local = int(os.environ["LOCAL_RANK"])  # torchrun's: this worker's device on its node
         self.device = torch.device("cuda", local) if cuda else torch.device("cpu")
         if cuda:
             torch.cuda.set_device(self.device)
-        # One node: a FileStore in the group's folder; torchrun's workers: rank 0's store, at MASTER_ADDR:MASTER_PORT.
-        rendezvous = {"init_method": "env://"} if payload["torchrun"] else {
-            "store": dist.FileStore(os.path.join(os.environ[TMP_ENV], "store"), world)}  # fmt: skip
         dist.init_process_group(
             "nccl" if cuda else "gloo",
-            **rendezvous,
+            init_method="env://",  # rank 0's store, at torchrun's MASTER_ADDR:MASTER_PORT
             rank=rank,
             world_size=world,
             timeout=datetime.timedelta(seconds=COLLECTIVE_TIMEOUT_S),

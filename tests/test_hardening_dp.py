@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -46,10 +47,19 @@ def assert_one_clean_line(message: str) -> None:
     assert "C++" not in message
 
 
+def parent_command(pid: int) -> str:
+    """The command line of process ``pid``'s parent, its arguments joined by spaces."""
+    parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+    return Path(f"/proc/{parent}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
 @pytest.mark.slow  # a worker group started, then stopped: seconds of timeouts each
-def test_a_stopped_worker_is_named_within_the_hang_timeout(no_orphans):  # noqa: F811
-    with WorkerGroup("tests.dp_helpers:Sleeper", [None] * 3, hang_timeout_s=HANG_S) as group:
+@pytest.mark.parametrize("torchrun", [False, True], ids=["own", "torchrun"])
+def test_a_stopped_worker_is_named_within_the_hang_timeout(torchrun, no_orphans):  # noqa: F811
+    """Whoever started the workers (this supervisor, or torchrun's agent, which does not notice a stopped one)."""
+    with WorkerGroup("tests.dp_helpers:Sleeper", [None] * 3, hang_timeout_s=HANG_S, torchrun=torchrun) as group:
         assert group.call("sleep", 0.01) == [0, 1, 2]
+        assert all(("backends._torchrun" in parent_command(pid)) == torchrun for pid in group.pids)
         time.sleep(HANG_S + 1)  # an idle group sends nothing and is not declared hung
         # A busy live worker beats from a thread: longer than the timeout is fine.
         assert group.call("sleep", HANG_S + 1.5) == [0, 1, 2]
