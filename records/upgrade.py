@@ -158,14 +158,20 @@ def _real(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _next_schema(bench: Any, version: int) -> dict | None:
+    """A copy of a schema-``version`` benchmark's record, marked one schema later; None where it is not one."""
+    if not isinstance(bench, dict) or not isinstance(bench.get("extra_info"), dict):
+        return None
+    if bench["extra_info"].get("schema_version") != version:
+        return None
+    return {**bench["extra_info"], "schema_version": version + 1}
+
+
 def _benchmark_v1(bench: Any) -> Any:
     """A schema-1 benchmark in schema 2: its fit's parameters by name."""
-    if not isinstance(bench, dict) or not isinstance(bench.get("extra_info"), dict):
-        return bench
-    info = dict(bench["extra_info"])
-    if info.get("schema_version") != 1:
+    info = _next_schema(bench, 1)
+    if info is None:
         return bench  # validation names what is wrong
-    info["schema_version"] = 2
     if info.get("kind") != FLOOR:
         info = _params_v1(info)
     return {**bench, "extra_info": info}
@@ -233,12 +239,9 @@ def _size_v2(problem: Any) -> str | None:
 
 def _benchmark_v2(bench: Any) -> Any:
     """A schema-2 benchmark in schema 3: an other problem's fit of kind "fit", and every fit's size's role."""
-    if not isinstance(bench, dict) or not isinstance(bench.get("extra_info"), dict):
-        return bench
-    info = dict(bench["extra_info"])
-    if info.get("schema_version") != 2:
+    info = _next_schema(bench, 2)
+    if info is None:
         return bench  # validation names what is wrong
-    info["schema_version"] = 3
     if info.get("kind") == V2_PROBLEM_KIND:
         info["kind"] = "fit"
     if info.get("kind") != FLOOR and info.get("size") is None and (size := _size_v2(info.get("problem"))):
