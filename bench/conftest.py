@@ -1,22 +1,22 @@
 """pytest configuration of the benchmarks: options, markers, the run's depth, and the machine record.
 
-Rules: a run has one of three depths (``depth``), recorded in its saved file (RunFacts.depth).
-The default times every problem at its ``DEFAULT_SIZES`` (the tutorial's problem, bench/test_fit.py; the
-others, bench/test_problems.py, with their bandwidth floor) in float32 and float64, with first calls and
-agreement: the answer, in a few minutes. ``--full`` adds every study (benchmarks marked ``full``): the cold
-starts, the large problem (n = 10⁶) and its floor, every problem's ``FULL_SIZES``, the marginal-cost study at
-n = 10⁷ (``--marginal-n``) and the data-parallel scaling study. ``--quick`` times the tutorial's problem alone
-in QUICK_DTYPES (the rest is deselected) with QUICK_BUDGET_S of rounds per benchmark and no peak memory
-(bench.harness). ``--sweep`` times every size of ``--sweep-sizes``, and every other problem at its
-``SWEEP_SIZES`` too, at any depth but the quick one. The data-parallel options live in bench/dp_options.py.
-Every round's time is saved. The environment (bench.environment) is written once per
-saved file through pytest-benchmark's machine-info hook; the outcome of every
-selected benchmark and the small problems' data through its JSON hook
-(bench.outcomes), and with ``--regbench-partial`` each benchmark as it ends (bench.partial: what a process that
-dies keeps). ``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark
-runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code
-(records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails
-that benchmark alone.
+Rules: a run has one of three depths (``depth``), recorded in its saved file (RunFacts.depth). The default times
+every problem at its ``DEFAULT_SIZES`` (the tutorial's problem, bench/test_fit.py; the others,
+bench/test_problems.py, with their bandwidth floor) in float32 and float64, with first calls and agreement: the
+answer, in a few minutes. ``--full`` adds every study (benchmarks marked ``full``): the cold starts, the large
+problem (n = 10⁶) and its floor, every problem's ``FULL_SIZES``, the marginal-cost study at n = 10⁷
+(``--marginal-n``) and the data-parallel scaling study. ``--quick`` times the tutorial's problem alone in
+QUICK_DTYPES (the rest is deselected), without the trainers whose every fit takes a second or more there
+(bench.priors.slow_at_the_tutorial_size: the data-parallel groups, JAX's eager loop), with QUICK_BUDGET_S of rounds
+per benchmark and no peak memory (bench.harness). ``--sweep`` times every size of ``--sweep-sizes``, and every other
+problem at its ``SWEEP_SIZES`` too, at any depth but the quick one. The data-parallel options live in
+bench/dp_options.py. Every round's time is saved. The environment (bench.environment) is written once per saved file
+through pytest-benchmark's machine-info hook; the outcome of every selected benchmark and the small problems' data
+through its JSON hook (bench.outcomes), and with ``--regbench-partial`` each benchmark as it ends (bench.partial:
+what a process that dies keeps). ``--regbench-progress`` prints one line per finished benchmark (bench.progress).
+Each benchmark runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as
+plugin code (records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C
+sent fails that benchmark alone.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from bench.option_types import positive_int, positive_ints, positive_seconds
 from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.partial import PartialWriter
+from bench.priors import slow_at_the_tutorial_size
 from bench.problems import LARGE_N, MARGINAL_N
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S, slow_fits
@@ -77,8 +78,9 @@ def pytest_addoption(parser):
     group.addoption(
         "--quick",
         action="store_true",
-        help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, {QUICK_BUDGET_S} s of rounds "
-        "each, no cold start or peak memory; its saved run is marked quick",
+        help=f"the quick run: the tutorial's problem only, in {', '.join(QUICK_DTYPES)}, without the data-parallel "
+        f"trainers and JAX's eager loop, {QUICK_BUDGET_S} s of rounds each, no cold start or peak memory; its saved "
+        "run is marked quick",
     )
     group.addoption(
         "--full",
@@ -194,10 +196,9 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.full)
     dp_options.collection_modifyitems(config, items)
     chosen = depth(config)
-    if chosen == "quick":  # the tutorial's problem alone: the question a new user asks first
-        kept = [
-            item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in QUICK_DTYPES
-        ]
+    if chosen == "quick":  # the tutorial's problem alone, its fast trainers: the question a new user asks first
+        kept = [item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in
+                QUICK_DTYPES and not slow_at_the_tutorial_size(item.callspec.params["trainer_id"])]  # fmt: skip
     elif chosen == "default":  # the studies wait for --full; a --sweep asked for is the sweep's to run
         swept = config.getoption("--sweep")
         kept = [item for item in items

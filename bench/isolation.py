@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from backends import spec_of, specs
-from bench.priors import prior_s
+from bench.priors import first_compiles, prior_s
 from bench.rounds import ROUND_BUDGET_S
 
 MARK = "framework"
@@ -59,9 +59,10 @@ def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = R
     """Every selected benchmark with its framework, its test's name, its trainer and dtype (None where it has none)
     and what it is expected to cost (bench.priors), in the order pytest would run them."""
     params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+    first = first_compiles(items)
     return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name, "trainer": p.get("trainer_id"),
-             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s, fits)}
-            for item, p in zip(items, params, strict=True)]  # fmt: skip
+             "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s, fits, index in first)}
+            for index, (item, p) in enumerate(zip(items, params, strict=True))]  # fmt: skip
 
 
 class Isolation:

@@ -1,19 +1,21 @@
 """The other problems: every trainer that runs one × dtype at each of the problem's sizes, and their bandwidth floor.
 
 Rules: the problems and their sizes are the problem modules' own (problems.MODULES, ``DEFAULT_SIZES``, under
-``--full`` ``FULL_SIZES`` too, and under ``--sweep`` ``SWEEP_SIZES`` too, those of the n in ``--sweep-sizes``
-where it is given: their union, each size once, in order; bench.problems.default_problems): a new
-problem is benchmarked, and swept, here without a change to this file or to reports. A trainer that does not run a
-problem is not collected for it (its spec says which it runs); one that cannot run here is skipped with the
-reason, and so is every size whose data in the working dtype would take over a quarter of this machine's RAM
-(bench.problems.too_large). In ``PROBLEM_DTYPES`` (both), with at most PROBLEM_BUDGET_S of rounds each,
-and without the eager baselines but the reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the
-run's time. Each size the run times also times one streaming read of exactly that problem's ``floor_bytes``
-(``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy marked gpu), its record
-naming the problem: the floor its rows are held against. Their records are the fit study's (kind "fit", as the
-seed's), the problem and the size's role (``size``) their own fields. The seed's problem keeps its own benchmarks
-(test_fit.py, test_sweep.py). No cold start is measured: the seed's problem measures each compiling trainer's.
-Deselected by ``--quick``, which times the seed's problem alone.
+``--full`` ``FULL_SIZES`` too, and under ``--sweep`` ``SWEEP_SIZES`` too, those of the n in ``--sweep-sizes`` where
+it is given: their union, each size once, in order; bench.problems.default_problems): a new problem is benchmarked,
+and swept, here without a change to this file or to reports. A trainer that does not run a problem is not collected
+for it (its spec says which it runs); one that cannot run here is skipped with the reason, and so is every size
+whose data in the working dtype would take over a quarter of this machine's RAM (bench.problems.too_large). In
+``PROBLEM_DTYPES`` (both), with at most PROBLEM_BUDGET_S of rounds each, and without the eager baselines but the
+reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the run's time. The data-parallel trainers'
+fits here (one worker: the harness's own cost, not a scaling) are a study of the full run (marked ``full``): a
+group's start took 3 to 8 s a benchmark, a quarter of a default run's time, 2026-12-04; the default run times them
+on the seed's problem, with ``--workers``. Each size the run times also times one streaming read of exactly that
+problem's ``floor_bytes`` (``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy
+marked gpu), its record naming the problem: the floor its rows are held against. Their records are the fit study's
+(kind "fit", as the seed's), the problem and the size's role (``size``) their own fields. The seed's problem keeps
+its own benchmarks (test_fit.py, test_sweep.py). No cold start is measured: the seed's problem measures each
+compiling trainer's. Deselected by ``--quick``, which times the seed's problem alone.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import replace
 
 import pytest
 
-from backends import roles_of, runs
+from backends import roles_of, runs, spec_of
 from bench.dp_options import problem_workers
 from bench.floor import run_floor
 from bench.gpu import gpu_info
@@ -58,8 +60,9 @@ def _params(sizes_run: list[tuple[str, dict]]) -> list:
             trainer_id, dtype = param.values
             roles = roles_of(trainer_id)
             if runs(trainer_id, name) and (BASELINE not in roles or REFERENCE in roles):
+                study = [pytest.mark.full] if spec_of(trainer_id).distributed else []
                 params.append(pytest.param(name, sizes, trainer_id, dtype, id=f"{name}-{_label(sizes)}-{param.id}",
-                                           marks=param.marks))  # fmt: skip
+                                           marks=[*param.marks, *study]))  # fmt: skip
     return params
 
 

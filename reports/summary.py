@@ -45,9 +45,10 @@ def trainer_name(trainer: str, workers) -> str:
 
 #: What a run of each depth leaves out, as the report's first lines say it (records.model.RunFacts.depth).
 DEPTH_NOTES = {
-    "quick": "a quick run (regbench run --quick: the tutorial's problem in float32, fewer rounds, no cold start)",
-    "default": "a default run (every problem at its default sizes; the cold starts, the large sizes and the "
-    "studies need regbench run --full)",
+    "quick": "a quick run (regbench run --quick: the tutorial's problem in float32, fewer rounds, no cold start; "
+    "the data-parallel trainers and JAX's eager loop are left to regbench run)",
+    "default": "a default run (every problem at its default sizes; the cold starts, the large sizes, the "
+    "data-parallel trainers on the other problems and the studies need regbench run --full)",
     "full": "a full run (regbench run --full: every study)",
 }
 

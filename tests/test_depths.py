@@ -15,7 +15,7 @@ import pytest
 
 import problems
 from bench.conftest import measures_cold_start
-from bench.priors import BASE_S, DEVICE_S, prior_s
+from bench.priors import BASE_S, DEVICE_S, first_compiles, prior_s, slow_at_the_tutorial_size
 from bench.problems import MODEL, PROBLEM_DTYPES, default_problems
 from bench.progress import Progress
 from bench.rounds import (
@@ -74,6 +74,19 @@ def test_the_default_depth_times_every_problem_at_its_default_sizes_in_both_dtyp
             assert not [node for node in nodes if f"[{name}-{_label(sizes)}-" in node], sizes
 
 
+def _trainer(node: str) -> str:
+    return node.split("[", 1)[1].rstrip("]").rsplit("-", 1)[0]
+
+
+def test_the_data_parallel_trainers_time_the_other_problems_under_full_only():
+    def distributed(nodes):
+        return [node for node in nodes if "::test_problem[" in node and "-dp-" in node]
+
+    assert not distributed(_nodes())
+    assert distributed(_nodes("--full"))
+    assert any("::test_fit[" in node and "-dp-cpu-" in node for node in _nodes())  # the seed's, with --workers
+
+
 def test_the_full_depth_adds_every_study_and_the_full_sizes():
     nodes = _nodes("--full")
     assert _files(nodes) >= {"test_fit.py::test_fit", "test_problems.py::test_problem", "test_sweep.py::test_sweep",
@@ -89,6 +102,12 @@ def test_the_quick_depth_times_the_tutorial_alone_and_two_depths_are_refused():
     nodes = _nodes("--quick")
     assert nodes
     assert all(node.startswith("bench/test_fit.py::test_fit[") and node.endswith("-float32]") for node in nodes)
+    trainers = {_trainer(node) for node in nodes}
+    left_out = {_trainer(node) for node in _nodes() if "::test_fit[" in node} - trainers
+    # the seconds-long fits wait for the default run: JAX's eager loop and every data-parallel group
+    assert {"jax-grad-eager-cpu", "torch-autograd-dp-cpu", "jax-grad-dp-cpu"} <= left_out
+    assert all(slow_at_the_tutorial_size(trainer) for trainer in left_out)
+    assert {"numpy-manual-tutorial-cpu", "torch-autograd-eager-cpu", "torch-autograd-compiled-cpu"} <= trainers
     proc = _collect("--quick", "--full")
     assert proc.returncode == 4
     assert "--quick and --full ask for two depths of a run: give one" in proc.stderr
@@ -142,6 +161,7 @@ def test_priors_rank_what_costs_a_run_time():
     assert prior_s(_item("numpy-manual-fused-cpu"), cold_start=False, budget_s=QUICK_BUDGET_S) < numpy
     compiled = prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False)
     assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
+    assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False, first_compile=True) > compiled
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
     assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
     quick, default, full = (prior_s(_item("jax-grad-eager-cpu"), False, fits=slow_fits(d)) for d in DEPTHS)
@@ -149,6 +169,19 @@ def test_priors_rank_what_costs_a_run_time():
     assert prior_s(_item("torch-autograd-dp-cpu"), cold_start=False) > numpy  # a group's start
     assert prior_s(_item("torch-autograd-compiled-cuda"), cold_start=False) == DEVICE_S
     assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + ROUND_BUDGET_S  # a floor
+
+
+def test_a_framework_s_first_compile_is_its_first_compiling_benchmark_on_the_cpu():
+    ids = (
+        "numpy-manual-fused-cpu",
+        "torch-autograd-compiled-cuda",
+        "torch-autograd-eager-cpu",
+        "torch-autograd-compiled-cpu",
+        "jax-grad-jit-cpu",
+        "torch-autograd-compiled-cpu",
+    )
+    items = [_item(trainer_id) for trainer_id in ids]
+    assert first_compiles(items) == {3, 4}
 
 
 def _save(storage: Path, number: int, walls: dict[str, float | None]) -> None:
