@@ -106,7 +106,7 @@ class Progress:
         elif report.failed:
             result = f"FAILED ({_reason(report)})"
         elif stats is not None:
-            result = f"median {_time(stats.median)} ({stats.rounds} rounds)"
+            result = f"median {_time(stats.median)} ({stats.rounds} round{'s' if stats.rounds != 1 else ''})"
         else:
             result = "passed"
         elapsed = time.time() - self.run_start if self.run_start else time.perf_counter() - self.start
