@@ -18,9 +18,10 @@ from regbench.store import NUMBERED, machine_folder
 
 #: The newest runs of the machine whose outcomes are read.
 HISTORY = 5
-#: A benchmark process's start (Python, pytest, the framework's import, collection), and the end of a run (the
-#: merge, the report's tables and charts), measured on a quiet 2-core machine: a few seconds each.
-PROCESS_START_S, REPORT_S = 4.0, 10.0
+#: A benchmark process's start (Python, pytest, the framework's import, collection) and the end before the next
+#: (its exit), and the end of a run (the merge, the report's tables and charts), measured on a quiet 2-core machine
+#: (2026-12-04: 1 to 3 s a process; the report 2.5 s after a quick run, 5 s after a default one).
+PROCESS_START_S, REPORT_S = 3.0, 4.0
 
 
 def history(storage: Path, runs: int = HISTORY) -> dict[str, list[float]]:
