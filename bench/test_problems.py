@@ -9,7 +9,7 @@ whose data in the working dtype would take over a quarter of this machine's RAM 
 ``PROBLEM_DTYPES`` (both), with at most PROBLEM_BUDGET_S of rounds each, and without the eager baselines but the
 reference (JAX's eager loop took 8 s a fit at n = 1000, d = 16), for the run's time. The data-parallel trainers'
 fits here (one worker: the harness's own cost, not a scaling) are a study of the full run (marked ``full``): a
-group's start took 3 to 8 s a benchmark, a quarter of a default run's time, 2026-12-04; the default run times them
+group's start took 3 to 7 s a benchmark, a fifth of a default run's time, 2026-12-04; the default run times them
 on the seed's problem, with ``--workers``. Each size the run times also times one streaming read of exactly that
 problem's ``floor_bytes`` (``test_floor``, as bench/test_sweep.py's for the seed: Numba on the CPU, a CUDA copy
 marked gpu), its record naming the problem: the floor its rows are held against. Their records are the fit study's

@@ -9,6 +9,8 @@ decides alone (``-m gpu`` is every GPU test, slow or not; ``-m "slow or not slow
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 import backends
@@ -16,6 +18,14 @@ from bench.params import require_trainer
 from tests.plugins import site  # noqa: F401 (a fixture: a folder of fake installed distributions)
 
 SLOW = "slow"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A test session started in the background of a non-interactive shell (``python -m pytest &``) inherits SIGINT
+    # ignored, and so would every process it starts: the Ctrl-C tests (a real SIGINT, tests/test_plugins.py,
+    # tests/test_hardening*.py) need Python's own handler, which a child process then gets back as well.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
