@@ -5,9 +5,9 @@ run's depth, whether it is its framework's first compile of the run), never from
 replaces it by what the storage's earlier runs of the same benchmark took where it has them (regbench.estimates),
 and the progress line scales either by how the run's finished benchmarks compared with theirs (bench.progress).
 The numbers are those of a default run on a quiet 2-core machine with empty compile caches (2026-12-04: its
-benchmarks' ``wall_s`` against these priors, each kind within 1.5×): a torch.compile graph costs ~8 s and the
-first one 20 s more, JAX's eager loop 4 s a fit, a data-parallel group's start seconds with torchrun (torch),
-one without (JAX).
+benchmarks' ``wall_s`` summed to 219 s against these priors' 233 s, single benchmarks within 4×): a torch.compile
+graph costs ~8 s and the first one ~22 s more, JAX's eager loop 4 s a fit, a data-parallel group's start seconds
+with torchrun (torch), one without (JAX).
 """
 
 from __future__ import annotations
@@ -24,11 +24,14 @@ from records.roles import BASELINE
 BASE_S = 0.2
 #: What its trainer adds: a first call that compiles (torch.compile's graphs: 7 to 15 s; JAX's jit and scan ~1 s;
 #: Numba's loops ~0.5 s), and once a run the framework's first compile (inductor builds its precompiled headers:
-#: the seed's first graph took 35 s, its second 15), a cold start's fresh process.
+#: the seed's first graph took 35 s, its second 15).
 COMPILE_S = {"torch": 8.0, "jax": 1.0, "numba": 0.5}
 FIRST_COMPILE_S = {"torch": 22.0}
 OTHER_COMPILE_S = 3.0
-COLD_START_S = 30.0
+#: A cold start: a fresh process, its framework's import and its compile with empty caches (a full run, 2026-12-04:
+#: ~30 s for torch.compile, a few seconds for JAX and Numba).
+COLD_START_S = {"torch": 30.0, "jax": 5.0, "numba": 3.0}
+OTHER_COLD_START_S = 30.0
 #: Per fit, where the fits are slow: JAX's eager loop (~4 s a fit, quiet; other baselines OTHER_BASELINE_S in
 #: all); a slow benchmark makes ``fits`` of them (its first call, its fewest rounds, peak memory).
 BASELINE_FIT_S = {"jax": 4.0}
@@ -65,8 +68,11 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
         return DEVICE_S
     framework = spec.import_name
     seconds = BASE_S + budget_s
-    if spec.compiles:
-        seconds += COMPILE_S.get(framework, OTHER_COMPILE_S) + (COLD_START_S if cold_start else 0.0)
+    if spec.compiles:  # a cold start is measured by the benchmarks that take the ``cold_start`` fixture alone
+        measured = cold_start and "cold_start" in getattr(item, "fixturenames", ())
+        seconds += COMPILE_S.get(framework, OTHER_COMPILE_S) + (
+            COLD_START_S.get(framework, OTHER_COLD_START_S) if measured else 0.0
+        )
         seconds += FIRST_COMPILE_S.get(framework, 0.0) if first_compile else 0.0
     if BASELINE in spec.roles:
         seconds += BASELINE_FIT_S[framework] * fits if framework in BASELINE_FIT_S else OTHER_BASELINE_S

@@ -23,8 +23,9 @@ MIN_ROUNDS = 5
 QUICK_MIN_ROUNDS = 1
 MAX_ROUNDS = 1000
 #: The default run's least rounds of a fit slower than SLOW_FIT_S (JAX's eager loop: ~4 s a fit; a data-parallel
-#: group's and NumPy's float64 MLP: ~1.5 s), besides its first call, as a quick run's: three rounds cost the default
-#: run 22 s of its 4 minutes (2026-12-04), for a median compare does not judge; a full run gives them MIN_ROUNDS.
+#: group's and NumPy's float64 MLP: ~1.5 s), besides its first call, as a quick run's: three rounds would cost the
+#: default run ~22 s of its 4 minutes (2026-12-04), for a median compare does not judge; a full run gives them
+#: MIN_ROUNDS.
 SLOW_FIT_S, SLOW_MIN_ROUNDS = 1.0, 1
 #: A quick run's dtypes: one, so that every trainer answers in about a minute (agreement is still with float64's).
 QUICK_DTYPES = ("float32",)

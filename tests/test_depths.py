@@ -149,10 +149,10 @@ def test_a_saved_run_states_its_depth_once():
         RunFacts(depth="quick")
 
 
-def _item(trainer_id: str | None = None, **params):
+def _item(trainer_id: str | None = None, fixturenames: tuple[str, ...] = ("cold_start",), **params):
     if trainer_id is not None:
         params["trainer_id"] = trainer_id
-    return SimpleNamespace(callspec=SimpleNamespace(params=params))
+    return SimpleNamespace(callspec=SimpleNamespace(params=params), fixturenames=fixturenames)
 
 
 def test_priors_rank_what_costs_a_run_time():
@@ -163,6 +163,8 @@ def test_priors_rank_what_costs_a_run_time():
     assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False, first_compile=True) > compiled
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
+    # a full run measures the cold starts of the seed's fits alone (bench/test_fit.py): no other benchmark waits one
+    assert prior_s(_item("torch-autograd-compiled-cpu", fixturenames=()), cold_start=True) == compiled
     assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
     quick, default, full = (prior_s(_item("jax-grad-eager-cpu"), False, fits=slow_fits(d)) for d in DEPTHS)
     assert (
