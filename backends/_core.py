@@ -25,6 +25,7 @@ import numpy as np
 
 import problems
 from backends._memory import available_memory
+from problems import quadratic
 
 DTYPES = ("float32", "float64")
 _LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in DTYPES}
@@ -32,9 +33,9 @@ _LARGEST = {dtype: float(np.finfo(dtype).max) for dtype in DTYPES}
 #: (a subclass that skipped the validation), so that a validated fit pays nothing twice (~10 µs of a 60 µs fit).
 _VALIDATED = "_validated"
 
-#: The tutorial's recipe: ``x = linspace(-1, 1, 100)``, ``np.random.seed(100)``.
-SEED_N = 100
-SEED = 100
+#: The tutorial's recipe: ``x = linspace(-1, 1, 100)``, ``np.random.seed(100)``: the seed's problem's default size,
+#: as its module states it.
+SEED_N, SEED = quadratic.DEFAULT_SIZES[0]["n"], quadratic.DEFAULT_SIZES[0]["seed"]
 
 
 def _data_dtype(*values: Any) -> type:

@@ -1,22 +1,21 @@
 """pytest configuration of the benchmarks: options, markers, the run's depth, and the machine record.
 
 Rules: a run has one of three depths (``depth``), recorded in its saved file (RunFacts.depth). The default times
-every problem at its ``DEFAULT_SIZES`` (the tutorial's problem, bench/test_fit.py; the others,
-bench/test_problems.py, with their bandwidth floor) in float32 and float64, with first calls and agreement: the
-answer, in a few minutes. ``--full`` adds every study (benchmarks marked ``full``): the cold starts, the large
-problem (n = 10⁶) and its floor, every problem's ``FULL_SIZES``, the marginal-cost study at n = 10⁷
-(``--marginal-n``) and the data-parallel scaling study. ``--quick`` times the tutorial's problem alone in
-QUICK_DTYPES (the rest is deselected), without the trainers whose every fit takes a second or more there
-(bench.priors.slow_at_the_tutorial_size: the data-parallel groups, JAX's eager loop), with QUICK_BUDGET_S of rounds
-per benchmark and no peak memory (bench.harness). ``--sweep`` times every size of ``--sweep-sizes``, and every other
-problem at its ``SWEEP_SIZES`` too, at any depth but the quick one. The data-parallel options live in
-bench/dp_options.py. Every round's time is saved. The environment (bench.environment) is written once per saved file
-through pytest-benchmark's machine-info hook; the outcome of every selected benchmark and the small problems' data
-through its JSON hook (bench.outcomes), and with ``--regbench-partial`` each benchmark as it ends (bench.partial:
-what a process that dies keeps). ``--regbench-progress`` prints one line per finished benchmark (bench.progress).
-Each benchmark runs within a time limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as
-plugin code (records.sources): a hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C
-sent fails that benchmark alone.
+every problem at its ``DEFAULT_SIZES`` (bench/test_fit.py: the tutorial's problem first, every problem with its
+bandwidth floor) in float32 and float64, with first calls and agreement: the answer, in a few minutes. ``--full``
+adds every study (benchmarks marked ``full``): the cold starts, the large problem (n = 10⁶) and its floor, every
+problem's ``FULL_SIZES``, the marginal-cost study at n = 10⁷ (``--marginal-n``) and the data-parallel scaling study.
+``--quick`` times the tutorial's problem alone in QUICK_DTYPES (the rest is deselected), without the trainers whose
+every fit takes a second or more there (bench.priors.slow_at_the_tutorial_size: the data-parallel groups, JAX's
+eager loop), with QUICK_BUDGET_S of rounds per benchmark and no peak memory (bench.harness). ``--sweep`` times every
+problem at its ``SWEEP_SIZES`` too (the seed's at every n of ``--sweep-sizes`` where given, the others' of those n),
+at any depth but the quick one. The data-parallel options live in bench/dp_options.py. Every round's time is saved.
+The environment (bench.environment) is written once per saved file through pytest-benchmark's machine-info hook; the
+outcome of every selected benchmark and the small problems' data through its JSON hook (bench.outcomes), and with
+``--regbench-partial`` each benchmark as it ends (bench.partial: what a process that dies keeps).
+``--regbench-progress`` prints one line per finished benchmark (bench.progress). Each benchmark runs within a time
+limit (``--regbench-time-limit``, else $REGBENCH_TIME_LIMIT_S, else 600 s) and as plugin code (records.sources): a
+hang past it, a thread left running, sys.exit() or a KeyboardInterrupt no Ctrl-C sent fails that benchmark alone.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from bench.outcomes import OutcomeRecorder
 from bench.params import require_trainer
 from bench.partial import PartialWriter
 from bench.priors import slow_at_the_tutorial_size
-from bench.problems import LARGE_N, MARGINAL_N
+from bench.problems import LARGE_N, MARGINAL_N, is_tutorial, size_role
 from bench.progress import Progress
 from bench.rounds import QUICK_BUDGET_S, QUICK_DTYPES, ROUND_BUDGET_S, slow_fits
 from records.sources import (
@@ -46,22 +45,20 @@ from records.sources import (
     within,
 )
 
-DEFAULT_SWEEP_SIZES = "100,1000,10000,100000,1000000,10000000"
-
 
 def pytest_addoption(parser):
     group = parser.getgroup("regbench")
     group.addoption(
         "--sweep",
         action="store_true",
-        help=f"time the larger problems at every --sweep-sizes, not only n={LARGE_N}, and the other problems at "
-        "their SWEEP_SIZES too (those of these n where --sweep-sizes is given)",
+        help="time every problem at its SWEEP_SIZES too (the seed's: n = 10² … 10⁷ of seed 0, the tutorial's beside)",
     )
     group.addoption(
         "--sweep-sizes",
         type=positive_ints,
-        default=None,  # given: it picks the other problems' sweep sizes too (bench/test_problems.py)
-        help=f"comma-separated sizes of the sweep [{DEFAULT_SWEEP_SIZES}]",
+        default=None,  # bench.problems.default_problems
+        help="comma-separated n of the sweep: the seed's problem at each, the others at those of their SWEEP_SIZES "
+        "[every problem's SWEEP_SIZES]",
     )
     group.addoption(
         "--marginal-n", type=positive_int, default=MARGINAL_N, help=f"size of the marginal-cost study [{MARGINAL_N}]"
@@ -184,25 +181,35 @@ def depth(config) -> str:
     return "quick" if config.getoption("--quick") else "full" if config.getoption("--full") else "default"
 
 
-#: The studies of the full run: the seed's sweep (the large problem) and its floor, the marginal-cost study.
-FULL_STUDIES = ("test_sweep.py", "test_marginal.py")
+#: The studies of the full run beside every problem's FULL_SIZES (bench.problems.default_problems): the marginal-cost
+#: study.
+FULL_STUDIES = ("test_marginal.py",)
+
+
+def _size(item: pytest.Item) -> str | None:
+    """The role of a fit's size (problems.SIZE_ROLES); None for another benchmark."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return size_role(params["problem"], params["sizes"]) if item.originalname == "test_fit" else None
+
+
+def _tutorial(item: pytest.Item) -> bool:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return item.originalname == "test_fit" and is_tutorial(params["problem"], params["sizes"])
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if item.originalname in ("test_sweep", "test_floor"):
+        if item.originalname == "test_floor" or _size(item) in ("full", "sweep"):
             item.add_marker(pytest.mark.sweep)
         if item.path.name in FULL_STUDIES:
             item.add_marker(pytest.mark.full)
     dp_options.collection_modifyitems(config, items)
     chosen = depth(config)
     if chosen == "quick":  # the tutorial's problem alone, its fast trainers: the question a new user asks first
-        kept = [item for item in items if item.originalname == "test_fit" and item.callspec.params["dtype"] in
-                QUICK_DTYPES and not slow_at_the_tutorial_size(item.callspec.params["trainer_id"])]  # fmt: skip
-    elif chosen == "default":  # the studies wait for --full; a --sweep asked for is the sweep's to run
-        swept = config.getoption("--sweep")
-        kept = [item for item in items
-                if not item.get_closest_marker("full") or (swept and item.path.name == "test_sweep.py")]  # fmt: skip
+        kept = [item for item in items if _tutorial(item) and item.callspec.params["dtype"] in QUICK_DTYPES
+                and not slow_at_the_tutorial_size(item.callspec.params["trainer_id"])]  # fmt: skip
+    elif chosen == "default":  # the studies wait for --full (the sizes --sweep asks for are the sweep's to run)
+        kept = [item for item in items if not item.get_closest_marker("full")]
     else:
         kept = items
     deselected = [item for item in items if item not in kept]
@@ -212,10 +219,6 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_generate_tests(metafunc):
-    if "sweep_n" in metafunc.fixturenames:
-        option = metafunc.config.getoption
-        sizes = (option("--sweep-sizes") or positive_ints(DEFAULT_SWEEP_SIZES)) if option("--sweep") else [LARGE_N]
-        metafunc.parametrize("sweep_n", sizes, ids=[f"n{n}" for n in sizes])
     if "marginal_n" in metafunc.fixturenames:
         n = metafunc.config.getoption("--marginal-n")
         metafunc.parametrize("marginal_n", [n], ids=[f"n{n}"])

@@ -15,12 +15,12 @@ from __future__ import annotations
 import pytest
 
 from backends import spec_of
-from bench.problems import PROBLEM_BUDGET_S
+from bench.problems import PROBLEM_BUDGET_S, is_tutorial, timing
 from bench.rounds import ROUND_BUDGET_S
 from records.roles import BASELINE
 
-#: A benchmark's first call, probe and peak memory, beyond its rounds' budget (a problem's at most
-#: PROBLEM_BUDGET_S: bench/test_problems.py).
+#: A benchmark's first call, probe and peak memory, beyond its rounds' budget (a problem's its
+#: ``bench.problems.timing``'s, a floor's at most PROBLEM_BUDGET_S: bench/test_fit.py).
 BASE_S = 0.2
 #: What its trainer adds: a first call that compiles (torch.compile's graphs: 7 to 15 s; JAX's jit and scan ~1 s;
 #: Numba's loops ~0.5 s), and once a run the framework's first compile (inductor builds its precompiled headers:
@@ -59,8 +59,10 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
     seconds of timed rounds; ``fits``: the whole fits a slow benchmark makes at the run's depth; ``first_compile``:
     it is its framework's first compiling benchmark of the run)."""
     params = getattr(getattr(item, "callspec", None), "params", {})
-    if "problem" in params:  # bench/test_problems.py: the other problems' rounds are capped
-        budget_s = min(budget_s, PROBLEM_BUDGET_S)
+    if "problem" in params:  # bench/test_fit.py: a floor's rounds are capped, and the other problems'
+        budget_s = (
+            timing(params["problem"]).rounds_s(budget_s) if "trainer_id" in params else min(budget_s, PROBLEM_BUDGET_S)
+        )
     spec = spec_of(params["trainer_id"]) if "trainer_id" in params else None
     if spec is None:  # the bandwidth floor, the native loop's threads: a few rounds of a read
         return BASE_S + budget_s if params.get("device", "cpu") == "cpu" else DEVICE_S
@@ -68,8 +70,8 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
         return DEVICE_S
     framework = spec.import_name
     seconds = BASE_S + budget_s
-    if spec.compiles:  # a cold start is measured by the benchmarks that take the ``cold_start`` fixture alone
-        measured = cold_start and "cold_start" in getattr(item, "fixturenames", ())
+    if spec.compiles:  # a cold start is measured by the tutorial's fits alone (bench/test_fit.py)
+        measured = cold_start and "problem" in params and is_tutorial(params["problem"], params["sizes"])
         seconds += COMPILE_S.get(framework, OTHER_COMPILE_S) + (
             COLD_START_S.get(framework, OTHER_COLD_START_S) if measured else 0.0
         )

@@ -16,7 +16,7 @@ import numpy as np
 
 import backends
 import problems
-from backends import SEED, specs, total_memory
+from backends import specs, total_memory
 from records.model import SEED_PROBLEM, ProblemData, ProblemRecord
 from records.roles import BASELINE
 
@@ -41,8 +41,7 @@ class Workload:
     @property
     def size(self) -> str:
         """What its size is to the runs (problems.SIZE_ROLES): the record's ``size``, which targets select by."""
-        params = {key: value for key, value in self.record.params.items() if key not in ("seed", "noise")}
-        return problems.size_role(problems.get(self.record.name), **params)
+        return size_role(self.record.name, {key: value for key, value in self.record.params.items() if key != "noise"})
 
 
 _used: dict[tuple, Workload] = {}
@@ -58,22 +57,22 @@ def _workload(problem: backends.Problem, seed: int) -> Workload:
 
 @functools.cache
 def tutorial() -> Workload:
-    """The tutorial's 100 points and initial ``w, b``."""
-    return _workload(backends.seed_problem(), SEED)
+    """The tutorial's 100 points and initial ``w, b``: the seed's problem at its default size."""
+    return named(MODEL, **problems.get(MODEL).DEFAULT_SIZES[0])
 
 
 @functools.cache
 def sized(n: int, dtype: str = "float64") -> Workload:
-    """The tutorial's recipe at size ``n`` (seed 0): the sweep's, the large problem's and the marginal study's; in
-    ``dtype`` for whole ``fit()`` calls of that dtype, as a user who makes the data in the working dtype has it."""
+    """The tutorial's recipe at size ``n`` (seed 0): the large problem's and the marginal study's; in ``dtype`` for
+    whole ``fit()`` calls of that dtype, as a user who makes the data in the working dtype has it."""
     return _workload(backends.make_problem(n, seed=0, dtype=dtype), 0)
 
 
 @functools.cache
-def named(name: str, n: int, **params) -> Workload:
-    """Problem ``name`` (problems.names()) at size ``n`` with ``params`` (its defaults else), seed 0."""
+def named(name: str, n: int, seed: int = 0, **params) -> Workload:
+    """Problem ``name`` (problems.names()) at size ``n`` with ``params`` (its defaults else) and ``seed``."""
     params = {**problems.get(name).PARAMS, **params}
-    workload = Workload(backends.make_named_problem(name, n, 0, **params), problem_record(name, n, **params))
+    workload = Workload(backends.make_named_problem(name, n, seed, **params), problem_record(name, n, seed, **params))
     _used[(name, *workload.record.params.values())] = workload
     return workload
 
@@ -87,44 +86,93 @@ def problem_config(workload: Workload, dtype: str) -> backends.TrainConfig:
     return backends.TrainConfig(epochs=LARGE_EPOCHS if problem.n * problem.d >= LARGE_N else 800, lr=lr, dtype=dtype)
 
 
-#: The dtypes the runs time the other problems in: both, as the seed's.
+#: The dtypes the runs time every problem in: both.
 PROBLEM_DTYPES = backends.DTYPES
 #: Seconds of timed rounds per benchmark of the other problems at most (the rounds are never fewer than
 #: bench.rounds.MIN_ROUNDS), so that the default run stays within its few minutes on 2 cores.
 PROBLEM_BUDGET_S = 0.5
 
 
+@dataclass(frozen=True)
+class Timing:
+    """How a run times one problem's fits (bench/test_fit.py, bench.priors): the only place they differ.
+
+    ``baselines``: its eager baselines are timed too (else the reference alone of them); ``budget_s``: the most
+    seconds of timed rounds per benchmark (None: the run's, bench.rounds); ``workers_option``: its data-parallel
+    fits run ``--workers`` processes in every run (else one a node, in the full run alone: on one machine they
+    time the harness's own cost, not a scaling)."""
+
+    baselines: bool
+    budget_s: float | None
+    workers_option: bool
+
+    def rounds_s(self, run_s: float) -> float:
+        """Its seconds of timed rounds per benchmark in a run that gives each ``run_s``."""
+        return run_s if self.budget_s is None else min(run_s, self.budget_s)
+
+
+#: The seed's problem is the suite's question: every trainer, the run's budget, the data-parallel groups at
+#: ``--workers``. The others: the compiled trainers and the reference (JAX's eager loop took 8 s a fit at n = 1000,
+#: d = 16), PROBLEM_BUDGET_S, for the run's time.
+SEED_TIMING = Timing(baselines=True, budget_s=None, workers_option=True)
+OTHER_TIMING = Timing(baselines=False, budget_s=PROBLEM_BUDGET_S, workers_option=False)
+
+
+def timing(name: str) -> Timing:
+    """How the runs time problem ``name``: SEED_TIMING for the seed's, OTHER_TIMING for every other."""
+    return SEED_TIMING if name == MODEL else OTHER_TIMING
+
+
+def size_role(name: str, sizes: dict) -> str:
+    """What problem ``name`` at ``sizes`` (n, its seed and its own parameters) is to the runs: problems.SIZE_ROLES."""
+    return problems.size_role(problems.get(name), **sizes)
+
+
+def is_tutorial(name: str, sizes: dict) -> bool:
+    """Whether problem ``name`` at ``sizes`` is the tutorial's: the seed's problem at its default size (the quick
+    run's one problem, and the one whose compiled trainers' cold start the full run measures)."""
+    return name == MODEL and size_role(name, sizes) == "default"
+
+
+def _swept(module, sweep_n: list[int] | None) -> list[dict]:
+    """The sizes ``--sweep`` times of a problem: its SWEEP_SIZES, those of the n in ``sweep_n`` where given; a
+    problem whose sweep varies n alone (the seed's) is swept at every n given."""
+    if sweep_n is None:
+        return list(module.SWEEP_SIZES)
+    if all(set(size) == {"n"} for size in module.SWEEP_SIZES):
+        return [{"n": n} for n in sweep_n]
+    return [size for size in module.SWEEP_SIZES if size["n"] in sweep_n]
+
+
 def default_problems(sweep: bool = False, sweep_n: list[int] | None = None, full: bool = False
                      ) -> list[tuple[str, dict]]:  # fmt: skip
-    """The run's problems beyond the seed's (timed by bench/test_fit.py and test_sweep.py): each other problem at
-    each of its DEFAULT_SIZES, with ``full`` (``--full``) at its FULL_SIZES too, and with ``sweep`` (``--sweep``) at
-    each of its SWEEP_SIZES too (only those whose n is in ``sweep_n``, ``--sweep-sizes``, where given), each size
-    once, in that order, as (name, parameters with n)."""
+    """The run's problems, the seed's first (bench/test_fit.py): each problem at each of its DEFAULT_SIZES, with
+    ``full`` (``--full``) at its FULL_SIZES too, and with ``sweep`` (``--sweep``) at the sizes of its sweep
+    (``_swept``: ``--sweep-sizes`` as ``sweep_n``), each size once, in that order, as (name, parameters with n)."""
     out: list[tuple[str, dict]] = []
     for name in problems.usable():
-        if name == MODEL:
-            continue
         module = problems.get(name)
-        swept = [s for s in module.SWEEP_SIZES if sweep_n is None or s["n"] in sweep_n] if sweep else []
+        swept = _swept(module, sweep_n) if sweep else []
         for sizes in (*module.DEFAULT_SIZES, *(problems.full_sizes(module) if full else ()), *swept):
             if (name, sizes) not in out:
                 out.append((name, dict(sizes)))
     return out
 
 
-def problem_record(name: str, n: int, **params) -> ProblemRecord:
-    """The record of problem ``name`` at size ``n`` with ``params`` (its defaults else), seed 0, as ``named``
+def problem_record(name: str, n: int, seed: int = 0, **params) -> ProblemRecord:
+    """The record of problem ``name`` at size ``n`` with ``params`` (its defaults else) and ``seed``, as ``named``
     makes it, without making its data."""
-    return ProblemRecord(name=name, params={"n": n, "seed": 0, **{**problems.get(name).PARAMS, **params}})
+    return ProblemRecord(name=name, params={"n": n, "seed": seed, **{**problems.get(name).PARAMS, **params}})
 
 
-def data_bytes(name: str, n: int, dtype: str, **params) -> int:
-    """What an epoch of problem ``name`` at size ``n`` must read in ``dtype``: its ``floor_bytes``."""
+def data_bytes(name: str, n: int, dtype: str, seed: int = 0, **params) -> int:
+    """What an epoch of problem ``name`` at size ``n`` must read in ``dtype``: its ``floor_bytes`` (whatever the
+    seed)."""
     module = problems.get(name)
     return module.floor_bytes(n, np.dtype(dtype).itemsize, **{**module.PARAMS, **params})
 
 
-def epoch_flops(name: str, n: int, **params) -> int:
+def epoch_flops(name: str, n: int, seed: int = 0, **params) -> int:
     """The FLOPs of one epoch of problem ``name`` at size ``n``, forward and backward: its model's ``flops``."""
     module = problems.get(name)
     return module.flops(n, **{**module.PARAMS, **params})
@@ -135,14 +183,15 @@ def epoch_flops(name: str, n: int, **params) -> int:
 RAM_SHARE = 0.25
 
 
-def too_large(name: str, n: int, dtype: str, **params) -> str:
+def too_large(name: str, n: int, dtype: str, seed: int = 0, **params) -> str:
     """Why problem ``name`` at this size is not run on this machine ("" when it is): its data over RAM_SHARE of the
     RAM (backends.total_memory; unknown: run)."""
     need, total = data_bytes(name, n, dtype, **params), total_memory()
     if total is None or need <= RAM_SHARE * total:
         return ""
-    return (f"{problem_record(name, n, **params).label} at n={n}: its data take {need / 2**30:.3g} GiB in {dtype}, "
-            f"over {RAM_SHARE:.0%} of this machine's {total / 2**30:.3g} GiB of RAM")  # fmt: skip
+    label = problem_record(name, n, seed, **params).label
+    return (f"{label} at n={n}: its data take {need / 2**30:.3g} GiB in {dtype}, over {RAM_SHARE:.0%} of this "
+            f"machine's {total / 2**30:.3g} GiB of RAM")  # fmt: skip
 
 
 def sweep_config(n: int, dtype: str) -> backends.TrainConfig:

@@ -5,7 +5,9 @@ Rules: this is the lowest floor beside ``records``: it imports NumPy and records
 - ``NAME``: the problem's name, as a saved record's ``problem.name`` carries it;
 - ``PARAMS``: its parameters beyond the size ``n`` and the seed, with their defaults (``{"noise": 0.2}``);
 - ``DEFAULT_SIZES`` and ``SWEEP_SIZES``: the parameters (``n`` included) of the default run's and of the
-  sweep's problems; ``FULL_SIZES`` (optional, none if absent): the larger ones that ``regbench run --full`` adds;
+  sweep's problems; ``FULL_SIZES`` (optional, none if absent): the larger ones that ``regbench run --full`` adds.
+  A size may name its data's ``seed`` too (0 where it does not): the seed's default size is the tutorial's
+  ``{"n": 100, "seed": 100}``;
 - ``parameters(d, **params) -> {name: shape}``: the model's parameters, by name, in the model's order, with
   their shapes for data of ``d`` features and the problem's own sizes (mlp's hidden width ``h``): the seed's
   ``w`` and ``b``, linear's ``theta`` (d,) and ``b``. Only a problem's own module names them: everything else
@@ -160,11 +162,12 @@ def full_sizes(module: ModuleType) -> tuple[dict, ...]:
 SIZE_ROLES = ("default", "full", "sweep")
 
 
-def size_role(module: ModuleType, n: int, **params) -> str:
-    """The role of problem ``module`` at size ``n`` with ``params`` (its PARAMS's defaults else): SIZE_ROLES."""
-    chosen = {**module.PARAMS, **params, "n": n}
+def size_role(module: ModuleType, n: int, seed: int = 0, **params) -> str:
+    """The role of problem ``module`` at size ``n`` with ``params`` (its PARAMS's defaults else) and ``seed``:
+    SIZE_ROLES (the seed's 100 points of seed 0, a sweep's, are no default size: the tutorial's are seed 100)."""
+    chosen = {**module.PARAMS, **params, "n": n, "seed": seed}
     for role, sizes in (("default", module.DEFAULT_SIZES), ("full", full_sizes(module))):
-        if any({**module.PARAMS, **size} == chosen for size in sizes):
+        if any({"seed": 0, **module.PARAMS, **size} == chosen for size in sizes):
             return role
     return "sweep"
 
@@ -175,10 +178,11 @@ def _sizes_fault(module: ModuleType, attr: str) -> str:
         isinstance(size, dict)
         and type(size.get("n")) is int
         and size["n"] >= 1
-        and set(size) - {"n"} <= set(module.PARAMS)
+        and set(size) - {"n", "seed"} <= set(module.PARAMS)
+        and (type(size.get("seed", 0)) is int and 0 <= size.get("seed", 0) < 2**32)
         for size in sizes
     )
-    return "" if good else f"{attr} is {sizes!r:.80}, not a tuple of dicts of n ≥ 1 and PARAMS's keys"
+    return "" if good else f"{attr} is {sizes!r:.80}, not a tuple of dicts of n ≥ 1, a seed and PARAMS's keys"
 
 
 def _faults(module: ModuleType) -> list[str]:

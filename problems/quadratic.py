@@ -13,8 +13,9 @@ from problems import Data
 NAME = "quadratic"
 MODEL = "quadratic"
 PARAMS = {"noise": 0.2}
-#: The default run: the tutorial's 100 points (bench.problems.tutorial); ``--full`` adds the large problem.
-DEFAULT_SIZES = ({"n": 100},)
+#: The default run: the tutorial's 100 points, its seed's draws (bench.problems.tutorial); ``--full`` adds the
+#: large problem (seed 0, as every other size).
+DEFAULT_SIZES = ({"n": 100, "seed": 100},)
 FULL_SIZES = ({"n": 10**6},)
 SWEEP_SIZES = tuple({"n": 10**k} for k in range(2, 8))
 #: lr·n of the tutorial (lr 1e-3 on 100 points): lr·λmax(Hessian) ≈ 0.11 at every size.

@@ -132,8 +132,8 @@ def _flat(value: Any) -> list:
 class FitRecord(_Record):
     """One trainer's benchmark: who ran, on what, what it computed, what it cost."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
-    # The study: "fit" (every problem at its sizes), "sweep", "marginal", "scaling", ... (bench/test_KIND.py); the
+    schema_version: Literal[4] = SCHEMA_VERSION
+    # The study: "fit" (every problem at each of its sizes), "marginal", "scaling", ... (bench/test_KIND.py); the
     # problem is its own field.
     kind: str
     problem: ProblemRecord
@@ -218,7 +218,7 @@ class FloorRecord(_Record):
     key in the file, for the seed's x and y of n points (every run written before floors named a problem).
     """
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     kind: Literal["floor"] = FLOOR
     n: Count
     dtype: Dtype
@@ -245,7 +245,7 @@ class FloorRecord(_Record):
 class Outcome(_Record):
     """How one selected benchmark ended, as pytest reported it while the run happened."""
 
-    test: str  # the test's name, e.g. "test_fit[jax-grad-jit-gpu-float32]"
+    test: str  # the test's name, e.g. "test_fit[quadratic-n100,seed100-jax-grad-jit-gpu-float32]"
     outcome: Literal["passed", "failed", "skipped"]
     trainer: str | None = None
     dtype: str | None = None
@@ -270,7 +270,7 @@ class ProblemData(_Record):
 class RunFacts(_Record):
     """The file-level facts of a run (the file's ``regbench`` key)."""
 
-    schema_version: Literal[3] = SCHEMA_VERSION
+    schema_version: Literal[4] = SCHEMA_VERSION
     outcomes: list[Outcome] = []
     problems: list[ProblemData] = []
     # A quick run (``regbench run --quick``): fewer rounds, no cold starts; its times are never compared with a

@@ -6,8 +6,9 @@ Rules: constants only, importing nothing, so that the model and the upgrade impo
 
 #: The record's format. 0: files written before records described themselves; 1: a fit's parameters as w, b and
 #: θ; 2: every parameter by name; 3: a fit's ``kind`` names its study alone (every problem's fits are "fit", the
-#: problem its own field) and every fit says its size's role (``size``) (records.upgrade reads 0, 1 and 2).
-SCHEMA_VERSION = 3
+#: problem its own field) and every fit says its size's role (``size``); 4: the seed's problem beyond the tutorial's
+#: size is of the fit study too (no "sweep" kind) (records.upgrade reads 0 to 3).
+SCHEMA_VERSION = 4
 #: The kind of a bandwidth-floor benchmark; every other kind is a trainer's.
 FLOOR = "floor"
 #: The seed's problem (the tutorial's model): the one a floor that names no problem reads x and y of.

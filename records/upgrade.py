@@ -2,7 +2,7 @@
 
 Rules: ``upgrade(data)`` takes a parsed file and returns it in the current
 schema (records.model), leaving a current file as it is and never modifying
-its argument; each schema is brought to the next (0 → 1 → 2 → 3), and a file of a
+its argument; each schema is brought to the next (0 → 1 → 2 → 3 → 4), and a file of a
 schema newer than this regbench's is refused (``NewerSchema``, one line). It
 imports records.schema and records.roles only. Schema 1 kept a fit's
 parameters as ``w``, ``b`` and, for a model of d features, ``theta`` (its ``w``
@@ -10,7 +10,10 @@ then ‖θ‖₂), with ``w_opt``, ``b_opt``, ``ref_dw`` and ``ref_db``; schema 
 keeps every parameter by name (``params``). Schema 2 named the other problems' fits' kind "problem" (the seed's
 "fit"), and said a fit's size's role (``size``) only from late in its life; schema 3's kind is the study alone
 (those fits are "fit") and every fit of a built-in problem says its size's role, restored from what the problem
-modules declared when schema 2 was written (``V2_SIZES``, frozen here). Schema 0 (regbench before records
+modules declared when schema 2 was written (``V2_SIZES``, frozen here). Schema 3 timed the seed's problem beyond
+the tutorial's size by a study of its own, kind "sweep"; schema 4 times every problem's sizes by the fit study
+(kind "fit"), a former sweep's size being "full" at the seed's FULL_SIZES and "sweep" at any other (its 100 points
+of seed 0 are not the tutorial's). Schema 0 (regbench before records
 described themselves; no ``schema_version``) saved no roles, kinds or problems: they are restored from
 what regbench's registry said when schema 0 was written (``V0_TRAINERS``,
 frozen here: today's registry may differ), from the test's name, and from the
@@ -89,8 +92,8 @@ def upgrade(data: Any) -> Any:
         data["regbench"] = _facts_v0(data)
     if schema <= 1:
         data["benchmarks"] = _curves_v1([_benchmark_v1(b) for b in data["benchmarks"]], data["regbench"])
-    data["benchmarks"] = [_benchmark_v2(b) for b in data["benchmarks"]]
-    data["regbench"] = {**data["regbench"], "schema_version": 3}
+    data["benchmarks"] = [_benchmark_v3(_benchmark_v2(b)) for b in data["benchmarks"]]
+    data["regbench"] = {**data["regbench"], "schema_version": 4}
     return data
 
 
@@ -246,6 +249,21 @@ def _benchmark_v2(bench: Any) -> Any:
         info["kind"] = "fit"
     if info.get("kind") != FLOOR and info.get("size") is None and (size := _size_v2(info.get("problem"))):
         info["size"] = size
+    return {**bench, "extra_info": info}
+
+
+#: Schema 3's kind of the seed's fits beyond the tutorial's size (bench/test_sweep.py then).
+V3_SWEEP_KIND = "sweep"
+
+
+def _benchmark_v3(bench: Any) -> Any:
+    """A schema-3 benchmark in schema 4: the seed's sweep's fits of kind "fit", their size "full" or "sweep"."""
+    info = _next_schema(bench, 3)
+    if info is None:
+        return bench  # validation names what is wrong
+    if info.get("kind") == V3_SWEEP_KIND:
+        info["kind"] = "fit"
+        info["size"] = "full" if info.get("size") == "full" else "sweep"
     return {**bench, "extra_info": info}
 
 

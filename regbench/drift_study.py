@@ -28,7 +28,7 @@ from pathlib import Path
 from regbench.ab import OWN_CODE
 
 ROOT = Path(__file__).resolve().parents[1]
-SELECTION = ["-k", "test_fit and float64 and (numpy-manual-fused-cpu or numba-native-loop-cpu)", "--no-cold-start"]
+SELECTION = ["-k", "seed100 and float64 and (numpy-manual-fused-cpu or numba-native-loop-cpu)", "--no-cold-start"]
 
 
 def copy_checkout(to: Path, plant: tuple[str, float] | None = None) -> Path:

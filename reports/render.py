@@ -77,7 +77,7 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
     drawn = ["machine", "run", "problem", "n", "trainer", "dtype", "workers", "backend", "native", "reference", "q1_s",
              "q3_s", "diverged", "losses", "curve"]  # fmt: skip
     fit = speed.drop(columns="workers", errors="ignore").merge(
-        _fits(runs, SEED_PROBLEM).reindex(columns=drawn), on=["machine", "run", "n", "trainer", "dtype"]
+        runs.table[tables.tutorial(runs.table)].reindex(columns=drawn), on=["machine", "run", "n", "trainer", "dtype"]
     )
     out_tables = {"environment": _environment(runs), "speed": speed, "accuracy": tables.accuracy(runs)}
     pngs = {}
@@ -88,14 +88,14 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         drawn = _curves(runs, fit)
         if drawn is not None:
             pngs["fit.png"] = _png(drawn)
-    sweep = runs.table[runs.table["kind"] == "sweep"]
+    sweep = tables.scaled(runs)
     if not sweep.empty:
         out_tables["scaling"] = tables.scaling(runs).reset_index()
         fraction = tables.scaling(runs, "floor_fraction")
         if not fraction.dropna(how="all").empty:
             out_tables["floor fraction"] = fraction.rename(columns=lambda n: f"n={n}").reset_index()
         # The seed's floors alone (one size, a default run: points); the other problems' are in their sections.
-        pngs["scaling.png"] = _png(charts.scaling_chart(sweep, tables.floors(runs)))
+        pngs["scaling.png"] = _png(charts.scaling_chart(sweep, tables.floors(runs, at=sweep["n"])))
     if not runs.floor.empty:
         out_tables["bandwidth"] = runs.floor.drop(columns="floor_s")
     if past is not None and past.has_steps:
@@ -118,7 +118,7 @@ def build(runs: Runs, past: History | None = None) -> tuple[dict[str, pd.DataFra
         if len(sizes) > 1:
             # A sweep: one scaling table and chart, not a time chart per size. Reports import no problem module
             # (tests/test_layers.py), so they cannot name its DEFAULT_SIZES; a default run has one size per label.
-            scaled = tables.scaling(runs, kind=tables.FIT, problem=label)
+            scaled = tables.scaling(runs, problem=label)
             out_tables[f"problem {label} scaling"] = scaled.reset_index()
             floors = tables.floors(runs, label)
             chart = charts.scaling_chart(rows, floors, "its data", f"Problem {label}")

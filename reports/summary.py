@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from records.model import SEED_PROBLEM
 from records.sources import DISTRIBUTION
 from reports import tables, targets
 from reports.load import FLOOR_DEVICE, Runs, gpu_label, precision_label
@@ -77,16 +76,11 @@ def machine_line(info: dict, depth: str | None = None, processes: tuple[str, ...
     return line + "; every framework in one process (pytest bench)"
 
 
-def _tutorial(table: pd.DataFrame) -> pd.Series:
-    """Which rows are the seed's problem's fits, the tutorial's: the answer the report leads with."""
-    return (table["kind"] == tables.FIT) & (table["problem"] == SEED_PROBLEM)
-
-
 def fastest(runs: Runs) -> pd.DataFrame:
     """Per machine, run and size of the tutorial's fits: each framework's fastest trainer, its time and speed-up."""
     speed = tables.speed(runs).drop(columns="workers", errors="ignore")  # shown there only where some trainer has 2+
     keys = ["machine", "run", "n", "trainer", "dtype"]
-    fit = speed.merge(runs.table[_tutorial(runs.table)][[*keys, "backend", "workers"]], on=keys)
+    fit = speed.merge(runs.table[tables.tutorial(runs.table)][[*keys, "backend", "workers"]], on=keys)
     fit = fit[fit["status"] != "diverged"].dropna(subset=["median_s"])
     if fit.empty:
         return pd.DataFrame(columns=["machine", "run", "n", "framework", "trainer", "dtype", "median_s", "speedup"])
@@ -100,7 +94,7 @@ def agreement(runs: Runs) -> dict[str, str]:
     """Per dtype: whether every fit stays within AGREE_EPS epsilons of the float64 reference, and the worst one."""
     table = runs.table
     is_reference = table["reference"].astype(bool) & (table["dtype"] == "float64")  # itself: 0 by definition
-    fit = table[_tutorial(table) & ~is_reference]
+    fit = table[tables.tutorial(table) & ~is_reference]
     lines = {}
     for dtype, group in fit.groupby("dtype", sort=True):
         bound = AGREE_EPS * float(np.finfo(dtype).eps)

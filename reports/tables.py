@@ -13,6 +13,7 @@ import pandas as pd
 
 from records.model import SEED_PROBLEM
 from reports.load import Runs
+from reports.targets import TUTORIAL
 
 KEYS = ["machine", "run", "kind", "problem", "n", "dtype"]
 #: The kind of every problem's fits, the seed's and the others' (records.model.FitRecord.kind: the study).
@@ -41,9 +42,19 @@ def _one_process(df: pd.DataFrame, cols: list[str]) -> None:
         cols.remove("workers")
 
 
+def tutorial(table: pd.DataFrame) -> pd.Series:
+    """Which rows are the tutorial's fits (reports.targets.TUTORIAL: the seed's problem at its default size), the
+    answer a report leads with; the seed's other sizes are its scaling."""
+    return TUTORIAL.of(table)
+
+
 def _rows(runs: Runs, kind: str, problem: str) -> pd.DataFrame:
+    """``problem``'s rows of ``kind``: the seed's fits, at the tutorial's size alone (``tutorial``)."""
     df = runs.table
-    return df[(df["kind"] == kind) & (df["problem"] == problem)].copy()
+    rows = (df["kind"] == kind) & (df["problem"] == problem)
+    if problem == SEED_PROBLEM and kind == FIT:
+        rows &= tutorial(df)
+    return df[rows].copy()
 
 
 def problems_of(runs: Runs, kind: str = FIT) -> list[str]:
@@ -122,9 +133,11 @@ FLOOR_LABEL = "bandwidth floor: read x and y once"
 PROBLEM_FLOOR_LABEL = "bandwidth floor: read its data once"
 
 
-def floors(runs: Runs, problem: str = SEED_PROBLEM) -> pd.DataFrame:
-    """The bandwidth floors that stand for ``problem`` (its label; the seed's by default)."""
-    return runs.floor[runs.floor["problem"] == problem]
+def floors(runs: Runs, problem: str = SEED_PROBLEM, at: pd.Series | None = None) -> pd.DataFrame:
+    """The bandwidth floors that stand for ``problem`` (its label; the seed's by default), at the sizes ``at`` where
+    given (a scaling's: not the tutorial's, beside the seed's sweep)."""
+    own = runs.floor[runs.floor["problem"] == problem]
+    return own if at is None else own[own["n"].isin(at)]
 
 
 def sizes_of(runs: Runs, problem: str, kind: str = FIT) -> list:
@@ -132,17 +145,24 @@ def sizes_of(runs: Runs, problem: str, kind: str = FIT) -> list:
     return sorted(_rows(runs, kind, problem)["n"].unique())
 
 
-def scaling(runs: Runs, value: str = "per_epoch_s", kind: str = "sweep", problem: str = SEED_PROBLEM) -> pd.DataFrame:
-    """One row per trainer and dtype, one column per n: median time per epoch (or ``floor_fraction``).
+def scaled(runs: Runs, problem: str = SEED_PROBLEM) -> pd.DataFrame:
+    """The fits of ``problem`` (its label) over its sizes: every one of its fits, the seed's but the tutorial's (the
+    report's lead; its sizes beyond are its scaling)."""
+    df = runs.table
+    return df[(df["kind"] == FIT) & (df["problem"] == problem) & ~tutorial(df)].copy()
 
-    With ``per_epoch_s``, the bandwidth floor of each size comes first: ``problem``'s own floors alone. By default
-    the seed's sweep; ``kind``, ``problem``: another study's or problem's (its label: n is its one size parameter).
+
+def scaling(runs: Runs, value: str = "per_epoch_s", problem: str = SEED_PROBLEM) -> pd.DataFrame:
+    """One row per trainer and dtype, one column per n: median time per epoch (or ``floor_fraction``) of
+    ``problem``'s fits over its sizes (``scaled``; its label: n is its one size parameter), the seed's by default.
+
+    With ``per_epoch_s``, the bandwidth floor of each size shown comes first: ``problem``'s own floors alone.
     """
-    df = _rows(runs, kind, problem)
+    df = scaled(runs, problem)
     if df.empty:
         return pd.DataFrame()
     df = df.assign(**{value: df[value].where(~df["diverged"].astype(bool))})
-    own = floors(runs, problem)
+    own = floors(runs, problem, at=df["n"])
     if value == "per_epoch_s" and not own.empty:
         label = FLOOR_LABEL if problem == SEED_PROBLEM else PROBLEM_FLOOR_LABEL
         floor = own.assign(trainer=label + " (" + own["device"] + ")", per_epoch_s=own["floor_s"])

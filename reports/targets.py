@@ -41,8 +41,8 @@ class At:
 
 
 #: The sizes the targets are set at: the tutorial's problem (the seed's default size), the large problem (its full
-#: size, timed by the seed's sweep).
-TUTORIAL, LARGE = At("fit", SEED_PROBLEM, "default"), At("sweep", SEED_PROBLEM, "full")
+#: size, which --full and --sweep add).
+TUTORIAL, LARGE = At("fit", SEED_PROBLEM, "default"), At("fit", SEED_PROBLEM, "full")
 #: What fit() may add over the bare training loop (building the result), as a fraction of the loop.
 OVERHEAD_BOUND = 0.05
 #: What a whole warm fit() in a user's fresh process may add over the loop's timed rounds, for the references that

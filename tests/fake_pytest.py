@@ -1,7 +1,7 @@
 """A stand-in for the pytest processes ``regbench run`` starts (monkeypatched over ``subprocess.Popen``).
 
 The plan pass (``--regbench-plan``) names a benchmark of each of ``frameworks``; the first framework's process
-saves one run of the current schema (tests/data/v3) into its staging folder and exits with ``status``; a process
+saves one run of the current schema (tests/data/v4) into its staging folder and exits with ``status``; a process
 of a framework in ``failing`` records a failed benchmark and exits 1 (pytest's failed tests) with no run saved.
 Subclasses set them, or ``plan_status`` for a pytest that fails before any benchmark (errors while collecting).
 """
@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-(RUN,) = (ROOT / "tests" / "data" / "v3").glob("*/*.json")
+(RUN,) = (ROOT / "tests" / "data" / "v4").glob("*/*.json")
 
 
 class FakePytest:

@@ -118,8 +118,8 @@ def test_saved_run_covers_every_available_trainer(saved_run):
     names = {b["name"] for b in _benchmarks(saved_run)}
     for tid in expected_trainers():
         for dtype in backends.DTYPES:
-            assert f"test_fit[{tid}-{dtype}]" in names
-            assert f"test_sweep[n1000-{tid}-{dtype}]" in names
+            assert f"test_fit[quadratic-n100,seed100-{tid}-{dtype}]" in names  # the tutorial's
+            assert f"test_fit[quadratic-n1000-{tid}-{dtype}]" in names  # the seed's problem at the sweep's size
     marginal = {n.split("[n1000-")[1].rsplit("-", 2)[0] for n in names if n.startswith("test_marginal[")}
     assert marginal == set(expected_trainers()) & set(marginal_trainers())  # the fast paths and the native loops
     for a in backends.available().values():
@@ -178,12 +178,12 @@ def test_saved_extra_info_matches_the_trainers(saved_run):
             own = backends.get_trainer(info["trainer"]).fit(backends.make_problem(1000, 0), config)
             mismatches += [f"{name}: {d}" for d in differences(info, own) if not d.startswith("losses")]
             continue
-        if name.startswith("test_problem["):  # the other problems, at their sizes, with their own lr rule
+        if info["size"] != "default" or info["problem"]["name"] != "quadratic":
+            # every problem at its sizes, with its own lr rule (the seed's: lr = 0.1/n, the tutorial's 1e-3 at 100)
             params = info["problem"]["params"]
             assert info["lr"] == problems.get(info["problem"]["name"]).lr(**params), name
-            continue
-        if not name.startswith("test_fit["):
-            assert (info["n"], info["epochs"], info["lr"]) == (1000, 800, 1e-4), name  # the sweep's lr = 0.1/n
+            if info["problem"]["name"] == "quadratic":
+                assert (info["n"], info["epochs"], info["lr"]) == (1000, 800, 1e-4), name
             continue
         config = backends.TrainConfig(dtype=info["dtype"], workers=info["workers"])
         own = backends.get_trainer(info["trainer"]).fit(seed, config)
@@ -207,10 +207,9 @@ def test_saved_records_describe_themselves(saved_run):
     data = json.loads(saved_run[0].read_text())
     for bench in data["benchmarks"]:
         info, name = bench["extra_info"], bench["name"]
-        assert info["schema_version"] == 3, name
-        # The study: every problem's fits are "fit" (the other problems' test_problem's too), the problem its own field.
-        test = name.split("[")[0].removeprefix("test_")
-        assert info["kind"] == ("fit" if test == "problem" else test), name
+        assert info["schema_version"] == 4, name
+        # The study: every problem's fits are "fit" (the seed's at every size too), the problem its own field.
+        assert info["kind"] == name.split("[")[0].removeprefix("test_"), name
         if info["kind"] == "floor":
             continue
         spec = spec_of(info["trainer"])
@@ -220,16 +219,18 @@ def test_saved_records_describe_themselves(saved_run):
             spec.roles, spec.distributed, spec.compiles), name  # fmt: skip
         assert info["twin"] == twin_of(info["trainer"]), name
         module = problems.get(info["problem"]["name"])
-        params = {k: v for k, v in info["problem"]["params"].items() if k not in ("seed", "noise")}
+        params = {k: v for k, v in info["problem"]["params"].items() if k != "noise"}
         assert info["size"] == problems.size_role(module, **params), name  # its module's DEFAULT_SIZES, FULL_SIZES
-        if test == "problem":  # the other problems: their name and parameters, n and seed among them
-            assert {"n", "seed"} <= set(info["problem"]["params"]), name
-            assert info["problem"]["params"]["n"] == info["n"], name
-            continue
-        n, seed = (100, 100) if info["kind"] == "fit" else (1000, 0)
-        assert info["problem"] == {"name": "quadratic", "params": {"n": n, "seed": seed, "noise": 0.2}}, name
+        # every problem: its name and parameters, n and seed among them; the tutorial's seed is 100, every other 0
+        assert {"n", "seed"} <= set(info["problem"]["params"]), name
+        assert info["problem"]["params"]["n"] == info["n"], name
+        tutorial = info["problem"]["name"] == "quadratic" and info["size"] == "default"
+        assert info["problem"]["params"]["seed"] == (100 if tutorial else 0), name
+        if info["problem"]["name"] == "quadratic":
+            assert info["problem"] == {"name": "quadratic", "params": {"n": info["n"], "seed": 100 if tutorial else 0,
+                                       "noise": 0.2}}, name  # fmt: skip
     facts = data["regbench"]
-    assert facts["schema_version"] == 3
+    assert facts["schema_version"] == 4
     outcomes = {o["test"]: o for o in facts["outcomes"]}
     # Every outcome keeps what it cost the run (the progress estimates' history): a passed one seconds at least.
     assert all(o["wall_s"] >= 0 for o in outcomes.values())
@@ -238,7 +239,7 @@ def test_saved_records_describe_themselves(saved_run):
     for tid, availability in backends.available().items():
         if not availability.ok and not spec_of(tid).distributed:
             for dtype in backends.DTYPES:
-                test = f"test_fit[{tid}-{dtype}]"
+                test = f"test_fit[quadratic-n100,seed100-{tid}-{dtype}]"
                 expected = {"test": test, "outcome": "skipped", "trainer": tid, "dtype": dtype,
                             "reason": availability.reason}  # fmt: skip
                 assert {key: value for key, value in outcomes[test].items() if key != "wall_s"} == expected
@@ -266,13 +267,13 @@ def test_saved_file_reads_back_in_pytest_benchmark_compare(saved_run):
     cmd = [sys.executable, "-m", "pytest_benchmark", f"--storage=file://{path.parent.parent}", "compare", "0001"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "test_fit[numpy-manual-tutorial-cpu-float64]" in proc.stdout
+    assert "test_fit[quadratic-n100,seed100-numpy-manual-tutorial-cpu-float64]" in proc.stdout
 
 
 @pytest.mark.slow  # the saved run
 def test_saved_run_records_what_each_fit_costs(saved_run):
     data = json.loads(saved_run[0].read_text())
-    fits = [b for b in data["benchmarks"] if b["name"].startswith(("test_fit[", "test_sweep["))]
+    fits = [b for b in data["benchmarks"] if b["name"].startswith("test_fit[quadratic-")]  # x and y: 2·n values
     for bench in fits:
         info = bench["extra_info"]
         assert info["prepare_s"] > 0
@@ -302,21 +303,24 @@ def test_saved_run_records_what_each_fit_costs(saved_run):
 def test_saved_run_has_the_bandwidth_floor(saved_run):
     data = json.loads(saved_run[0].read_text())
     every = [b for b in data["benchmarks"] if b["name"].startswith("test_floor[")]
-    floors = {b["name"]: b for b in every if "problem" not in b["extra_info"]}  # the seed's: x and y
+    seed = {b["name"]: b for b in every if b["extra_info"]["problem"]["name"] == "quadratic"}  # x and y
     devices = ("cpu", "cuda") if gpu_info() else ("cpu",)  # the CUDA floor is skipped without a device
-    assert set(floors) == {f"test_floor[n1000-{device}-{dtype}]" for device in devices for dtype in backends.DTYPES}
-    for bench in floors.values():
+    assert set(seed) == {f"test_floor[quadratic-{size}-{device}-{dtype}]" for size in ("n100,seed100", "n1000")
+                         for device in devices for dtype in backends.DTYPES}  # fmt: skip
+    for bench in seed.values():
         info = bench["extra_info"]
-        assert info["data_bytes"] == 2 * 1000 * np.dtype(info["dtype"]).itemsize
+        assert info["data_bytes"] == 2 * info["n"] * np.dtype(info["dtype"]).itemsize
         assert info["bandwidth_Bps"] == pytest.approx(info["data_bytes"] / bench["stats"]["median"])
         assert info["method"]
-    # The other problems' floors, at each of their sizes under --sweep (those of n = SWEEP_N): exactly their
-    # floor_bytes, their problem named.
-    others = [b["extra_info"] for b in every if "problem" in b["extra_info"]]
+    # Every problem's floors, at each of its sizes under --sweep (those of n = SWEEP_N): exactly its floor_bytes,
+    # its problem named.
+    others = [b["extra_info"] for b in every]
     sized = {(name, *sorted(sizes.items())) for name, sizes in default_problems(True, [SWEEP_N])}
     assert ("linear", ("d", 64), ("n", SWEEP_N)) in sized  # a sweep size beyond linear's DEFAULT_SIZES
+    assert ("quadratic", ("n", 100), ("seed", 100)) in sized  # the tutorial's
     assert {(i["problem"]["name"], *sorted((k, v) for k, v in i["problem"]["params"].items()
-                                          if k not in ("seed", "noise"))) for i in others} == sized  # fmt: skip
+                                          if k != "noise" and (k, v) != ("seed", 0)))
+            for i in others} == sized  # fmt: skip
     for info in others:
         params = {k: v for k, v in info["problem"]["params"].items() if k not in ("n", "seed")}
         module = problems.get(info["problem"]["name"])

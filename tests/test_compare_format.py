@@ -48,9 +48,12 @@ def as_json(capsys, *argv) -> tuple[int, dict]:
 
 
 def benchmark_name(row: dict) -> str:
-    size = "" if row["kind"] == "fit" else f"n{row['n']}-"
+    """The name a fixture run (schema 0) gave a row's benchmark: the tutorial's fits (n = 100) test_fit, the seed's
+    larger sizes (kind "fit" since schema 4) test_sweep, the marginal study's test_marginal."""
+    test = "sweep" if row["kind"] == "fit" and row["n"] != 100 else row["kind"]
+    size = "" if test == "fit" else f"n{row['n']}-"
     epochs = f"-epochs{row['epochs']}" if row["kind"] == "marginal" else ""
-    return f"test_{row['kind']}[{size}{row['trainer']}-{row['dtype']}{epochs}]"
+    return f"test_{test}[{size}{row['trainer']}-{row['dtype']}{epochs}]"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from records.model import validate_run
 from reports import charts, render, tables
 from reports.load import load
 
-(V3,) = (Path(__file__).parent / "data" / "v3").glob("*/*.json")
+(V4,) = (Path(__file__).parent / "data" / "v4").glob("*/*.json")
 
 
 def test_the_matrix_product_rate_is_measured_at_the_mlp_s_shapes():
@@ -31,20 +31,21 @@ def test_an_epoch_s_flops_are_its_model_s():
 
 
 def _run_with_an_mlp(tmp_path: Path, flops: int, rates: dict) -> Path:
-    """The committed run, its sweep's float32 fit made an mlp's problem of ``flops`` an epoch, and the machine's
-    rate ``rates``; the row reads as many bytes as the seed's floor of that size, which is its floor."""
-    data = json.loads(V3.read_text())
-    sweep = next(b for b in data["benchmarks"] if b["name"] == "test_sweep[n1000-numpy-manual-fused-cpu-float32]")
-    floor = next(b for b in data["benchmarks"] if b["name"] == "test_floor[n1000-cpu-float32]")
+    """The committed run, the seed's float32 fit at n = 1000 made an mlp's problem of ``flops`` an epoch, and the
+    machine's rate ``rates``; the row reads as many bytes as the seed's floor of that size, which is its floor."""
+    data = json.loads(V4.read_text())
+    name = "test_fit[quadratic-n1000-numpy-manual-fused-cpu-float32]"
+    sweep = next(b for b in data["benchmarks"] if b["name"] == name)
+    floor = next(b for b in data["benchmarks"] if b["name"] == "test_floor[quadratic-n1000-cpu-float32]")
     row = copy.deepcopy(sweep)
     params = {"n": 1000, "seed": 0, "d": 32, "h": 64, "noise": 0.2}
     row["extra_info"].update(kind="fit", problem={"name": "mlp", "params": params}, flops=flops,
                              data_bytes=floor["extra_info"]["data_bytes"])  # fmt: skip
-    row["name"] = "test_problem[mlp-n1000-numpy-manual-fused-cpu-float32]"
+    row["name"] = "test_fit[mlp-n1000-numpy-manual-fused-cpu-float32]"
     data["benchmarks"].append(row)
     data["machine_info"]["regbench"]["matmul"] = {"shape": [1024, 32, 64], **rates}
     validate_run(data)
-    path = tmp_path / V3.parent.name / "0001_mlp.json"
+    path = tmp_path / V4.parent.name / "0001_mlp.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(data))
     return path
@@ -72,10 +73,10 @@ def test_a_problem_its_data_bound_shows_no_compute_limit(tmp_path):
 
 
 def test_runs_without_a_rate_or_flops_have_no_compute_limit():
-    runs = load([V3.parents[2] / "v1"])  # a run saved before the machine record had the rate
+    runs = load([V4.parents[2] / "v1"])  # a run saved before the machine record had the rate
     assert runs.table["compute_s"].isna().all()
     assert runs.table["roofline_s"].isna().all()
-    assert load([V3]).table["compute_s"].gt(0).all()  # the current run has both: every CPU row its limit
+    assert load([V4]).table["compute_s"].gt(0).all()  # the current run has both: every CPU row its limit
 
 
 def test_the_report_draws_a_compute_bound_problem_s_epochs_against_its_compute_limit(tmp_path):

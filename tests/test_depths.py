@@ -16,7 +16,7 @@ import pytest
 import problems
 from bench.conftest import measures_cold_start
 from bench.priors import BASE_S, DEVICE_S, first_compiles, prior_s, slow_at_the_tutorial_size
-from bench.problems import MODEL, PROBLEM_DTYPES, default_problems
+from bench.problems import MODEL, PROBLEM_BUDGET_S, PROBLEM_DTYPES, default_problems
 from bench.progress import Progress
 from bench.rounds import (
     MIN_ROUNDS,
@@ -61,49 +61,55 @@ def _files(nodes: list[str]) -> set[str]:
 
 def test_the_default_depth_times_every_problem_at_its_default_sizes_in_both_dtypes_and_no_study():
     nodes = _nodes()
-    assert _files(nodes) == {"test_fit.py::test_fit", "test_problems.py::test_problem", "test_problems.py::test_floor"}
+    assert _files(nodes) == {"test_fit.py::test_fit", "test_fit.py::test_floor"}
     assert {node.rsplit("-", 1)[1].rstrip("]") for node in nodes} == set(PROBLEM_DTYPES) == {"float32", "float64"}
+    assert problems.usable()[0] == MODEL  # the seed's problem first, by the same path as every other
     for name in problems.usable():
-        if name == MODEL:
-            continue
         module = problems.get(name)
         for sizes in module.DEFAULT_SIZES:
-            assert f"bench/test_problems.py::test_problem[{name}-{_label(sizes)}-numpy-manual-tutorial-cpu-float64]" \
-                in nodes  # fmt: skip
+            assert f"bench/test_fit.py::test_fit[{name}-{_label(sizes)}-numpy-manual-tutorial-cpu-float64]" in nodes
+            assert f"bench/test_fit.py::test_floor[{name}-{_label(sizes)}-cpu-float64]" in nodes
         for sizes in problems.full_sizes(module):
             assert not [node for node in nodes if f"[{name}-{_label(sizes)}-" in node], sizes
+    assert "bench/test_fit.py::test_fit[quadratic-n100,seed100-numpy-manual-tutorial-cpu-float64]" in nodes
 
 
 def _trainer(node: str) -> str:
-    return node.split("[", 1)[1].rstrip("]").rsplit("-", 1)[0]
+    """The trainer of a fit of the tutorial's problem (``quadratic-n100,seed100-TRAINER-DTYPE``)."""
+    return node.split("[", 1)[1].rstrip("]").rsplit("-", 1)[0].removeprefix("quadratic-n100,seed100-")
 
 
 def test_the_data_parallel_trainers_time_the_other_problems_under_full_only():
     def distributed(nodes):
-        return [node for node in nodes if "::test_problem[" in node and "-dp-" in node]
+        return [node for node in nodes if "::test_fit[" in node and "-dp-" in node and "[quadratic-" not in node]
 
     assert not distributed(_nodes())
     assert distributed(_nodes("--full"))
-    assert any("::test_fit[" in node and "-dp-cpu-" in node for node in _nodes())  # the seed's, with --workers
+    # the seed's, with --workers (bench.problems.timing)
+    assert any("::test_fit[quadratic-n100,seed100-" in node and "-dp-cpu-" in node for node in _nodes())
 
 
 def test_the_full_depth_adds_every_study_and_the_full_sizes():
     nodes = _nodes("--full")
-    assert _files(nodes) >= {"test_fit.py::test_fit", "test_problems.py::test_problem", "test_sweep.py::test_sweep",
-                             "test_sweep.py::test_floor", "test_marginal.py::test_marginal",
+    assert _files(nodes) >= {"test_fit.py::test_fit", "test_fit.py::test_floor", "test_marginal.py::test_marginal",
                              "test_scaling.py::test_scaling"}  # fmt: skip
-    linear = problems.get("linear")
-    (medium,) = problems.full_sizes(linear)
-    assert f"bench/test_problems.py::test_problem[linear-{_label(medium)}-numpy-manual-fused-cpu-float64]" in nodes
+    for name in ("quadratic", "linear"):
+        (large,) = problems.full_sizes(problems.get(name))
+        assert f"bench/test_fit.py::test_fit[{name}-{_label(large)}-numpy-manual-fused-cpu-float64]" in nodes
+        assert f"bench/test_fit.py::test_floor[{name}-{_label(large)}-cpu-float64]" in nodes
+    # the seed's problem at its large size keeps every trainer, its eager baselines too (bench.problems.timing)
+    assert "bench/test_fit.py::test_fit[quadratic-n1000000-jax-grad-eager-cpu-float64]" in nodes
+    assert "bench/test_fit.py::test_fit[linear-n100000,d64-jax-grad-eager-cpu-float64]" not in nodes
     assert len(nodes) > len(_nodes())
 
 
 def test_the_quick_depth_times_the_tutorial_alone_and_two_depths_are_refused():
     nodes = _nodes("--quick")
     assert nodes
-    assert all(node.startswith("bench/test_fit.py::test_fit[") and node.endswith("-float32]") for node in nodes)
+    tutorial = "bench/test_fit.py::test_fit[quadratic-n100,seed100-"
+    assert all(node.startswith(tutorial) and node.endswith("-float32]") for node in nodes)
     trainers = {_trainer(node) for node in nodes}
-    left_out = {_trainer(node) for node in _nodes() if "::test_fit[" in node} - trainers
+    left_out = {_trainer(node) for node in _nodes() if node.startswith(tutorial)} - trainers
     # the seconds-long fits wait for the default run: JAX's eager loop and every data-parallel group
     assert {"jax-grad-eager-cpu", "torch-autograd-dp-cpu", "jax-grad-dp-cpu"} <= left_out
     assert all(slow_at_the_tutorial_size(trainer) for trainer in left_out)
@@ -149,10 +155,12 @@ def test_a_saved_run_states_its_depth_once():
         RunFacts(depth="quick")
 
 
-def _item(trainer_id: str | None = None, fixturenames: tuple[str, ...] = ("cold_start",), **params):
+def _item(trainer_id: str | None = None, problem: str = MODEL, sizes: dict | None = None, **params):
+    """A benchmark of bench/test_fit.py: a fit of ``trainer_id`` (the tutorial's by default), or a floor."""
+    params = {"problem": problem, "sizes": {"n": 100, "seed": 100} if sizes is None else sizes, **params}
     if trainer_id is not None:
         params["trainer_id"] = trainer_id
-    return SimpleNamespace(callspec=SimpleNamespace(params=params), fixturenames=fixturenames)
+    return SimpleNamespace(callspec=SimpleNamespace(params=params))
 
 
 def test_priors_rank_what_costs_a_run_time():
@@ -163,8 +171,8 @@ def test_priors_rank_what_costs_a_run_time():
     assert compiled > prior_s(_item("jax-grad-jit-cpu"), cold_start=False) > numpy
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=False, first_compile=True) > compiled
     assert prior_s(_item("torch-autograd-compiled-cpu"), cold_start=True) > compiled
-    # a full run measures the cold starts of the seed's fits alone (bench/test_fit.py): no other benchmark waits one
-    assert prior_s(_item("torch-autograd-compiled-cpu", fixturenames=()), cold_start=True) == compiled
+    # a full run measures the cold starts of the tutorial's fits alone (bench/test_fit.py): no other size waits one
+    assert prior_s(_item("torch-autograd-compiled-cpu", sizes={"n": 10**6}), cold_start=True) == compiled
     assert prior_s(_item("jax-grad-eager-cpu"), cold_start=False) > numpy  # a baseline's slow fits
     quick, default, full = (prior_s(_item("jax-grad-eager-cpu"), False, fits=slow_fits(d)) for d in DEPTHS)
     assert (
@@ -172,7 +180,10 @@ def test_priors_rank_what_costs_a_run_time():
     )  # 2, 2 and 7 whole fits: a first call and one round, but a full run's five and memory
     assert prior_s(_item("torch-autograd-dp-cpu"), cold_start=False) > numpy  # a group's start
     assert prior_s(_item("torch-autograd-compiled-cuda"), cold_start=False) == DEVICE_S
-    assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + ROUND_BUDGET_S  # a floor
+    assert prior_s(_item(device="cpu", dtype="float32"), cold_start=False) == BASE_S + PROBLEM_BUDGET_S  # a floor
+    # another problem's fits: at most PROBLEM_BUDGET_S of rounds (bench.problems.timing)
+    linear = prior_s(_item("numpy-manual-fused-cpu", "linear", {"n": 1000, "d": 16}), cold_start=False)
+    assert linear == BASE_S + PROBLEM_BUDGET_S < numpy
 
 
 def test_a_framework_s_first_compile_is_its_first_compiling_benchmark_on_the_cpu():
@@ -267,7 +278,10 @@ def test_a_record_says_what_its_size_is_to_the_runs():
     from bench.problems import named, sized, tutorial
 
     assert tutorial().size == "default"
+    assert tutorial().record == named("quadratic", n=100, seed=100).record  # the seed's problem by the one path
     assert (sized(10**6).size, sized(1000).size) == ("full", "sweep")  # the large problem; a sweep size
+    # the sweep's 100 points (seed 0) are not the tutorial's (seed 100): they are not its default size
+    assert (sized(100).size, named("quadratic", 100).size) == ("sweep", "sweep")
     linear = problems.get("linear")
     assert named("linear", **linear.DEFAULT_SIZES[0]).size == "default"
     assert named("linear", **problems.full_sizes(linear)[0]).size == "full"

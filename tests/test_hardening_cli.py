@@ -68,9 +68,10 @@ def test_good_suite_options_parametrize_the_benchmarks():
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ids = proc.stdout
-    assert "test_sweep[n100-numpy" in ids
-    assert "test_sweep[n1000-numpy" in ids
-    assert "test_sweep[n1000000-" not in ids  # the default sizes replaced
+    assert "test_fit[quadratic-n100-numpy" in ids  # the sweep's 100 points, seed 0
+    assert "test_fit[quadratic-n1000-numpy" in ids
+    assert "test_fit[quadratic-n10000-" not in ids  # the sweep's other sizes replaced
+    assert "test_fit[quadratic-n1000000-numpy" in ids  # the seed's FULL_SIZES: the full run's, whatever the sweep
     assert "test_marginal[n7-numpy" in ids
     assert "test_scaling[n50-w1-float64-" in ids
     assert "test_scaling[n50-w3-float64-" in ids

@@ -19,8 +19,8 @@ from regbench import partial
 from tests.plugins import TOY_BACKEND, write_distribution
 from tests.test_hardening import ROOT, one_line, regbench
 
-#: A run of test_fit in both dtypes, one timed round each, of the fused NumPy loop and the toys.
-SELECTION = ["-k", "test_fit and (numpy-manual-fused-cpu or toy)", "-m", "not sweep", "--no-cold-start",
+#: A run of the tutorial's fits in both dtypes, one timed round each, of the fused NumPy loop and the toys.
+SELECTION = ["-k", "test_fit and seed100 and (numpy-manual-fused-cpu or toy)", "-m", "not sweep", "--no-cold-start",
              "--regbench-rounds=1"]  # fmt: skip
 
 
@@ -64,20 +64,25 @@ def test_a_crashing_plugin_costs_only_its_own_benchmark(site, tmp_path):
             exits: "toyexit_backend process was ended with exit status 3",
             zero: "numpy process was ended with exit status 0"}  # fmt: skip
     for trainer, why in died.items():
-        assert f"test_fit[{trainer}-float32]: FAILED (its {why} while it ran)" in proc.stdout
+        assert f"test_fit[quadratic-n100,seed100-{trainer}-float32]: FAILED (its {why} while it ran)" in proc.stdout
     assert "Fatal Python error" not in proc.stdout + proc.stderr  # the fault dump is not the user's line
     run = saved_run(storage)
     timed = {b["name"] for b in run["benchmarks"]}
     # NumPy's figures before the crash, and after it (its process ran again without the crashed benchmark).
-    assert {"test_fit[numpy-manual-fused-cpu-float32]", "test_fit[numpy-manual-fused-cpu-float64]"} <= timed
-    assert {f"test_fit[{trainer}-float64]" for trainer in (segv, exits, zero)} <= timed
-    assert not timed & {f"test_fit[{t}-float32]" for t in (segv, abort, exits, zero)}
+    assert {
+        "test_fit[quadratic-n100,seed100-numpy-manual-fused-cpu-float32]",
+        "test_fit[quadratic-n100,seed100-numpy-manual-fused-cpu-float64]",
+    } <= timed
+    assert {f"test_fit[quadratic-n100,seed100-{trainer}-float64]" for trainer in (segv, exits, zero)} <= timed
+    assert not timed & {f"test_fit[quadratic-n100,seed100-{t}-float32]" for t in (segv, abort, exits, zero)}
     for trainer, why in died.items():
-        outcome = outcome_of(run, f"test_fit[{trainer}-float32]")
+        outcome = outcome_of(run, f"test_fit[quadratic-n100,seed100-{trainer}-float32]")
         assert (outcome["outcome"], outcome["trainer"], outcome["dtype"]) == ("failed", trainer, "float32")
         assert why in outcome["reason"]
-    assert outcome_of(run, f"test_fit[{abort}-float64]")["outcome"] == "failed"  # it aborts in both dtypes
-    assert outcome_of(run, f"test_fit[{segv}-float64]")["outcome"] == "passed"
+    assert (
+        outcome_of(run, f"test_fit[quadratic-n100,seed100-{abort}-float64]")["outcome"] == "failed"
+    )  # it aborts in both dtypes
+    assert outcome_of(run, f"test_fit[quadratic-n100,seed100-{segv}-float64]")["outcome"] == "passed"
     assert run["regbench"]["processes"] == ["numpy", "toyabort_backend", "toyexit_backend"]
     assert run["machine_info"]["regbench"]["versions"]["numpy"]  # the facts of a process that died kept too
     report = (out / "report.md").read_text()  # the report lists them
@@ -98,11 +103,11 @@ def test_a_plugin_uninstalled_during_the_run_fails_its_benchmarks_and_the_others
                     pythonpath=f"{site}{os.pathsep}{ROOT}", timeout=600)  # fmt: skip
     one_line(proc, 1, "regbench: benchmarks failed in the toygone_backend process", str(storage))
     for dtype in ("float32", "float64"):
-        assert f"test_fit[{gone}-{dtype}]: FAILED (planned, but its toygone_backend process no longer found it" \
-               in proc.stdout  # fmt: skip
+        assert f"test_fit[quadratic-n100,seed100-{gone}-{dtype}]: FAILED (planned, but its toygone_backend process " \
+               "no longer found it" in proc.stdout  # fmt: skip
     run = saved_run(storage)
-    assert "test_fit[numpy-manual-fused-cpu-float64]" in {b["name"] for b in run["benchmarks"]}
-    assert outcome_of(run, f"test_fit[{gone}-float32]")["outcome"] == "failed"
+    assert "test_fit[quadratic-n100,seed100-numpy-manual-fused-cpu-float64]" in {b["name"] for b in run["benchmarks"]}
+    assert outcome_of(run, f"test_fit[quadratic-n100,seed100-{gone}-float32]")["outcome"] == "failed"
 
 
 def test_a_partial_file_cut_short_by_a_death_gives_what_finished_and_where_it_died(tmp_path):

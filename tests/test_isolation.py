@@ -21,7 +21,7 @@ from regbench import coresidence
 from regbench.merge import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = next((ROOT / "tests" / "data" / "v3").glob("*/0001_v3.json"))
+RUN = next((ROOT / "tests" / "data" / "v4").glob("*/0001_v4.json"))
 
 
 def _env() -> dict[str, str]:

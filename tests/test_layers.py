@@ -116,7 +116,7 @@ def blocked(*args, cwd: Path) -> subprocess.CompletedProcess:
 
 def unknown_trainer_run(tmp_path: Path) -> Path:
     """The committed current-schema run, with one trainer renamed to an id and roles no registry knows."""
-    (source,) = (ROOT / "tests" / "data" / "v3").glob("*/*.json")
+    (source,) = (ROOT / "tests" / "data" / "v4").glob("*/*.json")
     data = json.loads(source.read_text())
     for bench in data["benchmarks"]:
         info = bench["extra_info"]

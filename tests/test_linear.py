@@ -61,7 +61,7 @@ def test_problem_module_declares_the_contract(name):
     assert name == module.NAME
     assert not [attr for attr in problems.CONTRACT if not hasattr(module, attr)]
     for sizes in (*module.DEFAULT_SIZES, *module.SWEEP_SIZES):
-        assert set(sizes) - {"n"} <= set(module.PARAMS)
+        assert set(sizes) - {"n", "seed"} <= set(module.PARAMS)
     data = module.make(50, 1)
     assert data.x.dtype == np.float64
     assert data.y.shape == (50, 1)
@@ -229,7 +229,7 @@ def test_fit_linear_random_problem(trainer, dtype, n, d, problem_seed):
 
 def _run_with_linear(ds: tuple[int, ...]) -> dict:
     """The committed current-schema run cut to its first fit, plus a copy of it for problem linear at each d."""
-    (source,) = (Path(__file__).parent / "data" / "v3").glob("*/*.json")
+    (source,) = (Path(__file__).parent / "data" / "v4").glob("*/*.json")
     data = json.loads(source.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     data["benchmarks"] = [fit]

@@ -233,7 +233,7 @@ def test_ab_calls_a_planted_slowdown_slower_and_identical_code_same(tmp_path):
             copy(ROOT / package, copies[name] / package, **({"ignore": ignore} if copy is shutil.copytree else {}))
     with (copies["planted"] / "bench" / "conftest.py").open("a") as conftest:
         conftest.write('\nfrom bench.plant import plant  # noqa: E402\n\nplant("numpy-manual-fused-cpu", 2.0)\n')
-    select = ["--", "-k", "test_fit and numpy-manual-fused-cpu-float64", "--no-cold-start"]
+    select = ["--", "-k", "test_fit and seed100 and numpy-manual-fused-cpu-float64", "--no-cold-start"]
     env = {**os.environ, "PYTHONPATH": ""}
     for new, status, verdict in (("planted", 1, SLOWER), ("same", 0, None)):
         cmd = [sys.executable, "-m", "regbench", "ab", str(copies["base"]), str(copies[new]), "--pairs", "10",

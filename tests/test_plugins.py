@@ -251,7 +251,7 @@ def test_a_plugin_s_problem_of_a_known_model_is_run_by_every_trainer_of_that_mod
          "its NAME is 'wide' and its MODEL 'cubic' (one of quadratic, linear, mlp, logistic, or its own name for a "
          "family of its own)"),
         ("sizes not a tuple", WIDE.replace('DEFAULT_SIZES = ({"n": 50, "d": 40},)', "DEFAULT_SIZES = 5"), "wide",
-         "wide_problem's DEFAULT_SIZES is 5, not a tuple of dicts of n ≥ 1 and PARAMS's keys"),
+         "wide_problem's DEFAULT_SIZES is 5, not a tuple of dicts of n ≥ 1, a seed and PARAMS's keys"),
         ("a size of an unknown parameter", WIDE.replace('"d": 40},)', '"k": 40},)'), "wide",
          "DEFAULT_SIZES is ({'n': 50, 'k': 40},), not a tuple"),
         ("a function not callable", WIDE + "    lr = 0.1\n", "wide", "wide_problem's lr is not callable"),
@@ -267,8 +267,8 @@ def test_a_broken_problem_is_one_line_and_the_others_run(site, capsys, case, mod
     out = capsys.readouterr().out
     assert line in out, out
     assert "problem linear                   ok" in out
-    # linear's, mlp's and logistic's default size; no "wide"
-    assert [name for name, _ in default_problems()] == ["linear", "mlp", "logistic"]
+    # the seed's, linear's, mlp's and logistic's default size; no "wide"
+    assert [name for name, _ in default_problems()] == ["quadratic", "linear", "mlp", "logistic"]
 
 
 @pytest.mark.slow  # a quick run of two benchmarks in a fresh process (~10 s)
@@ -345,10 +345,10 @@ def test_a_hanging_plugin_fails_its_benchmark_at_the_time_limit_and_the_run_is_s
     assert time.monotonic() - started < 60
     line = one_line(proc, 1, "regbench: benchmarks failed in the numpy process (the report lists them)")
     assert str(storage) in line  # the fused loop's figures are saved
-    assert f"{TOY} float32: FAILED (records.sources.TimeLimitExceeded: test_fit[{TOY}-float32] ran past its time " \
-           "limit of 2 s)" in proc.stdout  # fmt: skip
-    assert re.search(r"test_fit\[toythread-manual-loop-cpu-float32\] left \d+ thread\(s\) running \(stuck\)",
-                     proc.stdout)  # fmt: skip
+    assert f"{TOY} float32: FAILED (records.sources.TimeLimitExceeded: test_fit[quadratic-n100,seed100-{TOY}-" \
+           "float32] ran past its time limit of 2 s)" in proc.stdout  # fmt: skip
+    assert re.search(r"test_fit\[quadratic-n100,seed100-toythread-manual-loop-cpu-float32\] left \d+ thread\(s\) "
+                     r"running \(stuck\)", proc.stdout)  # fmt: skip
     assert "numpy-manual-fused-cpu float32 n=100: median" in proc.stdout
 
 

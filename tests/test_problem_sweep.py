@@ -22,7 +22,7 @@ from reports.render import build
 from reports.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-(V1,) = (ROOT / "tests" / "data" / "v3").glob("*/*.json")  # the current schema
+(CURRENT,) = (ROOT / "tests" / "data" / "v4").glob("*/*.json")  # the current schema
 
 
 def _label(sizes: dict) -> str:
@@ -31,7 +31,7 @@ def _label(sizes: dict) -> str:
 
 def test_sweep_collects_every_problem_at_every_size_with_its_floor():
     """``pytest bench --sweep --collect-only``: linear at each DEFAULT_SIZES and SWEEP_SIZES entry, once, with a
-    trainer's benchmark and a CPU and a CUDA floor each in both dtypes, beside the seed's floors."""
+    trainer's benchmark and a CPU and a CUDA floor each in both dtypes, as every problem, the seed's too."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-B", "-m", "pytest", "bench", "--sweep", "--collect-only", "-q", "-p", "no:cacheprovider"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -42,15 +42,18 @@ def test_sweep_collects_every_problem_at_every_size_with_its_floor():
     assert len(sizes) == len(linear.SWEEP_SIZES) + 1  # the default size, then the sweep's
     for size in sizes:
         label = f"linear-{_label(size)}"
-        floors = [node for node in nodes if node.startswith(f"bench/test_problems.py::test_floor[{label}-")]
-        assert floors == [f"bench/test_problems.py::test_floor[{label}-{device}-{dtype}]"
+        floors = [node for node in nodes if node.startswith(f"bench/test_fit.py::test_floor[{label}-")]
+        assert floors == [f"bench/test_fit.py::test_floor[{label}-{device}-{dtype}]"
                           for device in ("cpu", "cuda") for dtype in ("float32", "float64")]  # fmt: skip
-        assert f"bench/test_problems.py::test_problem[{label}-numpy-manual-fused-cpu-float64]" in nodes
-    problem_floors = [node for node in nodes if node.startswith("bench/test_problems.py::test_floor[")]
+        assert f"bench/test_fit.py::test_fit[{label}-numpy-manual-fused-cpu-float64]" in nodes
+    problem_floors = [node for node in nodes if node.startswith("bench/test_fit.py::test_floor[")]
     every = [(name, size) for name, size in bench_problems.default_problems(sweep=True)]
-    assert len(every) == len(sizes) + 2 * 2  # linear's; mlp's and logistic's default and sweep sizes
+    seed = problems.get(SEED_PROBLEM)
+    # the seed's tutorial and its six sweep sizes; linear's; mlp's and logistic's default and sweep sizes
+    assert len(every) == len(seed.DEFAULT_SIZES) + len(seed.SWEEP_SIZES) + len(sizes) + 2 * 2
     assert len(problem_floors) == 2 * 2 * len(every)  # a CPU and a CUDA floor, in both dtypes
-    assert "bench/test_sweep.py::test_floor[n10000000-cpu-float32]" in nodes  # the seed's floors are still there
+    assert "bench/test_fit.py::test_floor[quadratic-n10000000-cpu-float32]" in nodes  # the seed's, as any other's
+    assert "bench/test_fit.py::test_fit[quadratic-n10000000-jax-grad-eager-cpu-float32]" in nodes  # every trainer
 
 
 def test_sweep_sizes_pick_the_other_problems_sweep_sizes_too():
@@ -123,9 +126,11 @@ def test_a_size_over_a_quarter_of_the_ram_is_skipped_with_why(monkeypatch):
 def _with_linear_sweep(tmp_path: Path) -> Path:
     """The committed run with linear(d=64) timed at two sizes, its floor at each, and linear(d=1)'s floor at
     n = 1000, which reads as many bytes as the seed's x and y at n = 1000."""
-    data = json.loads(V1.read_text())
-    sweep = next(b for b in data["benchmarks"] if b["name"] == "test_sweep[n1000-numpy-manual-fused-cpu-float32]")
-    floor = next(b for b in data["benchmarks"] if b["name"] == "test_floor[n1000-cpu-float32]")
+    data = json.loads(CURRENT.read_text())
+    sweep = next(
+        b for b in data["benchmarks"] if b["name"] == "test_fit[quadratic-n1000-numpy-manual-fused-cpu-float32]"
+    )
+    floor = next(b for b in data["benchmarks"] if b["name"] == "test_floor[quadratic-n1000-cpu-float32]")
 
     def stats(median: float) -> dict:
         return {**floor["stats"], "median": median, "min": median, "q1": median, "q3": median, "iqr": 0.0,
@@ -135,7 +140,7 @@ def _with_linear_sweep(tmp_path: Path) -> Path:
         record = bench_problems.problem_record("linear", n, d=64).model_dump()
         fit = copy.deepcopy(sweep)
         fit["extra_info"].update(kind="fit", problem=record, n=n, data_bytes=65 * n * 4)
-        fit.update(name=f"test_problem[linear-n{n},d64-numpy-manual-fused-cpu-float32]", stats=stats(800 * per_epoch))
+        fit.update(name=f"test_fit[linear-n{n},d64-numpy-manual-fused-cpu-float32]", stats=stats(800 * per_epoch))
         data["benchmarks"].append(fit)
         read = copy.deepcopy(floor)
         read["extra_info"].update(n=n, data_bytes=65 * n * 4, floor_s=per_epoch / 10, problem=record)
@@ -147,7 +152,7 @@ def _with_linear_sweep(tmp_path: Path) -> Path:
     data["benchmarks"].append(wide)
     for bench in data["benchmarks"]:
         Benchmark.model_validate(bench)
-    path = tmp_path / V1.parent.name / "0002_sweep.json"
+    path = tmp_path / CURRENT.parent.name / "0002_sweep.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(data))
     return path
@@ -157,13 +162,15 @@ def test_report_has_a_scaling_table_per_problem_and_the_seed_s_keeps_its_own_flo
     runs = load([_with_linear_sweep(tmp_path)])
     assert set(runs.floor["problem"]) == {SEED_PROBLEM, "linear(d=64)", "linear(d=1)"}
     # Each row is held against its own problem's floor of as many bytes, once: the seed's, not linear(d=1)'s.
-    seed_floor = json.loads(V1.read_text())["benchmarks"]
-    seed_floor = next(b for b in seed_floor if b["name"] == "test_floor[n1000-cpu-float32]")["extra_info"]["floor_s"]
-    sweep = runs.table[(runs.table["kind"] == "sweep") & (runs.table["dtype"] == "float32")]
+    seed_floor = json.loads(CURRENT.read_text())["benchmarks"]
+    seed_floor = next(b for b in seed_floor if b["name"] == "test_floor[quadratic-n1000-cpu-float32]")
+    seed_floor = seed_floor["extra_info"]["floor_s"]
+    sweep = tables.scaled(runs)  # the seed's fits beyond the tutorial's
+    sweep = sweep[sweep["dtype"] == "float32"]
     assert list(sweep["floor_s"]) == [seed_floor]
     linear = runs.table[runs.table["problem"] == "linear(d=64)"].set_index("n")
     assert linear["floor_s"].to_dict() == pytest.approx({1000: 2e-6, 10000: 1.5e-5})
-    assert len(runs.table) == len(load([V1]).table) + 2
+    assert len(runs.table) == len(load([CURRENT]).table) + 2
 
     out_tables, pngs = build(runs)
     scaled = out_tables["problem linear(d=64) scaling"]
@@ -178,7 +185,7 @@ def test_report_has_a_scaling_table_per_problem_and_the_seed_s_keeps_its_own_flo
     floors = seed[seed["trainer"].str.startswith("bandwidth floor")]
     assert list(floors["trainer"]) == [f"{tables.FLOOR_LABEL} (cpu)"] * 2  # float32 and float64: the seed's alone
     assert seed.loc[floors.index, 1000].tolist() == pytest.approx(
-        tables.floors(runs).sort_values("dtype")["floor_s"].tolist()
+        tables.floors(runs, at=[1000]).sort_values("dtype")["floor_s"].tolist()
     )
     assert set(out_tables["bandwidth"]["problem"]) == {SEED_PROBLEM, "linear(d=64)", "linear(d=1)"}
     md = render._markdown(out_tables, pngs, [], summarize(runs, targets.judge(runs)))

@@ -24,16 +24,21 @@ DATA = Path(__file__).parent / "data"
 V0 = sorted((DATA / "storage").glob("*/*.json"))
 (V1,) = (DATA / "v1").glob("*/*.json")  # schema 1: a fit's parameters as w and b
 (V2,) = (DATA / "v2").glob("*/*.json")  # schema 2: the other problems' fits of kind "problem", sizes without roles
-(V3,) = (DATA / "v3").glob("*/*.json")  # the current schema
+(V3,) = (DATA / "v3").glob("*/*.json")  # schema 3: the seed's sweep of kind "sweep"
+(V4,) = (DATA / "v4").glob("*/*.json")  # the current schema
 
 
 def test_the_committed_current_run_validates_and_round_trips():
-    data = json.loads(V3.read_text())
+    data = json.loads(V4.read_text())
     run = validate_run(data)
     assert upgrade.schema_of(data) == SCHEMA_VERSION
     assert run.model_dump()["benchmarks"][0]["extra_info"] == data["benchmarks"][0]["extra_info"]
     kinds = {b.kind for b in run.benchmarks}
-    assert kinds == {"fit", "sweep", "floor", "marginal"}
+    assert kinds == {"fit", "floor", "marginal"}
+    sizes = {(b.extra_info.problem.label, b.extra_info.n, b.extra_info.size) for b in run.fits if b.kind == "fit"}
+    assert sizes == {("quadratic", 100, "default"), ("quadratic", 1000, "sweep")}
+    floors = {(b.extra_info.problem.label, b.extra_info.n) for b in run.benchmarks if b.kind == "floor"}
+    assert floors == {("quadratic", 100), ("quadratic", 1000)}  # each names its problem, the seed's too
 
 
 @pytest.mark.parametrize("path", V0, ids=lambda p: p.name)
@@ -48,8 +53,10 @@ def test_schema_0_files_are_upgraded_with_what_the_registry_said(path):
         assert (tuple(info.roles), info.compiles, info.distributed) == (spec.roles, spec.compiles, spec.distributed)
         assert info.method == spec.method
         assert info.twin == twin_of(info.trainer)
-        assert info.kind == bench.name.split("[")[0].removeprefix("test_")
-        seed = 100 if info.kind == "fit" else 0
+        test = bench.name.split("[")[0].removeprefix("test_")
+        assert info.kind == ("fit" if test == "sweep" else test)  # the seed's sweep: the fit study since schema 4
+        seed = 100 if test == "fit" else 0
+        assert info.size == ("default" if test == "fit" else "full" if info.n == 10**6 else "sweep")
         assert info.problem.model_dump() == {"name": "quadratic", "params": {"n": info.n, "seed": seed, "noise": 0.2}}
     skipped = {o.trainer: o.reason for o in run.regbench.outcomes}
     assert skipped == data["machine_info"]["regbench"]["unavailable"]
@@ -59,12 +66,12 @@ def test_schema_0_files_are_upgraded_with_what_the_registry_said(path):
 
 
 def test_a_current_file_is_not_upgraded():
-    data = json.loads(V3.read_text())
+    data = json.loads(V4.read_text())
     assert upgrade.upgrade(data) is data
 
 
 def test_a_loss_history_must_have_one_value_per_epoch():
-    data = json.loads(V3.read_text())
+    data = json.loads(V4.read_text())
     fit = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "fit")
     fit["extra_info"]["losses"] = fit["extra_info"]["losses"][:-1]
     with pytest.raises(InvalidRecord, match=r"losses has 799 values, not one per epoch \(800\)"):
@@ -72,16 +79,16 @@ def test_a_loss_history_must_have_one_value_per_epoch():
 
 
 def test_a_record_is_written_whole_by_one_model():
-    info = json.loads(V3.read_text())["benchmarks"][0]["extra_info"]
+    info = json.loads(V4.read_text())["benchmarks"][0]["extra_info"]
     assert FitRecord.model_validate(info).model_dump() == info
 
 
 @pytest.mark.slow  # a whole report, its history over 50 runs
 def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
-    storage = tmp_path / "storage" / V3.parent.name
+    storage = tmp_path / "storage" / V4.parent.name
     storage.mkdir(parents=True)
     for number in range(1, 51):
-        shutil.copy(V3, storage / f"{number:04d}_run.json")
+        shutil.copy(V4, storage / f"{number:04d}_run.json")
     reads: list[Path] = []
     real = loader._read
 
@@ -98,19 +105,20 @@ def test_report_over_50_runs_reads_each_file_once(tmp_path, monkeypatch):
 def test_a_row_s_floor_is_the_read_of_as_many_bytes(tmp_path):
     """The floor reads the seed's x and y of n points. Linear's X at the same n is d times larger: under
     ``--sweep`` both exist at n = 1000, and linear's row must not be given the seed's floor."""
-    data = json.loads(V3.read_text())
-    sweep = next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep")
+    data = json.loads(V4.read_text())
+    sweep = next(b for b in data["benchmarks"] if b["extra_info"]["size"] == "sweep")
     wide = copy.deepcopy(sweep)
     info = wide["extra_info"]
     info.update(kind="fit", problem={"name": "linear", "params": {"n": 1000, "seed": 0, "d": 16}},
                 data_bytes=17 * 1000 * (4 if info["dtype"] == "float32" else 8))  # fmt: skip
     wide["name"] = wide["fullname"] = "test_problem[wide]"
     data["benchmarks"].append(wide)
-    (tmp_path / V3.parent.name).mkdir()
-    path = tmp_path / V3.parent.name / V3.name
+    (tmp_path / V4.parent.name).mkdir()
+    path = tmp_path / V4.parent.name / V4.name
     path.write_text(json.dumps(data))
     table = loader.load([path]).table
-    seed_row = table[(table["kind"] == "sweep") & (table["dtype"] == info["dtype"])].iloc[0]
+    seed_row = table[(table["problem"] == "quadratic") & (table["n"] == 1000) & (table["dtype"] == info["dtype"])]
+    seed_row = seed_row.iloc[0]
     linear_row = table[table["problem"] == "linear(d=16)"].iloc[0]
     assert seed_row["n"] == linear_row["n"] == 1000
     assert seed_row["floor_s"] > 0  # the floor of its 2 × 1000 values
@@ -145,12 +153,12 @@ def test_a_schema_1_linear_record_keeps_theta_by_name():
 
 
 def test_a_file_of_a_newer_schema_is_refused_in_one_line(tmp_path, capsys):
-    data = json.loads(V3.read_text())
+    data = json.loads(V4.read_text())
     data["regbench"]["schema_version"] = SCHEMA_VERSION + 1
     with pytest.raises(InvalidRecord, match=rf"^written by a newer regbench \(record schema {SCHEMA_VERSION + 1}; "
                        rf"this one reads schemas 0 to {SCHEMA_VERSION}\): pip install -U regbench$"):  # fmt: skip
         validate_run(data)
-    path = tmp_path / V3.parent.name / "0002_newer.json"
+    path = tmp_path / V4.parent.name / "0002_newer.json"
     path.parent.mkdir()
     path.write_text(json.dumps(data))
     assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
@@ -171,7 +179,8 @@ def test_older_runs_report_as_they_did(tmp_path, folder, expected):
     longer counted "not met" and the summary said it judged one run (issue 35), once two JAX targets were restated
     at the limits the evidence names, marked so, with a note that points to it (issue 35), and once the targets took
     their sizes from the records' size roles rather than restating them (issue 32: a target the run did not measure
-    shows no n), the only changes."""
+    shows no n), and once the seed's sweep became the fit study's (issue 32: its rows in the comparison of the
+    storage's two runs read kind "fit", sorted among the fits; the JSON of ``compare`` the same), the only changes."""
     assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
 
@@ -183,15 +192,16 @@ def test_older_runs_compare_as_they_did_and_with_the_current_schema(capsys, monk
     base, new = (str(path.relative_to(root)) for path in V0)
     assert main(["compare", base, new, "--format", "json"]) == 1  # the fixture's planted regression
     assert capsys.readouterr().out == (DATA / "expected" / "v0-compare.json").read_text()
-    # A schema-1 and a schema-2 file against a schema-3 file of the same trainers: every benchmark paired, none
-    # missing.
-    for old in (V1, V2):
-        status = main(["compare", str(old), str(V3), "--format", "json"])
+    # A schema-1, -2 and -3 file against a schema-4 file of the same trainers: every benchmark paired (the seed's
+    # sweep of kind "sweep" with its fits of the same size), none missing.
+    for old in (V1, V2, V3):
+        status = main(["compare", str(old), str(V4), "--format", "json"])
         found = json.loads(capsys.readouterr().out)
         assert status in (0, 1)  # a speed verdict either way: the two were measured on different days
-        paired = {(r["kind"], r["trainer"], r["dtype"]) for r in found["rows"]}
-        infos = [b["extra_info"] for b in json.loads(old.read_text())["benchmarks"]]
-        assert paired == {(info["kind"], info["trainer"], info["dtype"]) for info in infos if info["kind"] != "floor"}
+        paired = {(r["kind"], r["n"], r["trainer"], r["dtype"]) for r in found["rows"]}
+        infos = [b.extra_info for b in validate_run(json.loads(old.read_text())).fits]
+        assert paired == {(info.kind, info.n, info.trainer, info.dtype) for info in infos}
+        assert ("fit", 1000, "numpy-manual-fused-cpu", "float64") in paired
         assert not found["missing"], old.name
         assert {r["accuracy"] for r in found["rows"]} == {"ok"}  # the same fits, compared parameter by parameter
 
@@ -216,11 +226,37 @@ def test_schema_2_fits_of_the_other_problems_read_as_fits_with_their_size_s_role
     assert (infos[medium["name"]].kind, infos[medium["name"]].problem.label) == ("fit", "linear(d=64)")
     assert infos[medium["name"]].size == "full"
     roles = {(info.kind, info.n): info.size for info in infos.values() if info.problem.name == "quadratic"}
-    assert roles == {("fit", 100): "default", ("sweep", 1000): "sweep", ("marginal", 20000): "sweep"}
-    assert {b.extra_info.kind for b in run.benchmarks} == {"fit", "sweep", "floor", "marginal"}
+    assert roles == {("fit", 100): "default", ("fit", 1000): "sweep", ("marginal", 20000): "sweep"}
+    assert {b.extra_info.kind for b in run.benchmarks} == {"fit", "floor", "marginal"}
 
 
-@pytest.mark.parametrize("path", [V3, V2, V1, V0[0]], ids=["v3", "v2", "v1", "v0"])
+def test_schema_3_sweeps_read_as_the_seed_s_fits_at_their_sizes():
+    """Schema 3 timed the seed's problem beyond the tutorial's size by a study of its own, kind "sweep", whose
+    100 points (seed 0) said size "default": they read as kind "fit" of size "sweep" (or "full" at n = 10⁶), so
+    that the tutorial's rows (the targets', the report's lead) are the tutorial's fits alone."""
+    data = json.loads(V3.read_text())
+    large = copy.deepcopy(next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep"))
+    small = copy.deepcopy(large)
+    large["name"], small["name"] = "test_sweep[n1000000-large]", "test_sweep[n100-small]"
+    large["extra_info"].update(n=10**6, size="full", problem={"name": "quadratic", "params": {"n": 10**6, "seed": 0,
+                               "noise": 0.2}})  # fmt: skip
+    small["extra_info"].update(n=100, size="default", problem={"name": "quadratic", "params": {"n": 100, "seed": 0,
+                               "noise": 0.2}})  # fmt: skip
+    data["benchmarks"] += [large, small]
+    before = copy.deepcopy(data)
+    run = validate_run(data)
+    assert data == before  # the upgrade copies
+    infos = {bench.name: bench.extra_info for bench in run.fits}
+    assert (infos[large["name"]].kind, infos[large["name"]].size) == ("fit", "full")
+    assert (infos[small["name"]].kind, infos[small["name"]].size) == ("fit", "sweep")
+    swept = [b for b in before["benchmarks"] if b["extra_info"]["kind"] == "sweep"]
+    assert {(infos[b["name"]].kind, infos[b["name"]].size) for b in swept} >= {("fit", "sweep")}
+    tutorial = [info for info in infos.values() if info.kind == "fit" and info.size == "default"]
+    assert tutorial
+    assert {(info.n, info.problem.params["seed"]) for info in tutorial} == {(100, 100)}
+
+
+@pytest.mark.parametrize("path", [V4, V3, V2, V1, V0[0]], ids=["v4", "v3", "v2", "v1", "v0"])
 def test_a_small_fit_keeps_the_fitted_curve_its_problem_draws(path):
     """Every fit of a problem whose data the run kept holds its fitted curve, the model's prediction at each x:
     the problem module's ``curve`` (the seed's w·x² + b) for the current schema, the same upgraded from schemas 0

@@ -13,7 +13,7 @@ from regbench.cli import main
 from reports import target_runs
 from reports.targets import COLUMNS
 from tests.test_history import with_samples
-from tests.test_records import V3
+from tests.test_records import V4
 
 
 def speed(run: str, values: dict[str, float]) -> dict[str, pd.DataFrame]:
@@ -53,7 +53,7 @@ def test_one_run_is_provisional():
 
 
 def save(folder, number: int, seed: int, quick: bool = False):
-    data = with_samples(V3, seed)  # a run of the current schema, whose facts (records.model.RunFacts) say quick
+    data = with_samples(V4, seed)  # a run of the current schema, whose facts (records.model.RunFacts) say quick
     data["regbench"]["quick"] = quick
     path = folder / "Linux-CPython-3.11-64bit" / f"{number:04d}_r{number}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,7 +38,7 @@ def test_the_targets_sizes_are_the_benchmarks():
     no size): the tutorial's and the large problem's records, as bench makes them, are where the targets look."""
     for workload, at in ((problems.tutorial(), targets.TUTORIAL), (problems.sized(LARGE_N), targets.LARGE)):
         assert (workload.record.label, workload.size) == (at.problem, at.size)
-    assert (targets.TUTORIAL.kind, targets.LARGE.kind) == ("fit", "sweep")  # bench/test_fit.py's, test_sweep.py's
+    assert (targets.TUTORIAL.kind, targets.LARGE.kind) == ("fit", "fit")  # both bench/test_fit.py's
     linear = problems.named("linear", **problem_modules.get("linear").FULL_SIZES[0])
     assert (linear.record.label, linear.size) == (targets.LINEAR.problem, targets.LINEAR.size)
 
@@ -49,7 +49,7 @@ def fit(trainer: str, median_s: float, **extra) -> dict:
 
 
 def large(trainer: str, median_s: float, **extra) -> dict:
-    return {"kind": "sweep", "problem": SEED_PROBLEM, "size": "full", "n": LARGE_N, "epochs": 20, "trainer": trainer,
+    return {"kind": "fit", "problem": SEED_PROBLEM, "size": "full", "n": LARGE_N, "epochs": 20, "trainer": trainer,
             "median_s": median_s, **extra}  # fmt: skip
 
 
