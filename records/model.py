@@ -29,8 +29,9 @@ from records.upgrade import NewerSchema, upgrade
 
 __all__ = ["FLOOR", "SCHEMA_VERSION", "SEED_PROBLEM"]  # re-exported: every reader imports them from here
 
-#: What makes two benchmarks the same measurement (reports.compare pairs them by it; a run holds each once).
-IDENTITY = ["kind", "problem", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads"]
+#: What makes two benchmarks the same measurement (reports.compare pairs them by it; a run holds each once). The
+#: size's role tells the tutorial's 100 points (the seed's default size, seed 100) from a sweep's (seed 0).
+IDENTITY = ["kind", "problem", "trainer", "dtype", "n", "epochs", "lr", "workers", "threads", "size"]
 
 Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]

@@ -29,9 +29,9 @@ from reports.load import Runs, gpu_label, precision_label
 from reports.stats import SLOWER, Method, Verdict, compare_samples
 
 COLUMNS = [
-    "kind", "problem", "n", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds", "new_rounds",
-    "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict", "reason", "accuracy",
-    "accuracy_ok", "base_others_cpu", "new_others_cpu",
+    "kind", "problem", "n", "size", "trainer", "dtype", "epochs", "lr", "workers", "threads", "base_rounds",
+    "new_rounds", "base_median_s", "new_median_s", "ratio", "ci_low", "ci_high", "p_value", "drift", "verdict",
+    "reason", "accuracy", "accuracy_ok", "base_others_cpu", "new_others_cpu",
 ]  # fmt: skip
 
 
@@ -60,9 +60,12 @@ class Comparison:
 
 
 def label(identity: tuple) -> str:
-    kind, problem, trainer, dtype, n, epochs, lr, workers, threads = identity
+    kind, problem, trainer, dtype, n, epochs, lr, workers, threads, size = identity
     counts = (f", {workers:g} workers" if workers != 1 else "") + (f", {threads:g} threads" if threads else "")
-    return f"{kind} {trainer} {dtype} ({problem}, n={n}, {epochs} epochs, lr={lr:g}{counts})"
+    # The fit study's sizes beyond a problem's default (the tutorial's 100 points are not a sweep's); a study's own
+    # sizes (the marginal study's) need no role.
+    role = f" ({size} size)" if kind == "fit" and size not in ("default", "") else ""
+    return f"{kind} {trainer} {dtype} ({problem}, n={n}{role}, {epochs} epochs, lr={lr:g}{counts})"
 
 
 def relative_change(new: float, base: float) -> float:
@@ -86,7 +89,8 @@ def _accuracy(rb: pd.Series, rn: pd.Series, max_drift: float) -> tuple[float, st
 def _indexed(runs: Runs) -> pd.DataFrame:
     # One file per side, and a file holds each identity once (records.model refuses it otherwise).
     # A scaling study's fits differ in workers (processes) or threads; "threads" is unset elsewhere: 0 here.
-    return runs.table.fillna({"workers": 1, "threads": 0}).set_index(IDENTITY)
+    # A size without a role (a plugin's problem in a file of schema 2 or older): "" here.
+    return runs.table.fillna({"workers": 1, "threads": 0, "size": ""}).set_index(IDENTITY)
 
 
 def _skipped(runs: Runs) -> dict[tuple[str, str], str]:
@@ -145,10 +149,10 @@ def compare_runs(base: Runs, new: Runs, method: Method | None = None, max_drift:
         rb, rn = b.loc[identity], n.loc[identity]
         verdict: Verdict = compare_samples(rb["samples"], rn["samples"], method)
         drift, accuracy = _accuracy(rb, rn, max_drift)
-        kind, problem, trainer, dtype, size, epochs, lr, workers, threads = identity
+        kind, problem, trainer, dtype, points, epochs, lr, workers, threads, size = identity
         rows.append({
-            "kind": kind, "problem": problem, "n": size, "trainer": trainer, "dtype": dtype, "epochs": epochs,
-            "lr": lr, "workers": workers, "threads": threads,
+            "kind": kind, "problem": problem, "n": points, "size": size or None, "trainer": trainer, "dtype": dtype,
+            "epochs": epochs, "lr": lr, "workers": workers, "threads": threads,
             # Files without raw samples still show their rounds and the medians pytest-benchmark computed.
             "base_rounds": verdict.base_rounds or rb["rounds"], "new_rounds": verdict.new_rounds or rn["rounds"],
             "base_median_s": rb["median_s"], "new_median_s": rn["median_s"],

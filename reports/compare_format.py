@@ -69,7 +69,8 @@ def _verdicts_line(table: pd.DataFrame) -> str:
 
 
 def _shown(table: pd.DataFrame, varying: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The table for people: problem, workers, threads and the ``varying`` columns only where they vary; never lr.
+    """The table for people: problem, size, workers, threads and the ``varying`` columns only where they vary; never
+    lr.
 
     Epochs and lr are in every row's identity and in the JSON; text leaves epochs out, as it always has.
     """
@@ -78,7 +79,7 @@ def _shown(table: pd.DataFrame, varying: tuple[str, ...] = ()) -> pd.DataFrame:
     # For people, a verdict and its reason are one cell, as compare always printed them.
     said = table["verdict"].where(table["reason"] == "", table["verdict"] + ": " + table["reason"])
     return tables.present(table.assign(verdict=said).drop(columns=drop),
-                          drop_single=("problem", "workers", "threads", *varying))  # fmt: skip
+                          drop_single=("problem", "size", "workers", "threads", *varying))  # fmt: skip
 
 
 def text(result: Comparison, paths, method: Method, max_drift: float, allow_missing: bool) -> str:
@@ -142,6 +143,7 @@ def _row(row: pd.Series) -> dict:
         "trainer": row["trainer"],
         "dtype": row["dtype"],
         "n": int(row["n"]),
+        "size": row["size"],
         "epochs": int(row["epochs"]),
         "lr": _number(row["lr"]),
         "workers": int(row["workers"]),

@@ -30,8 +30,8 @@ from reports.stats import FASTER, SLOWER, Method, compare_samples, mann_whitney_
 from reports.tables import present
 
 COLUMNS = [
-    "machine", "order", "run", "datetime", "kind", "problem", "n", "trainer", "backend", "color", "dtype", "epochs",
-    "lr", "median_s", "q1_s", "q3_s", "iqr_s", "rounds", "step", "step_ratio", "versions_changed",
+    "machine", "order", "run", "datetime", "kind", "problem", "n", "size", "trainer", "backend", "color", "dtype",
+    "epochs", "lr", "median_s", "q1_s", "q3_s", "iqr_s", "rounds", "step", "step_ratio", "versions_changed",
 ]  # fmt: skip
 MARKERS = {SLOWER: ("^", "#c44e52"), FASTER: ("v", "#55a868")}
 
@@ -97,8 +97,9 @@ def summary(history: History) -> pd.DataFrame:
         + (50 * df["iqr_s"] / df["median_s"]).map(lambda v: f"{v:.0f}%")
     )
     cell = cell + df["step"].map({SLOWER: " ▲", FASTER: " ▼"}).fillna("")
-    keys = ["machine", "kind", "problem", "n", "trainer", "dtype"]
+    keys = ["machine", "kind", "problem", "n", "size", "trainer", "dtype"]
     runs = list(dict.fromkeys(df.sort_values(["machine", "order"])["run"]))
+    df = df.fillna({"size": ""})  # a plugin's problem in a file of schema 2 or older: a key all the same
     table = df.assign(cell=cell).pivot_table(index=keys, columns="run", values="cell", aggfunc="first")
     table = table.reindex(columns=runs).fillna("").reset_index()
     table.columns.name = None
@@ -108,16 +109,17 @@ def summary(history: History) -> pd.DataFrame:
 
 
 def chart(history: History) -> Figure:
-    """Median time per run, one line per trainer and dtype (IQR shaded), one panel per machine, kind and n.
+    """Median time per run, one line per trainer and dtype (IQR shaded), one panel per machine, kind, problem and
+    size (n and its role: the tutorial's 100 points are not a sweep's).
 
     Log time axis; ▲/▼ mark steps judged slower/faster; dotted verticals mark runs whose library versions
     changed from the run before, with the change written at the top.
     """
-    df = history.table
-    panels = list(df.groupby(["machine", "kind", "n"], sort=True))
+    df = history.table.fillna({"size": ""})
+    panels = list(df.groupby(["machine", "kind", "problem", "n", "size"], sort=True))
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.2 * len(panels) + 0.5), layout="constrained",
                              squeeze=False)  # fmt: skip
-    for ax, ((machine, kind, n), panel) in zip(axes[:, 0], panels, strict=True):
+    for ax, ((machine, kind, problem, n, size), panel) in zip(axes[:, 0], panels, strict=True):
         runs = panel[["order", "run"]].drop_duplicates().sort_values("order")
         for (trainer, dtype), line in panel.groupby(["trainer", "dtype"]):
             line = line.sort_values("order")
@@ -138,7 +140,9 @@ def chart(history: History) -> Figure:
         ax.set_xticks(runs["order"], runs["run"], rotation=30, ha="right", fontsize=8)
         ax.set_yscale("log")
         ax.set_ylabel("seconds per training run (median)")
-        ax.set_title(f"{machine}: {kind}, n={n} (▲ slower, ▼ faster than the run before; shaded: IQR)", fontsize=10)
+        role = f" ({size} size)" if size not in ("default", "") else ""
+        ax.set_title(f"{machine}: {kind} {problem}, n={n}{role} (▲ slower, ▼ faster than the run before; shaded: IQR)",
+                     fontsize=10)  # fmt: skip
         ax.grid(which="both", alpha=0.3)
         ax.legend(fontsize=6, ncol=3, loc="best")
     return fig

@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Variables that would point the frameworks' caches elsewhere than the defaults a fresh user has.
 CACHE_VARIABLES = ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR", "MPLCONFIGDIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")
 #: A selection of one quick benchmark: the fused NumPy loop on the tutorial's problem, one timed round.
-TINY = ["-k", "fit and numpy-manual-fused-cpu and float64", "-m", "not sweep", "--no-cold-start",
+TINY = ["-k", "seed100 and numpy-manual-fused-cpu and float64", "-m", "not sweep", "--no-cold-start",
         "--regbench-rounds=1"]  # fmt: skip
 
 
@@ -319,7 +319,7 @@ def test_ctrl_c_during_a_run_saves_nothing_and_exits_130(tmp_path):
     earlier = write_run(storage, "0001_before.json")
     before = fingerprint(storage)
     # 5000 rounds of the tutorial loop (~40 s): always still running when interrupted.
-    slow = ["-k", "fit and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--regbench-rounds=5000"]
+    slow = ["-k", "seed100 and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--regbench-rounds=5000"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # A shell's background job ignores SIGINT, and a child inherits that: Python's handler is put back, as a
     # terminal has it (not with preexec_fn: forking a process that holds JAX's threads is what JAX warns about).
@@ -398,7 +398,7 @@ def test_a_run_writes_only_its_storage_and_report_folders(tmp_path):
     home.mkdir()
     tmp.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in CACHE_VARIABLES} | {"HOME": str(home), "TMPDIR": str(tmp)}
-    selection = ["-k", "fit and (numpy-manual-fused-cpu or torch-autograd-compiled-cpu) and float64", *TINY[2:]]
+    selection = ["-k", "seed100 and (numpy-manual-fused-cpu or torch-autograd-compiled-cpu) and float64", *TINY[2:]]
     proc = regbench("run", "--storage", "storage", "--out", "out", "--", *selection, cwd=work, pythonpath=checkout,
                     env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

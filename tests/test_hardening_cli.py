@@ -126,7 +126,7 @@ def test_a_comparison_of_nothing_fails_whatever_is_allowed_missing(tmp_path, all
 # --- 3. signals other than Ctrl-C ---------------------------------------------------------------------------------
 
 #: 5000 rounds of the tutorial loop (~40 s): always still running when the signal comes.
-SLOW = ["-k", "fit and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--no-cold-start",
+SLOW = ["-k", "seed100 and numpy-manual-tutorial-cpu and float64", "-m", "not sweep", "--no-cold-start",
         "--regbench-rounds=5000"]  # fmt: skip
 
 

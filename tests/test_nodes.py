@@ -27,7 +27,7 @@ from backends._process_group import free_port
 from tests.test_hardening import ROOT, one_line, regbench
 
 #: The tutorial's float64 fits of the data-parallel CPU trainers, one timed round, no cold start.
-DP_F64 = ["-k", "fit and dp-cpu and float64", "-m", "not sweep", "--no-cold-start", "--regbench-rounds=1"]
+DP_F64 = ["-k", "seed100 and dp-cpu and float64", "-m", "not sweep", "--no-cold-start", "--regbench-rounds=1"]
 #: A lost node must stop the other within this many seconds (the issue's bound).
 LOST_WITHIN_S = 30.0
 
@@ -114,7 +114,7 @@ def test_two_nodes_form_one_group_that_agrees_with_the_twin(tmp_path):
 def test_a_killed_node_stops_the_other_naming_it(tmp_path):
     port = free_port()
     # Many rounds of torch's data-parallel fit: the run is mid-benchmark when node 1 dies.
-    long = ["-k", "fit and torch-autograd-dp-cpu and float64", "-m", "not sweep", "--no-cold-start",
+    long = ["-k", "seed100 and torch-autograd-dp-cpu and float64", "-m", "not sweep", "--no-cold-start",
             "--regbench-rounds=100"]  # fmt: skip
     node1, node0 = (start_node(rank, port, tmp_path, *long) for rank in (1, 0))
     deadline = time.monotonic() + 300

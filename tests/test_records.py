@@ -179,8 +179,9 @@ def test_older_runs_report_as_they_did(tmp_path, folder, expected):
     longer counted "not met" and the summary said it judged one run (issue 35), once two JAX targets were restated
     at the limits the evidence names, marked so, with a note that points to it (issue 35), and once the targets took
     their sizes from the records' size roles rather than restating them (issue 32: a target the run did not measure
-    shows no n), and once the seed's sweep became the fit study's (issue 32: its rows in the comparison of the
-    storage's two runs read kind "fit", sorted among the fits; the JSON of ``compare`` the same), the only changes."""
+    shows no n), and once the seed's sweep became the fit study's (issue 32: the history table's rows read kind
+    "fit" with their size's role in a column of its own, the tutorial's "default", the sweep's "sweep"; ``compare``'s
+    JSON the same, each row with its ``size``), the only changes."""
     assert main(["report", str(DATA / folder), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").read_text() == (DATA / "expected" / expected).read_text()
 
@@ -233,15 +234,16 @@ def test_schema_2_fits_of_the_other_problems_read_as_fits_with_their_size_s_role
 def test_schema_3_sweeps_read_as_the_seed_s_fits_at_their_sizes():
     """Schema 3 timed the seed's problem beyond the tutorial's size by a study of its own, kind "sweep", whose
     100 points (seed 0) said size "default": they read as kind "fit" of size "sweep" (or "full" at n = 10⁶), so
-    that the tutorial's rows (the targets', the report's lead) are the tutorial's fits alone."""
+    that the tutorial's rows (the targets', the report's lead) are the tutorial's fits alone, and a sweep's 100
+    points, as configured as the tutorial's (lr 0.1/100, 800 epochs), are another benchmark (IDENTITY's size)."""
     data = json.loads(V3.read_text())
     large = copy.deepcopy(next(b for b in data["benchmarks"] if b["extra_info"]["kind"] == "sweep"))
     small = copy.deepcopy(large)
     large["name"], small["name"] = "test_sweep[n1000000-large]", "test_sweep[n100-small]"
     large["extra_info"].update(n=10**6, size="full", problem={"name": "quadratic", "params": {"n": 10**6, "seed": 0,
                                "noise": 0.2}})  # fmt: skip
-    small["extra_info"].update(n=100, size="default", problem={"name": "quadratic", "params": {"n": 100, "seed": 0,
-                               "noise": 0.2}})  # fmt: skip
+    small["extra_info"].update(n=100, lr=0.1 / 100, size="default", problem={"name": "quadratic", "params": {
+                               "n": 100, "seed": 0, "noise": 0.2}})  # fmt: skip
     data["benchmarks"] += [large, small]
     before = copy.deepcopy(data)
     run = validate_run(data)
@@ -254,6 +256,9 @@ def test_schema_3_sweeps_read_as_the_seed_s_fits_at_their_sizes():
     tutorial = [info for info in infos.values() if info.kind == "fit" and info.size == "default"]
     assert tutorial
     assert {(info.n, info.problem.params["seed"]) for info in tutorial} == {(100, 100)}
+    swept = infos[small["name"]]
+    twin = next(info for info in tutorial if (info.trainer, info.dtype) == (swept.trainer, swept.dtype))
+    assert (twin.n, twin.epochs, twin.lr) == (100, 800, 1e-3) == (swept.n, swept.epochs, swept.lr)
 
 
 @pytest.mark.parametrize("path", [V4, V3, V2, V1, V0[0]], ids=["v4", "v3", "v2", "v1", "v0"])
