@@ -2,7 +2,8 @@
 
 Rules: only like is compared with like — a benchmark's identity is
 records.model.IDENTITY (kind, problem, trainer, dtype, n, epochs, lr, workers,
-threads), and two benchmarks differing in any of them are never paired. A
+threads, and the size's role: the tutorial's 100 points are not a sweep's), and two benchmarks differing in any of
+them are never paired. A
 benchmark of BASE that NEW lacks (or skipped) is listed with why, and fails
 the comparison unless missing ones are allowed; new ones are listed. Accuracy
 drifts when the final loss or a parameter (by name: a scalar, a vector's norm) moved by more than ``max_drift``
