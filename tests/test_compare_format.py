@@ -19,7 +19,7 @@ import pytest
 from regbench.cli import main
 from reports.compare_format import FORMATS, markdown_table
 from tests.test_history import FIRST, ROUNDS, TRAINER_BENCHMARKS, save, slower_first, with_samples, without_samples
-from tests.test_reports import BASE, NEW, benchmarks, save_variant
+from tests.test_reports import BASE, NEW, benchmark_name, benchmarks, save_variant
 
 
 @functools.cache
@@ -45,15 +45,6 @@ def as_json(capsys, *argv) -> tuple[int, dict]:
         raise AssertionError(f"{constant} in the JSON document")
 
     return status, json.loads(out, parse_constant=refuse)
-
-
-def benchmark_name(row: dict) -> str:
-    """The name a fixture run (schema 0) gave a row's benchmark: the tutorial's fits (n = 100) test_fit, the seed's
-    larger sizes (kind "fit" since schema 4) test_sweep, the marginal study's test_marginal."""
-    test = "sweep" if row["kind"] == "fit" and row["n"] != 100 else row["kind"]
-    size = "" if test == "fit" else f"n{row['n']}-"
-    epochs = f"-epochs{row['epochs']}" if row["kind"] == "marginal" else ""
-    return f"test_{test}[{size}{row['trainer']}-{row['dtype']}{epochs}]"
 
 
 @pytest.fixture(scope="module")

@@ -47,17 +47,22 @@ def save_variant(tmp_path: Path, name: str, change) -> Path:
     return path
 
 
+def benchmark_name(row) -> str:
+    """The name a fixture run (schema 0) gave a row's benchmark: the tutorial's fits (n = 100) test_fit, the seed's
+    larger sizes (kind "fit" since schema 4) test_sweep, the marginal study's test_marginal."""
+    test = "sweep" if row["kind"] == "fit" and row["n"] != 100 else row["kind"]
+    size = "" if test == "fit" else f"n{row['n']}-"
+    epochs = f"-epochs{row['epochs']}" if row["kind"] == "marginal" else ""
+    return f"test_{test}[{size}{row['trainer']}-{row['dtype']}{epochs}]"
+
+
 def test_loader_takes_the_latest_run_and_matches_the_json():
     runs = load([STORAGE])
     assert set(runs.table["run"]) == {NEW.stem}
     by_name = {b["name"]: b for b in benchmarks(NEW)}
     assert len(runs.table) == len(by_name)
     for _, row in runs.table.iterrows():
-        # the schema-0 fixture's name of the seed's sizes beyond the tutorial's (kind "fit" since schema 4)
-        test = "sweep" if row["kind"] == "fit" and row["n"] != 100 else row["kind"]
-        size = "" if test == "fit" else f"n{row['n']}-"
-        epochs = f"-epochs{row['epochs']}" if row["kind"] == "marginal" else ""
-        bench = by_name[f"test_{test}[{size}{row['trainer']}-{row['dtype']}{epochs}]"]
+        bench = by_name[benchmark_name(row)]
         assert row["median_s"] == bench["stats"]["median"]
         assert row["w"] == bench["extra_info"]["w"]
         assert row["per_epoch_s"] == bench["stats"]["median"] / bench["extra_info"]["epochs"]
