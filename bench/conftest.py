@@ -29,7 +29,7 @@ from bench.environment import machine_record
 from bench.isolation import Isolation
 from bench.option_types import positive_int, positive_ints, positive_seconds
 from bench.outcomes import OutcomeRecorder
-from bench.params import require_trainer
+from bench.params import of_item, require_trainer
 from bench.partial import PartialWriter
 from bench.priors import slow_at_the_tutorial_size
 from bench.problems import LARGE_N, MARGINAL_N, is_tutorial, size_role
@@ -188,12 +188,12 @@ FULL_STUDIES = ("test_marginal.py",)
 
 def _size(item: pytest.Item) -> str | None:
     """The role of a fit's size (problems.SIZE_ROLES); None for another benchmark."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = of_item(item)
     return size_role(params["problem"], params["sizes"]) if item.originalname == "test_fit" else None
 
 
 def _tutorial(item: pytest.Item) -> bool:
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = of_item(item)
     return item.originalname == "test_fit" and is_tutorial(params["problem"], params["sizes"])
 
 

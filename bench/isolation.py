@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from backends import spec_of, specs
+from bench.params import of_item
 from bench.priors import first_compiles, prior_s
 from bench.rounds import ROUND_BUDGET_S
 
@@ -33,7 +34,7 @@ def framework_of(item: pytest.Item) -> str:
     marker = item.get_closest_marker(MARK)
     if marker is not None:
         return marker.args[0]
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = of_item(item)
     trainer_id = params.get("trainer_id")
     if trainer_id is None:
         raise pytest.UsageError(f"{item.nodeid}: a benchmark names a trainer or has a @pytest.mark.{MARK}(name)")
@@ -58,7 +59,7 @@ def plan(items: list[pytest.Item], cold_start: bool = False, budget_s: float = R
          ) -> list[dict]:  # fmt: skip
     """Every selected benchmark with its framework, its test's name, its trainer and dtype (None where it has none)
     and what it is expected to cost (bench.priors), in the order pytest would run them."""
-    params = [getattr(getattr(item, "callspec", None), "params", {}) for item in items]
+    params = [of_item(item) for item in items]
     first = first_compiles(items)
     return [{"nodeid": item.nodeid, "framework": framework_of(item), "test": item.name, "trainer": p.get("trainer_id"),
              "dtype": p.get("dtype"), "prior_s": prior_s(item, cold_start, budget_s, fits, index in first)}

@@ -17,6 +17,7 @@ import json
 import os
 from pathlib import Path
 
+from bench.params import of_item
 from bench.problems import small_data
 from records.model import Outcome, RunFacts
 
@@ -45,7 +46,7 @@ class OutcomeRecorder:
 
     def pytest_collection_finish(self, session) -> None:
         for item in session.items:
-            params = getattr(getattr(item, "callspec", None), "params", {})
+            params = of_item(item)
             self.selected[item.nodeid] = {"test": item.name, "trainer": params.get("trainer_id"),
                                           "dtype": params.get("dtype")}  # fmt: skip
 

@@ -14,6 +14,12 @@ from backends import DTYPES, RegisteredTrainer, TrainerUnavailable, get_trainer,
 GPU_DEVICES = ("cuda", "gpu")
 
 
+def of_item(item: pytest.Item) -> dict:
+    """A collected benchmark's parameters (its callspec's: trainer_id, dtype, problem, sizes, ...); {} for one
+    without."""
+    return getattr(getattr(item, "callspec", None), "params", {})
+
+
 def trainer_params(ids: tuple[str, ...] | None = None, dtypes: tuple[str, ...] = DTYPES, model: str = "") -> list:
     """``pytest.param(trainer_id, dtype)`` for each pair, with ids like ``torch-autograd-eager-cuda-float32``; with
     ``model``, only the trainers whose spec lists that model family (a trainer is not collected for a problem it

@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from backends import spec_of
+from bench.params import of_item
 from bench.problems import PROBLEM_BUDGET_S, is_tutorial, timing
 from bench.rounds import ROUND_BUDGET_S
 from records.roles import BASELINE
@@ -58,7 +59,7 @@ def prior_s(item: pytest.Item, cold_start: bool, budget_s: float = ROUND_BUDGET_
     """The prior of ``item`` (``cold_start``: the run measures a compiling trainer's cold start; ``budget_s``: its
     seconds of timed rounds; ``fits``: the whole fits a slow benchmark makes at the run's depth; ``first_compile``:
     it is its framework's first compiling benchmark of the run)."""
-    params = getattr(getattr(item, "callspec", None), "params", {})
+    params = of_item(item)
     if "problem" in params:  # bench/test_fit.py: a floor's rounds are capped, and the other problems'
         budget_s = (
             timing(params["problem"]).rounds_s(budget_s) if "trainer_id" in params else min(budget_s, PROBLEM_BUDGET_S)
@@ -87,7 +88,7 @@ def first_compiles(items: list[pytest.Item]) -> set[int]:
     """The positions in ``items`` of each framework's first benchmark whose trainer compiles on this CPU."""
     seen, first = set(), set()
     for index, item in enumerate(items):
-        trainer_id = getattr(getattr(item, "callspec", None), "params", {}).get("trainer_id")
+        trainer_id = of_item(item).get("trainer_id")
         spec = spec_of(trainer_id) if trainer_id else None
         if spec is not None and spec.compiles and spec.device == "cpu" and spec.import_name not in seen:
             seen.add(spec.import_name)

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from bench.outcomes import failure
+from bench.params import of_item
 
 
 def _duration(seconds: float) -> str:
@@ -89,7 +90,7 @@ class Progress:
     def line(self, item: pytest.Item, report) -> str:
         """``i/N trainer dtype n=…: median … (rounds) · ~… left`` for one finished benchmark."""
         total, index = self.total or len(self.items), self.before + len(self.done)
-        params = getattr(getattr(item, "callspec", None), "params", {})
+        params = of_item(item)
         benchmark = item.funcargs.get("benchmark") if hasattr(item, "funcargs") else None
         info = getattr(benchmark, "extra_info", None) or {}
         who = info.get("trainer") or params.get("trainer_id") or item.name
